@@ -1,0 +1,72 @@
+/**
+ * The one error type callers catch. Every failure the SDK can predict carries a
+ * stable `code` so that callers (the HTTP server, the CLI, tests) can branch on
+ * it without parsing messages.
+ *
+ * @module
+ */
+
+/** Stable error codes. Add new codes here; never rename an existing one. */
+export type ErrorCode =
+  // model loading
+  | "FILE_NOT_FOUND"
+  | "CONFIG_INVALID"
+  | "UNSUPPORTED_MODEL"
+  | "SAFETENSORS_CORRUPT"
+  | "TOKENIZER_MISSING"
+  // inputs
+  | "INVALID_INPUT"
+  | "TOKEN_OUT_OF_RANGE"
+  | "CONTEXT_OVERFLOW"
+  | "PREFIX_MISMATCH"
+  // backends
+  | "BACKEND_UNAVAILABLE"
+  | "GPU_UNAVAILABLE"
+  // bundles
+  | "BUNDLE_CORRUPT"
+  | "BUNDLE_TOO_LARGE"
+  | "BUNDLE_VERSION"
+  | "BUNDLE_CHECKSUM"
+  | "BUNDLE_NONFINITE"
+  | "BASE_MISMATCH"
+  // training
+  | "DATA_INVALID"
+  | "TRAINING_DIVERGED"
+  // serving
+  | "UNKNOWN_TASK"
+  | "TASK_LOAD_FAILED"
+  | "QUEUE_FULL"
+  | "TIMEOUT"
+  | "UNAUTHORIZED"
+  | "PAYLOAD_TOO_LARGE"
+  | "CANCELLED";
+
+/**
+ * An error raised by prefix-edge. `code` is stable; `message` reads
+ * "Cannot <action>: <current state>".
+ *
+ * @example Branch on the code
+ * ```ts
+ * import { PrefixEdgeError } from "./prefix_edge_error.ts";
+ * try {
+ *   throw new PrefixEdgeError("UNKNOWN_TASK", "Cannot find task 'x': no such bundle");
+ * } catch (e) {
+ *   if (e instanceof PrefixEdgeError && e.code === "UNKNOWN_TASK") console.log("404");
+ * }
+ * ```
+ */
+export class PrefixEdgeError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ErrorCode;
+
+  /**
+   * @param code stable code
+   * @param message human-readable message
+   * @param options `cause` carries the underlying error, if any
+   */
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "PrefixEdgeError";
+    this.code = code;
+  }
+}

@@ -1,0 +1,2 @@
+/** Public API of src/prefix (filled in as the concern lands). @module */
+export {};

@@ -1,0 +1,62 @@
+/**
+ * Paths to the shared oracle fixtures and small helpers for tests.
+ * Tests may read ../shared directly; the embedded default model lives in models/.
+ */
+import { fileURLToPath as fromFileUrl } from "node:url";
+
+/** Repository root. */
+export const ROOT = fromFileUrl(new URL("../", import.meta.url));
+/** ../shared next to the repository. */
+export const SHARED = fromFileUrl(new URL("../../shared/", import.meta.url));
+/** The PyTorch oracle for GPT-2. */
+export const GPT2_TINY = `${SHARED}fixtures/gpt2-tiny`;
+/** Tiny random GPT-2 with the real GPT-2 tokenizer. */
+export const GPT2_TOK = `${SHARED}fixtures/gpt2-tok`;
+/** The PyTorch oracle for Llama. */
+export const LLAMA_TINY = `${SHARED}fixtures/llama-tiny`;
+/** The embedded default model (a copy of ../shared/models/stories260K). */
+export const STORIES = `${ROOT}models/stories260K`;
+/** The real GPT-2 tokenizer files. */
+export const GPT2_TOKENIZER = `${SHARED}tokenizers/gpt2`;
+
+/** One oracle case from cases.json. */
+export interface OracleCase {
+  name: string;
+  reparam: "none" | "mlp" | "residual";
+  gate: boolean;
+  prefix_len: number;
+  mid_dim: number;
+  loss: number;
+  file: string;
+  greedy?: { prompt: number[]; tokens: number[] };
+}
+
+/** cases.json of an oracle folder. */
+export interface OracleCases {
+  batch: { input_ids: number[][]; labels: number[][]; attention_mask: number[][] };
+  cases: OracleCase[];
+}
+
+/** @returns the parsed cases.json of an oracle folder */
+export async function readCases(dir: string): Promise<OracleCases> {
+  return JSON.parse(await Deno.readTextFile(`${dir}/cases.json`));
+}
+
+/** Largest absolute difference between two arrays of equal length. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/** ||a - b|| / ||b|| (relative L2 error against the reference b). */
+export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num) / Math.sqrt(den || 1);
+}
