@@ -6,7 +6,7 @@
  *
  * Usage: deno task bench [name-substring ...]
  */
-import { fromFileUrl } from "node:url";
+import { fileURLToPath as fromFileUrl } from "node:url";
 
 const dir = fromFileUrl(new URL(".", import.meta.url));
 const filters = Deno.args;

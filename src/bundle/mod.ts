@@ -1,2 +1,38 @@
-/** Public API of src/bundle (filled in as the concern lands). @module */
-export {};
+/**
+ * Prefix bundles: one task's folded prefix as a small verified zip
+ * (`*.prefix.zip`), PEFT prefix-tuning interop, and base-model fingerprints.
+ * The format is specified in docs/bundle-format.md.
+ *
+ * @module
+ */
+export { BundleError } from "./bundle_error.ts";
+export {
+  type BaseArchitecture,
+  type BaseFingerprint,
+  BUNDLE_FORMAT,
+  BUNDLE_FORMAT_VERSION,
+  type BundleBase,
+  type BundleDtype,
+  type BundleManifest,
+  type BundleMethod,
+  type BundleReparam,
+  type BundleTraining,
+  type FingerprintKind,
+  MAX_MANIFEST_BYTES,
+} from "./manifest.ts";
+export { modelFingerprint } from "./fingerprint.ts";
+export {
+  type CreateBundleOptions,
+  DEFAULT_BUNDLE_MAX_BYTES,
+  PrefixBundle,
+  type ReadBundleOptions,
+  type WriteBundleOptions,
+} from "./prefix_bundle.ts";
+export {
+  exportPeft,
+  importPeft,
+  type ImportPeftOptions,
+  PEFT_TENSOR,
+  type PeftPrefixConfig,
+} from "./peft.ts";
+export { loadPrefixSource, type PrefixSourceOptions } from "./load_prefix_source.ts";

@@ -29,9 +29,13 @@ export type ErrorCode =
   | "BUNDLE_CHECKSUM"
   | "BUNDLE_NONFINITE"
   | "BASE_MISMATCH"
+  | "BUNDLE_FETCH_FAILED"
+  | "PEFT_INVALID"
   // training
   | "DATA_INVALID"
   | "TRAINING_DIVERGED"
+  | "CHECKPOINT_INVALID"
+  | "CHECKPOINT_MISMATCH"
   // serving
   | "UNKNOWN_TASK"
   | "TASK_LOAD_FAILED"
@@ -39,7 +43,12 @@ export type ErrorCode =
   | "TIMEOUT"
   | "UNAUTHORIZED"
   | "PAYLOAD_TOO_LARGE"
-  | "CANCELLED";
+  | "CANCELLED"
+  // serving (HTTP layer)
+  | "ROUTE_NOT_FOUND"
+  | "ADMIN_DISABLED"
+  | "STORE_READ_ONLY"
+  | "INTERNAL_ERROR";
 
 /**
  * An error raised by prefix-edge. `code` is stable; `message` reads

@@ -1,2 +1,3 @@
-/** Public API of src/eval (filled in as the concern lands). @module */
-export {};
+/** Evaluation and reporting: SVG charts of training runs. @module */
+export { type LineChartOptions, lineChartSvg, niceTicks, type PlotSeries } from "./svg_plot.ts";
+export { gatesChartSvg, lossChartSvg } from "./training_charts.ts";

@@ -1,2 +1,28 @@
-/** Public API of src/gpu (filled in as the concern lands). @module */
-export {};
+/**
+ * WebGPU plumbing: the device, one context that owns pipelines and buffers,
+ * and one small module per WGSL kernel in `kernels/`.
+ *
+ * @module
+ */
+export { acquireDevice } from "./device.ts";
+export {
+  type BindingKind,
+  type BufferRange,
+  GpuContext,
+  loadKernel,
+  type PassTimes,
+} from "./gpu_context.ts";
+export { MatmulForward, type MatmulForwardArgs } from "./matmul_forward.ts";
+export { MatmulBackward, type MatmulBackwardArgs } from "./matmul_backward.ts";
+export { LayerNormBackward, LayerNormForward } from "./layernorm.ts";
+export { GeluBackward, GeluForward } from "./gelu.ts";
+export { EmbeddingForward } from "./embedding_forward.ts";
+export {
+  AttentionBackward,
+  AttentionForward,
+  type AttentionShape,
+  MAX_HEAD_DIM,
+} from "./attention.ts";
+export { CrossEntropyBackward, CrossEntropyForward } from "./cross_entropy.ts";
+export { PrefixBackward, PrefixForward, type PrefixLayout } from "./prefix_kernels.ts";
+export { type AdamWStepArgs, AdamWUpdate, NORM_PARTIALS } from "./adamw_update.ts";

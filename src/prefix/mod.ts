@@ -1,2 +1,11 @@
-/** Public API of src/prefix (filled in as the concern lands). @module */
-export {};
+/** The prefix module: parameters, initialization, folding into keys/values. @module */
+export {
+  PARAM_NAMES,
+  type ParamName,
+  paramShapes,
+  type PrefixFromParamsOptions,
+  type PrefixInitOptions,
+  PrefixModule,
+  type PrefixOptions,
+  type Reparam,
+} from "./prefix_module.ts";

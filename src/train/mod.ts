@@ -1,2 +1,21 @@
-/** Public API of src/train (filled in as the concern lands). @module */
-export {};
+/** Training prefixes on WebGPU: the low-level trainer and thin wrappers over it. @module */
+export {
+  type AdamWOptions,
+  type BatchLoss,
+  type OptimizerState,
+  PrefixTrainer,
+  type TokenBatch,
+  type TrainerLimits,
+} from "./gpu_trainer.ts";
+export { lossAndGrads } from "./loss_and_grads.ts";
+export { trainSteps, type TrainStepsOptions } from "./train_steps.ts";
+// Training data, loop, schedule and export (appended by the data/loop owner).
+export * from "./data/mod.ts";
+export * from "./loop/mod.ts";
+export { type LinearScheduleOptions, linearWarmupDecay } from "./schedule.ts";
+export {
+  type ExportedPrefix,
+  exportPrefix,
+  type ExportPrefixInput,
+  type TrainingFacts,
+} from "./export_prefix.ts";

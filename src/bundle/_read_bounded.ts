@@ -1,0 +1,103 @@
+/**
+ * Read a bundle's bytes from a path, a `file:` URL or an `http(s):` URL,
+ * refusing it as soon as it passes a size bound (file size, `Content-Length`,
+ * and again while streaming the body, which may have no length).
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { BundleError } from "./bundle_error.ts";
+
+/**
+ * Read a file or URL, refusing it once it passes `maxBytes`.
+ *
+ * @param pathOrUrl path, `file:` URL or `http(s):` URL
+ * @param maxBytes bound
+ * @returns the bytes
+ */
+export async function readBounded(pathOrUrl: string | URL, maxBytes: number): Promise<Uint8Array> {
+  const source = String(pathOrUrl);
+  const url = pathOrUrl instanceof URL
+    ? pathOrUrl
+    : /^(https?|file):\/\//i.test(pathOrUrl)
+    ? new URL(pathOrUrl)
+    : null;
+  const tooLarge = (n: number | string) =>
+    new BundleError(
+      "BUNDLE_TOO_LARGE",
+      source,
+      `Cannot read ${source}: it is ${n} bytes, over the ${maxBytes}-byte bound`,
+    );
+  if (url && (url.protocol === "http:" || url.protocol === "https:")) {
+    let res: Response;
+    try {
+      res = await fetch(url);
+    } catch (e) {
+      throw new BundleError(
+        "BUNDLE_FETCH_FAILED",
+        source,
+        `Cannot fetch ${source}: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new BundleError(
+        res.status === 404 ? "FILE_NOT_FOUND" : "BUNDLE_FETCH_FAILED",
+        source,
+        `Cannot fetch ${source}: HTTP ${res.status} ${res.statusText}`,
+      );
+    }
+    const declared = Number(res.headers.get("content-length") ?? NaN);
+    if (declared > maxBytes) {
+      await res.body?.cancel();
+      throw tooLarge(declared);
+    }
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    const reader = res.body!.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) {
+        await reader.cancel();
+        throw tooLarge(`more than ${maxBytes}`);
+      }
+      chunks.push(value);
+    }
+    const out = new Uint8Array(total);
+    let pos = 0;
+    for (const c of chunks) {
+      out.set(c, pos);
+      pos += c.byteLength;
+    }
+    return out;
+  }
+  const path = url ? fileURLToPath(url) : source;
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new BundleError("FILE_NOT_FOUND", source, `Cannot read ${source}: no such file`, {
+        cause: e,
+      });
+    }
+    throw e;
+  }
+  try {
+    const size = (await file.stat()).size;
+    if (size > maxBytes) throw tooLarge(size);
+    const out = new Uint8Array(size);
+    let off = 0;
+    while (off < size) {
+      const n = await file.read(out.subarray(off));
+      if (n === null) break;
+      off += n;
+    }
+    return out.subarray(0, off);
+  } finally {
+    file.close();
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * One call that turns whatever a user points at (a `*.prefix.zip` path, a
+ * `file:` or `http(s):` URL, or a PEFT adapter folder) into a verified
+ * `Prefix` for the engine. CLIs (`generate --bundle`) and servers use it.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { LoadedModel, Prefix } from "../model/mod.ts";
+import { importPeft } from "./peft.ts";
+import { PrefixBundle } from "./prefix_bundle.ts";
+
+/** Options of {@link loadPrefixSource}. */
+export interface PrefixSourceOptions {
+  /** The base model the prefix must fit (verified). */
+  model: LoadedModel;
+  /** Size bound for bundles (default: `DEFAULT_BUNDLE_MAX_BYTES`). */
+  maxBytes?: number;
+}
+
+/**
+ * Load a prefix from a bundle or a PEFT adapter folder, verified against the model.
+ *
+ * @param source bundle path, `file:`/`http(s):` URL, or PEFT adapter folder
+ * @param opts the base model and an optional size bound
+ * @returns the folded prefix `[P, S]` f32
+ * @throws {BundleError} any refusal of {@link PrefixBundle.load} or `importPeft`
+ *
+ * @example Generate with a bundle
+ * ```ts ignore
+ * const prefix = await loadPrefixSource("task.prefix.zip", { model });
+ * await engine.generate({ prompt: "Hello", prefix });
+ * ```
+ */
+export async function loadPrefixSource(
+  source: string | URL,
+  opts: PrefixSourceOptions,
+): Promise<Prefix> {
+  if (typeof source === "string" && !/^[a-z]+:\/\//i.test(source)) {
+    const isAdapterDir = await Deno.stat(join(source, "adapter_config.json")).then(
+      (s) => s.isFile,
+      () => false,
+    );
+    if (isAdapterDir) return (await importPeft(source, { model: opts.model })).prefix;
+  }
+  return (await PrefixBundle.load(source, { model: opts.model, maxBytes: opts.maxBytes })).prefix;
+}

@@ -1,0 +1,298 @@
+/**
+ * `deno task bundle`: inspect, convert and exchange prefix bundles.
+ *
+ *   deno task bundle inspect FILE [--model DIR] [--json]
+ *   deno task bundle convert FILE --dtype f16|i8|f32 --out FILE [--model DIR]
+ *   deno task bundle export-peft FILE --model DIR --out DIR
+ *   deno task bundle import-peft DIR --model DIR --out FILE [--task NAME] [--dtype f16]
+ *
+ * Every subcommand has `--help`. Refusals print `error [CODE]: message` and
+ * exit 1; usage errors exit 2.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { PrefixEdgeError } from "../errors/mod.ts";
+import { type LoadedModel, loadModel } from "../model/mod.ts";
+import { type BundleDtype, exportPeft, importPeft, PrefixBundle } from "../bundle/mod.ts";
+import { type CliSpec, formatHelp } from "./_args.ts";
+
+/** Where the CLI writes; tests pass collectors. */
+export interface CliIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const MODEL_OPT = {
+  type: "string" as const,
+  valueName: "DIR",
+  description: "Base model folder (HF layout) to verify the bundle against",
+};
+
+const SPECS: Record<string, CliSpec & { args: string; run: Run }> = {
+  inspect: {
+    usage: "deno task bundle inspect FILE [--model DIR] [--json]",
+    args: "FILE",
+    description:
+      "Verify a bundle and print its manifest. Without --model only the file itself is checked (zip bounds, manifest, checksum, dtype, shape, NaN/Inf) and the output says that the base model was not verified.",
+    options: {
+      model: MODEL_OPT,
+      json: { type: "boolean", description: "Print JSON instead of a table" },
+    },
+    run: inspect,
+  },
+  convert: {
+    usage: "deno task bundle convert FILE --dtype f16|i8|f32 --out FILE [--model DIR]",
+    args: "FILE",
+    description:
+      "Re-encode a bundle's kv as F32, F16 or I8 (per-(slot, head) scales). The manifest is kept, dtype and checksum updated. Pass --model to verify the base too.",
+    options: {
+      dtype: { type: "string", valueName: "f16|i8|f32", description: "Stored dtype of the output" },
+      out: { type: "string", short: "o", valueName: "FILE", description: "Output bundle path" },
+      model: MODEL_OPT,
+    },
+    run: convert,
+  },
+  "export-peft": {
+    usage: "deno task bundle export-peft FILE --model DIR --out DIR",
+    args: "FILE",
+    description:
+      "Write a verified bundle as a PEFT prefix-tuning adapter folder (adapter_config.json + adapter_model.safetensors) that PeftModel.from_pretrained loads.",
+    options: {
+      model: MODEL_OPT,
+      out: { type: "string", short: "o", valueName: "DIR", description: "Adapter folder to write" },
+    },
+    run: exportPeftCmd,
+  },
+  "import-peft": {
+    usage:
+      "deno task bundle import-peft DIR --model DIR --out FILE [--task NAME] [--dtype f16|i8|f32]",
+    args: "DIR",
+    description:
+      "Turn a PEFT prefix-tuning adapter folder (peft_type PREFIX_TUNING, CAUSAL_LM) into a bundle for the given base model.",
+    options: {
+      model: MODEL_OPT,
+      out: { type: "string", short: "o", valueName: "FILE", description: "Bundle path to write" },
+      task: { type: "string", valueName: "NAME", description: "Task name (default: folder name)" },
+      dtype: { type: "string", valueName: "f16|i8|f32", description: "Stored dtype (default f16)" },
+    },
+    run: importPeftCmd,
+  },
+};
+
+type Values = Record<string, string | boolean | undefined>;
+type Run = (target: string, v: Values, io: CliIo) => Promise<void>;
+
+const TOP_HELP = `Usage: deno task bundle <command> [options]
+
+Inspect, convert and exchange prefix bundles (*.prefix.zip, docs/bundle-format.md).
+
+Commands:
+  inspect FILE        Verify a bundle and print its manifest (table or --json)
+  convert FILE        Re-encode kv as f32, f16 or i8
+  export-peft FILE    Write a PEFT prefix-tuning adapter folder
+  import-peft DIR     Make a bundle from a PEFT prefix-tuning adapter folder
+
+Run "deno task bundle <command> --help" for a command's options.`;
+
+class UsageError extends Error {}
+
+/**
+ * Run the CLI.
+ *
+ * @param args command-line arguments (after `deno task bundle`)
+ * @param io where to print
+ * @returns the exit code: 0 ok, 1 refused, 2 usage error
+ */
+export async function main(args: string[], io: CliIo = defaultIo()): Promise<number> {
+  const [cmd, ...rest] = args;
+  if (!cmd || cmd === "--help" || cmd === "-h" || cmd === "help") {
+    (cmd ? io.out : io.err)(TOP_HELP);
+    return cmd ? 0 : 2;
+  }
+  const spec = SPECS[cmd];
+  if (!spec) {
+    io.err(`error: unknown command "${cmd}"\n\n${TOP_HELP}`);
+    return 2;
+  }
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
+    help: { type: "boolean", short: "h" },
+  };
+  for (const [k, o] of Object.entries(spec.options)) {
+    options[k] = o.short ? { type: o.type, short: o.short } : { type: o.type };
+  }
+  try {
+    let parsed;
+    try {
+      parsed = parseArgs({ args: rest, options, strict: true, allowPositionals: true });
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    if (parsed.values.help) {
+      io.out(formatHelp(spec));
+      return 0;
+    }
+    if (parsed.positionals.length !== 1) {
+      throw new UsageError(
+        `${cmd} takes exactly one ${spec.args}, got ${parsed.positionals.length}`,
+      );
+    }
+    await spec.run(parsed.positionals[0], parsed.values as Values, io);
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`error: ${e.message}\n\n${formatHelp(spec)}`);
+      return 2;
+    }
+    if (e instanceof PrefixEdgeError) {
+      io.err(`error [${e.code}]: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+function defaultIo(): CliIo {
+  return { out: (s) => console.log(s), err: (s) => console.error(s) };
+}
+
+function requireOpt(v: Values, name: string, cmd: string): string {
+  const x = v[name];
+  if (typeof x !== "string" || x === "") throw new UsageError(`${cmd} needs --${name}`);
+  return x;
+}
+
+function parseDtype(s: string | boolean | undefined, fallback?: BundleDtype): BundleDtype {
+  if (s === undefined && fallback) return fallback;
+  const d = String(s).toUpperCase();
+  if (d !== "F32" && d !== "F16" && d !== "I8") {
+    throw new UsageError(`--dtype must be f16, i8 or f32, got ${JSON.stringify(s ?? "")}`);
+  }
+  return d;
+}
+
+async function modelFrom(v: Values): Promise<LoadedModel | null> {
+  return typeof v.model === "string" ? await loadModel(v.model) : null;
+}
+
+async function inspect(file: string, v: Values, io: CliIo): Promise<void> {
+  const model = await modelFrom(v);
+  const bytes = (await Deno.stat(file).catch(() => null))?.size;
+  const bundle = await PrefixBundle.load(file, { model });
+  const m = bundle.manifest;
+  const kv = bundle.prefix.kv;
+  let min = Infinity, max = -Infinity, sumAbs = 0;
+  for (const x of kv) {
+    min = Math.min(min, x);
+    max = Math.max(max, x);
+    sumAbs += Math.abs(x);
+  }
+  const stats = { min, max, meanAbs: kv.length ? sumAbs / kv.length : 0 };
+  const verified = {
+    file: true,
+    base: bundle.baseVerified,
+    ...(model ? { model: model.paths.dir } : {}),
+  };
+  if (v.json) {
+    io.out(JSON.stringify({ file, bytes, verified, kvStats: stats, manifest: m }, null, 2));
+    return;
+  }
+  const S = 2 * m.numLayers * m.numKvHeads * m.headDim;
+  const a = m.base.architecture;
+  const rows: [string, string][] = [
+    ["file", `${file}${bytes !== undefined ? ` (${bytes} bytes)` : ""}`],
+    ["format", `${m.format} v${m.formatVersion}`],
+    ["task", m.task],
+    ["created", m.createdAt],
+    ["prefix", `P=${m.prefixLen} L=${m.numLayers} H=${m.numKvHeads} hd=${m.headDim} (S=${S})`],
+    [
+      "dtype",
+      `${m.dtype} (${m.prefixLen * S} values${
+        bytes ? `, ${(bytes / (m.prefixLen * S)).toFixed(3)} bundle bytes/value` : ""
+      })`,
+    ],
+    ["layout", `${m.layout}, positions ${m.positions}`],
+    [
+      "method",
+      `${m.method.reparam}${m.method.gate ? " + gate" : ""}${
+        m.method.midDim ? `, midDim ${m.method.midDim}` : ""
+      }`,
+    ],
+  ];
+  if (m.method.gates) rows.push(["gates", m.method.gates.map((g) => g.toFixed(3)).join(" ")]);
+  rows.push(
+    [
+      "base",
+      `${a.family} L=${a.numLayers} heads=${a.numHeads} kv=${a.numKvHeads} hd=${a.headDim} d=${a.hiddenSize} vocab=${a.vocabSize} ctx=${a.maxPositions}${
+        m.base.name ? ` (${m.base.name})` : ""
+      }`,
+    ],
+    ...[m.base.fingerprint, ...(m.base.otherFingerprints ?? [])].map((f, i): [string, string] => [
+      i === 0 ? "fingerprint" : "",
+      `${f.kind} ${f.sha256}`,
+    ]),
+    ["tokenizer", m.tokenizerFingerprint ?? "none"],
+    [
+      "training",
+      Object.entries(m.training).map(([k, x]) => `${k}=${JSON.stringify(x)}`).join(" ") || "-",
+    ],
+    ["sha256", `${m.sha256} (matches)`],
+    [
+      "kv stats",
+      `min ${stats.min.toPrecision(4)} max ${stats.max.toPrecision(4)} mean|x| ${
+        stats.meanAbs.toPrecision(4)
+      }`,
+    ],
+    [
+      "verified",
+      bundle.baseVerified
+        ? `file and base model (${model!.paths.dir})`
+        : "file only; the base model was NOT verified (pass --model DIR)",
+    ],
+  );
+  const w = Math.max(...rows.map(([k]) => k.length)) + 2;
+  for (const [k, x] of rows) io.out(`${k.padEnd(w)}${x}`);
+}
+
+async function convert(file: string, v: Values, io: CliIo): Promise<void> {
+  const dtype = parseDtype(v.dtype);
+  const out = requireOpt(v, "out", "convert");
+  const model = await modelFrom(v);
+  const bundle = await PrefixBundle.load(file, { model });
+  const bytes = await bundle.toBytes({ dtype });
+  await Deno.writeFile(out, bytes);
+  io.out(
+    `wrote ${out}: ${bundle.manifest.dtype} -> ${dtype}, ${bytes.byteLength} bytes${
+      model ? "" : " (base model not verified: pass --model DIR)"
+    }`,
+  );
+}
+
+async function exportPeftCmd(file: string, v: Values, io: CliIo): Promise<void> {
+  const out = requireOpt(v, "out", "export-peft");
+  const model = await loadModel(requireOpt(v, "model", "export-peft"));
+  const bundle = await PrefixBundle.load(file, { model });
+  const cfg = await exportPeft(bundle, out);
+  io.out(
+    `wrote ${out}/adapter_config.json and adapter_model.safetensors (prompt_embeddings [${cfg.num_virtual_tokens}, ${
+      2 * cfg.num_layers * cfg.token_dim
+    }] F32)`,
+  );
+}
+
+async function importPeftCmd(dir: string, v: Values, io: CliIo): Promise<void> {
+  const out = requireOpt(v, "out", "import-peft");
+  const dtype = parseDtype(v.dtype, "F16");
+  const model = await loadModel(requireOpt(v, "model", "import-peft"));
+  const bundle = await importPeft(dir, {
+    model,
+    task: typeof v.task === "string" ? v.task : undefined,
+  });
+  const bytes = await bundle.toBytes({ dtype });
+  await Deno.writeFile(out, bytes);
+  io.out(
+    `wrote ${out}: task "${bundle.manifest.task}", P=${bundle.prefix.prefixLen}, ${dtype}, ${bytes.byteLength} bytes`,
+  );
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,28 @@
+/**
+ * Pack a kernel's uniform struct: one character per 32-bit word in `layout`
+ * ("u" = u32, "i" = i32, "f" = f32), padded to a multiple of 16 bytes.
+ *
+ * @param layout word kinds, e.g. "uuuf"
+ * @param values one number per word
+ * @returns the struct's bytes
+ */
+export function packUniform(layout: string, values: number[]): ArrayBuffer {
+  if (layout.length !== values.length) {
+    throw new Error(`uniform layout "${layout}" has ${layout.length} words, got ${values.length}`);
+  }
+  const words = Math.ceil(layout.length / 4) * 4;
+  const buf = new ArrayBuffer(words * 4);
+  const view = new DataView(buf);
+  for (let i = 0; i < layout.length; i++) {
+    const v = values[i];
+    if (layout[i] === "f") view.setFloat32(4 * i, v, true);
+    else if (layout[i] === "i") view.setInt32(4 * i, v, true);
+    else view.setUint32(4 * i, v, true);
+  }
+  return buf;
+}
+
+/** Ceiling division. */
+export function cdiv(a: number, b: number): number {
+  return Math.ceil(a / b);
+}

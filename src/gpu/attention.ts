@@ -1,0 +1,166 @@
+/**
+ * `kernels/attention_forward.wgsl` and `kernels/attention_backward.wgsl`:
+ * causal attention over [prefix K/V ; token K/V] for one layer, and its gradients.
+ *
+ * @module
+ */
+import { PrefixEdgeError } from "../errors/mod.ts";
+import type { BufferRange, GpuContext } from "./gpu_context.ts";
+import { cdiv, packUniform } from "./_uniform.ts";
+
+/** The kernels keep one head's vectors in private arrays of this size. */
+export const MAX_HEAD_DIM = 128;
+
+/** Shapes of one attention call (letters as in DESIGN.md). */
+export interface AttentionShape {
+  /** Batch rows. */
+  B: number;
+  /** Tokens per row. */
+  T: number;
+  /** Heads. */
+  H: number;
+  /** Head size. */
+  hd: number;
+  /** Prefix length (0 = no prefix). */
+  P: number;
+  /** Layer index l: the prefix slots are 2l (keys) and 2l + 1 (values). */
+  layer: number;
+}
+
+/** Pack the shared uniform struct. `L` is the number of layers (S = 2 L C). */
+function pack(s: AttentionShape, L: number): ArrayBuffer {
+  if (s.hd > MAX_HEAD_DIM) {
+    throw new PrefixEdgeError(
+      "UNSUPPORTED_MODEL",
+      `Cannot run attention: head size ${s.hd} exceeds the kernels' limit of ${MAX_HEAD_DIM}`,
+    );
+  }
+  const C = s.H * s.hd;
+  return packUniform("uuuuuuuuufuu", [
+    s.B,
+    s.T,
+    s.H,
+    s.hd,
+    s.P,
+    C,
+    2 * L * C,
+    2 * s.layer * C,
+    (2 * s.layer + 1) * C,
+    1 / Math.sqrt(s.hd),
+    0,
+    0,
+  ]);
+}
+
+/**
+ * Attention forward; records into the caller's encoder.
+ *
+ * @example Layer 3 of a 12-layer model with a 10-token prefix
+ * ```ts ignore
+ * const att = await AttentionForward.create(ctx);
+ * att.record(enc, { B: 2, T: 64, H: 12, hd: 64, P: 10, layer: 3 }, 12, { qkv, kv, mask, y, lse });
+ * ```
+ */
+export class AttentionForward {
+  private constructor(private ctx: GpuContext, private pipeline: GPUComputePipeline) {}
+
+  /** Compile (cached per context). */
+  static async create(ctx: GpuContext): Promise<AttentionForward> {
+    return new AttentionForward(
+      ctx,
+      await ctx.pipeline("attention_forward", "main", [
+        "uniform",
+        "read",
+        "read",
+        "read",
+        "rw",
+        "rw",
+      ]),
+    );
+  }
+
+  /**
+   * qkv: [B, T, 3C]; kv: [P, 2LC] folded prefix; mask: [B, T] u32; y: [B, T, C]; lse: [B, H, T].
+   * Dispatch ceil(B*H*T / 64).
+   */
+  record(
+    enc: GPUCommandEncoder,
+    s: AttentionShape,
+    numLayers: number,
+    a: { qkv: BufferRange; kv: BufferRange; mask: BufferRange; y: BufferRange; lse: BufferRange },
+  ): void {
+    const u = this.ctx.uniform(pack(s, numLayers));
+    const bg = this.ctx.bindGroup(this.pipeline, [u, a.qkv, a.kv, a.mask, a.y, a.lse]);
+    this.ctx.dispatch(enc, "attention_forward", this.pipeline, bg, [cdiv(s.B * s.H * s.T, 64)]);
+  }
+}
+
+/**
+ * Attention backward (dq, dk, dv and the prefix's dK/dV); records into the caller's encoder.
+ *
+ * @example Gradients of layer 3
+ * ```ts ignore
+ * const ab = await AttentionBackward.create(ctx);
+ * ab.record(enc, shape, 12, { qkv, kv, mask, y, lse, dy, dqkv, dkv, dsum });
+ * ```
+ */
+export class AttentionBackward {
+  private constructor(
+    private ctx: GpuContext,
+    private query: GPUComputePipeline,
+    private key: GPUComputePipeline,
+  ) {}
+
+  /** Compile (cached per context). */
+  static async create(ctx: GpuContext): Promise<AttentionBackward> {
+    const layout = [
+      "uniform",
+      "read",
+      "read",
+      "read",
+      "read",
+      "read",
+      "read",
+      "rw",
+      "rw",
+      "rw",
+    ] as const;
+    const [q, k] = await Promise.all([
+      ctx.pipeline("attention_backward", "query_grad", [...layout]),
+      ctx.pipeline("attention_backward", "key_grad", [...layout]),
+    ]);
+    return new AttentionBackward(ctx, q, k);
+  }
+
+  /**
+   * dy: [B, T, C]; writes dqkv [B, T, 3C]; adds the prefix's gradient into dkv [P, 2LC] at this
+   * layer's slots; dsum: [B, H, T] scratch. Dispatch ceil(B*H*T / 64) then ceil(H*(P+B*T) / 64).
+   */
+  record(
+    enc: GPUCommandEncoder,
+    s: AttentionShape,
+    numLayers: number,
+    a: {
+      qkv: BufferRange;
+      kv: BufferRange;
+      mask: BufferRange;
+      y: BufferRange;
+      lse: BufferRange;
+      dy: BufferRange;
+      dqkv: BufferRange;
+      dkv: BufferRange;
+      dsum: BufferRange;
+    },
+  ): void {
+    const u = this.ctx.uniform(pack(s, numLayers));
+    const entries = [u, a.qkv, a.kv, a.mask, a.y, a.lse, a.dy, a.dqkv, a.dkv, a.dsum];
+    const bgq = this.ctx.bindGroup(this.query, entries);
+    const bgk = this.ctx.bindGroup(this.key, entries);
+    this.ctx.dispatch(enc, "attention_backward.query", this.query, bgq, [
+      cdiv(s.B * s.H * s.T, 64),
+    ]);
+    this.ctx.dispatch(enc, "attention_backward.key", this.key, bgk, [
+      cdiv(s.H * (s.P + s.B * s.T), 64),
+    ]);
+  }
+}

@@ -1,0 +1,390 @@
+/**
+ * One place that owns the device's resources for a piece of work: compiled
+ * pipelines (WGSL read from `kernels/`, the source of truth), storage buffers,
+ * the uniform arena, bind groups, optional per-pass timing, and readback.
+ *
+ * Kernel modules in this folder record dispatches into the caller's command
+ * encoder; the caller submits once and reads back once per step.
+ *
+ * @module
+ */
+import { PrefixEdgeError } from "../errors/mod.ts";
+import { acquireDevice } from "./device.ts";
+
+/** How a binding is declared in WGSL: uniform, `storage, read` or `storage, read_write`. */
+export type BindingKind = "uniform" | "read" | "rw";
+
+/** A buffer or a range of one, for a bind group entry. */
+export type BufferRange = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
+
+const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment is at most 256
+const UNIFORM_SLOTS = 4096;
+const MAX_TIMED_PASSES = 2048;
+
+const kernelText = new Map<string, Promise<string>>();
+
+/**
+ * Read a kernel's WGSL from `kernels/<name>.wgsl` (cached per process).
+ *
+ * @param name base name, e.g. `matmul_forward`
+ * @returns the WGSL source
+ *
+ * @example Read a kernel
+ * ```ts ignore
+ * const wgsl = await loadKernel("attention_forward");
+ * ```
+ */
+export function loadKernel(name: string): Promise<string> {
+  let text = kernelText.get(name);
+  if (!text) {
+    const url = new URL(`../../kernels/${name}.wgsl`, import.meta.url);
+    text = url.protocol === "file:" ? Deno.readTextFile(url) : fetch(url).then((r) => {
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      return r.text();
+    });
+    kernelText.set(name, text);
+  }
+  return text;
+}
+
+/** Time spent per pass label, from timestamp queries. */
+export interface PassTimes {
+  /** Milliseconds by label, summed over the passes that carried it. */
+  byLabel: Map<string, number>;
+  /** Sum over all timed passes, in milliseconds. */
+  totalMs: number;
+}
+
+/**
+ * The GPU resources of one engine (a trainer, a benchmark, a test).
+ *
+ * @example Allocate, write, read back
+ * ```ts ignore
+ * const ctx = await GpuContext.create();
+ * const buf = ctx.buffer(16, "x");
+ * ctx.write(buf, new Float32Array([1, 2, 3, 4]));
+ * console.log(await ctx.read(buf));
+ * ctx.destroy();
+ * ```
+ */
+export class GpuContext {
+  /** The device. */
+  readonly device: GPUDevice;
+  #pipelines = new Map<string, Promise<GPUComputePipeline>>();
+  #buffers = new Set<GPUBuffer>();
+  #uniformBuf: GPUBuffer;
+  #uniformCpu = new Uint8Array(UNIFORM_SLOT * UNIFORM_SLOTS);
+  #uniformUsed = 0;
+  #querySet: GPUQuerySet | null = null;
+  #queryLabels: string[] = [];
+  #queryResolve: GPUBuffer | null = null;
+  #times: PassTimes | null = null;
+
+  private constructor(device: GPUDevice) {
+    this.device = device;
+    this.#uniformBuf = device.createBuffer({
+      label: "uniform arena",
+      size: UNIFORM_SLOT * UNIFORM_SLOTS,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+  }
+
+  /**
+   * A context on the process-wide device.
+   *
+   * @returns a context on the shared device
+   * @throws {PrefixEdgeError} `GPU_UNAVAILABLE` without a WebGPU adapter
+   */
+  static async create(): Promise<GpuContext> {
+    return new GpuContext(await acquireDevice());
+  }
+
+  /** The largest storage binding the device accepts, in bytes. */
+  get maxBinding(): number {
+    return this.device.limits.maxStorageBufferBindingSize;
+  }
+
+  /**
+   * A compute pipeline for `kernels/<kernel>.wgsl`'s `entry`, with an explicit
+   * layout (binding i of group 0 has kind `layout[i]`). Cached.
+   */
+  pipeline(kernel: string, entry: string, layout: BindingKind[]): Promise<GPUComputePipeline> {
+    const key = `${kernel}:${entry}:${layout.join(",")}`;
+    let p = this.#pipelines.get(key);
+    if (!p) {
+      p = this.#compile(kernel, entry, layout);
+      this.#pipelines.set(key, p);
+    }
+    return p;
+  }
+
+  async #compile(kernel: string, entry: string, layout: BindingKind[]) {
+    const code = await loadKernel(kernel);
+    const module = this.device.createShaderModule({ label: kernel, code });
+    const bgl = this.device.createBindGroupLayout({
+      label: `${kernel}:${entry}`,
+      entries: layout.map((kind, binding) => ({
+        binding,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: {
+          type: kind === "uniform" ? "uniform" : kind === "read" ? "read-only-storage" : "storage",
+        },
+      })),
+    });
+    this.device.pushErrorScope("validation");
+    const pipeline = await this.device.createComputePipelineAsync({
+      label: `${kernel}:${entry}`,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [bgl] }),
+      compute: { module, entryPoint: entry },
+    });
+    const err = await this.device.popErrorScope();
+    if (err) {
+      throw new PrefixEdgeError(
+        "GPU_UNAVAILABLE",
+        `Cannot compile kernel ${kernel}.wgsl (${entry}): ${err.message}`,
+      );
+    }
+    return pipeline;
+  }
+
+  /**
+   * A storage buffer (also copy source and destination), zero-filled, freed by {@link destroy}.
+   *
+   * @param bytes size in bytes (rounded up to 4; at least 4)
+   * @param label debug label
+   */
+  buffer(bytes: number, label: string): GPUBuffer {
+    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+    if (size > this.device.limits.maxBufferSize) {
+      throw new PrefixEdgeError(
+        "GPU_UNAVAILABLE",
+        `Cannot allocate ${label}: ${size} bytes exceed the device's maxBufferSize ${this.device.limits.maxBufferSize}`,
+      );
+    }
+    const buf = this.device.createBuffer({
+      label,
+      size,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+    this.#buffers.add(buf);
+    return buf;
+  }
+
+  /** Write typed data into a buffer (queued before the next submit). */
+  write(buffer: GPUBuffer, data: Float32Array | Uint32Array | Int32Array, offsetBytes = 0): void {
+    this.device.queue.writeBuffer(
+      buffer,
+      offsetBytes,
+      data.buffer as ArrayBuffer,
+      data.byteOffset,
+      data.byteLength,
+    );
+  }
+
+  /**
+   * Reserve a uniform slot holding `words` (u32 or f32, given as numbers with a kind per word
+   * via the typed view the caller filled). Written to the GPU at {@link submit}.
+   *
+   * @param words the struct's 32-bit words, at most 64
+   * @returns a binding range for the slot
+   */
+  uniform(words: ArrayBuffer): { buffer: GPUBuffer; offset: number; size: number } {
+    if (this.#uniformUsed >= UNIFORM_SLOTS * UNIFORM_SLOT) {
+      throw new PrefixEdgeError(
+        "INVALID_INPUT",
+        `Cannot record more than ${UNIFORM_SLOTS} dispatches in one submission: split the work`,
+      );
+    }
+    const offset = this.#uniformUsed;
+    this.#uniformCpu.set(new Uint8Array(words), offset);
+    this.#uniformUsed += UNIFORM_SLOT;
+    return { buffer: this.#uniformBuf, offset, size: Math.max(16, words.byteLength) };
+  }
+
+  /** A bind group for `pipeline` with entries bound at 0, 1, 2, ... */
+  bindGroup(pipeline: GPUComputePipeline, entries: BufferRange[]): GPUBindGroup {
+    return this.device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries: entries.map((e, binding) => ({
+        binding,
+        resource: e instanceof GPUBuffer ? { buffer: e } : e,
+      })),
+    });
+  }
+
+  /**
+   * Record one compute pass with one or more dispatches of the same pipeline.
+   *
+   * @param encoder the caller's encoder
+   * @param label name for timing
+   * @param pipeline the pipeline
+   * @param bindGroup its bind group
+   * @param grids workgroup counts, one dispatch each
+   */
+  dispatch(
+    encoder: GPUCommandEncoder,
+    label: string,
+    pipeline: GPUComputePipeline,
+    bindGroup: GPUBindGroup,
+    ...grids: [number, number?, number?][]
+  ): void {
+    const desc: GPUComputePassDescriptor = { label };
+    if (this.#querySet && this.#queryLabels.length < MAX_TIMED_PASSES) {
+      const i = this.#queryLabels.length;
+      this.#queryLabels.push(label);
+      desc.timestampWrites = {
+        querySet: this.#querySet,
+        beginningOfPassWriteIndex: 2 * i,
+        endOfPassWriteIndex: 2 * i + 1,
+      };
+    }
+    const pass = encoder.beginComputePass(desc);
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    const maxDim = this.device.limits.maxComputeWorkgroupsPerDimension;
+    for (const [x, y = 1, z = 1] of grids) {
+      if (x > maxDim || y > maxDim || z > maxDim) {
+        throw new PrefixEdgeError(
+          "INVALID_INPUT",
+          `Cannot dispatch ${label}: grid ${x}x${y}x${z} exceeds ${maxDim} workgroups per dimension`,
+        );
+      }
+      if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
+    }
+    pass.end();
+  }
+
+  /**
+   * Time every pass recorded from now on (needs the `timestamp-query` feature).
+   * @returns false when the device cannot time passes
+   */
+  startTiming(): boolean {
+    if (!this.device.features.has("timestamp-query")) return false;
+    this.#querySet ??= this.device.createQuerySet({
+      type: "timestamp",
+      count: 2 * MAX_TIMED_PASSES,
+    });
+    this.#queryResolve ??= this.device.createBuffer({
+      size: 16 * MAX_TIMED_PASSES,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    this.#queryLabels = [];
+    this.#times = null;
+    return true;
+  }
+
+  /** Stop timing and return the per-label times of the passes submitted since {@link startTiming}. */
+  async stopTiming(): Promise<PassTimes> {
+    const labels = this.#queryLabels;
+    const times: PassTimes = this.#times ?? { byLabel: new Map(), totalMs: 0 };
+    if (this.#querySet && labels.length) await this.#collectTimes(labels, times);
+    this.#querySet?.destroy();
+    this.#queryResolve?.destroy();
+    this.#querySet = null;
+    this.#queryResolve = null;
+    this.#queryLabels = [];
+    this.#times = null;
+    return times;
+  }
+
+  async #collectTimes(labels: string[], into: PassTimes) {
+    const n = labels.length;
+    const enc = this.device.createCommandEncoder();
+    enc.resolveQuerySet(this.#querySet!, 0, 2 * n, this.#queryResolve!, 0);
+    const staging = this.device.createBuffer({
+      size: 16 * n,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    enc.copyBufferToBuffer(this.#queryResolve!, 0, staging, 0, 16 * n);
+    this.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const ts = new BigInt64Array(staging.getMappedRange().slice(0));
+    staging.unmap();
+    staging.destroy();
+    for (let i = 0; i < n; i++) {
+      const ms = Number(ts[2 * i + 1] - ts[2 * i]) / 1e6;
+      if (!(ms >= 0)) continue;
+      into.byLabel.set(labels[i], (into.byLabel.get(labels[i]) ?? 0) + ms);
+      into.totalMs += ms;
+    }
+  }
+
+  /** Upload the uniform arena and submit the encoder's commands. */
+  async submit(encoder: GPUCommandEncoder): Promise<void> {
+    if (this.#uniformUsed > 0) {
+      this.device.queue.writeBuffer(this.#uniformBuf, 0, this.#uniformCpu, 0, this.#uniformUsed);
+      this.#uniformUsed = 0;
+    }
+    this.device.queue.submit([encoder.finish()]);
+    // Timestamp slots are few: fold the timed passes into the totals after each submission.
+    if (this.#querySet && this.#queryLabels.length) {
+      this.#times ??= { byLabel: new Map(), totalMs: 0 };
+      await this.#collectTimes(this.#queryLabels, this.#times);
+      this.#queryLabels = [];
+    }
+  }
+
+  /**
+   * Copy a range of a buffer to the CPU (waits for queued work).
+   *
+   * @param buffer source
+   * @param offsetBytes start
+   * @param bytes length (default: to the end)
+   * @returns the bytes as f32
+   */
+  async read(buffer: GPUBuffer, offsetBytes = 0, bytes?: number): Promise<Float32Array> {
+    const size = bytes ?? buffer.size - offsetBytes;
+    const staging = this.device.createBuffer({
+      size: Math.max(4, size),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = this.device.createCommandEncoder();
+    if (size > 0) enc.copyBufferToBuffer(buffer, offsetBytes, staging, 0, size);
+    await this.submit(enc);
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = new Float32Array(staging.getMappedRange().slice(0, size));
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  /**
+   * Record a copy of a buffer range into a fresh staging buffer, to be read after the
+   * caller submits `enc` (so a step reads back once, in the same submission).
+   *
+   * @param enc the caller's encoder
+   * @param buffer source
+   * @param offsetBytes start
+   * @param bytes length
+   * @returns a function that maps the staging buffer (call it after {@link submit})
+   */
+  stage(
+    enc: GPUCommandEncoder,
+    buffer: GPUBuffer,
+    offsetBytes: number,
+    bytes: number,
+  ): () => Promise<Float32Array> {
+    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+    const staging = this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    enc.copyBufferToBuffer(buffer, offsetBytes, staging, 0, size);
+    return async () => {
+      await staging.mapAsync(GPUMapMode.READ);
+      const out = new Float32Array(staging.getMappedRange().slice(0, bytes));
+      staging.unmap();
+      staging.destroy();
+      return out;
+    };
+  }
+
+  /** Free every buffer this context allocated. */
+  destroy(): void {
+    for (const b of this.#buffers) b.destroy();
+    this.#buffers.clear();
+    this.#uniformBuf.destroy();
+    this.#querySet?.destroy();
+    this.#queryResolve?.destroy();
+  }
+}

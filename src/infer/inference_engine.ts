@@ -1,0 +1,264 @@
+/**
+ * The inference engine: one ONNX decoder session, many prefixes. It answers
+ * batched logits (for checks and scoring) and streams generated tokens, one
+ * batched forward per step over every live row of a batch.
+ *
+ * @module
+ */
+import { PrefixEdgeError } from "../errors/mod.ts";
+import {
+  type LoadedModel,
+  type ModelConfig,
+  type Prefix,
+  type TextTokenizer,
+  validatePrefix,
+} from "../model/mod.ts";
+import { BatchLayout } from "./batch_layout.ts";
+import { beamSearch } from "./beam_search.ts";
+import { chooseExecutionProvider } from "./choose_execution_provider.ts";
+import { decodeGroup } from "./decode_group.ts";
+import { DecoderSession } from "./decoder_session.ts";
+import { checkIds, type GenerateOptions, prepareRow } from "./generate_options.ts";
+import { type GenerationStream, StreamController } from "./generation_stream.ts";
+import { prefixCache } from "./kv_cache.ts";
+import { type ExecutionProvider, loadOrtBackend } from "./ort_backend.ts";
+import { RowRun } from "./row_run.ts";
+
+/** How to build an engine. */
+export interface EngineOptions {
+  /** Default: `webgpu` on a hardware GPU, else `wasm`. */
+  executionProvider?: ExecutionProvider;
+  /**
+   * WASM threads (default 1). Values above 1 use a loader shim (see
+   * docs/inference.md); ORT fixes the count at the process's first WASM session.
+   */
+  wasmThreads?: number;
+  /** Threads of the native backend (default: ORT's choice). */
+  nativeThreads?: number;
+  /** On WebGPU, keep the KV cache on the GPU between steps (default true). */
+  keepKvOnGpu?: boolean;
+  /** The ONNX graph's bytes, instead of reading `model.paths.onnx`. */
+  onnx?: Uint8Array;
+}
+
+/** A batched logits request. Letters: B rows, T tokens. */
+export interface LogitsRequest {
+  /** `[B][T]` token ids (rows of equal length). */
+  inputIds: number[][];
+  /** `[B][T]` 1 = real token, 0 = padding (default all ones). */
+  attentionMask?: number[][];
+  /** Per row, its prefix or `null`. Real tokens of row b sit at positions `P_b..`. */
+  prefixes?: (Prefix | null)[];
+}
+
+/** Logits of a batch. */
+export interface LogitsResult {
+  /** `[B, T, V]` f32 row-major. */
+  data: Float32Array;
+  /** `[B, T, V]`. */
+  dims: [number, number, number];
+}
+
+/**
+ * Runs a frozen decoder with per-row prefixes on ONNX Runtime.
+ *
+ * @example Stream a story from the embedded model
+ * ```ts ignore
+ * import { InferenceEngine, loadModel } from "@prefix-edge/sdk";
+ * const model = await loadModel("models/stories260K");
+ * const engine = await InferenceEngine.create(model, { executionProvider: "wasm" });
+ * for await (const piece of engine.generate({ prompt: "Once upon a time", maxNewTokens: 40 })) {
+ *   await Deno.stdout.write(new TextEncoder().encode(piece.text));
+ * }
+ * await engine.dispose();
+ * ```
+ */
+export class InferenceEngine {
+  /** The base model's config. */
+  readonly config: ModelConfig;
+  /** The provider the graph runs on. */
+  readonly executionProvider: ExecutionProvider;
+  /** The model's tokenizer, or `null`. */
+  readonly tokenizer: TextTokenizer | null;
+  readonly #session: DecoderSession;
+  readonly #padId: number;
+  #disposed = false;
+
+  private constructor(model: LoadedModel, session: DecoderSession, ep: ExecutionProvider) {
+    this.config = model.config;
+    this.tokenizer = model.tokenizer;
+    this.executionProvider = ep;
+    this.#session = session;
+    // Pad columns are masked; any in-vocabulary id works.
+    this.#padId = model.config.eosTokenIds[0] ?? model.config.bosTokenId ?? 0;
+  }
+
+  /**
+   * Create an engine for a loaded model.
+   *
+   * @param model from `loadModel`
+   * @param options execution provider and runtime options
+   * @returns the engine
+   * @throws {PrefixEdgeError} `FILE_NOT_FOUND` (no ONNX graph),
+   *   `UNSUPPORTED_MODEL` (graph without KV cache IO), `BACKEND_UNAVAILABLE`,
+   *   `GPU_UNAVAILABLE`
+   */
+  static async create(model: LoadedModel, options: EngineOptions = {}): Promise<InferenceEngine> {
+    const ep = await chooseExecutionProvider(options.executionProvider);
+    const backend = await loadOrtBackend(ep, {
+      wasmThreads: options.wasmThreads,
+      nativeThreads: options.nativeThreads,
+    });
+    const bytes = options.onnx ?? await model.readOnnx();
+    const session = await DecoderSession.create(
+      backend,
+      bytes,
+      model.config,
+      model.paths.onnx ?? "model.onnx",
+      options.keepKvOnGpu ?? true,
+    );
+    return new InferenceEngine(model, session, ep);
+  }
+
+  /**
+   * Logits for a batch in one forward pass. Rows may mix prefixes of different
+   * lengths and rows without one; shorter prefixes are padded and masked.
+   *
+   * @param req ids, optional mask, optional per-row prefixes
+   * @returns `[B, T, V]` logits (values at masked positions are meaningless)
+   * @throws {PrefixEdgeError} `INVALID_INPUT`, `TOKEN_OUT_OF_RANGE`,
+   *   `PREFIX_MISMATCH`, `CONTEXT_OVERFLOW`
+   */
+  async logits(req: LogitsRequest): Promise<LogitsResult> {
+    this.#checkOpen();
+    const { inputIds, attentionMask } = req;
+    const bad = (why: string): never => {
+      throw new PrefixEdgeError("INVALID_INPUT", `Cannot compute logits: ${why}`);
+    };
+    if (!Array.isArray(inputIds) || inputIds.length === 0) {
+      bad("inputIds must be a non-empty [B][T] array");
+    }
+    const B = inputIds.length, T = inputIds[0].length;
+    if (T === 0) bad("rows are empty");
+    inputIds.forEach((row, b) => {
+      if (!Array.isArray(row) || row.length !== T) {
+        bad(`row ${b} has ${row?.length} ids, row 0 has ${T}`);
+      }
+      checkIds(row, this.config.vocabSize, `compute logits: row ${b}`);
+    });
+    if (attentionMask) {
+      if (attentionMask.length !== B) {
+        bad(`attentionMask has ${attentionMask.length} rows, inputIds ${B}`);
+      }
+      attentionMask.forEach((m, b) => {
+        if (m.length !== T || m.some((v) => v !== 0 && v !== 1)) {
+          bad(`attentionMask row ${b} must be ${T} zeros/ones`);
+        }
+      });
+    }
+    const prefixes = req.prefixes ?? inputIds.map(() => null);
+    if (prefixes.length !== B) bad(`prefixes has ${prefixes.length} entries, inputIds ${B} rows`);
+    prefixes.forEach((p, b) => {
+      if (!p) return;
+      validatePrefix(this.config, p, `row ${b}'s prefix`);
+    });
+    prefixes.forEach((p, b) => {
+      const left = this.contextLeft(p?.prefixLen ?? 0);
+      if (T > left) {
+        throw new PrefixEdgeError(
+          "CONTEXT_OVERFLOW",
+          `Cannot compute logits: row ${b} has ${T} tokens but only ${left} positions are left after its prefix`,
+        );
+      }
+    });
+    const cache = prefixCache(this.#session.backend, this.config, prefixes);
+    const { step } = BatchLayout.prefill(
+      prefixes.map((p) => p?.prefixLen ?? 0),
+      inputIds,
+      attentionMask,
+      this.#padId,
+    );
+    const out = await this.#session.forward({ ...step, batch: B, cache });
+    out.cache.dispose();
+    return { data: out.logits, dims: out.dims };
+  }
+
+  /**
+   * Generate one row, streaming its tokens.
+   *
+   * @param opts prompt or ids, prefix, sampling and stop rules
+   * @returns the token stream; `result` settles when the row ends
+   * @throws {PrefixEdgeError} synchronously for invalid options (see {@link prepareRow})
+   */
+  generate(opts: GenerateOptions): GenerationStream {
+    return this.generateBatch([opts])[0];
+  }
+
+  /**
+   * Generate several rows together: one batched forward per step over all
+   * live rows (each with its own prefix, sampling and stop rules). Rows with
+   * `numBeams > 1` run as their own group.
+   *
+   * @param rows one options object per row
+   * @returns one stream per row, in order
+   * @throws {PrefixEdgeError} synchronously if any row is invalid (naming it)
+   */
+  generateBatch(rows: GenerateOptions[]): GenerationStream[] {
+    this.#checkOpen();
+    if (!Array.isArray(rows) || rows.length === 0) {
+      throw new PrefixEdgeError("INVALID_INPUT", "Cannot generate: pass at least one row");
+    }
+    const prepared = rows.map((r, i) =>
+      prepareRow(r, this.config, this.tokenizer, rows.length > 1 ? `generate row ${i}` : "generate")
+    );
+    const runs = prepared.map((p) => new RowRun(p, this.tokenizer, new StreamController()));
+    const greedyOrSampled = runs.filter((r) => r.row.numBeams === 1);
+    if (greedyOrSampled.length > 0) {
+      void decodeGroup(this.#session, this.config, greedyOrSampled, this.#padId);
+    }
+    for (const r of runs) {
+      if (r.row.numBeams > 1) void beamSearch(this.#session, this.config, r, this.#padId);
+    }
+    return runs.map((r) => r.controller.stream);
+  }
+
+  /**
+   * Count the tokens a prompt takes, encoded as `generate` encodes it.
+   *
+   * @param text the prompt
+   * @returns its token count
+   * @throws {PrefixEdgeError} `TOKENIZER_MISSING`
+   */
+  countTokens(text: string): number {
+    if (!this.tokenizer) {
+      throw new PrefixEdgeError(
+        "TOKENIZER_MISSING",
+        "Cannot count tokens: the model has no tokenizer.json",
+      );
+    }
+    return this.tokenizer.encode(text).length;
+  }
+
+  /**
+   * Positions left for real tokens (prompt + new tokens) once a prefix is in place.
+   *
+   * @param prefixLen P
+   * @returns `maxPositions - P` (never negative)
+   */
+  contextLeft(prefixLen: number): number {
+    return Math.max(0, this.config.maxPositions - prefixLen);
+  }
+
+  /** Release the ONNX session. Streams still running fail. */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    await this.#session.release();
+  }
+
+  #checkOpen(): void {
+    if (this.#disposed) {
+      throw new PrefixEdgeError("INVALID_INPUT", "Cannot run the engine: it has been disposed");
+    }
+  }
+}

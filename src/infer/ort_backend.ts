@@ -1,0 +1,168 @@
+/**
+ * The only module that imports ONNX Runtime. It hands out a small
+ * {@link OrtBackend} (tensor constructor + session factory) for one execution
+ * provider, so the rest of src/infer never touches the runtime's globals.
+ *
+ * - `wasm` and `webgpu`: `npm:onnxruntime-web/webgpu` (the bare entry resolves
+ *   to the Node build, which has no WebGPU).
+ * - `native`: `npm:onnxruntime-node`, imported dynamically so that the SDK
+ *   loads where native addons cannot (Deno Deploy).
+ *
+ * @module
+ */
+import type * as Ort from "onnxruntime-common";
+import { PrefixEdgeError } from "../errors/mod.ts";
+
+/** Where the graph runs. */
+export type ExecutionProvider = "wasm" | "webgpu" | "native";
+
+/** An ORT tensor (the onnxruntime-common interface all three runtimes share). */
+export type OrtTensor = Ort.Tensor;
+/** An ORT inference session. */
+export type OrtSession = Ort.InferenceSession;
+/** Session creation options. */
+export type OrtSessionOptions = Ort.InferenceSession.SessionOptions;
+
+/** What src/infer needs from a runtime. */
+export interface OrtBackend {
+  /** The provider this backend runs. */
+  readonly ep: ExecutionProvider;
+  /** Build a CPU tensor (each runtime has its own Tensor class; never mix them). */
+  tensor(
+    type: "float32" | "int64" | "int32" | "bool",
+    data: Float32Array | BigInt64Array | Int32Array | Uint8Array,
+    dims: readonly number[],
+  ): OrtTensor;
+  /** Create a session from model bytes (onnxruntime-web wants bytes, not a path). */
+  createSession(bytes: Uint8Array, options: OrtSessionOptions): Promise<OrtSession>;
+}
+
+/** Options that only apply to a backend's global setup. */
+export interface BackendSetup {
+  /**
+   * WASM threads (default 1). ORT-web's threads need a shim in Deno (see
+   * docs/inference.md); ORT fixes this number at the first WASM session.
+   */
+  wasmThreads?: number;
+  /** Intra-op threads of the native backend (default: ORT's choice). */
+  nativeThreads?: number;
+}
+
+type OrtModule = typeof Ort;
+
+let webModule: Promise<OrtModule> | undefined;
+let nativeModule: Promise<OrtModule> | undefined;
+let wasmInitialized = false;
+
+/**
+ * Load the runtime for one execution provider.
+ *
+ * @param ep the provider
+ * @param setup global runtime setup
+ * @returns the backend
+ * @throws {PrefixEdgeError} `BACKEND_UNAVAILABLE` when the runtime cannot load
+ */
+export async function loadOrtBackend(
+  ep: ExecutionProvider,
+  setup: BackendSetup = {},
+): Promise<OrtBackend> {
+  const ort = ep === "native" ? await importNative() : await importWeb();
+  if (ep === "wasm") configureWasm(ort, setup.wasmThreads ?? 1);
+  if (ep === "webgpu" && !wasmInitialized) configureWasm(ort, 1);
+  const executionProviders = ep === "native" ? ["cpu"] : [ep];
+  return {
+    ep,
+    tensor: (type, data, dims) => new ort.Tensor(type, data as Float32Array, dims),
+    async createSession(bytes, options) {
+      const opts: OrtSessionOptions = { ...options, executionProviders };
+      if (ep === "native" && setup.nativeThreads) opts.intraOpNumThreads = setup.nativeThreads;
+      if (ep === "wasm" && pendingThreadShim) return await withThreadShim(() => create(opts));
+      return await create(opts);
+
+      async function create(o: OrtSessionOptions) {
+        try {
+          return await ort.InferenceSession.create(bytes, o);
+        } catch (e) {
+          throw new PrefixEdgeError(
+            "BACKEND_UNAVAILABLE",
+            `Cannot create an ONNX Runtime session on ${ep}: ${(e as Error).message}`,
+            { cause: e },
+          );
+        }
+      }
+    },
+  };
+}
+
+function importWeb(): Promise<OrtModule> {
+  webModule ??= import("onnxruntime-web").then((m) => m as unknown as OrtModule).catch((e) => {
+    webModule = undefined;
+    throw new PrefixEdgeError(
+      "BACKEND_UNAVAILABLE",
+      `Cannot load onnxruntime-web: ${(e as Error).message}`,
+      { cause: e },
+    );
+  });
+  return webModule;
+}
+
+function importNative(): Promise<OrtModule> {
+  // A variable specifier keeps bundlers and Deno Deploy from resolving the
+  // native addon eagerly; the import map still maps the bare name.
+  const name = "onnxruntime-node";
+  nativeModule ??= import(name).then((m) => (m.default ?? m) as OrtModule).catch((e) => {
+    nativeModule = undefined;
+    throw new PrefixEdgeError(
+      "BACKEND_UNAVAILABLE",
+      `Cannot load the native backend (npm:onnxruntime-node): ${
+        (e as Error).message
+      }. Use executionProvider "wasm" instead (Deno Deploy cannot load native addons)`,
+      { cause: e },
+    );
+  });
+  return nativeModule;
+}
+
+// The file ORT 1.30's webgpu bundle loads for its threaded WASM runtime.
+const THREADED_MJS = "ort-wasm-simd-threaded.asyncify.mjs";
+const THREADED_WASM = "ort-wasm-simd-threaded.asyncify.wasm";
+let pendingThreadShim: string | undefined;
+
+function configureWasm(ort: OrtModule, threads: number): void {
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new PrefixEdgeError(
+      "INVALID_INPUT",
+      `Cannot configure WASM: wasmThreads must be a positive integer, got ${threads}`,
+    );
+  }
+  if (wasmInitialized) return; // ORT reads these once, at its first WASM session.
+  wasmInitialized = true;
+  ort.env.wasm.numThreads = threads;
+  if (threads === 1) return;
+  // ORT starts its pthread workers from a script it fetches and re-imports
+  // through a `blob:` URL, which Deno's loader for npm code refuses. Pointing
+  // ORT at the package's own file and answering its createObjectURL with that
+  // file URL lets Deno import (and spawn workers from) the real file.
+  const dist = new URL("./", import.meta.resolve("onnxruntime-web"));
+  if (dist.protocol !== "file:") {
+    throw new PrefixEdgeError(
+      "BACKEND_UNAVAILABLE",
+      `Cannot run WASM with ${threads} threads: onnxruntime-web is not on the local file system (${dist.href}); use wasmThreads 1`,
+    );
+  }
+  const mjs = new URL(THREADED_MJS, dist).href;
+  ort.env.wasm.wasmPaths = { mjs, wasm: new URL(THREADED_WASM, dist).href };
+  pendingThreadShim = mjs;
+}
+
+async function withThreadShim<T>(fn: () => Promise<T>): Promise<T> {
+  const url = pendingThreadShim!;
+  pendingThreadShim = undefined;
+  const original = URL.createObjectURL;
+  URL.createObjectURL = () => url;
+  try {
+    return await fn();
+  } finally {
+    URL.createObjectURL = original;
+  }
+}

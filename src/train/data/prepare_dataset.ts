@@ -1,0 +1,44 @@
+/**
+ * One call from a data file to a tokenized dataset for a given base model.
+ *
+ * @module
+ */
+import { PrefixEdgeError } from "../../errors/mod.ts";
+import type { LoadedModel } from "../../model/mod.ts";
+import { type DataFormat, loadExamples } from "./load_examples.ts";
+import { tokenizeDataset, type TokenizedDataset } from "./tokenize_dataset.ts";
+
+/**
+ * Read a data file with its adapter and tokenize it with the model's tokenizer.
+ *
+ * @param model the base model (must have a tokenizer)
+ * @param path the data file (`.jsonl`, E2E `.csv`, GLUE `.tsv`)
+ * @param options `maxLen` (longest example kept) and an optional `format`
+ * @returns the tokenized dataset
+ * @throws {PrefixEdgeError} `TOKENIZER_MISSING` when the model has no
+ *   tokenizer, `CONFIG_INVALID` when it defines no EOS, `FILE_NOT_FOUND`,
+ *   `DATA_INVALID` (malformed line, empty file, nothing fits `maxLen`)
+ *
+ * @example Tokenize the embedded E2E subset for gpt2-tok
+ * ```ts ignore
+ * const model = await loadModel("../shared/fixtures/gpt2-tok");
+ * const ds = await prepareDataset(model, "data/e2e-small/train.csv", { maxLen: 128 });
+ * console.log(ds.examples.length, ds.targetTokens);
+ * ```
+ */
+export async function prepareDataset(
+  model: LoadedModel,
+  path: string,
+  options: { maxLen: number; format?: DataFormat },
+): Promise<TokenizedDataset> {
+  const tokenizer = model.requireTokenizer();
+  const eosTokenId = tokenizer.eosTokenId ?? model.config.eosTokenIds[0];
+  if (eosTokenId === undefined) {
+    throw new PrefixEdgeError(
+      "CONFIG_INVALID",
+      `Cannot tokenize training data for ${model.paths.dir}: neither the tokenizer nor config.json names an EOS token`,
+    );
+  }
+  const loaded = await loadExamples(path, options.format);
+  return await tokenizeDataset(loaded, tokenizer, { maxLen: options.maxLen, eosTokenId });
+}

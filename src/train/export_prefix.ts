@@ -1,0 +1,104 @@
+/**
+ * The one place a finished run turns into a shippable file: a prefix bundle
+ * (src/bundle) holding the folded keys and values.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { type BundleDtype, PrefixBundle } from "../bundle/mod.ts";
+import { type LoadedModel, validatePrefix } from "../model/mod.ts";
+import type { PrefixModule } from "../prefix/mod.ts";
+
+/** What a bundle records about how its prefix was trained. */
+export interface TrainingFacts {
+  /** Training data file. */
+  data: string;
+  /** Adapter that read it (`jsonl`, `e2e`, `sst2`, ...). */
+  dataFormat: string;
+  /** Fingerprint of the tokenized training data. */
+  dataFingerprint: string;
+  /** Text between input and output; prompts at inference must end with it. */
+  separator: string;
+  /** Optimizer steps run. */
+  steps: number;
+  /** Epochs run (fractional). */
+  epochs: number;
+  /** Last logged train loss. */
+  finalLoss: number | null;
+  /** Last dev loss, if there was dev data. */
+  devLoss: number | null;
+  /** Hyperparameters. */
+  hyperparameters: Record<string, unknown>;
+  /** Name of the metrics file beside the export. */
+  metrics: string;
+}
+
+/** Input of {@link exportPrefix}. */
+export interface ExportPrefixInput {
+  /** Run output folder. */
+  outDir: string;
+  /** Task name recorded with the prefix. */
+  taskName: string;
+  /** The base model. */
+  model: LoadedModel;
+  /** The trained module (its `params` up to date). */
+  prefixModule: PrefixModule;
+  /** How it was trained. */
+  training: TrainingFacts;
+  /** Stored dtype of the keys/values (default `F16`). */
+  dtype?: BundleDtype;
+}
+
+/** Where the export went. */
+export interface ExportedPrefix {
+  /** The main file written. */
+  path: string;
+  /** `bundle`: a verified `.prefix.zip` (the only kind written now). */
+  kind: "bundle";
+}
+
+/**
+ * Fold the trained module and write it as a prefix bundle,
+ * `<outDir>/<taskName>.prefix.zip` (docs/bundle-format.md): the folded
+ * `g * R` keys/values, the base-model fingerprint, the method with the final
+ * gates, and the training facts.
+ *
+ * @param input output folder, task name, model, module, training facts and
+ *   the stored dtype (default `F16`, the bundle writer's default)
+ * @returns the written file
+ * @throws {PrefixEdgeError} `INVALID_INPUT` / `PREFIX_MISMATCH` when the folded
+ *   prefix holds NaN/Inf or does not fit the model; `BUNDLE_NONFINITE` when a
+ *   value is beyond the F16 range
+ *
+ * @example Export after training
+ * ```ts ignore
+ * const { path } = await exportPrefix({ outDir: "runs/e2e", taskName: "e2e", model, prefixModule: pm, training });
+ * ```
+ */
+export async function exportPrefix(input: ExportPrefixInput): Promise<ExportedPrefix> {
+  const { model, prefixModule: pm, training } = input;
+  const prefix = pm.fold();
+  validatePrefix(model.config, prefix, `the trained prefix of task "${input.taskName}"`);
+  const metrics: Record<string, number> = {};
+  if (training.devLoss !== null) metrics.devLoss = training.devLoss;
+  if (training.finalLoss !== null) metrics.trainLoss = training.finalLoss;
+  const bundle = await PrefixBundle.create({
+    prefix,
+    model,
+    task: input.taskName,
+    method: {
+      reparam: pm.options.reparam,
+      gate: pm.options.gate,
+      midDim: pm.options.reparam === "none" ? null : pm.options.midDim,
+      ...(pm.options.gate ? { gates: Array.from(pm.gates()) } : {}),
+    },
+    training: {
+      ...training,
+      finalLoss: training.finalLoss ?? undefined,
+      metrics,
+    },
+  });
+  const path = join(input.outDir, `${input.taskName}.prefix.zip`);
+  await Deno.writeFile(path, await bundle.toBytes({ dtype: input.dtype ?? "F16" }));
+  return { path, kind: "bundle" };
+}

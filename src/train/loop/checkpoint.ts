@@ -1,0 +1,259 @@
+/**
+ * Checkpoints: everything a run needs to continue exactly where it stopped.
+ *
+ * A checkpoint is a folder with two files:
+ * - `state.safetensors`: `param.<name>`, `adam.m.<name>`, `adam.v.<name>` (F32),
+ *   with the step in its metadata;
+ * - `checkpoint.json`: the {@link CheckpointState} (step, data position, seed,
+ *   options, model and data fingerprints, the open log window).
+ *
+ * The JSON is written last, through a rename, so a crash mid-write leaves
+ * the previous checkpoint readable or is caught by the step check.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { PrefixEdgeError } from "../../errors/mod.ts";
+import { encodeSafetensors, SafetensorsFile } from "../../model/mod.ts";
+import type { TrainerOptimizerState } from "./trainer_contract.ts";
+import { IDENTITY_KEYS, type TrainOptions } from "./train_options.ts";
+
+/** Format name written into checkpoint.json. */
+export const CHECKPOINT_FORMAT = "prefix-edge.checkpoint";
+/** Format version written into checkpoint.json. */
+export const CHECKPOINT_VERSION = 1;
+
+/** Sums of the metrics window that was open when the checkpoint was taken. */
+export interface LogWindow {
+  /** Summed token loss of the finite steps. */
+  lossSum: number;
+  /** Scored tokens of the finite steps. */
+  tokens: number;
+  /** Non-padding tokens through the model (for tokens/s). */
+  realTokens: number;
+  /** Summed pre-clipping gradient norms of the finite steps. */
+  gradNormSum: number;
+  /** Finite steps. */
+  gradNormCount: number;
+  /** Skipped (non-finite) steps. */
+  skipped: number;
+}
+
+/** The JSON half of a checkpoint. */
+export interface CheckpointState {
+  /** Always {@link CHECKPOINT_FORMAT}. */
+  format: typeof CHECKPOINT_FORMAT;
+  /** {@link CHECKPOINT_VERSION} when written. */
+  version: number;
+  /** Optimizer steps done. */
+  step: number;
+  /** Steps of the whole run. */
+  totalSteps: number;
+  /** Micro-batches consumed (the data position: epoch = floor(/ batchesPerEpoch)). */
+  microBatches: number;
+  /** Micro-batches per epoch. */
+  batchesPerEpoch: number;
+  /** The data order's generator: the run seed and the epoch being read. */
+  rng: { seed: number; epoch: number };
+  /** The options that shape the run ({@link IDENTITY_KEYS}), as trained. */
+  options: Partial<TrainOptions>;
+  /** Identity of the base model. */
+  model: string;
+  /** Fingerprints of the tokenized training and dev data. */
+  data: { train: string; dev: string | null };
+  /** The metrics window open at the checkpoint. */
+  window: LogWindow;
+  /** Non-finite steps in a row at the checkpoint. */
+  consecutiveBad: number;
+  /** ISO time of writing. */
+  savedAt: string;
+}
+
+/** A checkpoint read back. */
+export interface Checkpoint {
+  /** Position, options and fingerprints. */
+  state: CheckpointState;
+  /** Prefix-module parameters by name. */
+  params: Record<string, Float32Array>;
+  /** Adam moments and step count. */
+  optimizer: TrainerOptimizerState;
+}
+
+/**
+ * Write a checkpoint folder (created if needed, replaced if present).
+ *
+ * @param dir the folder
+ * @param checkpoint state, parameters and optimizer moments
+ *
+ * @example Save
+ * ```ts ignore
+ * await writeCheckpoint("runs/e2e/checkpoint", { state, params, optimizer });
+ * ```
+ */
+export async function writeCheckpoint(dir: string, checkpoint: Checkpoint): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  const tensors: Parameters<typeof encodeSafetensors>[0] = {};
+  const add = (name: string, v: Float32Array) => {
+    tensors[name] = { dtype: "F32", shape: [v.length], data: v };
+  };
+  for (const [n, v] of Object.entries(checkpoint.params)) add(`param.${n}`, v);
+  for (const [n, v] of Object.entries(checkpoint.optimizer.m)) add(`adam.m.${n}`, v);
+  for (const [n, v] of Object.entries(checkpoint.optimizer.v)) add(`adam.v.${n}`, v);
+  const bytes = encodeSafetensors(tensors, {
+    step: String(checkpoint.state.step),
+    optimizer_step: String(checkpoint.optimizer.step),
+  });
+  await writeAtomic(join(dir, "state.safetensors"), bytes);
+  await writeAtomic(
+    join(dir, "checkpoint.json"),
+    new TextEncoder().encode(JSON.stringify(checkpoint.state, null, 1) + "\n"),
+  );
+}
+
+async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  await Deno.writeFile(`${path}.tmp`, bytes);
+  await Deno.rename(`${path}.tmp`, path);
+}
+
+/**
+ * Read a checkpoint folder. `path` may be the folder itself or a run's output
+ * folder holding `checkpoint/`.
+ *
+ * @param path checkpoint folder or run folder
+ * @returns the checkpoint
+ * @throws {PrefixEdgeError} `FILE_NOT_FOUND` when there is none,
+ *   `CHECKPOINT_INVALID` when its files are malformed or disagree
+ *
+ * @example Load
+ * ```ts ignore
+ * const ckpt = await readCheckpoint("runs/e2e");
+ * console.log(ckpt.state.step);
+ * ```
+ */
+export async function readCheckpoint(path: string): Promise<Checkpoint> {
+  let dir = path;
+  if (
+    !(await exists(join(dir, "checkpoint.json"))) &&
+    (await exists(join(dir, "checkpoint", "checkpoint.json")))
+  ) {
+    dir = join(dir, "checkpoint");
+  }
+  const jsonPath = join(dir, "checkpoint.json");
+  if (!(await exists(jsonPath))) {
+    throw new PrefixEdgeError(
+      "FILE_NOT_FOUND",
+      `Cannot resume from ${path}: no checkpoint.json there or in ${join(path, "checkpoint")}`,
+    );
+  }
+  const invalid = (why: string, cause?: unknown): never => {
+    throw new PrefixEdgeError("CHECKPOINT_INVALID", `Cannot resume from ${dir}: ${why}`, { cause });
+  };
+  let state: CheckpointState;
+  try {
+    state = JSON.parse(await Deno.readTextFile(jsonPath));
+  } catch (e) {
+    return invalid(`checkpoint.json is not valid JSON (${(e as Error).message})`, e);
+  }
+  if (state?.format !== CHECKPOINT_FORMAT) {
+    invalid(`checkpoint.json is not a ${CHECKPOINT_FORMAT} file`);
+  }
+  if (state.version !== CHECKPOINT_VERSION) {
+    invalid(
+      `checkpoint version ${state.version} is not supported (expected ${CHECKPOINT_VERSION})`,
+    );
+  }
+  let st: SafetensorsFile;
+  try {
+    st = await SafetensorsFile.open(join(dir, "state.safetensors"));
+  } catch (e) {
+    return invalid(`state.safetensors cannot be read (${(e as Error).message})`, e);
+  }
+  try {
+    if (st.metadata.step !== String(state.step)) {
+      invalid(
+        `state.safetensors holds step ${st.metadata.step} but checkpoint.json says ${state.step} (interrupted write?)`,
+      );
+    }
+    const params: Record<string, Float32Array> = {};
+    const m: Record<string, Float32Array> = {};
+    const v: Record<string, Float32Array> = {};
+    for (const name of st.tensors.keys()) {
+      const data = await st.getFloat32(name);
+      if (name.startsWith("param.")) params[name.slice(6)] = data;
+      else if (name.startsWith("adam.m.")) m[name.slice(7)] = data;
+      else if (name.startsWith("adam.v.")) v[name.slice(7)] = data;
+      else invalid(`state.safetensors holds an unknown tensor "${name}"`);
+    }
+    for (const n of Object.keys(params)) {
+      if (!m[n] || !v[n]) invalid(`state.safetensors lacks the Adam moments of "${n}"`);
+    }
+    const optimizerStep = Number(st.metadata.optimizer_step);
+    if (!Number.isInteger(optimizerStep) || optimizerStep < 0) {
+      invalid(`state.safetensors has no valid optimizer_step`);
+    }
+    return { state, params, optimizer: { step: optimizerStep, m, v } };
+  } finally {
+    st.close();
+  }
+}
+
+/**
+ * Refuse a checkpoint that belongs to another run: different model, data or
+ * options ({@link IDENTITY_KEYS}).
+ *
+ * @param state the checkpoint's state
+ * @param current this run's options and fingerprints
+ * @throws {PrefixEdgeError} `CHECKPOINT_MISMATCH` listing every difference
+ *
+ * @example Check before resuming
+ * ```ts ignore
+ * checkResumable(ckpt.state, { options, model: await modelIdentity(model), data: { train: ds.fingerprint, dev: null } });
+ * ```
+ */
+export function checkResumable(
+  state: CheckpointState,
+  current: { options: TrainOptions; model: string; data: { train: string; dev: string | null } },
+): void {
+  const diffs: string[] = [];
+  for (const k of IDENTITY_KEYS) {
+    const was = state.options[k], now = current.options[k];
+    if (was !== now) diffs.push(`${k} was ${JSON.stringify(was)}, now ${JSON.stringify(now)}`);
+  }
+  if (state.model !== current.model) diffs.push("the base model differs");
+  if (state.data.train !== current.data.train) diffs.push("the training data differs");
+  if ((state.data.dev ?? null) !== (current.data.dev ?? null)) diffs.push("the dev data differs");
+  if (diffs.length > 0) {
+    throw new PrefixEdgeError(
+      "CHECKPOINT_MISMATCH",
+      `Cannot resume this checkpoint: ${diffs.join("; ")}`,
+    );
+  }
+}
+
+/**
+ * The identity subset of the options ({@link IDENTITY_KEYS}), as stored in a checkpoint.
+ *
+ * @param options complete options
+ * @returns the options that must match to resume
+ *
+ * @example What a checkpoint records
+ * ```ts
+ * import { identityOptions } from "./checkpoint.ts";
+ * import { resolveTrainOptions } from "./train_options.ts";
+ * console.log(identityOptions(resolveTrainOptions({ steps: 5 })).steps); // 5
+ * ```
+ */
+export function identityOptions(options: TrainOptions): Partial<TrainOptions> {
+  const out: Record<string, unknown> = {};
+  for (const k of IDENTITY_KEYS) if (options[k] !== undefined) out[k] = options[k];
+  return out as Partial<TrainOptions>;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * The metrics file of a run: JSONL, one object per line, appended as training
+ * goes (docs/training.md lists the schema).
+ *
+ * @module
+ */
+
+/** One training log line, written every `logEvery` optimizer steps. */
+export interface TrainRecord {
+  /** Line kind. */
+  type: "train";
+  /** Optimizer steps done. */
+  step: number;
+  /** Epochs done, fractional (micro-batches consumed / micro-batches per epoch). */
+  epoch: number;
+  /** Learning rate of the latest step. */
+  lr: number;
+  /** Mean token loss since the previous train line (skipped steps excluded; null if all were skipped). */
+  loss: number | null;
+  /** Scored (target) tokens since the previous train line. */
+  tokens: number;
+  /** Real (non-padding) tokens through the model per second of wall time, since the previous line. */
+  tokensPerSec: number;
+  /** Mean pre-clipping gradient norm of the finite steps since the previous line (null if none). */
+  gradNorm: number | null;
+  /** Steps skipped by the NaN/Inf guard since the previous line. */
+  skipped: number;
+  /** `sigmoid(a)` per prefix token `[P]`; all ones without a gate. */
+  gates: number[];
+  /** Seconds since the run (or the resumed run) started. */
+  elapsedSec: number;
+}
+
+/** One dev-loss line, written every `evalEvery` steps and at the end. */
+export interface EvalRecord {
+  /** Line kind. */
+  type: "eval";
+  /** Optimizer steps done. */
+  step: number;
+  /** Epochs done, fractional. */
+  epoch: number;
+  /** Mean token loss over the whole dev set. */
+  devLoss: number;
+  /** Scored tokens in the dev set. */
+  devTokens: number;
+}
+
+/** A warning the run logged (a skipped non-finite step). */
+export interface WarnRecord {
+  /** Line kind. */
+  type: "warn";
+  /** Optimizer steps done, counting the skipped one. */
+  step: number;
+  /** What happened. */
+  message: string;
+}
+
+/** Any line of metrics.jsonl. */
+export type MetricsRecord = TrainRecord | EvalRecord | WarnRecord;
+
+/**
+ * Appends metrics lines to a JSONL file and keeps them for the plots.
+ *
+ * @example Write a line
+ * ```ts ignore
+ * const log = await MetricsLog.open("runs/e2e/metrics.jsonl");
+ * await log.write({ type: "eval", step: 100, epoch: 1, devLoss: 2.5, devTokens: 900 });
+ * ```
+ */
+export class MetricsLog {
+  /** The file written. */
+  readonly path: string;
+  /** Every record of the run so far, including those kept from before a resume. */
+  readonly records: MetricsRecord[];
+
+  private constructor(path: string, records: MetricsRecord[]) {
+    this.path = path;
+    this.records = records;
+  }
+
+  /**
+   * Start a metrics file. Without `keepUpToStep` the file is truncated. With
+   * it (resume), the lines of steps `<= keepUpToStep` are kept and later ones
+   * dropped, since the resumed run writes them again.
+   *
+   * @param path the JSONL file
+   * @param keepUpToStep the checkpoint's step when resuming
+   * @returns the log
+   */
+  static async open(path: string, keepUpToStep?: number): Promise<MetricsLog> {
+    let kept: MetricsRecord[] = [];
+    if (keepUpToStep !== undefined) {
+      kept = (await readMetrics(path).catch(() => [])).filter((r) => r.step <= keepUpToStep);
+    }
+    await Deno.writeTextFile(path, kept.map((r) => JSON.stringify(r) + "\n").join(""));
+    return new MetricsLog(path, kept);
+  }
+
+  /** Append one record. */
+  async write(record: MetricsRecord): Promise<void> {
+    this.records.push(record);
+    await Deno.writeTextFile(this.path, JSON.stringify(record) + "\n", { append: true });
+  }
+}
+
+/**
+ * Read a metrics.jsonl file back.
+ *
+ * @param path the file
+ * @returns its records in order
+ *
+ * @example Final dev loss of a run
+ * ```ts ignore
+ * const evals = (await readMetrics("runs/e2e/metrics.jsonl")).filter((r) => r.type === "eval");
+ * ```
+ */
+export async function readMetrics(path: string): Promise<MetricsRecord[]> {
+  const text = await Deno.readTextFile(path);
+  return text.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
+}

@@ -1,0 +1,388 @@
+/**
+ * Every WGSL kernel against its CPU reference (tests/reference/), on small random shapes
+ * that are not multiples of the tiles (odd sizes, edges, one-element cases).
+ */
+import { assert, assertEquals } from "../_assert.ts";
+import { relL2 } from "../_fixtures.ts";
+import {
+  AdamWUpdate,
+  AttentionBackward,
+  AttentionForward,
+  CrossEntropyBackward,
+  CrossEntropyForward,
+  EmbeddingForward,
+  GeluBackward,
+  GeluForward,
+  GpuContext,
+  LayerNormBackward,
+  LayerNormForward,
+  MatmulBackward,
+  MatmulForward,
+  NORM_PARTIALS,
+  PrefixBackward,
+  PrefixForward,
+  type PrefixLayout,
+} from "../../src/gpu/mod.ts";
+import { matmulBackward, matmulForward } from "../reference/matmul.ts";
+import { layernormBackward, layernormForward } from "../reference/layernorm.ts";
+import { geluBackward, geluForward } from "../reference/gelu.ts";
+import { embeddingForward } from "../reference/embedding.ts";
+import { attentionBackward, type AttentionDims, attentionForward } from "../reference/attention.ts";
+import { crossEntropy } from "../reference/cross_entropy.ts";
+import { prefixBackward, type PrefixDims, prefixForward } from "../reference/prefix.ts";
+import { adamwUpdate } from "../reference/adamw.ts";
+
+let seed = 12345;
+function rand(n: number, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    out[i] = ((seed >>> 8) / (1 << 24) * 2 - 1) * scale;
+  }
+  return out;
+}
+
+async function withCtx(fn: (ctx: GpuContext) => Promise<void>) {
+  const ctx = await GpuContext.create();
+  try {
+    await fn(ctx);
+  } finally {
+    ctx.destroy();
+  }
+}
+
+function up(ctx: GpuContext, data: Float32Array | Uint32Array | Int32Array): GPUBuffer {
+  const b = ctx.buffer(data.byteLength, "test");
+  ctx.write(b, data);
+  return b;
+}
+
+async function run(ctx: GpuContext, record: (enc: GPUCommandEncoder) => void) {
+  const enc = ctx.device.createCommandEncoder();
+  record(enc);
+  await ctx.submit(enc);
+}
+
+function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string) {
+  assertEquals(actual.length, expected.length, `${what}: length`);
+  const err = relL2(actual, expected);
+  assert(err < tol, `${what}: relative L2 error ${err.toExponential(2)} >= ${tol}`);
+}
+
+Deno.test("matmul_forward matches the reference on odd shapes, with bias and accumulation", async () => {
+  await withCtx(async (ctx) => {
+    const mm = await MatmulForward.create(ctx);
+    for (const [M, K, N] of [[1, 1, 1], [37, 53, 29], [65, 130, 67], [130, 17, 200]]) {
+      for (const flags of [0, 1, 3]) {
+        const x = rand(M * K), w = rand(K * N), bias = rand(N), y0 = rand(M * N);
+        const xb = up(ctx, x), wb = up(ctx, w), bb = up(ctx, bias), yb = up(ctx, y0);
+        await run(ctx, (enc) =>
+          mm.record(enc, {
+            x: xb,
+            w: wb,
+            bias: flags & 1 ? bb : undefined,
+            y: yb,
+            M,
+            K,
+            N,
+            accumulate: (flags & 2) !== 0,
+          }));
+        const want = matmulForward(
+          x,
+          w,
+          flags & 1 ? bias : null,
+          M,
+          K,
+          N,
+          flags & 2 ? y0 : undefined,
+        );
+        close(await ctx.read(yb), want, 1e-5, `matmul_forward ${M}x${K}x${N} flags ${flags}`);
+      }
+    }
+  });
+});
+
+Deno.test("matmul_backward matches the reference on odd shapes, with accumulation", async () => {
+  await withCtx(async (ctx) => {
+    const mm = await MatmulBackward.create(ctx);
+    for (const [M, K, N] of [[1, 1, 1], [37, 53, 29], [65, 130, 67], [130, 200, 17]]) {
+      for (const accumulate of [false, true]) {
+        const dy = rand(M * N), w = rand(K * N), dx0 = rand(M * K);
+        const dyb = up(ctx, dy), wb = up(ctx, w), dxb = up(ctx, dx0);
+        await run(ctx, (enc) => mm.record(enc, { dy: dyb, w: wb, dx: dxb, M, K, N, accumulate }));
+        const want = matmulBackward(dy, w, M, K, N, accumulate ? dx0 : undefined);
+        close(await ctx.read(dxb), want, 1e-5, `matmul_backward ${M}x${K}x${N} acc ${accumulate}`);
+      }
+    }
+  });
+});
+
+Deno.test("layernorm forward and backward match the reference", async () => {
+  await withCtx(async (ctx) => {
+    const lnF = await LayerNormForward.create(ctx);
+    const lnB = await LayerNormBackward.create(ctx);
+    for (const [rows, C] of [[1, 1], [7, 45], [3, 130]]) {
+      const x = rand(rows * C, 2),
+        w = rand(C),
+        b = rand(C),
+        dy = rand(rows * C),
+        dx0 = rand(rows * C);
+      const xb = up(ctx, x), wb = up(ctx, w), bb = up(ctx, b);
+      const yb = ctx.buffer(rows * C * 4, "y"), sb = ctx.buffer(rows * 8, "stats");
+      const dyb = up(ctx, dy), dxb = up(ctx, dx0);
+      await run(ctx, (enc) => {
+        lnF.record(enc, { x: xb, weight: wb, bias: bb, y: yb, stats: sb, rows, C, eps: 1e-5 });
+        lnB.record(enc, { dy: dyb, x: xb, stats: sb, weight: wb, dx: dxb, rows, C });
+      });
+      const ref = layernormForward(x, w, b, rows, C, 1e-5);
+      close(await ctx.read(yb), ref.y, 1e-5, `layernorm_forward ${rows}x${C}`);
+      close(await ctx.read(sb), ref.stats, 1e-5, `layernorm stats ${rows}x${C}`);
+      const want = layernormBackward(dy, x, w, rows, C, 1e-5, dx0);
+      close(await ctx.read(dxb), want, 1e-5, `layernorm_backward ${rows}x${C}`);
+    }
+  });
+});
+
+Deno.test("gelu forward and backward match the reference, without NaN at large inputs", async () => {
+  await withCtx(async (ctx) => {
+    const gF = await GeluForward.create(ctx);
+    const gB = await GeluBackward.create(ctx);
+    const n = 1001;
+    const x = rand(n, 4);
+    x[0] = 60;
+    x[1] = -60;
+    const dy = rand(n);
+    const xb = up(ctx, x), yb = ctx.buffer(n * 4, "y"), db = up(ctx, dy);
+    await run(ctx, (enc) => {
+      gF.record(enc, { x: xb, y: yb, n });
+      gB.record(enc, { x: xb, dxy: db, n });
+    });
+    const y = await ctx.read(yb), d = await ctx.read(db);
+    assert(y.every(Number.isFinite) && d.every(Number.isFinite), "gelu produced NaN or Inf");
+    close(y, geluForward(x), 1e-6, "gelu_forward");
+    close(d, geluBackward(x, dy), 1e-6, "gelu_backward");
+  });
+});
+
+Deno.test("embedding_forward gathers across vocabulary chunks like the reference", async () => {
+  await withCtx(async (ctx) => {
+    const emb = await EmbeddingForward.create(ctx);
+    const V = 150, C = 37, T = 5, B = 3, P = 4, NP = 16;
+    const wte = rand(V * C), wpe = rand(NP * C);
+    const ids = Uint32Array.from({ length: B * T }, (_, i) => (i * 53 + 7) % V);
+    const wb = up(ctx, wte), pb = up(ctx, wpe), ib = up(ctx, ids);
+    const xb = ctx.buffer(B * T * C * 4, "x");
+    await run(ctx, (enc) => {
+      for (const [vStart, vCount] of [[0, 64], [64, 64], [128, 22]]) {
+        emb.record(enc, {
+          ids: ib,
+          wteChunk: { buffer: wb, offset: vStart * C * 4, size: vCount * C * 4 },
+          wpe: pb,
+          x: xb,
+          rows: B * T,
+          T,
+          C,
+          vStart,
+          vCount,
+          posOffset: P,
+        });
+      }
+    });
+    close(await ctx.read(xb), embeddingForward(ids, wte, wpe, T, C, P), 1e-7, "embedding_forward");
+  });
+});
+
+Deno.test("attention forward and backward match the reference with a prefix and padding", async () => {
+  await withCtx(async (ctx) => {
+    const aF = await AttentionForward.create(ctx);
+    const aB = await AttentionBackward.create(ctx);
+    for (const P of [3, 0]) {
+      const d: AttentionDims = { B: 2, T: 5, H: 3, hd: 7, P, L: 2, layer: 1 };
+      const C = d.H * d.hd, S = 2 * d.L * C;
+      const qkv = rand(d.B * d.T * 3 * C), kv = rand(Math.max(1, P * S)), dy = rand(d.B * d.T * C);
+      const mask = Uint32Array.from([1, 1, 1, 1, 1, 1, 1, 1, 0, 0]);
+      const dkv0 = rand(Math.max(1, P * S));
+      const qb = up(ctx, qkv), kb = up(ctx, kv), mb = up(ctx, mask), db = up(ctx, dy);
+      const yb = ctx.buffer(d.B * d.T * C * 4, "y"), lb = ctx.buffer(d.B * d.H * d.T * 4, "lse");
+      const dqb = ctx.buffer(d.B * d.T * 3 * C * 4, "dqkv"), dkb = up(ctx, dkv0);
+      const dsb = ctx.buffer(d.B * d.H * d.T * 4, "dsum");
+      const shape = { B: d.B, T: d.T, H: d.H, hd: d.hd, P, layer: d.layer };
+      await run(ctx, (enc) => {
+        aF.record(enc, shape, d.L, { qkv: qb, kv: kb, mask: mb, y: yb, lse: lb });
+        aB.record(enc, shape, d.L, {
+          qkv: qb,
+          kv: kb,
+          mask: mb,
+          y: yb,
+          lse: lb,
+          dy: db,
+          dqkv: dqb,
+          dkv: dkb,
+          dsum: dsb,
+        });
+      });
+      const ref = attentionForward(d, qkv, kv, mask);
+      close(await ctx.read(yb), ref.y, 1e-5, `attention_forward P=${P}`);
+      close(await ctx.read(lb), ref.lse, 1e-5, `attention lse P=${P}`);
+      const g = attentionBackward(d, qkv, kv, mask, dy);
+      close(await ctx.read(dqb), g.dqkv, 1e-5, `attention_backward dqkv P=${P}`);
+      if (P > 0) {
+        const want = Float64Array.from(g.dkv, (v, i) => v + dkv0[i]); // accumulated into
+        close(await ctx.read(dkb), want, 1e-5, `attention_backward dkv P=${P}`);
+      }
+    }
+  });
+});
+
+Deno.test("cross-entropy over vocabulary chunks matches the reference loss and gradient", async () => {
+  await withCtx(async (ctx) => {
+    const ceF = await CrossEntropyForward.create(ctx);
+    const ceB = await CrossEntropyBackward.create(ctx);
+    const rows = 5, V = 150;
+    const chunks = [[0, 64], [64, 64], [128, 22]];
+    const logits = rand(rows * V, 6);
+    const targets = Int32Array.from([3, -1, 149, 64, 127]);
+    const tb = up(ctx, targets), sb = ctx.buffer(rows * 12, "stats");
+    // Each chunk as its own dense [rows, vCount] block, as the LM head writes it.
+    const blocks = chunks.map(([v0, n]) => {
+      const blk = new Float32Array(rows * n);
+      for (let r = 0; r < rows; r++) blk.set(logits.subarray(r * V + v0, r * V + v0 + n), r * n);
+      return up(ctx, blk);
+    });
+    await run(ctx, (enc) => {
+      chunks.forEach(([vStart, Vc], i) =>
+        ceF.record(enc, { logits: blocks[i], targets: tb, stats: sb, rows, Vc, vStart })
+      );
+      chunks.forEach(([vStart, Vc], i) =>
+        ceB.record(enc, { targets: tb, stats: sb, logits: blocks[i], rows, Vc, vStart })
+      );
+    });
+    const ref = crossEntropy(logits, targets, rows, V);
+    const stats = await ctx.read(sb);
+    const loss = Array.from(
+      { length: rows },
+      (_, r) => targets[r] < 0 ? 0 : stats[3 * r] + Math.log(stats[3 * r + 1]) - stats[3 * r + 2],
+    );
+    close(loss, ref.loss, 1e-6, "cross_entropy loss");
+    const grad = new Float32Array(rows * V);
+    for (let i = 0; i < chunks.length; i++) {
+      const [v0, n] = chunks[i];
+      const blk = await ctx.read(blocks[i]);
+      for (let r = 0; r < rows; r++) grad.set(blk.subarray(r * n, (r + 1) * n), r * V + v0);
+    }
+    close(grad, ref.dlogits, 1e-6, "cross_entropy_backward");
+  });
+});
+
+for (const reparam of ["none", "mlp", "residual"] as const) {
+  for (const gate of [false, true]) {
+    Deno.test(`prefix forward and backward match the reference for ${reparam}${gate ? "-gate" : ""}`, async () => {
+      await withCtx(async (ctx) => {
+        const pF = await PrefixForward.create(ctx);
+        const pB = await PrefixBackward.create(ctx);
+        const P = 3, S = 70, m = reparam === "none" ? 0 : 5, K = reparam === "mlp" ? 6 : S;
+        const d: PrefixDims = { P, S, m, K, reparam, gate };
+        const x: Record<string, Float32Array> = { E: rand(P * K) };
+        if (reparam !== "none") {
+          x.W1 = rand(K * m, 0.5);
+          x.b1 = rand(m);
+          x.W2 = rand(m * S);
+          x.b2 = rand(S);
+        }
+        if (gate) x.a = rand(P, 2);
+        // Flat layout with 64-float aligned offsets and gaps, as the trainer uses.
+        const names = ["E", "W1", "b1", "W2", "b2", "a"] as const;
+        const offsets = { E: 0, W1: 0, b1: 0, W2: 0, b2: 0, a: 0 };
+        let n = 0;
+        for (const k of names) {
+          if (!x[k]) continue;
+          offsets[k] = n;
+          n += Math.ceil((x[k].length + 3) / 64) * 64;
+        }
+        const flat = new Float32Array(n);
+        for (const k of names) if (x[k]) flat.set(x[k], offsets[k]);
+        const layout: PrefixLayout = {
+          P,
+          S,
+          m,
+          K,
+          reparam: reparam === "none" ? 0 : reparam === "mlp" ? 1 : 2,
+          gate,
+          offsets,
+        };
+        const dkv = rand(P * S);
+        const pb = up(ctx, flat), gb = ctx.buffer(n * 4, "grads");
+        const hb = ctx.buffer(Math.max(1, P * m) * 4, "hidden"), rb = ctx.buffer(P * S * 4, "R");
+        const kvb = ctx.buffer(P * S * 4, "kv"), db = up(ctx, dkv);
+        const drb = ctx.buffer(P * S * 4, "dR"), dzb = ctx.buffer(Math.max(1, P * m) * 4, "dZ");
+        await run(ctx, (enc) => {
+          pF.record(enc, layout, { params: pb, hidden: hb, r: rb, kv: kvb });
+          pB.record(enc, layout, 0.25, {
+            params: pb,
+            hidden: hb,
+            r: rb,
+            dkv: db,
+            dr: drb,
+            dz: dzb,
+            grads: gb,
+          });
+        });
+        const ref = prefixForward(d, x);
+        close(await ctx.read(kvb), ref.kv, 1e-6, "prefix_forward kv");
+        const grads = await ctx.read(gb);
+        const want = prefixBackward(d, x, dkv, 0.25);
+        for (const k of names) {
+          if (!x[k]) continue;
+          close(grads.subarray(offsets[k], offsets[k] + x[k].length), want[k], 1e-5, `grad ${k}`);
+        }
+      });
+    });
+  }
+}
+
+Deno.test("adamw_update matches the reference with clipping, and skips a non-finite norm", async () => {
+  await withCtx(async (ctx) => {
+    const adam = await AdamWUpdate.create(ctx);
+    const n = 1237;
+    const p0 = rand(n),
+      h = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxNorm: 0.5 };
+    const pb = up(ctx, p0), mb = ctx.buffer(n * 4, "m"), vb = ctx.buffer(n * 4, "v");
+    const partial = ctx.buffer(NORM_PARTIALS * 4, "partial"), norm = ctx.buffer(4, "norm");
+    const p = Float64Array.from(p0), m = new Float64Array(n), v = new Float64Array(n);
+    for (let step = 1; step <= 3; step++) {
+      const g = rand(n, 0.1);
+      const gb = up(ctx, g);
+      await run(ctx, (enc) =>
+        adam.record(enc, n, { ...h, maxGradNorm: h.maxNorm, step }, {
+          grads: gb,
+          params: pb,
+          m: mb,
+          v: vb,
+          partial,
+          norm,
+        }));
+      const want = adamwUpdate(p, g, m, v, { ...h, step });
+      assert(want > h.maxNorm, "clipping is active");
+      const got = (await ctx.read(norm))[0];
+      assert(Math.abs(got - want) / want < 1e-5, `norm ${got} vs ${want}`);
+      close(await ctx.read(pb), p, 1e-6, `params after step ${step}`);
+      // v is quadratic in the f32 clip coefficient: twice its rounding error.
+      close(await ctx.read(vb), v, 1e-4, `v after step ${step}`);
+    }
+    const bad = rand(n);
+    bad[7] = NaN;
+    const before = await ctx.read(pb);
+    const gb = up(ctx, bad);
+    await run(ctx, (enc) =>
+      adam.record(enc, n, { ...h, maxGradNorm: h.maxNorm, step: 4 }, {
+        grads: gb,
+        params: pb,
+        m: mb,
+        v: vb,
+        partial,
+        norm,
+      }));
+    assert(!Number.isFinite((await ctx.read(norm))[0]), "norm is reported non-finite");
+    assertEquals(Array.from(await ctx.read(pb)), Array.from(before), "params unchanged on skip");
+  });
+});

@@ -1,0 +1,25 @@
+/** Tiny tokenized datasets for loop tests: a stub tokenizer (one id per character), no files. */
+import { tokenizeDataset, type TokenizedDataset } from "../../src/train/mod.ts";
+
+/** One id per character, inside gpt2-tiny's 1000-token vocabulary. */
+export const stubTokenizer = {
+  encode: (s: string) => [...s].map((c) => (c.charCodeAt(0) % 997) + 1),
+};
+
+/**
+ * `n` examples of varied lengths.
+ *
+ * @param n number of examples
+ * @param salt changes the text (a different data fingerprint)
+ */
+export function tinyDataset(n: number, salt = ""): Promise<TokenizedDataset> {
+  const examples = Array.from({ length: n }, (_, i) => ({
+    input: `${salt}in${i}:${"abc".repeat(i % 5)}`,
+    output: `out ${i * 7} ${"xy".repeat(i % 3)}`,
+  }));
+  return tokenizeDataset(
+    { path: `tiny-${n}${salt}`, format: "jsonl", separator: " ||", examples },
+    stubTokenizer,
+    { maxLen: 40, eosTokenId: 0 },
+  );
+}
