@@ -1,2 +1,62 @@
-/** Public API of src/serve (filled in as the concern lands). @module */
-export {};
+/**
+ * Serving many tasks from one base model over HTTP: a Hono app
+ * ({@link createApp}), a task registry with an LRU memory budget, bundle
+ * stores (folder, HTTP, memory), a cross-task batching scheduler, request
+ * validation, one error shape, and Prometheus metrics.
+ *
+ * @module
+ */
+export { createApp, type CreateAppOptions, type ServeApp } from "./create_app.ts";
+export type { RowOptions, RowResult, RowStream, RowToken, ServeEngine } from "./engine_port.ts";
+export { type ErrorBody, errorBody, errorResponse, statusForCode } from "./error_response.ts";
+export { bundleFileName, type BundleStore, DEFAULT_MAX_BUNDLE_BYTES } from "./bundle_store.ts";
+export { FolderBundleStore } from "./folder_bundle_store.ts";
+export { HttpBundleStore, type HttpBundleStoreOptions } from "./http_bundle_store.ts";
+export { MemoryBundleStore } from "./memory_bundle_store.ts";
+export { openBundleStore } from "./open_bundle_store.ts";
+export {
+  type BundleDecoder,
+  type DecodedBundle,
+  type TaskEntry,
+  type TaskListing,
+  TaskRegistry,
+  type TaskRegistryOptions,
+} from "./task_registry.ts";
+export {
+  type ScheduledRow,
+  Scheduler,
+  type ScheduleRequest,
+  type SchedulerOptions,
+  type SchedulerStats,
+} from "./scheduler.ts";
+export {
+  DEFAULT_LIMITS,
+  type GenerationParams,
+  parseCompletionBody,
+  parseGenerateBody,
+  type ServeLimits,
+} from "./request_params.ts";
+export { BASE_TASK, TASK_NAME_PATTERN, validateTaskName } from "./task_name.ts";
+export { checkBearer } from "./admin_auth.ts";
+export { readBytesBody, readJsonBody } from "./read_body.ts";
+export { formatSseEvent, sseResponse, type SseSink } from "./sse.ts";
+export {
+  Counter,
+  Gauge,
+  Histogram,
+  type Labels,
+  type Metric,
+  MetricsRegistry,
+} from "./prometheus.ts";
+export { ServerMetrics } from "./server_metrics.ts";
+export {
+  type BackendCandidate,
+  backendCandidates,
+  createEngineWithFallback,
+} from "./pick_backend.ts";
+export {
+  bundleDecoder,
+  type OpenedServer,
+  openServer,
+  type OpenServerOptions,
+} from "./open_server.ts";

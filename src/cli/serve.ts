@@ -1,0 +1,187 @@
+/**
+ * `deno task serve`: serve many tasks (prefix bundles) from one base model
+ * over HTTP. See docs/serving.md for the routes.
+ *
+ *   deno task serve --model DIR --bundles DIR|URL [--port 8000] [--ep auto]
+ *                   [--token-file FILE] [--budget-mb 256] [--max-batch 16] ...
+ *
+ * @module
+ */
+import { PrefixEdgeError } from "../errors/mod.ts";
+import { openServer } from "../serve/mod.ts";
+import { type CliSpec, type CliValues, numberOption, parseCli, runCli } from "./_args.ts";
+
+const SPEC: CliSpec = {
+  usage: "deno task serve --model DIR --bundles DIR|URL [options]",
+  description:
+    "Serve many tasks from one base model: OpenAI-compatible /v1/completions (model = task name, or 'base'), " +
+    "/v1/tasks/:task/generate with SSE streaming, uploads (PUT /v1/tasks/:task, bearer token), and /metrics. " +
+    "Bundles are <task>.prefix.zip files in a folder, or under an http(s) base URL (read-only). " +
+    "Without --token-file, uploads and deletes are off.",
+  options: {
+    model: {
+      type: "string",
+      valueName: "DIR",
+      description:
+        "Base model folder: config.json, tokenizer.json, onnx/model.onnx (default models/stories260K)",
+    },
+    bundles: {
+      type: "string",
+      valueName: "DIR|URL",
+      description: "Bundle store: a folder, or an http(s) base URL (default ./bundles)",
+    },
+    port: {
+      type: "string",
+      valueName: "N",
+      description: "TCP port (default 8000; 0 = any free port)",
+    },
+    host: {
+      type: "string",
+      valueName: "ADDR",
+      description: "Address to listen on (default 127.0.0.1; use 0.0.0.0 to accept remote clients)",
+    },
+    ep: {
+      type: "string",
+      valueName: "NAME",
+      description:
+        "auto | webgpu | native | wasm (default auto: hardware WebGPU, else native, else wasm)",
+    },
+    "token-file": {
+      type: "string",
+      valueName: "FILE",
+      description: "File holding the bearer token for PUT/DELETE /v1/tasks/:task",
+    },
+    "budget-mb": {
+      type: "string",
+      valueName: "MB",
+      description: "Memory budget for decoded prefixes, LRU-evicted (default 256)",
+    },
+    "max-batch": {
+      type: "string",
+      valueName: "N",
+      description: "Most rows per engine batch, across tasks (default 16; 1 = no batching)",
+    },
+    "batch-window-ms": {
+      type: "string",
+      valueName: "MS",
+      description: "How long a request waits for others to batch with (default 10)",
+    },
+    "concurrent-batches": {
+      type: "string",
+      valueName: "N",
+      description:
+        "Engine batches that may decode at once (default 1; a freed slot starts a new wave when > 1)",
+    },
+    "max-queue": {
+      type: "string",
+      valueName: "N",
+      description: "Most waiting requests before 429 (default 256)",
+    },
+    "timeout-s": {
+      type: "string",
+      valueName: "S",
+      description: "Longest request, queue included, before 504 (default 120)",
+    },
+    "max-tokens": {
+      type: "string",
+      valueName: "N",
+      description: "Largest max_tokens a request may ask for (default 512)",
+    },
+  },
+};
+
+function positive(values: CliValues, name: string, dflt: number, kind: "int" | "float" = "int") {
+  const v = numberOption(values, name, kind) ?? dflt;
+  if (v < (name === "port" || name === "batch-window-ms" ? 0 : 1e-9)) {
+    throw new PrefixEdgeError("INVALID_INPUT", `Cannot parse --${name}: ${v} is out of range`);
+  }
+  return v;
+}
+
+async function readToken(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new PrefixEdgeError(
+      "FILE_NOT_FOUND",
+      `Cannot read --token-file ${path}: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  const token = text.trim();
+  if (token.length < 16) {
+    throw new PrefixEdgeError(
+      "INVALID_INPUT",
+      `Cannot use --token-file ${path}: the token has ${token.length} characters; use at least 16`,
+    );
+  }
+  const mode = (await Deno.stat(path)).mode;
+  if (mode !== null && (mode & 0o077) !== 0) {
+    console.error(`warning: ${path} is readable by other users (chmod 600 it)`);
+  }
+  return token;
+}
+
+async function main(): Promise<void> {
+  const values = parseCli(SPEC, Deno.args);
+  if (!values) return;
+  const port = positive(values, "port", 8000);
+  if (port > 65535) {
+    throw new PrefixEdgeError("INVALID_INPUT", `Cannot parse --port: ${port} > 65535`);
+  }
+  const hostname = (values.host as string | undefined) ?? "127.0.0.1";
+  const adminToken = values["token-file"] ? await readToken(values["token-file"] as string) : null;
+  const log = (line: string) => console.error(`[serve] ${line}`);
+  const started = performance.now();
+  const { app, engine, model, backendReason: _ } = await openServer({
+    model: (values.model as string | undefined) ?? "models/stories260K",
+    bundles: (values.bundles as string | undefined) ?? "bundles",
+    ep: (values.ep as string | undefined) ?? "auto",
+    adminToken,
+    budgetBytes: positive(values, "budget-mb", 256, "float") * 1024 * 1024,
+    scheduler: {
+      maxBatch: positive(values, "max-batch", 16),
+      batchWindowMs: positive(values, "batch-window-ms", 10),
+      maxQueue: positive(values, "max-queue", 256),
+      maxConcurrentBatches: positive(values, "concurrent-batches", 1),
+      requestTimeoutMs: Math.round(positive(values, "timeout-s", 120, "float") * 1000),
+    },
+    limits: { maxTokens: positive(values, "max-tokens", 512) },
+    log,
+  });
+  const cfg = model.config;
+  const store = app.serve.registry.store;
+  log(
+    `model: ${model.paths.dir} (${cfg.family}, L=${cfg.numLayers}, H=${cfg.numKvHeads}, hd=${cfg.headDim}, ${cfg.maxPositions} positions)`,
+  );
+  log(`bundles: ${store.location}${store.writable ? "" : " (read-only)"}`);
+  log(`uploads: ${adminToken ? "on (bearer token)" : "off (no --token-file)"}`);
+  const server = Deno.serve({
+    port,
+    hostname,
+    onListen: ({ hostname, port }) =>
+      log(
+        `listening on http://${hostname}:${port} (ready in ${
+          Math.round(performance.now() - started)
+        } ms)`,
+      ),
+  }, app.fetch);
+  const stop = async () => {
+    log("shutting down");
+    app.serve.scheduler.close();
+    await server.shutdown();
+    await engine.dispose();
+    Deno.exit(0);
+  };
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    try {
+      Deno.addSignalListener(sig, stop);
+    } catch {
+      // Not every platform has every signal (Windows has no SIGTERM).
+    }
+  }
+  await server.finished;
+}
+
+if (import.meta.main) await runCli(main);

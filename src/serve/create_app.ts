@@ -1,0 +1,173 @@
+/**
+ * `createApp`: the HTTP server as a Hono app. It holds no listener, so it
+ * runs under `Deno.serve(app.fetch)`, on Deno Deploy, or behind any platform
+ * that speaks `fetch(Request) -> Response`.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { PrefixEdgeError } from "../errors/mod.ts";
+import type { ServeContext } from "./_serve_context.ts";
+import type { BundleStore } from "./bundle_store.ts";
+import type { ServeEngine } from "./engine_port.ts";
+import { errorResponse, toPrefixEdgeError } from "./error_response.ts";
+import { addGenerationRoutes } from "./generation_routes.ts";
+import { DEFAULT_LIMITS, type ServeLimits } from "./request_params.ts";
+import { Scheduler, type SchedulerOptions } from "./scheduler.ts";
+import { ServerMetrics } from "./server_metrics.ts";
+import { MetricsRegistry } from "./prometheus.ts";
+import { addTaskRoutes } from "./task_routes.ts";
+import { type BundleDecoder, TaskRegistry } from "./task_registry.ts";
+
+/** Options for {@link createApp}. */
+export interface CreateAppOptions {
+  /** The inference engine (one base model). */
+  engine: ServeEngine;
+  /** A ready registry; or give `store` and `decode` and one is built. */
+  registry?: TaskRegistry;
+  /** Where bundles live (when no `registry` is given). */
+  store?: BundleStore;
+  /** Verifies bundle bytes against the base model (when no `registry` is given). */
+  decode?: BundleDecoder;
+  /** Memory budget for decoded prefixes, bytes (default 256 MiB). */
+  budgetBytes?: number;
+  /** A ready scheduler, or options for a new one. */
+  scheduler?: Scheduler | SchedulerOptions;
+  /** Bearer token for PUT/DELETE; `null`/absent turns those routes off. */
+  adminToken?: string | null;
+  /** Request limits; missing fields take {@link DEFAULT_LIMITS}. */
+  limits?: Partial<ServeLimits>;
+  /** Shared metrics (pass the same object to a registry/scheduler you build). */
+  metrics?: ServerMetrics;
+  /** Log sink for one-line events and server errors (default `console.error`). */
+  log?: (line: string) => void;
+}
+
+/** The app plus the parts a caller may want to reach (tests, shutdown). */
+export interface ServeApp extends Hono {
+  /** Internals, for tests and graceful shutdown. */
+  readonly serve: Readonly<ServeContext>;
+}
+
+/**
+ * Build the server.
+ *
+ * Routes: `GET /healthz`, `GET /v1/tasks`, `GET /v1/models`,
+ * `POST /v1/tasks/:task/generate`, `POST /v1/completions`,
+ * `PUT /v1/tasks/:task`, `DELETE /v1/tasks/:task`, `GET /metrics`.
+ * Every error answers `{"error":{"code","message","type"}}`.
+ *
+ * @param options engine, bundles, scheduler, limits and admin token
+ * @returns a Hono app (`app.fetch` serves requests)
+ * @throws {PrefixEdgeError} `INVALID_INPUT` when neither `registry` nor
+ *   `store` + `decode` is given
+ *
+ * @example Serve a folder of bundles
+ * ```ts ignore
+ * import { createApp, FolderBundleStore } from "./mod.ts";
+ * const app = createApp({
+ *   engine,
+ *   store: new FolderBundleStore("bundles"),
+ *   decode: (bytes) => PrefixBundle.fromBytes(bytes, { model }),
+ *   scheduler: { maxBatch: 16, batchWindowMs: 5 },
+ * });
+ * Deno.serve({ port: 8000 }, app.fetch);
+ * ```
+ */
+export function createApp(options: CreateAppOptions): ServeApp {
+  const metrics = options.metrics ?? new ServerMetrics();
+  let registry = options.registry;
+  if (!registry) {
+    if (!options.store || !options.decode) {
+      throw new PrefixEdgeError(
+        "INVALID_INPUT",
+        "Cannot create the app: pass a registry, or a store and a decode function",
+      );
+    }
+    registry = new TaskRegistry({
+      store: options.store,
+      decode: options.decode,
+      budgetBytes: options.budgetBytes,
+      config: options.engine.config,
+      metrics,
+    });
+  }
+  const scheduler = options.scheduler instanceof Scheduler
+    ? options.scheduler
+    : new Scheduler(options.engine, { ...options.scheduler, metrics });
+  const ctx: ServeContext = {
+    engine: options.engine,
+    registry,
+    scheduler,
+    metrics,
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    adminToken: options.adminToken ?? null,
+    log: options.log ?? ((line) => console.error(line)),
+  };
+
+  const app = new Hono();
+
+  // Count every request by its route pattern (not its path: task names would
+  // make the label set unbounded) and status.
+  app.use("*", async (c, next) => {
+    await next();
+    const route = c.req.routePath === "*" || !c.req.routePath ? "unmatched" : c.req.routePath;
+    metrics.requests.inc({ route: `${c.req.method} ${route}`, status: String(c.res.status) });
+  });
+
+  app.onError((err, c) => {
+    const e = toPrefixEdgeError(err);
+    if (e.code === "INTERNAL_ERROR") {
+      ctx.log(`error on ${c.req.method} ${c.req.path}: ${(e.cause as Error)?.stack ?? e.cause}`);
+    }
+    return errorResponse(e);
+  });
+  app.notFound((c) =>
+    errorResponse(
+      new PrefixEdgeError(
+        "ROUTE_NOT_FOUND",
+        `Cannot ${c.req.method} ${c.req.path}: no such route (see GET /healthz and /v1/tasks)`,
+      ),
+    )
+  );
+
+  app.get("/healthz", (c) => {
+    const cfg = ctx.engine.config;
+    return c.json({
+      status: "ok",
+      model: {
+        family: cfg.family,
+        num_layers: cfg.numLayers,
+        num_kv_heads: cfg.numKvHeads,
+        head_dim: cfg.headDim,
+        max_positions: cfg.maxPositions,
+        vocab_size: cfg.vocabSize,
+      },
+      execution_provider: ctx.engine.executionProvider ?? null,
+      store: { location: registry.store.location, writable: registry.store.writable },
+      uploads_enabled: ctx.adminToken !== null,
+      scheduler: {
+        max_batch: scheduler.maxBatch,
+        batch_window_ms: scheduler.batchWindowMs,
+        max_queue: scheduler.maxQueue,
+        ...scheduler.stats(),
+      },
+      tasks_loaded: registry.cached().length,
+    });
+  });
+
+  app.get("/metrics", (c) => {
+    // Gauges that are cheaper to read than to keep in sync.
+    const stats = scheduler.stats();
+    metrics.queueDepth.set(stats.queued);
+    metrics.activeRows.set(stats.activeRows);
+    metrics.tasksLoaded.set(registry.cached().length);
+    metrics.cacheBytes.set(registry.cachedBytes);
+    return c.body(metrics.render(), 200, { "content-type": MetricsRegistry.CONTENT_TYPE });
+  });
+
+  addTaskRoutes(app, ctx);
+  addGenerationRoutes(app, ctx);
+
+  return Object.assign(app, { serve: ctx as Readonly<ServeContext> });
+}

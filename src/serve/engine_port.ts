@@ -1,0 +1,78 @@
+/**
+ * The slice of the inference engine that the server uses. The real
+ * `InferenceEngine` (src/infer) satisfies it structurally; tests pass small
+ * fakes. Keeping the port this narrow is what lets the scheduler, the routes
+ * and the registry be tested without ONNX Runtime.
+ *
+ * @module
+ */
+import type { FinishReason } from "../infer/mod.ts";
+import type { ModelConfig, Prefix } from "../model/mod.ts";
+
+/** Options for one generated row (the engine's `GenerateOptions`). */
+export interface RowOptions {
+  /** Text prompt (tokenized by the engine). */
+  prompt?: string;
+  /** Token ids instead of text. */
+  inputIds?: number[];
+  /** This row's prefix; `null` or absent runs the bare base model. */
+  prefix?: Prefix | null;
+  /** Upper bound on new tokens. */
+  maxNewTokens?: number;
+  /** 0 = greedy. */
+  temperature?: number;
+  /** Top-k sampling cut-off (0 = off). */
+  topK?: number;
+  /** Nucleus sampling cut-off (1 = off). */
+  topP?: number;
+  /** Sampling seed, for repeatable samples. */
+  seed?: number;
+  /** Beam width (1 = no beam search). */
+  numBeams?: number;
+  /** Stop strings: generation ends before the first one. */
+  stop?: string[];
+  /** Aborting it cancels this row only. */
+  signal?: AbortSignal;
+}
+
+/** One generated token, as the engine streams it. */
+export interface RowToken {
+  /** Vocabulary id. */
+  tokenId: number;
+  /** The text this token adds to the output. */
+  text: string;
+  /** 0-based position among the new tokens. */
+  index: number;
+}
+
+/** What one row produced. */
+export interface RowResult {
+  /** The new tokens. */
+  tokenIds: number[];
+  /** The new text (stop string excluded). */
+  text: string;
+  /** Why it stopped. */
+  finishReason: FinishReason;
+  /** Tokens in the prompt (prefix excluded). */
+  promptTokens: number;
+}
+
+/** A row's token stream; `result` settles when the row ends. */
+export interface RowStream extends AsyncIterable<RowToken> {
+  /** The row's final result. */
+  result: Promise<RowResult>;
+}
+
+/** What the server needs from an inference engine. */
+export interface ServeEngine {
+  /** The base model's config. */
+  readonly config: ModelConfig;
+  /** The execution provider in use (for logs and /healthz). */
+  readonly executionProvider?: string;
+  /** One batched forward per step over all rows, each row with its own prefix. */
+  generateBatch(rows: RowOptions[]): RowStream[];
+  /** Tokens the prompt will take (as the engine will encode it). */
+  countTokens(text: string): number;
+  /** Positions left for real tokens once a prefix of `prefixLen` is in place. */
+  contextLeft(prefixLen: number): number;
+}

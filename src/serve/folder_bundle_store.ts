@@ -1,0 +1,133 @@
+/**
+ * A folder of `<task>.prefix.zip` files. Writes go to a temp file in the same
+ * folder and are renamed into place, which is atomic on POSIX file systems:
+ * a request that is reading the old file keeps reading the old file.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { PrefixEdgeError } from "../errors/mod.ts";
+import { bundleFileName, type BundleStore, DEFAULT_MAX_BUNDLE_BYTES } from "./bundle_store.ts";
+import { TASK_NAME_PATTERN, validateTaskName } from "./task_name.ts";
+
+const SUFFIX = ".prefix.zip";
+
+/**
+ * Bundles in a local folder.
+ *
+ * @example Store and read back
+ * ```ts ignore
+ * import { FolderBundleStore } from "./folder_bundle_store.ts";
+ * const store = new FolderBundleStore("bundles");
+ * await store.write("greet", bytes);
+ * console.log((await store.read("greet"))?.length);
+ * ```
+ */
+export class FolderBundleStore implements BundleStore {
+  readonly writable = true;
+  readonly location: string;
+
+  /**
+   * Use a folder as the store.
+   *
+   * @param dir the folder (created on first write if missing)
+   * @param maxBytes refuse bundles larger than this
+   */
+  constructor(readonly dir: string, readonly maxBytes: number = DEFAULT_MAX_BUNDLE_BYTES) {
+    this.location = dir;
+  }
+
+  #path(task: string): string {
+    // Validated again here (not only in the routes) so that no caller can
+    // build a path outside the folder.
+    return join(this.dir, bundleFileName(validateTaskName(task)));
+  }
+
+  async read(task: string): Promise<Uint8Array | null> {
+    const path = this.#path(task);
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(path, { read: true });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return null;
+      throw new PrefixEdgeError(
+        "TASK_LOAD_FAILED",
+        `Cannot read ${path}: ${(e as Error).message}`,
+        {
+          cause: e,
+        },
+      );
+    }
+    try {
+      const { size } = await file.stat();
+      if (size > this.maxBytes) {
+        throw new PrefixEdgeError(
+          "BUNDLE_TOO_LARGE",
+          `Cannot read bundle ${path}: ${size} bytes is over the limit of ${this.maxBytes}`,
+        );
+      }
+      const out = new Uint8Array(size);
+      let off = 0;
+      while (off < size) {
+        const n = await file.read(out.subarray(off));
+        if (n === null) break;
+        off += n;
+      }
+      return out.subarray(0, off);
+    } finally {
+      file.close();
+    }
+  }
+
+  async write(task: string, bytes: Uint8Array): Promise<void> {
+    const path = this.#path(task);
+    await Deno.mkdir(this.dir, { recursive: true });
+    // Temp names start with "." so list() never reports a half-written task.
+    const tmp = join(this.dir, `.${bundleFileName(task)}.${crypto.randomUUID()}.tmp`);
+    try {
+      await Deno.writeFile(tmp, bytes);
+      await Deno.rename(tmp, path);
+    } catch (e) {
+      await Deno.remove(tmp).catch(() => {});
+      throw new PrefixEdgeError(
+        "INTERNAL_ERROR",
+        `Cannot write bundle ${path}: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+  }
+
+  async remove(task: string): Promise<boolean> {
+    try {
+      await Deno.remove(this.#path(task));
+      return true;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return false;
+      throw new PrefixEdgeError(
+        "INTERNAL_ERROR",
+        `Cannot remove bundle for task '${task}': ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+  }
+
+  /**
+   * List the tasks: `*.prefix.zip` files with a valid task name (temp files start with `.`).
+   *
+   * @returns sorted task names (empty when the folder does not exist)
+   */
+  async list(): Promise<string[]> {
+    const names: string[] = [];
+    try {
+      for await (const entry of Deno.readDir(this.dir)) {
+        if (!entry.isFile || !entry.name.endsWith(SUFFIX)) continue;
+        const task = entry.name.slice(0, -SUFFIX.length);
+        if (TASK_NAME_PATTERN.test(task) && !task.includes("..")) names.push(task);
+      }
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return [];
+      throw e;
+    }
+    return names.sort();
+  }
+}

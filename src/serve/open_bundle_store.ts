@@ -1,0 +1,28 @@
+/**
+ * Pick a store from a `--bundles` argument.
+ *
+ * @module
+ */
+import type { BundleStore } from "./bundle_store.ts";
+import { FolderBundleStore } from "./folder_bundle_store.ts";
+import { HttpBundleStore } from "./http_bundle_store.ts";
+
+/**
+ * Open a bundle store: an `http(s)://` base URL gives a read-only
+ * {@link HttpBundleStore}; anything else is a folder path.
+ *
+ * @param spec folder path or base URL
+ * @param maxBytes largest bundle to read
+ * @returns the store
+ *
+ * @example Open a folder or a URL
+ * ```ts
+ * import { openBundleStore } from "./open_bundle_store.ts";
+ * console.log(openBundleStore("bundles").writable); // true
+ * console.log(openBundleStore("https://cdn.example.com/p").writable); // false
+ * ```
+ */
+export function openBundleStore(spec: string, maxBytes?: number): BundleStore {
+  if (/^https?:\/\//i.test(spec)) return new HttpBundleStore(spec, { maxBytes });
+  return new FolderBundleStore(spec, maxBytes);
+}

@@ -1,0 +1,111 @@
+/**
+ * One suite for the BundleStore interface, run against every implementation
+ * (folder, memory, and HTTP over a loopback file server).
+ */
+import { PrefixEdgeError } from "../../src/errors/mod.ts";
+import {
+  type BundleStore,
+  FolderBundleStore,
+  HttpBundleStore,
+  MemoryBundleStore,
+  openBundleStore,
+} from "../../src/serve/mod.ts";
+import { assert, assertEquals, assertRejects } from "../_assert.ts";
+import { withServer } from "./_fakes.ts";
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const text = (b: Uint8Array | null) => (b ? new TextDecoder().decode(b) : null);
+
+async function writableSuite(t: Deno.TestContext, make: () => Promise<BundleStore>) {
+  await t.step("reads null for a missing task", async () => {
+    assertEquals(await (await make()).read("nope"), null);
+  });
+  await t.step("writes, lists, replaces and removes", async () => {
+    const store = await make();
+    await store.write("alpha", bytes("one"));
+    await store.write("beta", bytes("two"));
+    assertEquals(await store.list(), ["alpha", "beta"]);
+    await store.write("alpha", bytes("three"));
+    assertEquals(text(await store.read("alpha")), "three");
+    assertEquals(await store.remove("alpha"), true);
+    assertEquals(await store.remove("alpha"), false);
+    assertEquals(await store.list(), ["beta"]);
+  });
+  await t.step("refuses unsafe task names before touching storage", async () => {
+    const store = await make();
+    for (const bad of ["../x", "a/b", ".x"]) {
+      await assertRejects(
+        () => store.read(bad),
+        (e) => assert(e instanceof PrefixEdgeError && e.code === "INVALID_INPUT"),
+      );
+      await assertRejects(() => store.write(bad, bytes("x")));
+    }
+  });
+}
+
+Deno.test("FolderBundleStore keeps <task>.prefix.zip files", async (t) => {
+  const dirs: string[] = [];
+  await writableSuite(t, async () => {
+    const dir = await Deno.makeTempDir();
+    dirs.push(dir);
+    return new FolderBundleStore(dir);
+  });
+  await t.step("writes through a temp file and leaves no temp behind", async () => {
+    const dir = await Deno.makeTempDir();
+    dirs.push(dir);
+    const store = new FolderBundleStore(dir);
+    await store.write("gamma", bytes("x"));
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name);
+    assertEquals(names, ["gamma.prefix.zip"]);
+  });
+  await t.step("refuses a bundle over the size limit", async () => {
+    const dir = await Deno.makeTempDir();
+    dirs.push(dir);
+    await Deno.writeFile(`${dir}/big.prefix.zip`, new Uint8Array(100));
+    await assertRejects(
+      () => new FolderBundleStore(dir, 10).read("big"),
+      (e) => assert(e instanceof PrefixEdgeError && e.code === "BUNDLE_TOO_LARGE"),
+    );
+  });
+  for (const d of dirs) await Deno.remove(d, { recursive: true });
+});
+
+Deno.test("MemoryBundleStore behaves like a folder", async (t) => {
+  await writableSuite(t, () => Promise.resolve(new MemoryBundleStore()));
+});
+
+Deno.test("HttpBundleStore reads <base>/<task>.prefix.zip and is read-only", async () => {
+  const seen: string[] = [];
+  await withServer((req) => {
+    const path = new URL(req.url).pathname;
+    seen.push(path);
+    if (path === "/p/alpha.prefix.zip") return new Response("one");
+    if (path === "/p/big.prefix.zip") return new Response(new Uint8Array(100));
+    if (path === "/p/broken.prefix.zip") return new Response("no", { status: 500 });
+    return new Response("missing", { status: 404 });
+  }, async (base) => {
+    const store = new HttpBundleStore(`${base}/p`, { maxBytes: 50 });
+    assertEquals(text(await store.read("alpha")), "one");
+    assertEquals(await store.read("missing"), null);
+    await assertRejects(
+      () => store.read("big"),
+      (e) => assert(e instanceof PrefixEdgeError && e.code === "BUNDLE_TOO_LARGE"),
+    );
+    await assertRejects(
+      () => store.read("broken"),
+      (e) => assert(e instanceof PrefixEdgeError && e.code === "TASK_LOAD_FAILED"),
+    );
+    await assertRejects(
+      () => store.write("alpha", bytes("x")),
+      (e) => assert(e instanceof PrefixEdgeError && e.code === "STORE_READ_ONLY"),
+    );
+    assertEquals(await store.list(), null);
+    assert(!store.writable);
+  });
+  assertEquals(seen.slice(0, 2), ["/p/alpha.prefix.zip", "/p/missing.prefix.zip"]);
+});
+
+Deno.test("openBundleStore picks HTTP for URLs and a folder otherwise", () => {
+  assert(openBundleStore("http://127.0.0.1:9/x") instanceof HttpBundleStore);
+  assert(openBundleStore("./bundles") instanceof FolderBundleStore);
+});

@@ -1,0 +1,82 @@
+/** `deno task serve` as a user runs it: help, bad input, and a real start on loopback. */
+import { assert, assertEquals } from "../_assert.ts";
+import { GPT2_TOK, ROOT } from "../_fixtures.ts";
+
+const CLI = `${ROOT}src/cli/serve.ts`;
+
+async function run(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("serve --help lists every option", async () => {
+  const { code, stdout } = await run(["--help"]);
+  assertEquals(code, 0);
+  for (const opt of ["--model", "--bundles", "--port", "--ep", "--token-file", "--budget-mb"]) {
+    assert(stdout.includes(opt), `help mentions ${opt}`);
+  }
+});
+
+Deno.test("serve refuses bad input with a coded error and exit code 1", async () => {
+  const cases: [string[], string][] = [
+    [["--port", "abc"], "INVALID_INPUT"],
+    [["--model", "/no/such/model"], "FILE_NOT_FOUND"],
+    [["--ep", "cuda", "--model", GPT2_TOK], "INVALID_INPUT"],
+    [["--nope"], "INVALID_INPUT"],
+    [["--token-file", "/no/such/token", "--model", GPT2_TOK], "FILE_NOT_FOUND"],
+  ];
+  for (const [args, code] of cases) {
+    const r = await run(args);
+    assertEquals(r.code, 1, `${args.join(" ")}: ${r.stderr}`);
+    assert(r.stderr.includes(`error [${code}]`), `${args.join(" ")}: ${r.stderr}`);
+  }
+});
+
+Deno.test("serve starts on loopback, logs its backend and answers /healthz", async () => {
+  const bundles = await Deno.makeTempDir();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      CLI,
+      "--model",
+      GPT2_TOK,
+      "--bundles",
+      bundles,
+      "--port",
+      "0",
+      "--ep",
+      "wasm",
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let log = "";
+  try {
+    let url: string | undefined;
+    const deadline = Date.now() + 60_000;
+    while (!url && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      log += value;
+      url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log)?.[1];
+    }
+    assert(url, `server did not start:\n${log}`);
+    assert(log.includes("backend: wasm (requested with --ep)"), log);
+    assert(log.includes("uploads: off"), log);
+    const health = await (await fetch(`${url}/healthz`)).json();
+    assertEquals(health.execution_provider, "wasm");
+    assertEquals(health.model.family, "gpt2");
+  } finally {
+    child.kill("SIGTERM");
+    await reader.cancel().catch(() => {});
+    await child.status;
+    await Deno.remove(bundles, { recursive: true });
+  }
+});
