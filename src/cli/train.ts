@@ -20,8 +20,7 @@ import {
   type TrainOptions,
 } from "../train/mod.ts";
 import type { Reparam } from "../prefix/mod.ts";
-import { parseArgs } from "node:util";
-import { type CliSpec, type CliValues, formatHelp, numberOption, runCli } from "./_args.ts";
+import { type CliSpec, numberOption, parseCli, runCli } from "./_args.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const EMBEDDED_TRAIN = join(ROOT, "data/e2e-small/train.csv");
@@ -187,37 +186,8 @@ function needsModel(): never {
   );
 }
 
-/**
- * Parse the arguments against {@link SPEC}. (`parseCli` in _args.ts passes
- * `short: undefined` to `node:util`, which Deno's parseArgs rejects, so the
- * options are built here with `short` only where set.)
- */
-function parseTrainArgs(args: string[]): CliValues | null {
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
-    help: { type: "boolean", short: "h" },
-  };
-  for (const [name, o] of Object.entries(SPEC.options)) {
-    options[name] = o.short ? { type: o.type, short: o.short } : { type: o.type };
-  }
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options, strict: true, allowPositionals: false });
-  } catch (e) {
-    throw new PrefixEdgeError(
-      "INVALID_INPUT",
-      `Cannot parse arguments: ${(e as Error).message} (see --help)`,
-      { cause: e },
-    );
-  }
-  if (parsed.values.help) {
-    console.log(formatHelp(SPEC));
-    return null;
-  }
-  return parsed.values as CliValues;
-}
-
 async function main(): Promise<void> {
-  const v = parseTrainArgs(Deno.args);
+  const v = parseCli(SPEC, Deno.args);
   if (!v) return;
   if (typeof v.model !== "string") needsModel();
   if (v.gate && v["no-gate"]) {

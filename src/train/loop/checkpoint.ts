@@ -207,7 +207,7 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
  *
  * @example Check before resuming
  * ```ts ignore
- * checkResumable(ckpt.state, { options, model: await modelIdentity(model), data: { train: ds.fingerprint, dev: null } });
+ * checkResumable(ckpt.state, { options, model: (await modelFingerprint(model)).sha256, data: { train: ds.fingerprint, dev: null } });
  * ```
  */
 export function checkResumable(

@@ -16,7 +16,7 @@
  * @module
  */
 import { join } from "node:path";
-import type { BundleDtype } from "../../bundle/mod.ts";
+import { type BundleDtype, modelFingerprint } from "../../bundle/mod.ts";
 import { PrefixEdgeError } from "../../errors/mod.ts";
 import type { LoadedModel } from "../../model/mod.ts";
 import { PrefixModule } from "../../prefix/mod.ts";
@@ -40,7 +40,6 @@ import {
   type MetricsRecord,
   type TrainRecord,
 } from "./metrics_log.ts";
-import { modelIdentity } from "./_model_identity.ts";
 import { ProgressBar, type ProgressSink } from "./progress_bar.ts";
 import type { LoopTrainer, TrainerFactory } from "./trainer_contract.ts";
 import { checkContext, resolveTrainOptions, type TrainOptions } from "./train_options.ts";
@@ -178,7 +177,8 @@ export async function train(
     return collateBatch(trainSet.examples, plan.batches[k % batchesPerEpoch], padId);
   };
 
-  const identity = await modelIdentity(model);
+  // The same sampled fingerprint bundles carry: a checkpoint resumes only on its own base.
+  const identity = (await modelFingerprint(model)).sha256;
   const fingerprints = { train: trainSet.fingerprint, dev: devSet?.fingerprint ?? null };
   const checkpoint = resume ? await readCheckpoint(resume) : null;
   if (checkpoint) {
