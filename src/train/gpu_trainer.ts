@@ -335,6 +335,46 @@ export class PrefixTrainer {
     return this.#run(batch, false);
   }
 
+  /**
+   * The model's logits from the WebGPU forward pass with the current prefix: what the
+   * trained prefix does, for checking it end to end against another runtime (the ONNX
+   * engine with the folded prefix must give the same numbers).
+   *
+   * @param batch right-padded rows (labels are not needed)
+   * @returns `data` `[B, T, V]` f32 row-major and its `dims`
+   * @throws {PrefixEdgeError} `INVALID_INPUT`, `TOKEN_OUT_OF_RANGE`, `CONTEXT_OVERFLOW`
+   */
+  async logits(
+    batch: Pick<TokenBatch, "inputIds" | "attentionMask">,
+  ): Promise<{ data: Float32Array; dims: [number, number, number] }> {
+    this.#alive("logits");
+    const labels = batch.inputIds.map((row) => row.map(() => -100));
+    const packed = packBatch({ ...batch, labels }, this.pm.config, {
+      maxBatch: this.maxBatch,
+      maxLen: this.maxLen,
+      prefixLen: this.pm.options.prefixLen,
+    });
+    const { B, T } = packed;
+    const M = B * T, V = this.pm.config.vocabSize;
+    this.#graph.setInputs(packed);
+    let enc = this.#ctx.device.createCommandEncoder();
+    this.#recordFold(enc);
+    this.#graph.recordForward(enc, B, T, this.pm.options.prefixLen, this.#kv);
+    const out = new Float32Array(M * V);
+    // One readback per chunk: without keepLogits every chunk reuses the same buffer.
+    for (let c = 0; c < this.#graph.numChunks; c++) {
+      const { buffer, offset, size, vStart, vCount } = this.#graph.recordChunkLogits(enc, c, M);
+      const read = this.#ctx.stage(enc, buffer, offset, size);
+      await this.#ctx.submit(enc);
+      const chunk = await read();
+      for (let r = 0; r < M; r++) {
+        out.set(chunk.subarray(r * vCount, (r + 1) * vCount), r * V + vStart);
+      }
+      enc = this.#ctx.device.createCommandEncoder();
+    }
+    return { data: out, dims: [B, T, V] };
+  }
+
   #recordGrads(enc: GPUCommandEncoder) {
     this.#recordFold(enc);
     enc.clearBuffer(this.#grads);

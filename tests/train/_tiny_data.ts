@@ -1,8 +1,8 @@
-/** Tiny tokenized datasets for loop tests: a stub tokenizer (one id per character), no files. */
+/** Tiny tokenized datasets for loop tests: a character tokenizer (one id per character), no files. */
 import { tokenizeDataset, type TokenizedDataset } from "../../src/train/mod.ts";
 
 /** One id per character, inside gpt2-tiny's 1000-token vocabulary. */
-export const stubTokenizer = {
+export const charTokenizer = {
   encode: (s: string) => [...s].map((c) => (c.charCodeAt(0) % 997) + 1),
 };
 
@@ -19,7 +19,7 @@ export function tinyDataset(n: number, salt = ""): Promise<TokenizedDataset> {
   }));
   return tokenizeDataset(
     { path: `tiny-${n}${salt}`, format: "jsonl", separator: " ||", examples },
-    stubTokenizer,
+    charTokenizer,
     { maxLen: 40, eosTokenId: 0 },
   );
 }

@@ -21,7 +21,7 @@ import type { DataFormat, LoadedExamples } from "./load_examples.ts";
 /** Label value that marks a token the loss ignores. */
 export const IGNORE_INDEX: number = -100;
 
-/** The part of {@link TextTokenizer} tokenizing needs (tests may pass a stub). */
+/** The part of {@link TextTokenizer} tokenizing needs (tests may pass a simpler one). */
 export type EncodeOnly = Pick<TextTokenizer, "encode">;
 
 /**
@@ -33,7 +33,7 @@ export type EncodeOnly = Pick<TextTokenizer, "encode">;
  * @param eosTokenId id that ends every target
  * @returns ids and labels of equal length
  *
- * @example Tokenize with a stub tokenizer (one id per character)
+ * @example Tokenize with a character tokenizer (one id per character)
  * ```ts
  * import { tokenizeExample } from "./tokenize_dataset.ts";
  * const tok = { encode: (s: string) => [...s].map((c) => c.charCodeAt(0)) };

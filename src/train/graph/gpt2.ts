@@ -316,7 +316,11 @@ export class Gpt2Graph {
     };
   }
 
-  #logitsChunk(c: number, M: number, vCount: number): BufferRange {
+  #logitsChunk(
+    c: number,
+    M: number,
+    vCount: number,
+  ): { buffer: GPUBuffer; offset: number; size: number } {
     const offset = this.keepLogits ? c * this.maxRows * this.chunkCols * 4 : 0;
     return { buffer: this.#logits, offset, size: M * vCount * 4 };
   }
@@ -428,6 +432,23 @@ export class Gpt2Graph {
       eps,
     }, "ln_f");
     for (let c = 0; c < this.numChunks; c++) this.#recordLogits(enc, c, M, true);
+  }
+
+  /**
+   * Record one vocabulary chunk's logits again (without softmax statistics), after
+   * {@link recordForward} in the same or an earlier submission, which leaves the ln_f
+   * output in place.
+   *
+   * @returns where the chunk lies (`[M, vCount]` f32 row-major) and its first vocabulary id
+   */
+  recordChunkLogits(
+    enc: GPUCommandEncoder,
+    c: number,
+    M: number,
+  ): { buffer: GPUBuffer; offset: number; size: number; vStart: number; vCount: number } {
+    this.#recordLogits(enc, c, M, false);
+    const ch = this.#chunk(c);
+    return { ...this.#logitsChunk(c, M, ch.vCount), vStart: ch.vStart, vCount: ch.vCount };
   }
 
   /** logits chunk = ln_f output · wte_chunkᵀ, then (optionally) merge its softmax statistics. */
