@@ -25,6 +25,8 @@ export class BundleError extends PrefixEdgeError {
   readonly file: string;
 
   /**
+   * Make a bundle error.
+   *
    * @param code stable code
    * @param file the bundle's name, for messages and callers
    * @param message "Cannot <action>: <state>", naming the file

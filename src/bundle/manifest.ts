@@ -62,14 +62,23 @@ export interface BundleTraining {
 
 /** Architecture numbers of the base model, checked against the loaded model. */
 export interface BaseArchitecture {
+  /** `gpt2` or `llama`. */
   family: string;
+  /** L */
   numLayers: number;
+  /** Query heads. */
   numHeads: number;
+  /** H: key/value heads. */
   numKvHeads: number;
+  /** hd */
   headDim: number;
+  /** d_model */
   hiddenSize: number;
+  /** MLP width. */
   intermediateSize: number;
+  /** Vocabulary size. */
   vocabSize: number;
+  /** Positions, prefix included. */
   maxPositions: number;
 }
 

@@ -23,18 +23,31 @@ import { PrefixBundle } from "./prefix_bundle.ts";
 
 /** The fields of `adapter_config.json` this module writes and reads. */
 export interface PeftPrefixConfig {
+  /** Always `PREFIX_TUNING`. */
   peft_type: "PREFIX_TUNING";
+  /** Always `CAUSAL_LM` (decoder-only models). */
   task_type: "CAUSAL_LM";
+  /** P: number of prefix tokens. */
   num_virtual_tokens: number;
+  /** L: number of transformer layers. */
   num_layers: number;
+  /** D: width of one layer's key (or value) per prefix token (`num_key_value_heads * head_dim`). */
   token_dim: number;
+  /** Number of key/value heads (PEFT's view splits `token_dim` by it). */
   num_attention_heads: number;
+  /** Always 1 for decoder-only models. */
   num_transformer_submodules: 1;
+  /** false: `prompt_embeddings` holds the folded keys/values directly. */
   prefix_projection: boolean;
+  /** Width of PEFT's projection MLP (unused when `prefix_projection` is false). */
   encoder_hidden_size: number;
+  /** Whether the adapter was saved for inference only. */
   inference_mode: boolean;
+  /** The base model's name or path, as PEFT records it. */
   base_model_name_or_path: string | null;
+  /** The base model's revision, as PEFT records it. */
   revision: string | null;
+  /** Fields this module does not read are kept. */
   [key: string]: unknown;
 }
 

@@ -69,6 +69,8 @@ export class PrefixEdgeError extends Error {
   readonly code: ErrorCode;
 
   /**
+   * Make an error.
+   *
    * @param code stable code
    * @param message human-readable message
    * @param options `cause` carries the underlying error, if any

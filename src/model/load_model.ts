@@ -14,12 +14,19 @@ import { TextTokenizer } from "./tokenizer.ts";
 
 /** Paths of the files in a model folder; absent files are `undefined`. */
 export interface ModelPaths {
+  /** The model folder. */
   dir: string;
+  /** config.json */
   config: string;
+  /** model.safetensors (training; fingerprints) */
   weights?: string;
+  /** onnx/model.onnx, or model.onnx at the top (inference) */
   onnx?: string;
+  /** tokenizer.json */
   tokenizer?: string;
+  /** tokenizer_config.json (special tokens) */
   tokenizerConfig?: string;
+  /** generation_config.json */
   generationConfig?: string;
 }
 
@@ -34,6 +41,8 @@ export interface LoadedModel {
   /** `generation_config.json`, if present. */
   generationConfig: Record<string, unknown>;
   /**
+   * The tokenizer, for APIs that need text.
+   *
    * @returns the tokenizer
    * @throws {PrefixEdgeError} `TOKENIZER_MISSING` when the folder has none
    */

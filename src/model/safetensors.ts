@@ -34,8 +34,11 @@ export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 /** One tensor's entry in the header. Offsets are absolute positions in the file. */
 export interface TensorInfo {
+  /** Tensor name, as in the header. */
   name: string;
+  /** Element type. */
   dtype: SafetensorsDtype;
+  /** Dimensions, row-major. */
   shape: number[];
   /** Absolute byte offset of the first element. */
   start: number;
@@ -45,8 +48,11 @@ export interface TensorInfo {
 
 /** A tensor to write. `data` must hold exactly `prod(shape)` elements of `dtype`. */
 export interface TensorToWrite {
+  /** Element type to record in the header (the bytes of `data` are written as they are). */
   dtype: SafetensorsDtype;
+  /** Dimensions, row-major. */
   shape: number[];
+  /** The elements; any typed array whose bytes are `dtype` little-endian. */
   data: Float32Array | Float16Array | Int8Array | Uint8Array | Int32Array | Float64Array;
 }
 
@@ -243,6 +249,8 @@ export class SafetensorsFile {
   }
 
   /**
+   * Look up a tensor's header entry.
+   *
    * @param name tensor name
    * @returns the header entry
    * @throws {PrefixEdgeError} `SAFETENSORS_CORRUPT` if absent
@@ -260,7 +268,12 @@ export class SafetensorsFile {
     return t;
   }
 
-  /** @returns whether a tensor of that name exists */
+  /**
+   * Whether the container holds a tensor.
+   *
+   * @param name tensor name
+   * @returns whether a tensor of that name exists
+   */
   has(name: string): boolean {
     return this.tensors.has(name);
   }

@@ -99,7 +99,12 @@ export class TextTokenizer {
     return this.#tok.decode(ids, { skip_special_tokens: options.skipSpecialTokens ?? true });
   }
 
-  /** @returns the id of a token string, if it is in the vocabulary */
+  /**
+   * Look up a token's id.
+   *
+   * @param token a token string as the vocabulary spells it
+   * @returns its id, if it is in the vocabulary
+   */
   tokenToId(token: string): number | undefined {
     return this.#tok.token_to_id(token);
   }
