@@ -6,15 +6,22 @@
 #
 # Usage: examples/train_e2e.sh [MODEL_DIR] [extra train flags...]
 #   MODEL_DIR defaults to ../shared/fixtures/gpt2-tok (any GPT-2 folder with
-#   model.safetensors and tokenizer.json works).
+#   model.safetensors and tokenizer.json works). Extra flags override the ones
+#   below, e.g. examples/train_e2e.sh --steps 5 --out runs/try.
+#   Uses `deno` from PATH, or `npx -y deno@2.9.6` when there is none.
 # --lr 5e-3 instead of the default 8e-5 (Li & Liang's rate, for 5 epochs of the
 # full E2E set) so that 20 steps visibly move the loss and the gates.
 # About a minute on a software GPU (llvmpipe); seconds on a real one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MODEL="${1:-../shared/fixtures/gpt2-tok}"
-shift || true
-deno task train \
+MODEL=../shared/fixtures/gpt2-tok
+if [[ $# -gt 0 && "$1" != -* ]]; then
+  MODEL="$1"
+  shift
+fi
+if command -v deno >/dev/null; then DENO=(deno); else DENO=(npx -y deno@2.9.6); fi
+# The command prints where the bundle, metrics, plots and checkpoint went.
+"${DENO[@]}" task train \
   --model "$MODEL" \
   --data data/e2e-small/train.csv \
   --eval data/e2e-small/dev.csv \
@@ -22,4 +29,3 @@ deno task train \
   --log-every 2 --eval-every 10 \
   --out runs/e2e-small \
   "$@"
-echo "plots: runs/e2e-small/loss.svg runs/e2e-small/gates.svg"

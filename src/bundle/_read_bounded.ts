@@ -87,7 +87,15 @@ export async function readBounded(pathOrUrl: string | URL, maxBytes: number): Pr
     throw e;
   }
   try {
-    const size = (await file.stat()).size;
+    const stat = await file.stat();
+    if (stat.isDirectory) {
+      throw new BundleError(
+        "FILE_NOT_FOUND",
+        source,
+        `Cannot read ${source}: it is a folder, not a bundle file (*.prefix.zip)`,
+      );
+    }
+    const size = stat.size;
     if (size > maxBytes) throw tooLarge(size);
     const out = new Uint8Array(size);
     let off = 0;

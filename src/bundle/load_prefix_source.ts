@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import type { LoadedModel, Prefix } from "../model/mod.ts";
+import { BundleError } from "./bundle_error.ts";
 import { importPeft } from "./peft.ts";
 import { PrefixBundle } from "./prefix_bundle.ts";
 
@@ -42,6 +43,13 @@ export async function loadPrefixSource(
       () => false,
     );
     if (isAdapterDir) return (await importPeft(source, { model: opts.model })).prefix;
+    if (await Deno.stat(source).then((s) => s.isDirectory, () => false)) {
+      throw new BundleError(
+        "FILE_NOT_FOUND",
+        source,
+        `Cannot load a prefix from ${source}: it is a folder without adapter_config.json, so neither a bundle file (*.prefix.zip) nor a PEFT adapter folder`,
+      );
+    }
   }
   return (await PrefixBundle.load(source, { model: opts.model, maxBytes: opts.maxBytes })).prefix;
 }

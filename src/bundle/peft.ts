@@ -61,6 +61,7 @@ const MAX_CONFIG_BYTES = 1 << 20;
  * @param bundle the bundle (its prefix is written in F32)
  * @param dir folder to create or overwrite the two files in
  * @returns the adapter config written
+ * @throws {BundleError} `INVALID_INPUT` when `dir` is an existing file
  *
  * @example Export, then load in PyTorch with PeftModel.from_pretrained(base, dir)
  * ```ts ignore
@@ -87,6 +88,14 @@ export async function exportPeft(bundle: PrefixBundle, dir: string): Promise<Pef
     revision: null,
     auto_mapping: null,
   };
+  const existing = await Deno.stat(dir).catch(() => null);
+  if (existing && !existing.isDirectory) {
+    throw new BundleError(
+      "INVALID_INPUT",
+      dir,
+      `Cannot export a PEFT adapter to ${dir}: it is a file, and an adapter is a folder`,
+    );
+  }
   await Deno.mkdir(dir, { recursive: true });
   await Deno.writeTextFile(
     join(dir, "adapter_config.json"),
@@ -149,14 +158,14 @@ export async function importPeft(dir: string, opts: ImportPeftOptions): Promise<
   } catch (e) {
     if (e instanceof BundleError) throw e;
     if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
-      throw new BundleError(
-        "FILE_NOT_FOUND",
-        dir,
-        `Cannot import ${dir}: it has no adapter_config.json`,
-        {
-          cause: e,
-        },
+      const what = await Deno.stat(dir).then(
+        (s) =>
+          s.isDirectory
+            ? "it has no adapter_config.json"
+            : "it is a file, not a PEFT adapter folder (adapter_config.json + adapter_model.safetensors)",
+        () => "no such folder",
       );
+      throw new BundleError("FILE_NOT_FOUND", dir, `Cannot import ${dir}: ${what}`, { cause: e });
     }
     throw e;
   }

@@ -61,7 +61,7 @@ export function parseCli(spec: CliSpec, args: string[]): CliValues | null {
   } catch (e) {
     throw new PrefixEdgeError(
       "INVALID_INPUT",
-      `Cannot parse arguments: ${(e as Error).message} (see --help)`,
+      `Cannot parse arguments: ${parseErrorMessage(e)} (see --help)`,
       { cause: e },
     );
   }
@@ -70,6 +70,24 @@ export function parseCli(spec: CliSpec, args: string[]): CliValues | null {
     return null;
   }
   return parsed.values as CliValues;
+}
+
+/**
+ * One line for a `parseArgs` error. Node's messages can run over several
+ * lines and explain `--` escapes; a user needs the first sentence, and for a
+ * value that starts with a dash (`--steps -1`), how to write it.
+ *
+ * @param e the error `parseArgs` threw
+ * @returns a one-line message without a trailing period
+ */
+export function parseErrorMessage(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  const ambiguous = /^Option '(--[^' ]+)[^']*' argument is ambiguous/.exec(message);
+  if (ambiguous) {
+    const flag = ambiguous[1];
+    return `${flag} got a value that starts with "-"; write it as ${flag}=VALUE`;
+  }
+  return message.split(/\n|\. (?=To specify|Did you)/)[0].replace(/\.$/, "");
 }
 
 /**
@@ -103,13 +121,16 @@ export function formatHelp(spec: CliSpec): string {
  * @param values parsed values
  * @param name option name
  * @param kind `int` requires an integer
+ * @param min the smallest value allowed, if any
  * @returns the number, or `undefined` when the option is absent
- * @throws {PrefixEdgeError} `INVALID_INPUT` when the value is not a number
+ * @throws {PrefixEdgeError} `INVALID_INPUT` when the value is not a number,
+ *   not an integer for `int`, or below `min`
  */
 export function numberOption(
   values: CliValues,
   name: string,
   kind: "int" | "float" = "float",
+  min?: number,
 ): number | undefined {
   const v = values[name];
   if (v === undefined) return undefined;
@@ -119,6 +140,9 @@ export function numberOption(
   }
   if (kind === "int" && !Number.isInteger(n)) {
     throw new PrefixEdgeError("INVALID_INPUT", `Cannot parse --${name}: "${v}" is not an integer`);
+  }
+  if (min !== undefined && n < min) {
+    throw new PrefixEdgeError("INVALID_INPUT", `Cannot parse --${name}: ${v} is less than ${min}`);
   }
   return n;
 }

@@ -11,11 +11,12 @@
  *
  * @module
  */
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { type LoadedModel, loadModel } from "../model/mod.ts";
 import { type BundleDtype, exportPeft, importPeft, PrefixBundle } from "../bundle/mod.ts";
-import { type CliSpec, formatHelp } from "./_args.ts";
+import { type CliSpec, formatHelp, parseErrorMessage } from "./_args.ts";
 
 /** Where the CLI writes; tests pass collectors. */
 export interface CliIo {
@@ -47,8 +48,17 @@ const SPECS: Record<string, CliSpec & { args: string; run: Run }> = {
     description:
       "Re-encode a bundle's kv as F32, F16 or I8 (per-(slot, head) scales). The manifest is kept, dtype and checksum updated. Pass --model to verify the base too.",
     options: {
-      dtype: { type: "string", valueName: "f16|i8|f32", description: "Stored dtype of the output" },
-      out: { type: "string", short: "o", valueName: "FILE", description: "Output bundle path" },
+      dtype: {
+        type: "string",
+        valueName: "f16|i8|f32",
+        description: "Stored dtype of the output (required)",
+      },
+      out: {
+        type: "string",
+        short: "o",
+        valueName: "FILE",
+        description: "Output bundle path (required)",
+      },
       model: MODEL_OPT,
     },
     run: convert,
@@ -126,7 +136,7 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
     try {
       parsed = parseArgs({ args: rest, options, strict: true, allowPositionals: true });
     } catch (e) {
-      throw new UsageError((e as Error).message);
+      throw new UsageError(parseErrorMessage(e));
     }
     if (parsed.values.help) {
       io.out(formatHelp(spec));
@@ -162,13 +172,51 @@ function requireOpt(v: Values, name: string, cmd: string): string {
   return x;
 }
 
-function parseDtype(s: string | boolean | undefined, fallback?: BundleDtype): BundleDtype {
+function parseDtype(
+  s: string | boolean | undefined,
+  cmd: string,
+  fallback?: BundleDtype,
+): BundleDtype {
   if (s === undefined && fallback) return fallback;
+  if (s === undefined) throw new UsageError(`${cmd} needs --dtype (f16, i8 or f32)`);
   const d = String(s).toUpperCase();
   if (d !== "F32" && d !== "F16" && d !== "I8") {
     throw new UsageError(`--dtype must be f16, i8 or f32, got ${JSON.stringify(s ?? "")}`);
   }
   return d;
+}
+
+/**
+ * Write an output file, turning the usual mistakes (`--out` names a folder,
+ * or a file in a folder that does not exist) into one-line errors.
+ */
+async function writeOutput(path: string, bytes: Uint8Array): Promise<void> {
+  try {
+    await Deno.writeFile(path, bytes);
+  } catch (e) {
+    if (e instanceof Deno.errors.IsADirectory) {
+      throw new PrefixEdgeError(
+        "INVALID_INPUT",
+        `Cannot write ${path}: it is a folder; --out takes a file path such as ${
+          join(path, "task.prefix.zip")
+        }`,
+        { cause: e },
+      );
+    }
+    if (e instanceof Deno.errors.NotFound) {
+      throw new PrefixEdgeError(
+        "FILE_NOT_FOUND",
+        `Cannot write ${path}: the folder ${dirname(path)} does not exist`,
+        { cause: e },
+      );
+    }
+    if (e instanceof Deno.errors.PermissionDenied) {
+      throw new PrefixEdgeError("INVALID_INPUT", `Cannot write ${path}: permission denied`, {
+        cause: e,
+      });
+    }
+    throw e;
+  }
 }
 
 async function modelFrom(v: Values): Promise<LoadedModel | null> {
@@ -255,12 +303,12 @@ async function inspect(file: string, v: Values, io: CliIo): Promise<void> {
 }
 
 async function convert(file: string, v: Values, io: CliIo): Promise<void> {
-  const dtype = parseDtype(v.dtype);
+  const dtype = parseDtype(v.dtype, "convert");
   const out = requireOpt(v, "out", "convert");
   const model = await modelFrom(v);
   const bundle = await PrefixBundle.load(file, { model });
   const bytes = await bundle.toBytes({ dtype });
-  await Deno.writeFile(out, bytes);
+  await writeOutput(out, bytes);
   io.out(
     `wrote ${out}: ${bundle.manifest.dtype} -> ${dtype}, ${bytes.byteLength} bytes${
       model ? "" : " (base model not verified: pass --model DIR)"
@@ -274,7 +322,9 @@ async function exportPeftCmd(file: string, v: Values, io: CliIo): Promise<void> 
   const bundle = await PrefixBundle.load(file, { model });
   const cfg = await exportPeft(bundle, out);
   io.out(
-    `wrote ${out}/adapter_config.json and adapter_model.safetensors (prompt_embeddings [${cfg.num_virtual_tokens}, ${
+    `wrote ${
+      join(out, "adapter_config.json")
+    } and adapter_model.safetensors (prompt_embeddings [${cfg.num_virtual_tokens}, ${
       2 * cfg.num_layers * cfg.token_dim
     }] F32)`,
   );
@@ -282,14 +332,14 @@ async function exportPeftCmd(file: string, v: Values, io: CliIo): Promise<void> 
 
 async function importPeftCmd(dir: string, v: Values, io: CliIo): Promise<void> {
   const out = requireOpt(v, "out", "import-peft");
-  const dtype = parseDtype(v.dtype, "F16");
+  const dtype = parseDtype(v.dtype, "import-peft", "F16");
   const model = await loadModel(requireOpt(v, "model", "import-peft"));
   const bundle = await importPeft(dir, {
     model,
     task: typeof v.task === "string" ? v.task : undefined,
   });
   const bytes = await bundle.toBytes({ dtype });
-  await Deno.writeFile(out, bytes);
+  await writeOutput(out, bytes);
   io.out(
     `wrote ${out}: task "${bundle.manifest.task}", P=${bundle.prefix.prefixLen}, ${dtype}, ${bytes.byteLength} bytes`,
   );

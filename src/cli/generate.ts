@@ -97,6 +97,12 @@ async function loadPrefixSource(values: CliValues, model: LoadedModel): Promise<
  * @throws {PrefixEdgeError} `FILE_NOT_FOUND`, `SAFETENSORS_CORRUPT`, `PREFIX_MISMATCH`
  */
 export async function readPrefixKv(path: string): Promise<Prefix> {
+  if ((await Deno.stat(path).catch(() => null))?.isDirectory) {
+    throw new PrefixEdgeError(
+      "FILE_NOT_FOUND",
+      `Cannot read a prefix from ${path}: it is a folder; --prefix-kv takes a .safetensors file (use --bundle for a PEFT adapter folder)`,
+    );
+  }
   const file = await SafetensorsFile.open(path);
   try {
     const info = file.tensors.get("kv");
@@ -117,25 +123,36 @@ export async function readPrefixKv(path: string): Promise<Prefix> {
 async function main(): Promise<void> {
   const values = parseCli(SPEC, Deno.args);
   if (!values) return;
+  if (values.bundle !== undefined && values["prefix-kv"] !== undefined) {
+    throw new PrefixEdgeError(
+      "INVALID_INPUT",
+      "Cannot parse arguments: --bundle and --prefix-kv both given; pass one prefix",
+    );
+  }
   const ep = values.ep as ExecutionProvider | undefined;
-  const model = await loadModel((values.model as string | undefined) ?? DEFAULT_MODEL);
-  const prefix = await loadPrefixSource(values, model);
-  const engine = await InferenceEngine.create(model, {
-    executionProvider: ep,
-    wasmThreads: numberOption(values, "wasm-threads", "int"),
-  });
-  const prompt = (values.prompt as string | undefined) ?? "";
-  const options = {
-    maxNewTokens: numberOption(values, "max-new-tokens", "int") ?? 256,
-    temperature: numberOption(values, "temperature"),
-    topK: numberOption(values, "top-k", "int"),
+  // Numbers first: a typo should not wait for the model to load.
+  const wasmThreads = numberOption(values, "wasm-threads", "int", 1);
+  const sampling = {
+    maxNewTokens: numberOption(values, "max-new-tokens", "int", 0) ?? 256,
+    temperature: numberOption(values, "temperature", "float", 0),
+    topK: numberOption(values, "top-k", "int", 0),
     topP: numberOption(values, "top-p"),
     seed: numberOption(values, "seed", "int"),
-    numBeams: numberOption(values, "num-beams", "int"),
+    numBeams: numberOption(values, "num-beams", "int", 1),
     lengthPenalty: numberOption(values, "length-penalty"),
     stop: values.stop as string[] | undefined,
-    prefix,
   };
+  const model = await loadModel((values.model as string | undefined) ?? DEFAULT_MODEL);
+  if (values.prompt !== undefined && values.prompt !== "" && !model.tokenizer) {
+    throw new PrefixEdgeError(
+      "TOKENIZER_MISSING",
+      `Cannot encode --prompt: ${model.paths.dir} has no tokenizer.json (without one, generation starts from no tokens and prints token ids)`,
+    );
+  }
+  const prefix = await loadPrefixSource(values, model);
+  const engine = await InferenceEngine.create(model, { executionProvider: ep, wasmThreads });
+  const prompt = (values.prompt as string | undefined) ?? "";
+  const options = { ...sampling, prefix };
   const out = (s: string) => Deno.stdout.writeSync(new TextEncoder().encode(s));
   try {
     const started = performance.now();
@@ -151,7 +168,11 @@ async function main(): Promise<void> {
     console.error(
       `[${engine.executionProvider}] ${r.tokenIds.length} tokens in ${s.toFixed(2)} s (${
         (r.tokenIds.length / s).toFixed(1)
-      } tokens/s), finish: ${r.finishReason}${prefix ? `, prefix P=${prefix.prefixLen}` : ""}`,
+      } tokens/s), finish: ${r.finishReason}${
+        // The engine stops early when prompt + prefix + new tokens fill the positions.
+        r.finishReason === "length" && r.tokenIds.length < options.maxNewTokens
+          ? ` (the context of ${model.config.maxPositions} positions is full)`
+          : ""}${prefix ? `, prefix P=${prefix.prefixLen}` : ""}`,
     );
   } finally {
     await engine.dispose();

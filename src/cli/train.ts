@@ -11,6 +11,7 @@ import { PrefixEdgeError } from "../errors/mod.ts";
 import { loadModel } from "../model/mod.ts";
 import {
   checkContext,
+  checkTaskName,
   DATA_FORMATS,
   type DataFormat,
   DEFAULT_TRAIN_OPTIONS,
@@ -21,6 +22,28 @@ import {
 } from "../train/mod.ts";
 import type { Reparam } from "../prefix/mod.ts";
 import { type CliSpec, numberOption, parseCli, runCli } from "./_args.ts";
+
+/** The flag that sets each training option, for error messages. */
+const FLAG_OF: Record<keyof TrainOptions, string> = {
+  prefixLen: "--prefix-len",
+  reparam: "--reparam",
+  gate: "--gate",
+  midDim: "--mid-dim",
+  lr: "--lr",
+  epochs: "--epochs",
+  steps: "--steps",
+  batchSize: "--batch",
+  gradAccum: "--grad-accum",
+  maxLen: "--max-len",
+  warmupSteps: "--warmup-steps",
+  weightDecay: "--weight-decay",
+  maxGradNorm: "--max-grad-norm",
+  seed: "--seed",
+  logEvery: "--log-every",
+  evalEvery: "--eval-every",
+  checkpointEvery: "--checkpoint-every",
+  maxBadSteps: "--max-bad-steps",
+};
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const EMBEDDED_TRAIN = join(ROOT, "data/e2e-small/train.csv");
@@ -84,7 +107,11 @@ const SPEC: CliSpec = {
       valueName: "M",
       description: `MLP hidden width (default ${D.midDim})`,
     },
-    lr: { type: "string", valueName: "LR", description: `Peak learning rate (default ${D.lr})` },
+    lr: {
+      type: "string",
+      valueName: "LR",
+      description: `Peak learning rate (default ${D.lr.toExponential()})`,
+    },
     epochs: { type: "string", valueName: "N", description: `Epochs (default ${D.epochs})` },
     steps: { type: "string", valueName: "N", description: "Optimizer steps (overrides --epochs)" },
     batch: {
@@ -131,7 +158,8 @@ const SPEC: CliSpec = {
     "eval-every": {
       type: "string",
       valueName: "N",
-      description: `Dev loss every N steps, 0 = only at the end (default ${D.evalEvery})`,
+      description:
+        `Dev loss every N steps, 0 = only before the first step and at the end (default ${D.evalEvery})`,
     },
     "checkpoint-every": {
       type: "string",
@@ -151,7 +179,8 @@ const SPEC: CliSpec = {
     "task-name": {
       type: "string",
       valueName: "NAME",
-      description: "Task name recorded in the export (default: from the data path)",
+      description:
+        "Task name, and the bundle's file name <task>.prefix.zip: a-z, 0-9, '.', '_', '-' (default: from the data path)",
     },
     out: {
       type: "string",
@@ -161,7 +190,7 @@ const SPEC: CliSpec = {
     dtype: {
       type: "string",
       valueName: "DTYPE",
-      description: "Stored dtype of the exported bundle: F32, F16 or I8 (default F16)",
+      description: "Stored dtype of the exported bundle: F32, F16 or I8, any case (default F16)",
     },
   },
 };
@@ -170,7 +199,9 @@ const SPEC: CliSpec = {
 function taskNameFrom(path: string): string {
   const stem = basename(path, extname(path));
   const name = /^(train|dev|test|trainset|devset)$/i.test(stem) ? basename(dirname(path)) : stem;
-  return name.toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^-+|-+$/g, "") || "task";
+  // Fit checkTaskName: allowed characters, a letter or digit first, no "..", 64 at most.
+  return name.toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/\.{2,}/g, ".")
+    .replace(/^[^a-z0-9]+/, "").slice(0, 64).replace(/[-.]+$/, "") || "task";
 }
 
 function needsModel(): never {
@@ -196,6 +227,7 @@ async function main(): Promise<void> {
       "Cannot parse arguments: --gate and --no-gate both given",
     );
   }
+  if (typeof v["task-name"] === "string") checkTaskName(v["task-name"]);
   const reparam = v.reparam as string | undefined;
   if (reparam !== undefined && !["none", "mlp", "residual"].includes(reparam)) {
     throw new PrefixEdgeError(
@@ -211,11 +243,11 @@ async function main(): Promise<void> {
     );
   }
 
-  const dtype = v.dtype as BundleDtype | undefined;
+  const dtype = (v.dtype as string | undefined)?.toUpperCase() as BundleDtype | undefined;
   if (dtype !== undefined && !["F32", "F16", "I8"].includes(dtype)) {
     throw new PrefixEdgeError(
       "INVALID_INPUT",
-      `Cannot parse --dtype: "${dtype}" is not F32, F16 or I8`,
+      `Cannot parse --dtype: "${v.dtype}" is not F32, F16 or I8`,
     );
   }
 
@@ -253,7 +285,7 @@ async function main(): Promise<void> {
     checkpointEvery: numberOption(v, "checkpoint-every", "int"),
     maxBadSteps: numberOption(v, "max-bad-steps", "int"),
   };
-  const options = resolveTrainOptions(partial);
+  const options = resolveTrainOptions(partial, { name: (k) => FLAG_OF[k] });
   checkContext(model.config, options.prefixLen, options.maxLen);
 
   const taskName = (v["task-name"] as string | undefined) ?? taskNameFrom(dataPath);
@@ -264,32 +296,40 @@ async function main(): Promise<void> {
     : null;
   for (const ds of devSet ? [trainSet, devSet] : [trainSet]) {
     console.error(
-      `data: ${ds.source} (${ds.format}): ${ds.examples.length} examples, ${ds.targetTokens} target tokens` +
+      `data: ${ds.source} (${ds.format}): ${plural(ds.examples.length, "example")}, ${
+        plural(ds.targetTokens, "target token")
+      }` +
         (ds.dropped ? `, ${ds.dropped} longer than --max-len ${options.maxLen} skipped` : ""),
     );
   }
   console.error(
     `train: task "${taskName}", P=${options.prefixLen} reparam=${options.reparam} gate=${
       options.gate ? "on" : "off"
-    } mid=${options.midDim} lr=${options.lr} batch=${options.batchSize}x${options.gradAccum} ` +
+    }${
+      options.reparam === "none" ? "" : ` mid=${options.midDim}`
+    } lr=${options.lr} batch=${options.batchSize}x${options.gradAccum} ` +
       (options.steps !== undefined ? `steps=${options.steps}` : `epochs=${options.epochs}`) +
       ` seed=${options.seed} -> ${outDir}`,
   );
 
+  const resume = v.resume as string | undefined;
+  const stopOnInterrupt = interruptHandler(outDir, resume);
   const result = await train(model, { train: trainSet, dev: devSet }, {
     ...options,
     outDir,
     taskName,
-    resume: v.resume as string | undefined,
+    resume,
     exportDtype: dtype,
-  });
+  }).finally(stopOnInterrupt);
   const f = (x: number | null) => x === null ? "n/a" : x.toFixed(4);
   console.log(
     [
-      `done: ${result.steps} steps (${result.epochs.toFixed(2)} epochs)` +
+      `done: ${plural(result.steps, "step")} (${result.epochs.toFixed(2)} epochs)` +
       (result.resumedFrom !== null ? `, resumed from step ${result.resumedFrom}` : ""),
       `  train loss (last window): ${f(result.finalLoss)}`,
-      `  dev loss: ${f(result.initialDevLoss)} -> ${f(result.devLoss)}`,
+      devSet
+        ? `  dev loss: ${f(result.initialDevLoss)} -> ${f(result.devLoss)}`
+        : "  dev loss: none (no --eval data)",
       `  gates: ${result.gates.map((g) => g.toFixed(3)).join(" ")}`,
       `  bundle: ${result.files.export.path}`,
       `  metrics: ${result.files.metrics}`,
@@ -299,6 +339,53 @@ async function main(): Promise<void> {
       `  checkpoint: ${result.files.checkpoint}`,
     ].join("\n"),
   );
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+/**
+ * On Ctrl-C, say where the run can continue from, then exit 130. A
+ * checkpoint counts only if this process wrote it (an older run may have left
+ * one in the same folder), or if the run itself resumed from one.
+ *
+ * @param outDir the run's output folder
+ * @param resumedFrom the `--resume` folder, if any
+ * @returns a function that removes the handler
+ */
+function interruptHandler(outDir: string, resumedFrom: string | undefined): () => void {
+  const startedAt = Date.now();
+  const onInterrupt = () => {
+    let message: string;
+    let state: { step?: number; totalSteps?: number; savedAt?: string } | null = null;
+    try {
+      state = JSON.parse(Deno.readTextFileSync(join(outDir, "checkpoint", "checkpoint.json")));
+    } catch {
+      state = null;
+    }
+    if (state && Date.parse(state.savedAt ?? "") >= startedAt - 1000) {
+      message = `interrupted; the last checkpoint is step ${state.step} of ${state.totalSteps} ` +
+        `in ${
+          join(outDir, "checkpoint")
+        }. To continue, run the same command with --resume ${outDir}`;
+    } else if (resumedFrom !== undefined) {
+      message = `interrupted before a new checkpoint; to continue, run the same command again ` +
+        `(it resumes from ${resumedFrom})`;
+    } else {
+      message = "interrupted before the first checkpoint; nothing to resume " +
+        "(--checkpoint-every sets how often checkpoints are written)";
+    }
+    // Start on a fresh line: the progress bar may be mid-line on a terminal.
+    Deno.stderr.writeSync(new TextEncoder().encode(`\n${message}\n`));
+    Deno.exit(130);
+  };
+  try {
+    Deno.addSignalListener("SIGINT", onInterrupt);
+  } catch {
+    return () => {}; // Signals are not supported here; Ctrl-C just stops the process.
+  }
+  return () => Deno.removeSignalListener("SIGINT", onInterrupt);
 }
 
 if (import.meta.main) await runCli(main);

@@ -16,7 +16,16 @@ export interface PlotSeries {
   color?: string;
   /** Draw dashed. */
   dashed?: boolean;
+  /**
+   * Mark each point with a dot. Default: on for sparse series (at most
+   * {@link MARKER_MAX_POINTS} points), so that a line through two dev-loss
+   * measurements does not read as a measured curve.
+   */
+  markers?: boolean;
 }
+
+/** Series with at most this many points get dots on their points by default. */
+export const MARKER_MAX_POINTS = 30;
 
 /** Options of {@link lineChartSvg}. */
 export interface LineChartOptions {
@@ -194,6 +203,7 @@ export function lineChartSvg(options: LineChartOptions): string {
     `<defs><clipPath id="plot-area"><rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}"/></clipPath></defs>`,
   );
   out.push(`<g class="series" clip-path="url(#plot-area)" fill="none" stroke-width="1.8">`);
+  const markers: string[] = [];
   series.forEach((s, i) => {
     const color = s.color ?? PALETTE[i % PALETTE.length];
     // Past the palette, alternate dashes so lines stay distinguishable.
@@ -213,12 +223,19 @@ export function lineChartSvg(options: LineChartOptions): string {
         esc(s.name)
       }</title></path>`,
     );
-    if (s.points.length === 1 && Number.isFinite(s.points[0][1])) {
-      const [x, y] = s.points[0];
-      out.push(`<circle cx="${r(sx(x))}" cy="${r(sy(y))}" r="3" fill="${color}" stroke="none"/>`);
+    const finite = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+    if (s.markers ?? finite.length <= MARKER_MAX_POINTS) {
+      // Unclipped, so a point on the plot's edge shows whole; points outside a forced range are left out.
+      for (const [x, y] of finite) {
+        if (x < x0 || x > x1 || y < y0 || y > y1) continue;
+        markers.push(
+          `<circle cx="${r(sx(x))}" cy="${r(sy(y))}" r="3" fill="${color}" stroke="none"/>`,
+        );
+      }
     }
   });
   out.push(`</g>`);
+  if (markers.length > 0) out.push(`<g class="markers">`, ...markers, `</g>`);
   // Legend, right of the plot; rows shrink when there are many series.
   if (series.length > 0) {
     const rowH = Math.max(10, Math.min(18, ph / series.length));

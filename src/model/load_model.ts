@@ -78,7 +78,11 @@ export async function loadModel(dir: string | URL): Promise<LoadedModel> {
   const configPath = join(root, "config.json");
   const configBytes = await readIfExists(configPath);
   if (!configBytes) {
-    const what = (await isDir(root)) ? "it has no config.json" : "no such folder";
+    const what = (await isDir(root))
+      ? "it has no config.json"
+      : (await isFile(root))
+      ? "it is a file, not a model folder"
+      : "no such folder";
     throw new PrefixEdgeError("FILE_NOT_FOUND", `Cannot load model from ${root}: ${what}`);
   }
   let raw: unknown;

@@ -114,7 +114,14 @@ export class SafetensorsFile {
       throw e;
     }
     try {
-      const size = (await file.stat()).size;
+      const stat = await file.stat();
+      if (!stat.isFile) {
+        throw new PrefixEdgeError(
+          "FILE_NOT_FOUND",
+          `Cannot open ${path}: it is a folder, not a safetensors file`,
+        );
+      }
+      const size = stat.size;
       const source: ByteSource = {
         async read(start, length) {
           const out = new Uint8Array(length);

@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import { type BundleDtype, PrefixBundle } from "../bundle/mod.ts";
+import { PrefixEdgeError } from "../errors/mod.ts";
 import { type LoadedModel, validatePrefix } from "../model/mod.ts";
 import type { PrefixModule } from "../prefix/mod.ts";
 
@@ -58,6 +59,40 @@ export interface ExportedPrefix {
 }
 
 /**
+ * The names a trained task may have: the server's rule (lowercase letters,
+ * digits, `.`, `_`, `-`, 1 to 64 characters, starting with a letter or digit),
+ * since the name becomes the file `<task>.prefix.zip` a server loads.
+ */
+export const TRAIN_TASK_NAME_PATTERN: RegExp = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+/**
+ * Check a task name before a run spends time on training.
+ *
+ * @param name the task name
+ * @returns the name, unchanged
+ * @throws {PrefixEdgeError} `INVALID_INPUT` when it does not match
+ *   {@link TRAIN_TASK_NAME_PATTERN} or contains `..`
+ *
+ * @example Accept and refuse names
+ * ```ts
+ * import { checkTaskName } from "./export_prefix.ts";
+ * checkTaskName("e2e-small"); // ok
+ * try { checkTaskName("My Task"); } catch (e) { console.log((e as Error).message); }
+ * ```
+ */
+export function checkTaskName(name: string): string {
+  if (!TRAIN_TASK_NAME_PATTERN.test(name) || name.includes("..")) {
+    throw new PrefixEdgeError(
+      "INVALID_INPUT",
+      `Cannot use task name ${
+        JSON.stringify(name.slice(0, 80))
+      }: it names the bundle file <task>.prefix.zip, so it must match ${TRAIN_TASK_NAME_PATTERN.source} (as the server requires) and contain no '..'`,
+    );
+  }
+  return name;
+}
+
+/**
  * Fold the trained module and write it as a prefix bundle,
  * `<outDir>/<taskName>.prefix.zip` (docs/bundle-format.md): the folded
  * `g * R` keys/values, the base-model fingerprint, the method with the final
@@ -66,7 +101,8 @@ export interface ExportedPrefix {
  * @param input output folder, task name, model, module, training facts and
  *   the stored dtype (default `F16`, the bundle writer's default)
  * @returns the written file
- * @throws {PrefixEdgeError} `INVALID_INPUT` / `PREFIX_MISMATCH` when the folded
+ * @throws {PrefixEdgeError} `INVALID_INPUT` for a task name that
+ *   {@link checkTaskName} refuses; `INVALID_INPUT` / `PREFIX_MISMATCH` when the folded
  *   prefix holds NaN/Inf or does not fit the model; `BUNDLE_NONFINITE` when a
  *   value is beyond the F16 range
  *
@@ -77,6 +113,7 @@ export interface ExportedPrefix {
  */
 export async function exportPrefix(input: ExportPrefixInput): Promise<ExportedPrefix> {
   const { model, prefixModule: pm, training } = input;
+  checkTaskName(input.taskName);
   const prefix = pm.fold();
   validatePrefix(model.config, prefix, `the trained prefix of task "${input.taskName}"`);
   const metrics: Record<string, number> = {};

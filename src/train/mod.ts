@@ -14,8 +14,10 @@ export * from "./data/mod.ts";
 export * from "./loop/mod.ts";
 export { type LinearScheduleOptions, linearWarmupDecay } from "./schedule.ts";
 export {
+  checkTaskName,
   type ExportedPrefix,
   exportPrefix,
   type ExportPrefixInput,
+  TRAIN_TASK_NAME_PATTERN,
   type TrainingFacts,
 } from "./export_prefix.ts";

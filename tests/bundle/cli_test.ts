@@ -148,3 +148,55 @@ Deno.test("bundle --help and each subcommand's --help print usage; bad input exi
   assertEquals(nf.code, 1);
   assert(nf.err.includes("FILE_NOT_FOUND"), nf.err);
 });
+
+Deno.test("bundle refuses folders, missing folders and files in the wrong place with one line", async () => {
+  await withBundle(async (dir, file) => {
+    const expectOne = (r: { code: number; err: string }, code: string, text: string) => {
+      assertEquals(r.code, 1, r.err);
+      assertEquals(r.err.split("\n").length, 1, r.err);
+      assert(r.err.startsWith(`error [${code}]: Cannot`), r.err);
+      assert(r.err.includes(text), r.err);
+    };
+    expectOne(await run("inspect", dir), "FILE_NOT_FOUND", "is a folder, not a bundle file");
+    expectOne(
+      await run("convert", file, "--dtype", "i8", "--out", dir),
+      "INVALID_INPUT",
+      `Cannot write ${dir}: it is a folder`,
+    );
+    expectOne(
+      await run("convert", file, "--dtype", "i8", "--out", `${dir}/no/such/q.prefix.zip`),
+      "FILE_NOT_FOUND",
+      `the folder ${dir}/no/such does not exist`,
+    );
+    expectOne(
+      await run("export-peft", file, "--model", MODEL, "--out", file),
+      "INVALID_INPUT",
+      "it is a file, and an adapter is a folder",
+    );
+    expectOne(
+      await run("import-peft", `${dir}/none`, "--model", MODEL, "--out", `${dir}/x.prefix.zip`),
+      "FILE_NOT_FOUND",
+      "no such folder",
+    );
+    expectOne(
+      await run("import-peft", file, "--model", MODEL, "--out", `${dir}/x.prefix.zip`),
+      "FILE_NOT_FOUND",
+      "it is a file, not a PEFT adapter folder",
+    );
+    // A trailing slash on --out does not double the separator in the message.
+    const e = await run("export-peft", file, "--model", MODEL, "--out", `${dir}/peft/`);
+    assertEquals(e.code, 0, e.err);
+    assert(e.out.startsWith(`wrote ${dir}/peft/adapter_config.json and`), e.out);
+  });
+});
+
+Deno.test("bundle usage errors start with one clear line", async () => {
+  await withBundle(async (dir, file) => {
+    const noDtype = await run("convert", file, "--out", `${dir}/q.prefix.zip`);
+    assertEquals(noDtype.code, 2);
+    assertEquals(noDtype.err.split("\n")[0], "error: convert needs --dtype (f16, i8 or f32)");
+    const bogus = await run("inspect", file, "--bogus");
+    assertEquals(bogus.code, 2);
+    assertEquals(bogus.err.split("\n")[0], "error: Unknown option '--bogus'");
+  });
+});

@@ -37,7 +37,19 @@ Deno.test("lineChartSvg() is valid XML with one path per series, axes, ticks and
     assert(svg.includes(`>${label}<`), `missing label ${label}`);
   }
   assert(els.filter((e) => e.name === "line").length > 10, "axes and ticks are lines");
-  assertEquals(els.filter((e) => e.name === "circle").length, 1);
+  // Sparse series get a dot per finite point (3 train, 2 dev, 1 lone point).
+  assertEquals(els.filter((e) => e.name === "circle").length, 6);
+});
+
+Deno.test("lineChartSvg() marks the points of sparse series only, unless told", () => {
+  const dense = Array.from({ length: 31 }, (_, i) => [i, Math.sin(i)] as const);
+  const circles = (series: Parameters<typeof lineChartSvg>[0]["series"]) =>
+    checkWellFormedXml(lineChartSvg({ title: "t", xLabel: "x", yLabel: "y", series }))
+      .filter((e) => e.name === "circle").length;
+  assertEquals(circles([{ name: "dense", points: dense }]), 0);
+  assertEquals(circles([{ name: "dense", points: dense, markers: true }]), 31);
+  assertEquals(circles([{ name: "dev", points: [[0, 3], [20, 2.5]] }]), 2);
+  assertEquals(circles([{ name: "dev", points: [[0, 3], [20, 2.5]], markers: false }]), 0);
 });
 
 Deno.test("gatesChartSvg() draws one line per prefix token inside [0, 1]", () => {

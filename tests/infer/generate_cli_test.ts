@@ -1,6 +1,6 @@
 /** `deno task generate` as a user runs it: help, the default story, a prefix file, bad input. */
 import { assert, assertEquals } from "../_assert.ts";
-import { GPT2_TINY, readCases, ROOT, STORIES } from "../_fixtures.ts";
+import { GPT2_TINY, GPT2_TOK, readCases, ROOT, STORIES } from "../_fixtures.ts";
 
 async function cli(...args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -15,7 +15,24 @@ async function cli(...args: string[]) {
 Deno.test("generate --help lists every option", async () => {
   const r = await cli("--help");
   assertEquals(r.code, 0);
-  for (const flag of ["--model", "--prefix-kv", "--prompt", "--max-new-tokens", "--ep", "--stop"]) {
+  for (
+    const flag of [
+      "--model",
+      "--bundle",
+      "--prefix-kv",
+      "--prompt",
+      "--max-new-tokens",
+      "--ep",
+      "--temperature",
+      "--top-k",
+      "--top-p",
+      "--seed",
+      "--num-beams",
+      "--length-penalty",
+      "--stop",
+      "--wasm-threads",
+    ]
+  ) {
     assert(r.stdout.includes(flag), flag);
   }
 });
@@ -69,4 +86,48 @@ Deno.test("generate --wasm-threads 2 starts ORT's threaded WASM in Deno and tell
   const two = await cli("--max-new-tokens", "40", "--ep", "wasm", "--wasm-threads", "2");
   assertEquals(two.code, 0, two.stderr);
   assertEquals(two.stdout, one.stdout);
+});
+
+Deno.test("generate refuses two prefixes, folders where a file belongs, and a prompt it cannot encode", async () => {
+  const dir = await Deno.makeTempDir();
+  const cases: [string[], string, string][] = [
+    [
+      ["--bundle", "a.prefix.zip", "--prefix-kv", "b.safetensors"],
+      "INVALID_INPUT",
+      "--bundle and --prefix-kv both given",
+    ],
+    [["--prefix-kv", dir], "FILE_NOT_FOUND", "it is a folder"],
+    [["--bundle", dir], "FILE_NOT_FOUND", "it is a folder without adapter_config.json"],
+    [["--model", `${GPT2_TINY}/model`, "--prompt", "hello"], "TOKENIZER_MISSING", "--prompt"],
+    [["--max-new-tokens=-1"], "INVALID_INPUT", "--max-new-tokens: -1 is less than 0"],
+    [["--num-beams", "0"], "INVALID_INPUT", "--num-beams: 0 is less than 1"],
+    [["--temperature=-0.5"], "INVALID_INPUT", "--temperature: -0.5 is less than 0"],
+    // Checked before the model loads: the missing model is never reached.
+    [["--model", "/nonexistent", "--top-k=-2"], "INVALID_INPUT", "--top-k: -2 is less than 0"],
+  ];
+  for (const [args, code, text] of cases) {
+    const r = await cli("--ep", "wasm", "--max-new-tokens", "2", ...args);
+    assertEquals(r.code, 1, `${args.join(" ")}: ${r.stderr}`);
+    const lines = r.stderr.trim().split("\n");
+    assertEquals(lines.length, 1, `${args.join(" ")}: ${r.stderr}`);
+    assert(lines[0].startsWith(`error [${code}]: Cannot`), `${args.join(" ")}: ${r.stderr}`);
+    assert(lines[0].includes(text), `${args.join(" ")}: ${r.stderr}`);
+  }
+  await Deno.remove(dir);
+});
+
+Deno.test("generate says when it stopped early because the context is full", async () => {
+  // gpt2-tok has 256 positions; a 251-token prompt leaves room for 5 of the 20 tokens asked.
+  const r = await cli(
+    "--model",
+    GPT2_TOK,
+    "--prompt",
+    "word ".repeat(250).trim(),
+    "--max-new-tokens",
+    "20",
+    "--ep",
+    "wasm",
+  );
+  assertEquals(r.code, 0, r.stderr);
+  assert(r.stderr.includes("finish: length (the context of 256 positions is full)"), r.stderr);
 });

@@ -106,3 +106,9 @@ Deno.test("parseConfig() refuses unknown model types and missing fields", () => 
     (e: unknown) => assertCode(e, "CONFIG_INVALID"),
   );
 });
+
+Deno.test("loadModel() on a file says it is a file, not a model folder", async () => {
+  const e = await assertRejects(() => loadModel(`${GPT2_TINY}/cases.json`));
+  assertCode(e, "FILE_NOT_FOUND");
+  assert((e as Error).message.includes("is a file"), (e as Error).message);
+});

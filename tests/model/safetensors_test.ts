@@ -74,3 +74,10 @@ Deno.test("SafetensorsFile.open() on a missing path gives FILE_NOT_FOUND", async
   assert(e instanceof PrefixEdgeError);
   assertEquals(e.code, "FILE_NOT_FOUND");
 });
+
+Deno.test("SafetensorsFile.open() on a folder gives FILE_NOT_FOUND naming it a folder", async () => {
+  const e = await assertRejects(() => SafetensorsFile.open(GPT2_TINY));
+  assert(e instanceof PrefixEdgeError);
+  assertEquals(e.code, "FILE_NOT_FOUND");
+  assert(e.message.includes("is a folder"), e.message);
+});

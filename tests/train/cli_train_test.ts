@@ -44,6 +44,10 @@ Deno.test("train --help lists every flag and exits 0", async () => {
       "--weight-decay",
       "--resume",
       "--task-name",
+      "--format",
+      "--checkpoint-every",
+      "--max-bad-steps",
+      "--dtype",
     ]
   ) assert(r.stdout.includes(`${flag} `) || r.stdout.includes(`${flag}\n`), `help lacks ${flag}`);
 });
@@ -83,5 +87,136 @@ Deno.test("train refuses bad input with a code and a message", async () => {
     assert(r.stderr.includes(`error [${code}]`), `${args.join(" ")}: ${r.stderr}`);
     assert(r.stderr.includes(text), `${args.join(" ")}: ${r.stderr}`);
   }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("train errors name the flag, fit on one line, and --dtype takes any case", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(join(dir, "one.jsonl"), '{"input":"a","output":"b"}\n');
+  const cases: [string[], string, string][] = [
+    [["--model", GPT2_TOK, "--prefix-len", "0"], "INVALID_INPUT", "--prefix-len must be"],
+    [["--model", GPT2_TOK, "--batch", "0"], "INVALID_INPUT", "--batch must be"],
+    [["--model", GPT2_TOK, "--log-every", "0"], "INVALID_INPUT", "--log-every must be"],
+    [["--model", GPT2_TOK, "--lr", "0"], "INVALID_INPUT", "--lr must be"],
+    [["--model", GPT2_TOK, "--steps", "-1"], "INVALID_INPUT", "write it as --steps=VALUE"],
+    // The dtype is accepted (lower case, as `bundle convert` takes it); the next check fails.
+    [["--model", GPT2_TOK, "--dtype", "f16", "--mid-dim", "0"], "INVALID_INPUT", "--mid-dim"],
+    [["--model", GPT2_TOK, "--dtype", "q4"], "INVALID_INPUT", '--dtype: "q4"'],
+    [["--model", GPT2_TOK, "--data", dir], "FILE_NOT_FOUND", "it is a folder"],
+    // Checked before the model loads (the model folder does not exist).
+    [["--model", "/nonexistent", "--task-name", "My Task"], "INVALID_INPUT", '"My Task"'],
+    [["--model", "/nonexistent", "--task-name", "../up"], "INVALID_INPUT", "<task>.prefix.zip"],
+    [["--model", "/nonexistent", "--task-name", "a/b"], "INVALID_INPUT", "task name"],
+    [
+      ["--model", GPT2_TOK, "--data", join(dir, "one.jsonl"), "--eval", join(dir, "no.jsonl")],
+      "FILE_NOT_FOUND",
+      `Cannot read JSONL data: ${join(dir, "no.jsonl")} does not exist`,
+    ],
+  ];
+  for (const [args, code, text] of cases) {
+    const r = await cli(...args);
+    assertEquals(r.code, 1, `${args.join(" ")}: exit ${r.code}\n${r.stderr}`);
+    const lines = r.stderr.trim().split("\n");
+    assertEquals(lines.length, 1, `${args.join(" ")}: ${r.stderr}`);
+    assert(lines[0].startsWith(`error [${code}]: Cannot`), `${args.join(" ")}: ${r.stderr}`);
+    assert(lines[0].includes(text), `${args.join(" ")}: ${r.stderr}`);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("train stopped with Ctrl-C (SIGINT) says how to resume and exits 130", async () => {
+  const dir = await Deno.makeTempDir();
+  const out = join(dir, "run");
+  await Deno.writeTextFile(
+    join(dir, "d.jsonl"),
+    '{"input":"name : A","output":"A is a pub."}\n{"input":"name : B","output":"B is a cafe."}\n',
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      CLI,
+      "--model",
+      GPT2_TOK,
+      "--data",
+      join(dir, "d.jsonl"),
+      "--steps",
+      "1000",
+      "--batch",
+      "2",
+      "--max-len",
+      "32",
+      "--prefix-len",
+      "2",
+      "--mid-dim",
+      "8",
+      "--checkpoint-every",
+      "1",
+      "--out",
+      out,
+    ],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const checkpoint = join(out, "checkpoint", "checkpoint.json");
+  for (let i = 0; i < 1200; i++) {
+    if (await Deno.stat(checkpoint).then(() => true, () => false)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill("SIGINT");
+  const r = await child.output();
+  const stderr = new TextDecoder().decode(r.stderr);
+  assertEquals(r.code, 130, stderr);
+  const step = JSON.parse(await Deno.readTextFile(checkpoint)).step;
+  assert(step >= 1 && step < 1000, `checkpoint step ${step}`);
+  const last = stderr.trim().split("\n").at(-1)!;
+  assert(last.startsWith("interrupted; the last checkpoint is step"), stderr);
+  assert(last.includes(`run the same command with --resume ${out}`), stderr);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("train prints where every output went, in words that fit the run", async () => {
+  const dir = await Deno.makeTempDir();
+  const out = join(dir, "run");
+  // The task name comes from the file name, made fit for a bundle file name.
+  const data = join(dir, "_One Example..v2.jsonl");
+  await Deno.writeTextFile(data, '{"input":"name : A","output":"A pub."}\n');
+  const r = await cli(
+    "--model",
+    GPT2_TOK,
+    "--data",
+    data,
+    "--steps",
+    "1",
+    "--batch",
+    "1",
+    "--max-len",
+    "32",
+    "--prefix-len",
+    "2",
+    "--reparam",
+    "none",
+    "--no-gate",
+    "--dtype",
+    "i8",
+    "--out",
+    out,
+  );
+  assertEquals(r.code, 0, r.stderr);
+  assert(r.stderr.includes("(jsonl): 1 example, "), r.stderr);
+  assert(!r.stderr.includes("mid="), "reparam none has no MLP width: " + r.stderr);
+  assert(r.stdout.startsWith("done: 1 step (1.00 epochs)"), r.stdout);
+  assert(r.stdout.includes("  dev loss: none (no --eval data)"), r.stdout);
+  // Every path the command prints exists.
+  const paths = [...r.stdout.matchAll(/^ {2}(?:bundle|metrics|plots|checkpoint): (.+)$/gm)]
+    .flatMap((m) => m[1].split(", "));
+  assertEquals(paths, [
+    join(out, "one-example.v2.prefix.zip"),
+    join(out, "metrics.jsonl"),
+    join(out, "loss.svg"),
+    join(out, "checkpoint"),
+  ]);
+  for (const p of paths) await Deno.stat(p);
   await Deno.remove(dir, { recursive: true });
 });

@@ -268,3 +268,86 @@ Deno.test("a prefix too long for the context is refused with a clear code", asyn
     assert(e instanceof PrefixEdgeError && e.code === "INVALID_INPUT", String(e));
   });
 });
+
+/** The `[x, y]` vertices of the gates chart's line for prefix token `i`. */
+function gateLine(svg: string, i: number): [number, number][] {
+  const m = new RegExp(`<path d="([^"]*)"[^>]*><title>token ${i}</title>`).exec(svg);
+  assert(m, `no line for token ${i}`);
+  return m[1].trim().split(/(?=[ML])/).map((p) => {
+    const [x, y] = p.slice(1).trim().split(" ").map(Number);
+    return [x, y];
+  });
+}
+
+Deno.test("the gates plot starts at the initial gates at step 0, also after a resume", async () => {
+  const opts = { steps: 8, checkpointEvery: 4, logEvery: 4, evalEvery: 0 };
+  const { result, dir } = await run(opts);
+  const svg = await Deno.readTextFile(join(dir, "gates.svg"));
+  const trainLines = (await readMetrics(join(dir, "metrics.jsonl")))
+    .filter((r) => r.type === "train");
+  assertEquals(trainLines.map((r) => r.step), [4, 8]);
+  // Steps 0, 4 and 8: one vertex per logged step plus the initial gates.
+  const line = gateLine(svg, 0);
+  assertEquals(line.length, 3, svg);
+  assert(svg.includes(">0</text>"), "the x axis starts at step 0");
+  // Evenly spaced steps give evenly spaced vertices.
+  assert(Math.abs((line[1][0] - line[0][0]) - (line[2][0] - line[1][0])) < 0.2, String(line));
+  const summary = JSON.parse(await Deno.readTextFile(join(dir, "summary.json")));
+  assertEquals(summary.initialGates, [0.5, 0.5]);
+  assert(result.gates.some((g) => g !== 0.5), "the gates moved");
+
+  // Crash after the step-4 checkpoint and resume: the plot still starts at step 0.
+  const crashDir = await Deno.makeTempDir({ prefix: "train-gates-" });
+  await assertRejects(() => run(opts, { crashAtStep: 6 }, crashDir));
+  const resumed = await run({ ...opts, resume: crashDir }, {}, crashDir);
+  assertEquals(resumed.result.resumedFrom, 4);
+  const resumedSvg = await Deno.readTextFile(join(crashDir, "gates.svg"));
+  assertEquals(gateLine(resumedSvg, 0), line);
+  assertEquals(resumed.result.initialDevLoss, result.initialDevLoss);
+  await Deno.remove(dir, { recursive: true });
+  await Deno.remove(crashDir, { recursive: true });
+});
+
+Deno.test("train() refuses a task name that cannot be a bundle file name before training", async () => {
+  const { factory, log } = fakeTrainerFactory();
+  const parent = await Deno.makeTempDir({ prefix: "train-name-" });
+  for (const taskName of ["a/b", "../up", "My Task", ""]) {
+    const outDir = join(parent, "out");
+    await assertRejects(
+      () =>
+        train(model, { train: trainSet }, { ...BASE, steps: 2, outDir, taskName }, {
+          trainer: factory,
+          progress: false,
+        }),
+      (e) => {
+        assert(e instanceof PrefixEdgeError && e.code === "INVALID_INPUT", String(e));
+        assert(e.message.includes("<task>.prefix.zip"), e.message);
+      },
+    );
+    assert(!(await Deno.stat(outDir).then(() => true, () => false)), "nothing is written");
+  }
+  assertEquals(log.lrs.length, 0, "no step ran");
+  await Deno.remove(parent, { recursive: true });
+});
+
+Deno.test("train() refuses an output folder that is a file, before training", async () => {
+  const { factory, log } = fakeTrainerFactory();
+  const dir = await Deno.makeTempDir({ prefix: "train-out-" });
+  const file = join(dir, "taken");
+  await Deno.writeTextFile(file, "");
+  for (const outDir of [file, join(file, "sub")]) {
+    await assertRejects(
+      () =>
+        train(model, { train: trainSet }, { ...BASE, steps: 2, outDir }, {
+          trainer: factory,
+          progress: false,
+        }),
+      (e) => {
+        assert(e instanceof PrefixEdgeError && e.code === "INVALID_INPUT", String(e));
+        assert(e.message.includes(`Cannot write the run to ${outDir}: `), e.message);
+      },
+    );
+  }
+  assertEquals(log.lrs.length, 0, "no step ran");
+  await Deno.remove(dir, { recursive: true });
+});

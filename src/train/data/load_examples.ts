@@ -87,7 +87,8 @@ export function guessDataFormat(path: string): DataFormat {
  * @param path the file
  * @param format the format; guessed from the path when omitted
  * @returns the examples, the format and the separator to tokenize with
- * @throws {PrefixEdgeError} `FILE_NOT_FOUND`, `DATA_INVALID`
+ * @throws {PrefixEdgeError} `FILE_NOT_FOUND` (no such file, or a folder),
+ *   `DATA_INVALID`
  *
  * @example Read the embedded E2E subset
  * ```ts ignore
@@ -99,6 +100,13 @@ export async function loadExamples(path: string, format?: DataFormat): Promise<L
     throw new PrefixEdgeError(
       "INVALID_INPUT",
       `Cannot read ${path}: unknown format "${format}" (expected ${DATA_FORMATS.join(", ")})`,
+    );
+  }
+  const stat = await Deno.stat(path).catch(() => null);
+  if (stat?.isDirectory) {
+    throw new PrefixEdgeError(
+      "FILE_NOT_FOUND",
+      `Cannot read data from ${path}: it is a folder; pass a data file (.jsonl, E2E .csv or GLUE .tsv)`,
     );
   }
   const f = format ?? guessDataFormat(path);

@@ -76,5 +76,5 @@ export function parseJsonl(text: string, source: string): TextExample[] {
  * ```
  */
 export async function readJsonl(path: string): Promise<TextExample[]> {
-  return parseJsonl(await readText(path, "training data"), path);
+  return parseJsonl(await readText(path, "JSONL data"), path);
 }

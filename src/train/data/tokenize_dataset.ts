@@ -131,7 +131,11 @@ export async function tokenizeDataset(
   if (examples.length === 0) {
     throw new PrefixEdgeError(
       "DATA_INVALID",
-      `Cannot train on ${loaded.path}: all ${loaded.examples.length} examples are longer than max-len ${options.maxLen} tokens`,
+      `Cannot train on ${loaded.path}: ${
+        loaded.examples.length === 1
+          ? "its only example is"
+          : `all ${loaded.examples.length} examples are`
+      } longer than max-len ${options.maxLen} tokens`,
     );
   }
   return {

@@ -65,6 +65,11 @@ export interface CheckpointState {
   window: LogWindow;
   /** Non-finite steps in a row at the checkpoint. */
   consecutiveBad: number;
+  /**
+   * The gates `[P]` before the first step, so a resumed run's gates plot
+   * still starts at step 0 (absent in checkpoints of older versions).
+   */
+  initialGates?: number[];
   /** ISO time of writing. */
   savedAt: string;
 }

@@ -75,6 +75,7 @@ export class ProgressBar {
   #sink: ProgressSink;
   #lastDraw = 0;
   #drawn = false;
+  #lastRate: number | undefined;
 
   /**
    * Create a bar; nothing is drawn until {@link update}.
@@ -91,7 +92,8 @@ export class ProgressBar {
    * Show progress.
    *
    * @param done steps done
-   * @param stats latest loss, throughput and estimated seconds left
+   * @param stats latest loss, throughput and estimated seconds left; without a
+   *   throughput the last one given is shown, so the line keeps its fields
    * @param force print even when not a terminal / too soon since the last draw
    */
   update(
@@ -115,7 +117,8 @@ export class ProgressBar {
     if (stats.loss !== undefined && stats.loss !== null) {
       parts.push(`loss ${stats.loss.toFixed(3)}`);
     }
-    if (stats.tokensPerSec !== undefined) parts.push(`${formatRate(stats.tokensPerSec)} tok/s`);
+    if (stats.tokensPerSec !== undefined) this.#lastRate = stats.tokensPerSec;
+    if (this.#lastRate !== undefined) parts.push(`${formatRate(this.#lastRate)} tok/s`);
     if (stats.etaSec !== undefined) parts.push(`ETA ${formatDuration(stats.etaSec)}`);
     const line = parts.join(" ");
     if (this.#sink.isTerminal) {

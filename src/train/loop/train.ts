@@ -23,7 +23,12 @@ import { PrefixModule } from "../../prefix/mod.ts";
 import { gatesChartSvg, lossChartSvg } from "../../eval/mod.ts";
 import { collateBatch, type PaddedBatch, planEpoch } from "../data/batches.ts";
 import type { TokenizedDataset } from "../data/tokenize_dataset.ts";
-import { type ExportedPrefix, exportPrefix, type TrainingFacts } from "../export_prefix.ts";
+import {
+  checkTaskName,
+  type ExportedPrefix,
+  exportPrefix,
+  type TrainingFacts,
+} from "../export_prefix.ts";
 import { linearWarmupDecay } from "../schedule.ts";
 import {
   type CheckpointState,
@@ -56,7 +61,7 @@ export interface TrainData {
 export interface TrainRunOptions extends Partial<TrainOptions> {
   /** Output folder (created): metrics.jsonl, loss.svg, gates.svg, checkpoint/, `<task>.prefix.zip`, summary.json. */
   outDir: string;
-  /** Task name recorded in the export (default "task"). */
+  /** Task name recorded in the export and its file name (default "task"; see `checkTaskName`). */
   taskName?: string;
   /** Resume from this checkpoint folder (or a run folder holding `checkpoint/`). */
   resume?: string;
@@ -84,7 +89,10 @@ export interface TrainResult {
   epochs: number;
   /** Mean token loss of the last train log window. */
   finalLoss: number | null;
-  /** Dev loss before the first step (null without dev data or when resumed). */
+  /**
+   * Dev loss before the first step (null without dev data; when resumed, the
+   * step-0 value kept in metrics.jsonl, or null if that line is gone).
+   */
   initialDevLoss: number | null;
   /** Last dev loss (null without dev data). */
   devLoss: number | null;
@@ -117,7 +125,8 @@ function emptyWindow(): LogWindow {
  * @param runOptions training options and the output folder
  * @param hooks trainer factory, log and warning callbacks, progress sink
  * @returns the run's results and written files
- * @throws {PrefixEdgeError} `INVALID_INPUT` (options), `PREFIX_MISMATCH` /
+ * @throws {PrefixEdgeError} `INVALID_INPUT` (options, a task name that
+ *   `checkTaskName` refuses), `PREFIX_MISMATCH` /
  *   `CONTEXT_OVERFLOW` (prefix and examples do not fit the context),
  *   `DATA_INVALID` (empty data), `CHECKPOINT_MISMATCH` / `CHECKPOINT_INVALID`
  *   (resume), `TRAINING_DIVERGED` (too many non-finite steps in a row)
@@ -139,6 +148,7 @@ export async function train(
   hooks: TrainHooks = {},
 ): Promise<TrainResult> {
   const { outDir, taskName = "task", resume, exportDtype, ...rest } = runOptions;
+  checkTaskName(taskName); // before training: the name becomes the bundle's file name
   const options = resolveTrainOptions(rest);
   const config = model.config;
   checkContext(config, options.prefixLen, options.maxLen);
@@ -159,7 +169,7 @@ export async function train(
       `Cannot train: an example has ${longest} tokens but max-len is ${options.maxLen} (tokenize with the same max-len)`,
     );
   }
-  await Deno.mkdir(outDir, { recursive: true });
+  await makeOutDir(outDir);
 
   const { batchSize, gradAccum, seed } = options;
   const batchesPerEpoch = planEpoch(lengths, { batchSize, seed, epoch: 0 }).length;
@@ -193,6 +203,10 @@ export async function train(
   const pm = checkpoint
     ? PrefixModule.fromParams(config, { ...method, params: checkpoint.params })
     : PrefixModule.init(config, { ...method, seed });
+  // The gates plot starts from these values at step 0.
+  const initialGates = checkpoint
+    ? (checkpoint.state.initialGates ?? null)
+    : Array.from(pm.gates());
 
   const bar = hooks.progress === false ? null : new ProgressBar(totalSteps, hooks.progress);
   const warn = hooks.onWarn ??
@@ -342,6 +356,7 @@ export async function train(
           data: fingerprints,
           window,
           consecutiveBad,
+          ...(initialGates ? { initialGates } : {}),
           savedAt: new Date().toISOString(),
         };
         await writeCheckpoint(checkpointDir, {
@@ -362,6 +377,7 @@ export async function train(
   const evalRecs = metrics.records.filter((r): r is EvalRecord => r.type === "eval");
   if (finalLoss === null) finalLoss = trainRecs.findLast((r) => r.loss !== null)?.loss ?? null;
   if (devSet && devLoss === null) devLoss = evalRecs.at(-1)?.devLoss ?? null;
+  if (devSet && checkpoint) initialDevLoss = evalRecs.find((r) => r.step === 0)?.devLoss ?? null;
   const lossPlot = join(outDir, "loss.svg");
   await Deno.writeTextFile(
     lossPlot,
@@ -376,11 +392,16 @@ export async function train(
   let gatesPlot: string | null = null;
   if (options.gate) {
     gatesPlot = join(outDir, "gates.svg");
+    // Start at the initial gates (step 0), not at the first log step.
+    const samples = trainRecs.map((r) => ({ step: r.step, gates: r.gates }));
+    if (initialGates && !(samples[0]?.step === 0)) {
+      samples.unshift({ step: 0, gates: initialGates });
+    }
     await Deno.writeTextFile(
       gatesPlot,
       gatesChartSvg(
-        trainRecs.map((r) => r.step),
-        trainRecs.map((r) => r.gates),
+        samples.map((r) => r.step),
+        samples.map((r) => r.gates),
         `Gate per prefix token: ${taskName}`,
       ),
     );
@@ -420,6 +441,7 @@ export async function train(
         examples: trainSet.examples.length,
         droppedExamples: trainSet.dropped,
         initialDevLoss,
+        initialGates,
         devLoss,
         finalLoss,
         gates,
@@ -449,6 +471,25 @@ export async function train(
       summary: summaryPath,
     },
   };
+}
+
+/** Create the output folder, or say in one line why it cannot be one. */
+async function makeOutDir(outDir: string): Promise<void> {
+  try {
+    await Deno.mkdir(outDir, { recursive: true });
+  } catch (e) {
+    const why = e instanceof Deno.errors.AlreadyExists || e instanceof Deno.errors.NotADirectory
+      ? "it, or a folder above it, is a file"
+      : e instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : null;
+    if (why === null) throw e;
+    throw new PrefixEdgeError(
+      "INVALID_INPUT",
+      `Cannot write the run to ${outDir}: ${why}; the output (--out) is a folder`,
+      { cause: e },
+    );
+  }
 }
 
 /** Read the trainer's parameters into the module (the contract says it does; copying makes sure). */

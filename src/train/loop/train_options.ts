@@ -128,6 +128,8 @@ export function checkContext(config: ModelConfig, prefixLen: number, maxLen: num
  * Fill defaults and check every value.
  *
  * @param options partial options
+ * @param naming how messages name an option (default: its key, e.g.
+ *   `prefixLen`; the CLI passes its flag names, e.g. `--prefix-len`)
  * @returns complete options
  * @throws {PrefixEdgeError} `INVALID_INPUT` naming the first bad value
  *
@@ -138,7 +140,11 @@ export function checkContext(config: ModelConfig, prefixLen: number, maxLen: num
  * console.log(o.prefixLen, o.reparam, o.gate); // 10 residual true
  * ```
  */
-export function resolveTrainOptions(options: Partial<TrainOptions> = {}): TrainOptions {
+export function resolveTrainOptions(
+  options: Partial<TrainOptions> = {},
+  naming: { name?: (key: keyof TrainOptions) => string } = {},
+): TrainOptions {
+  const name = naming.name ?? ((k: keyof TrainOptions) => k);
   const defined = Object.fromEntries(
     Object.entries(options).filter(([, v]) => v !== undefined),
   ) as Partial<TrainOptions>;
@@ -149,22 +155,24 @@ export function resolveTrainOptions(options: Partial<TrainOptions> = {}): TrainO
   const posInt = (k: keyof TrainOptions, min = 1) => {
     const v = o[k];
     if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
-      bad(`${k} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+      bad(`${name(k)} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
     }
   };
   const nonNeg = (k: keyof TrainOptions) => {
     const v = o[k];
     if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
-      bad(`${k} must be a number >= 0, got ${JSON.stringify(v)}`);
+      bad(`${name(k)} must be a number >= 0, got ${JSON.stringify(v)}`);
     }
   };
   posInt("prefixLen");
   if (!["none", "mlp", "residual"].includes(o.reparam)) {
-    bad(`reparam must be none, mlp or residual, got ${JSON.stringify(o.reparam)}`);
+    bad(`${name("reparam")} must be none, mlp or residual, got ${JSON.stringify(o.reparam)}`);
   }
-  if (typeof o.gate !== "boolean") bad(`gate must be true or false`);
+  if (typeof o.gate !== "boolean") bad(`${name("gate")} must be true or false`);
   posInt("midDim");
-  if (!(o.lr > 0) || !Number.isFinite(o.lr)) bad(`lr must be a positive number, got ${o.lr}`);
+  if (!(o.lr > 0) || !Number.isFinite(o.lr)) {
+    bad(`${name("lr")} must be a positive number, got ${o.lr}`);
+  }
   if (o.steps === undefined) posInt("epochs");
   else posInt("steps");
   posInt("batchSize");
