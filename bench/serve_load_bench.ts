@@ -1,31 +1,37 @@
 /**
  * Serving load test, on loopback only (127.0.0.1): N concurrent clients over
- * M tasks against the HTTP server, first with cross-task batching, then the
- * same load with `maxBatch: 1` (one request at a time, no batching), and the
- * ratio of the two. Bounded in time (`--duration` per mode) and in clients.
+ * M tasks against the HTTP server, with cross-task batching where requests
+ * join the running engine batch (when the backend supports it), then with
+ * batching per wave (the engine seen without `openBatch`), then the same load
+ * with `maxBatch: 1` (one request at a time, no batching), and the ratios.
+ * Bounded in time (`--duration` per mode) and in clients.
  *
  *   deno run -A bench/serve_load_bench.ts [--clients 64] [--tasks 32] [--duration 20]
  *       [--max-tokens 16] [--ep wasm|native|auto] [--model DIR] [--max-batch 64]
- *       [--batch-window-ms 10] [--concurrent-batches 1]
+ *       [--batch-window-ms 10] [--concurrent-batches 1] [--warmup 5] [--mixed-lengths]
  *
  * The clients run in a child process (network I/O in Deno runs on the JS
  * thread, so in-process clients would compete with the server's event loop).
  * Each client loops: POST /v1/completions with `model` = a task picked round
  * robin, a short prompt, greedy, `max_tokens` new tokens. Reported per mode:
- * requests/s, generated tokens/s, p50/p99 latency, errors, mean tasks per
- * engine batch (from the server's metrics) and RSS before/after.
+ * requests/s, generated tokens/s, p50/p99 latency, errors, mean tasks and
+ * rows per engine batch (from the server's metrics: per wave, or per join),
+ * mean rows per decode step (joining mode, from the engine batch) and RSS
+ * before/after.
  *
  * @module
  */
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { PrefixBundle } from "../src/bundle/mod.ts";
+import type { ContinuousBatch } from "../src/infer/mod.ts";
 import { loadModel, prefixWidth } from "../src/model/mod.ts";
 import {
   bundleDecoder,
   createApp,
   createEngineWithFallback,
   FolderBundleStore,
+  type ServeEngine,
 } from "../src/serve/mod.ts";
 
 const { values } = parseArgs({
@@ -38,6 +44,9 @@ const { values } = parseArgs({
     "max-batch": { type: "string", default: "64" },
     "batch-window-ms": { type: "string", default: "10" },
     "concurrent-batches": { type: "string", default: "1" },
+    warmup: { type: "string", default: "5" },
+    // Client c asks for max_tokens x [1/4, 1/2, 1, 2][c % 4]: rows of one batch end at different steps.
+    "mixed-lengths": { type: "boolean", default: false },
     ep: { type: "string", default: "wasm" },
     model: { type: "string" },
     // Internal: run only the clients against this URL and print JSON (see below).
@@ -48,7 +57,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(
-    "Usage: deno run -A bench/serve_load_bench.ts [--clients 64] [--tasks 32] [--duration 20] [--max-tokens 16] [--max-batch 64] [--batch-window-ms 10] [--concurrent-batches 1] [--ep wasm|native|auto] [--model DIR]",
+    "Usage: deno run -A bench/serve_load_bench.ts [--clients 64] [--tasks 32] [--duration 20] [--max-tokens 16] [--max-batch 64] [--batch-window-ms 10] [--concurrent-batches 1] [--warmup 5] [--mixed-lengths] [--ep wasm|native|auto] [--model DIR]",
   );
   Deno.exit(0);
 }
@@ -59,6 +68,11 @@ const MAX_TOKENS = Number(values["max-tokens"]);
 const MAX_BATCH = Number(values["max-batch"]);
 const WINDOW_MS = Number(values["batch-window-ms"]);
 const CONCURRENT = Number(values["concurrent-batches"]);
+const WARMUP_S = Math.min(60, Number(values.warmup));
+const MIXED = values["mixed-lengths"];
+/** max_tokens of client c. */
+const maxTokensOf = (c: number) =>
+  MIXED ? Math.max(1, Math.round(MAX_TOKENS * [0.25, 0.5, 1, 2][c % 4])) : MAX_TOKENS;
 for (const [k, v] of Object.entries({ CLIENTS, TASKS, DURATION_S, MAX_TOKENS, MAX_BATCH })) {
   if (!Number.isFinite(v) || v <= 0) throw new Error(`Cannot run the benchmark: ${k} is ${v}`);
 }
@@ -92,7 +106,7 @@ async function runClients(url: string): Promise<ClientResult> {
           body: JSON.stringify({
             model: task,
             prompt: PROMPTS[c % PROMPTS.length],
-            max_tokens: MAX_TOKENS,
+            max_tokens: maxTokensOf(c),
             temperature: 0,
           }),
         });
@@ -155,6 +169,10 @@ interface ModeResult {
   p99: number;
   tasksPerBatch: number;
   rowsPerBatch: number;
+  /** Mean rows per decode forward pass (joining mode only, else NaN). */
+  rowsPerStep: number;
+  /** Requests that joined a batch already decoding. */
+  joined: number;
   rssBeforeMb: number;
   rssAfterMb: number;
 }
@@ -164,13 +182,38 @@ function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
+/**
+ * The engine as the server sees it: with joining (`openBatch`, whose batch
+ * is kept here to read its step counters) or without it (waves).
+ */
+function enginePort(join: boolean, batches: ContinuousBatch[]): ServeEngine {
+  const port: ServeEngine = {
+    config: engine.config,
+    executionProvider: engine.executionProvider,
+    generateBatch: (rows) => engine.generateBatch(rows),
+    countTokens: (text) => engine.countTokens(text),
+    contextLeft: (p) => engine.contextLeft(p),
+  };
+  if (join) {
+    port.openBatch = () => {
+      const batch = engine.openBatch();
+      batches.push(batch);
+      return batch;
+    };
+  }
+  return port;
+}
+
 async function runMode(
   mode: string,
   maxBatch: number,
   concurrent: number,
+  join: boolean,
+  durationS = DURATION_S,
 ): Promise<ModeResult> {
+  const batches: ContinuousBatch[] = [];
   const app = createApp({
-    engine,
+    engine: enginePort(join, batches),
     store: new FolderBundleStore(dir),
     decode: bundleDecoder(model),
     scheduler: {
@@ -200,9 +243,10 @@ async function runMode(
       "--tasks",
       String(TASKS),
       "--duration",
-      String(DURATION_S),
+      String(durationS),
       "--max-tokens",
       String(MAX_TOKENS),
+      ...(MIXED ? ["--mixed-lengths"] : []),
     ],
     stdout: "piped",
     stderr: "inherit",
@@ -219,6 +263,8 @@ async function runMode(
   latencies.sort((a, b) => a - b);
   const tpb = app.serve.metrics.tasksPerBatch.get();
   const rpb = app.serve.metrics.batchSize.get();
+  const steps = batches.reduce((n, b) => n + b.stats.decodeSteps, 0);
+  const rowSteps = batches.reduce((n, b) => n + b.stats.rowSteps, 0);
   return {
     mode,
     requests: latencies.length,
@@ -229,43 +275,65 @@ async function runMode(
     p99: percentile(latencies, 0.99),
     tasksPerBatch: tpb.count ? tpb.sum / tpb.count : 0,
     rowsPerBatch: rpb.count ? rpb.sum / rpb.count : 0,
+    rowsPerStep: steps ? rowSteps / steps : NaN,
+    joined: app.serve.metrics.joins.get(),
     rssBeforeMb: rssBefore / 2 ** 20,
     rssAfterMb: rssAfter / 2 ** 20,
   };
 }
 
 console.log(
-  `${CLIENTS} clients, ${TASKS} tasks, ${DURATION_S} s per mode, max_tokens ${MAX_TOKENS}, greedy`,
+  `${CLIENTS} clients, ${TASKS} tasks, ${DURATION_S} s per mode, max_tokens ${MAX_TOKENS}${
+    MIXED ? " x [1/4, 1/2, 1, 2] by client" : ""
+  }, greedy`,
 );
+// Warm up first with the same HTTP load, results discarded: V8 compiles
+// ORT's WASM (and the client process its code) in tiers, and on a busy
+// machine whichever mode ran first came out several times slower.
+if (WARMUP_S > 0) await runMode("warm-up", MAX_BATCH, CONCURRENT, false, WARMUP_S);
+const canJoin = engine.openBatch().joinable;
 const results = [
+  ...(canJoin
+    ? [
+      await runMode(
+        `batched, joining (maxBatch=${MAX_BATCH}, window ${WINDOW_MS} ms)`,
+        MAX_BATCH,
+        1,
+        true,
+      ),
+    ]
+    : []),
   await runMode(
-    `batched (maxBatch=${MAX_BATCH}, window ${WINDOW_MS} ms, ${CONCURRENT} concurrent)`,
+    `batched, waves (maxBatch=${MAX_BATCH}, window ${WINDOW_MS} ms, ${CONCURRENT} concurrent)`,
     MAX_BATCH,
     CONCURRENT,
+    false,
   ),
   // The baseline: one request at a time, no cross-task batching.
-  await runMode("one at a time (maxBatch=1)", 1, 1),
+  await runMode("one at a time (maxBatch=1)", 1, 1, false),
 ];
 await engine.dispose();
 await Deno.remove(dir, { recursive: true });
 
 const f = (n: number, d = 1) => n.toFixed(d);
 console.log(
-  "\n| mode | req/s | tok/s | p50 ms | p99 ms | errors | tasks/batch | rows/batch | RSS MB before → after |",
+  "\n| mode | req/s | tok/s | p50 ms | p99 ms | errors | tasks/batch | rows/batch | rows/step | joined | RSS MB before → after |",
 );
-console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
 for (const r of results) {
   console.log(
     `| ${r.mode} | ${f(r.requests / r.seconds)} | ${f(r.tokens / r.seconds)} | ${f(r.p50, 0)} | ${
       f(r.p99, 0)
     } | ${r.errors} | ${f(r.tasksPerBatch, 2)} | ${f(r.rowsPerBatch, 2)} | ${
-      f(r.rssBeforeMb, 0)
-    } → ${f(r.rssAfterMb, 0)} |`,
+      Number.isNaN(r.rowsPerStep) ? "-" : f(r.rowsPerStep, 2)
+    } | ${r.joined} | ${f(r.rssBeforeMb, 0)} → ${f(r.rssAfterMb, 0)} |`,
   );
 }
-const [b, one] = results;
-console.log(
-  `\nthroughput ratio batched / one-at-a-time: ${
-    f((b.tokens / b.seconds) / (one.tokens / one.seconds), 2)
-  }x; p50 latency ratio: ${f(b.p50 / one.p50, 2)}x`,
-);
+const one = results.at(-1)!;
+for (const b of results.slice(0, -1)) {
+  console.log(
+    `\n${b.mode} / one-at-a-time: throughput ${
+      f((b.tokens / b.seconds) / (one.tokens / one.seconds), 2)
+    }x; p50 latency ${f(b.p50 / one.p50, 2)}x`,
+  );
+}

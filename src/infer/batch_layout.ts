@@ -120,13 +120,57 @@ export class BatchLayout {
     return this.#nextPos[b];
   }
 
+  /** Columns of the mask so far; equals the cache's `pastLen` between steps. */
+  get width(): number {
+    return this.#mask[0]?.length ?? 0;
+  }
+
+  /**
+   * How many leading columns no row among `rows` attends to (mask 0 in all of
+   * them). Those columns can be dropped from the cache without changing any
+   * result, since positions are explicit.
+   *
+   * @param rows the rows that stay
+   * @returns the count of leading all-masked columns
+   */
+  leadingMasked(rows: readonly number[]): number {
+    const W = this.width;
+    for (let c = 0; c < W; c++) {
+      if (rows.some((r) => this.#mask[r][c] === 1)) return c;
+    }
+    return W;
+  }
+
   /**
    * Keep rows `rows` (in that order), for compaction and beam reordering.
    *
    * @param rows source row of each new row
+   * @param dropColumns leading columns to leave out (see {@link BatchLayout.leadingMasked})
    * @returns the new layout
    */
-  selectRows(rows: readonly number[]): BatchLayout {
-    return new BatchLayout(rows.map((r) => [...this.#mask[r]]), rows.map((r) => this.#nextPos[r]));
+  selectRows(rows: readonly number[], dropColumns = 0): BatchLayout {
+    return new BatchLayout(
+      rows.map((r) => this.#mask[r].slice(dropColumns)),
+      rows.map((r) => this.#nextPos[r]),
+    );
+  }
+
+  /**
+   * Stack two layouts (rows of `a`, then rows of `b`) whose widths may
+   * differ: the narrower one's rows get masked columns on the left, matching
+   * `KvCache.concat`. Each row keeps its own positions, so the extra columns
+   * change no result.
+   *
+   * @param a the running rows
+   * @param b the rows that join
+   * @returns the joined layout, `max(a.width, b.width)` columns wide
+   */
+  static concat(a: BatchLayout, b: BatchLayout): BatchLayout {
+    const W = Math.max(a.width, b.width);
+    const pad = (m: number[]) => [...new Array<number>(W - m.length).fill(0), ...m];
+    return new BatchLayout(
+      [...a.#mask.map(pad), ...b.#mask.map(pad)],
+      [...a.#nextPos, ...b.#nextPos],
+    );
   }
 }

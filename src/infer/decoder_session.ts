@@ -41,13 +41,16 @@ export interface ForwardOutputs {
 export class DecoderSession {
   readonly io: SessionIO;
   readonly backend: OrtBackend;
+  /** Whether `present` tensors stay on the GPU (WebGPU with `keepKvOnGpu`). */
+  readonly kvOnGpu: boolean;
   readonly #session: OrtSession;
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(session: OrtSession, backend: OrtBackend, io: SessionIO) {
+  private constructor(session: OrtSession, backend: OrtBackend, io: SessionIO, kvOnGpu: boolean) {
     this.#session = session;
     this.backend = backend;
     this.io = io;
+    this.kvOnGpu = kvOnGpu;
   }
 
   /**
@@ -78,7 +81,7 @@ export class DecoderSession {
     const meta = (session as unknown as { inputMetadata?: [] }).inputMetadata;
     try {
       const io = discoverSessionIO(session.inputNames, session.outputNames, meta, config, source);
-      return new DecoderSession(session, backend, io);
+      return new DecoderSession(session, backend, io, gpu);
     } catch (e) {
       await session.release();
       throw e;

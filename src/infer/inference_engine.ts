@@ -14,15 +14,13 @@ import {
   validatePrefix,
 } from "../model/mod.ts";
 import { BatchLayout } from "./batch_layout.ts";
-import { beamSearch } from "./beam_search.ts";
 import { chooseExecutionProvider } from "./choose_execution_provider.ts";
-import { decodeGroup } from "./decode_group.ts";
+import { type BatchOptions, ContinuousBatch } from "./continuous_batch.ts";
 import { DecoderSession } from "./decoder_session.ts";
-import { checkIds, type GenerateOptions, prepareRow } from "./generate_options.ts";
-import { type GenerationStream, StreamController } from "./generation_stream.ts";
+import { checkIds, type GenerateOptions } from "./generate_options.ts";
+import type { GenerationStream } from "./generation_stream.ts";
 import { prefixCache } from "./kv_cache.ts";
 import { type ExecutionProvider, loadOrtBackend } from "./ort_backend.ts";
-import { RowRun } from "./row_run.ts";
 
 /** How to build an engine. */
 export interface EngineOptions {
@@ -188,7 +186,7 @@ export class InferenceEngine {
    *
    * @param opts prompt or ids, prefix, sampling and stop rules
    * @returns the token stream; `result` settles when the row ends
-   * @throws {PrefixEdgeError} synchronously for invalid options (see {@link prepareRow})
+   * @throws {PrefixEdgeError} synchronously for invalid options (see `prepareRow`)
    */
   generate(opts: GenerateOptions): GenerationStream {
     return this.generateBatch([opts])[0];
@@ -208,18 +206,34 @@ export class InferenceEngine {
     if (!Array.isArray(rows) || rows.length === 0) {
       throw new PrefixEdgeError("INVALID_INPUT", "Cannot generate: pass at least one row");
     }
-    const prepared = rows.map((r, i) =>
-      prepareRow(r, this.config, this.tokenizer, rows.length > 1 ? `generate row ${i}` : "generate")
-    );
-    const runs = prepared.map((p) => new RowRun(p, this.tokenizer, new StreamController()));
-    const greedyOrSampled = runs.filter((r) => r.row.numBeams === 1);
-    if (greedyOrSampled.length > 0) {
-      void decodeGroup(this.#session, this.config, greedyOrSampled, this.#padId);
-    }
-    for (const r of runs) {
-      if (r.row.numBeams > 1) void beamSearch(this.#session, this.config, r, this.#padId);
-    }
-    return runs.map((r) => r.controller.stream);
+    // A batch of its own: no other caller's rows join it.
+    return this.openBatch().addAll(rows);
+  }
+
+  /**
+   * Open a batch that rows may join while it decodes: a row added at any
+   * time joins at a coming step boundary (within `maxJoinDelaySteps`), after
+   * one prefill forward for the rows waiting to join. Rows keep their own
+   * prefix, positions and mask, so each row's tokens equal what it gives alone.
+   *
+   * Joining needs the KV cache on the CPU (`wasm`, `native`, or `webgpu`
+   * with `keepKvOnGpu: false`); where it stays on the GPU, `joinable` is
+   * `false` and rows added while the batch decodes start together once its
+   * rows have all finished (waves).
+   *
+   * @param options a step callback
+   * @returns the batch (idle until the first `add`)
+   * @throws {PrefixEdgeError} `INVALID_INPUT` once the engine is disposed
+   */
+  openBatch(options: BatchOptions = {}): ContinuousBatch {
+    this.#checkOpen();
+    return new ContinuousBatch({
+      session: this.#session,
+      config: this.config,
+      tokenizer: this.tokenizer,
+      padId: this.#padId,
+      checkOpen: () => this.#checkOpen(),
+    }, options);
   }
 
   /**

@@ -38,19 +38,74 @@ export class KvCache {
    *
    * @param backend builds the new CPU tensors
    * @param rows source row of each new row
+   * @param dropColumns leading past columns to leave out (columns no kept row
+   *   attends to), so a long-lived batch does not grow without bound
    * @returns the new cache (this one is left as is)
    */
-  async selectRows(backend: OrtBackend, rows: readonly number[]): Promise<KvCache> {
+  async selectRows(
+    backend: OrtBackend,
+    rows: readonly number[],
+    dropColumns = 0,
+  ): Promise<KvCache> {
     const out: OrtTensor[] = [];
+    const keep = this.pastLen - dropColumns;
     for (const t of this.tensors) {
       const [, H, past, hd] = t.dims;
       const src = (t.location === "cpu" ? t.data : await t.getData()) as Float32Array;
-      const stride = H * past * hd;
-      const dst = new Float32Array(rows.length * stride);
-      rows.forEach((r, i) => dst.set(src.subarray(r * stride, (r + 1) * stride), i * stride));
-      out.push(backend.tensor("float32", dst, [rows.length, H, past, hd]));
+      if (dropColumns === 0) {
+        // Whole rows are contiguous: one copy per row.
+        const stride = H * past * hd;
+        const dst = new Float32Array(rows.length * stride);
+        rows.forEach((r, i) => dst.set(src.subarray(r * stride, (r + 1) * stride), i * stride));
+        out.push(backend.tensor("float32", dst, [rows.length, H, past, hd]));
+        continue;
+      }
+      // dst: [rows.length, H, keep, hd] <- src[r, h, dropColumns.., :]
+      const dst = new Float32Array(rows.length * H * keep * hd);
+      rows.forEach((r, i) => {
+        for (let h = 0; h < H; h++) {
+          const from = ((r * H + h) * past + dropColumns) * hd;
+          dst.set(src.subarray(from, from + keep * hd), (i * H + h) * keep * hd);
+        }
+      });
+      out.push(backend.tensor("float32", dst, [rows.length, H, keep, hd]));
     }
-    return new KvCache(out, rows.length, this.pastLen);
+    return new KvCache(out, rows.length, keep);
+  }
+
+  /**
+   * Stack two CPU caches along the batch axis: this one's rows, then
+   * `other`'s. Their sequence lengths may differ: the shorter one is padded
+   * on the left with zero columns, which the callers' attention masks mark 0
+   * (see `BatchLayout.concat`), so the row's last real column stays the last
+   * column and the next decode column is shared by all rows.
+   *
+   * @param backend builds the new CPU tensors
+   * @param other the rows to append (same model, so same H and hd)
+   * @returns the new cache, `[Ba + Bb, H, max(pa, pb), hd]` per slot
+   */
+  async concat(backend: OrtBackend, other: KvCache): Promise<KvCache> {
+    const W = Math.max(this.pastLen, other.pastLen);
+    const out: OrtTensor[] = [];
+    for (let slot = 0; slot < this.tensors.length; slot++) {
+      const [, H, , hd] = this.tensors[slot].dims;
+      const dst = new Float32Array((this.batch + other.batch) * H * W * hd);
+      let row = 0;
+      for (const part of [this, other]) {
+        const t = part.tensors[slot];
+        const src = (t.location === "cpu" ? t.data : await t.getData()) as Float32Array;
+        const past = part.pastLen, pad = W - past;
+        for (let b = 0; b < part.batch; b++, row++) {
+          for (let h = 0; h < H; h++) {
+            // src[b, h, 0..past) -> dst[row, h, pad..W)
+            const from = (b * H + h) * past * hd;
+            dst.set(src.subarray(from, from + past * hd), ((row * H + h) * W + pad) * hd);
+          }
+        }
+      }
+      out.push(backend.tensor("float32", dst, [this.batch + other.batch, H, W, hd]));
+    }
+    return new KvCache(out, this.batch + other.batch, W);
   }
 }
 

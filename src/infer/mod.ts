@@ -10,6 +10,12 @@ export {
   type LogitsRequest,
   type LogitsResult,
 } from "./inference_engine.ts";
+export {
+  type BatchOptions,
+  type BatchStats,
+  type BatchStep,
+  ContinuousBatch,
+} from "./continuous_batch.ts";
 export { DEFAULT_MAX_NEW_TOKENS, type GenerateOptions } from "./generate_options.ts";
 export type {
   FinishReason,

@@ -63,6 +63,25 @@ export interface RowStream extends AsyncIterable<RowToken> {
   result: Promise<RowResult>;
 }
 
+/**
+ * An engine batch that rows may join while it decodes (the real engine's
+ * `ContinuousBatch`): each added row joins at a step boundary (within a few
+ * steps, per the engine's join policy).
+ */
+export interface JoinableBatch {
+  /**
+   * Whether rows added while the batch decodes join it at once. `false`
+   * where the engine cannot merge rows into a running batch (WebGPU with the
+   * KV cache on the GPU); the scheduler then batches per wave.
+   */
+  readonly joinable: boolean;
+  /**
+   * Add one row; it joins at a coming step boundary (or starts the batch).
+   * Throws synchronously for invalid options, failing only this row.
+   */
+  add(row: RowOptions): RowStream;
+}
+
 /** What the server needs from an inference engine. */
 export interface ServeEngine {
   /** The base model's config. */
@@ -71,6 +90,12 @@ export interface ServeEngine {
   readonly executionProvider?: string;
   /** One batched forward per step over all rows, each row with its own prefix. */
   generateBatch(rows: RowOptions[]): RowStream[];
+  /**
+   * Optional: open a batch that rows can join between decode steps. When
+   * present and its batch is `joinable`, the scheduler adds requests to the
+   * running batch instead of waiting for the next wave.
+   */
+  openBatch?(): JoinableBatch;
   /** Tokens the prompt will take (as the engine will encode it). */
   countTokens(text: string): number;
   /** Positions left for real tokens once a prefix of `prefixLen` is in place. */

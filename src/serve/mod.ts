@@ -7,7 +7,14 @@
  * @module
  */
 export { createApp, type CreateAppOptions, type ServeApp } from "./create_app.ts";
-export type { RowOptions, RowResult, RowStream, RowToken, ServeEngine } from "./engine_port.ts";
+export type {
+  JoinableBatch,
+  RowOptions,
+  RowResult,
+  RowStream,
+  RowToken,
+  ServeEngine,
+} from "./engine_port.ts";
 export { type ErrorBody, errorBody, errorResponse, statusForCode } from "./error_response.ts";
 export { bundleFileName, type BundleStore, DEFAULT_MAX_BUNDLE_BYTES } from "./bundle_store.ts";
 export { FolderBundleStore } from "./folder_bundle_store.ts";

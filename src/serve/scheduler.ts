@@ -3,24 +3,39 @@
  * short window are batched ACROSS tasks; each row carries its own prefix and
  * the engine runs one forward per step over all rows.
  *
- * Joining: the engine's `generateBatch(rows)` takes a fixed set of rows, so
- * new requests cannot join a batch that is already decoding. The scheduler
- * therefore batches per wave: requests that arrive while a wave runs wait
- * (bounded queue) and form the next wave as soon as slots free up. A row that
- * finishes frees its slot at once; with `maxConcurrentBatches > 1` (for
- * engines whose sessions may run concurrently) a freed slot starts a new wave
- * without waiting for the rest of the old one. When the engine gains a way to
- * add rows at a step boundary, `#startWave` is the one place to change.
+ * Two modes, chosen once from the engine:
  *
- * Beam search (`numBeams > 1`) rows run as a wave of their own: a beam row
- * expands to several engine rows, which would break the slot accounting.
+ * - **Joining** (the engine has `openBatch()` and its batch is `joinable`:
+ *   the real engine on wasm and native). One engine batch runs; a request
+ *   that arrives while it decodes is added to it at once, up to `maxBatch`
+ *   rows, and joins at a coming step boundary (the engine's join policy
+ *   waits a few steps for company, so one prefill serves several rows). Only an idle batch waits out
+ *   the batching window, so the first rows of a burst still share one
+ *   prefill. `maxConcurrentBatches` is not used: there is one batch.
+ * - **Waves** (any other engine, e.g. WebGPU with the cache on the GPU):
+ *   `generateBatch(rows)` takes a fixed set of rows, so requests that arrive
+ *   while a wave runs wait (bounded queue) and form the next wave as soon as
+ *   slots free up. A row that finishes frees its slot at once; with
+ *   `maxConcurrentBatches > 1` a freed slot starts a new wave without
+ *   waiting for the rest of the old one.
+ *
+ * Beam search (`numBeams > 1`): a beam row expands to `numBeams` engine rows.
+ * In waves it runs as a wave of its own; when joining it takes `numBeams`
+ * slots (at most `maxBatch`) and the engine runs it as its own group.
  *
  * @module
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
 import type { Prefix } from "../model/mod.ts";
 import { Channel } from "./_channel.ts";
-import type { RowOptions, RowResult, RowStream, RowToken, ServeEngine } from "./engine_port.ts";
+import type {
+  JoinableBatch,
+  RowOptions,
+  RowResult,
+  RowStream,
+  RowToken,
+  ServeEngine,
+} from "./engine_port.ts";
 import type { ServerMetrics } from "./server_metrics.ts";
 
 /** Scheduler settings. */
@@ -35,8 +50,16 @@ export interface SchedulerOptions {
   queueTimeoutMs?: number;
   /** Longest whole request (queue + generation), in ms, before `TIMEOUT` (default 120 000). */
   requestTimeoutMs?: number;
-  /** Engine batches that may run at once (default 1: one ONNX session, one run at a time). */
+  /** Engine batches that may run at once, waves only (default 1: one ONNX session, one run at a time). */
   maxConcurrentBatches?: number;
+  /**
+   * Let requests join the running engine batch when the engine supports it
+   * (default `true`); `false` batches per wave. Joining cuts the wait of a
+   * request that arrives mid-batch, but every row of a padded batch attends
+   * over the widest row's columns, so with long-lived rows beside short ones
+   * a decode step costs more than in a fresh wave (see bench/RESULTS.md).
+   */
+  joinRunningBatch?: boolean;
   /** Where to count batches, queue depth and waits. */
   metrics?: ServerMetrics;
 }
@@ -70,8 +93,12 @@ export interface SchedulerStats {
   queued: number;
   /** Rows being generated. */
   activeRows: number;
-  /** Engine batches running. */
+  /** Engine batches running (when joining: 1 while any row runs). */
   runningBatches: number;
+  /** Whether requests join the running batch (`true`) or wait for the next wave. */
+  joining: boolean;
+  /** Requests added to an engine batch that was already decoding (joining mode; cumulative). */
+  joinedRows: number;
 }
 
 interface Job {
@@ -85,6 +112,8 @@ interface Job {
   timedOut: boolean;
   /** Set after a batch refused it: run it in a wave of its own. */
   alone: boolean;
+  /** Engine rows it takes: `numBeams` for beam search, else 1. */
+  cost: number;
   cleanup: () => void;
 }
 
@@ -115,6 +144,11 @@ export class Scheduler {
   readonly maxConcurrentBatches: number;
   readonly #engine: ServeEngine;
   readonly #metrics?: ServerMetrics;
+  /** The engine batch requests join, or `undefined` in wave mode. */
+  readonly #batch: JoinableBatch | undefined;
+  /** Jobs running in the joined batch (joining mode), for tasks-per-batch. */
+  readonly #live = new Set<Job>();
+  #joinedRows = 0;
   #queue: Job[] = [];
   #activeRows = 0;
   #running = 0;
@@ -148,6 +182,17 @@ export class Scheduler {
     this.queueTimeoutMs = int("queueTimeoutMs", options.queueTimeoutMs ?? 30_000, 1);
     this.requestTimeoutMs = int("requestTimeoutMs", options.requestTimeoutMs ?? 120_000, 1);
     this.maxConcurrentBatches = int("maxConcurrentBatches", options.maxConcurrentBatches ?? 1, 1);
+    // Feature-detect joining: an engine without openBatch, or whose batch
+    // cannot merge rows (cache on the GPU), is batched per wave.
+    const batch = options.joinRunningBatch !== false && typeof engine.openBatch === "function"
+      ? engine.openBatch()
+      : undefined;
+    this.#batch = batch?.joinable ? batch : undefined;
+  }
+
+  /** Whether requests join the running engine batch (see the module doc). */
+  get joining(): boolean {
+    return this.#batch !== undefined;
   }
 
   /**
@@ -159,7 +204,9 @@ export class Scheduler {
     return {
       queued: this.#queue.length,
       activeRows: this.#activeRows,
-      runningBatches: this.#running,
+      runningBatches: this.#batch ? (this.#activeRows > 0 ? 1 : 0) : this.#running,
+      joining: this.joining,
+      joinedRows: this.#joinedRows,
     };
   }
 
@@ -205,6 +252,8 @@ export class Scheduler {
       state: "queued",
       timedOut: false,
       alone: (req.options.numBeams ?? 1) > 1,
+      // A beam row wider than a batch still runs (alone): never cost more than maxBatch.
+      cost: Math.min(Math.max(1, req.options.numBeams ?? 1), this.maxBatch),
       cleanup: () => {},
     };
     const onAbort = () => this.#cancel(job, "client");
@@ -289,12 +338,14 @@ export class Scheduler {
   }
 
   #canStart(): boolean {
+    if (this.#batch) return !this.#closed && this.#activeRows < this.maxBatch;
     return !this.#closed && this.#running < this.maxConcurrentBatches &&
       this.#activeRows < this.maxBatch * this.maxConcurrentBatches;
   }
 
-  /** Start as many waves as slots and the concurrency limit allow. */
+  /** Start as many waves as slots and the concurrency limit allow, or join rows. */
   #pump(): void {
+    if (this.#batch) return this.#pumpJoin(this.#batch);
     while (this.#queue.length && this.#canStart()) {
       const free = this.maxBatch * this.maxConcurrentBatches - this.#activeRows;
       const room = Math.min(this.maxBatch, free);
@@ -313,6 +364,86 @@ export class Scheduler {
         return;
       }
       this.#startWave(this.#take(room));
+    }
+  }
+
+  /** Joining mode: add queued jobs (oldest first) to the engine batch while they fit. */
+  #pumpJoin(batch: JoinableBatch): void {
+    if (this.#closed || this.#queue.length === 0) return;
+    const room = this.maxBatch - this.#activeRows;
+    if (room < this.#queue[0].cost) return;
+    if (this.#activeRows === 0) {
+      // An idle batch waits out the window for company (unless full), so a
+      // burst shares one prefill; a running batch takes rows at once.
+      const waited = performance.now() - Math.max(this.#queue[0].enqueuedAt, this.#lastWaveEnd);
+      if (this.#queue.length < room && waited < this.batchWindowMs) {
+        if (this.#windowTimer === undefined) {
+          this.#windowTimer = setTimeout(() => {
+            this.#windowTimer = undefined;
+            this.#pump();
+          }, this.batchWindowMs - waited);
+        }
+        return;
+      }
+    }
+    // FIFO: stop at the first job that does not fit, so a wide beam row is not starved.
+    const picked: Job[] = [];
+    let used = 0;
+    while (this.#queue.length > 0 && used + this.#queue[0].cost <= room) {
+      const job = this.#queue.shift()!;
+      used += job.cost;
+      picked.push(job);
+    }
+    this.#join(batch, picked);
+  }
+
+  /** Joining mode: hand jobs to the engine batch; a row it refuses fails alone. */
+  #join(batch: JoinableBatch, jobs: Job[]): void {
+    this.#metrics?.queueDepth.set(this.#queue.length);
+    // Whether a (non-beam) engine batch is decoding: rows added now merge into it.
+    const decoding = [...this.#live].some((j) => (j.req.options.numBeams ?? 1) <= 1);
+    const now = performance.now();
+    const started: [Job, RowStream][] = [];
+    for (const job of jobs) {
+      job.state = "running";
+      this.#metrics?.queueSeconds.observe((now - job.enqueuedAt) / 1000);
+      try {
+        started.push([
+          job,
+          batch.add({ ...job.req.options, prefix: job.req.prefix, signal: job.controller.signal }),
+        ]);
+      } catch (e) {
+        this.#finish(job, undefined, e);
+      }
+    }
+    if (started.length === 0) {
+      // Every row was refused: nothing will finish to pump the queue again.
+      queueMicrotask(() => this.#pump());
+      return;
+    }
+    for (const [job] of started) {
+      this.#live.add(job);
+      this.#activeRows += job.cost;
+    }
+    this.#metrics?.activeRows.set(this.#activeRows);
+    // Per join: the batch as it is right after these rows joined.
+    this.#metrics?.batches.inc();
+    this.#metrics?.batchSize.observe(this.#live.size);
+    this.#metrics?.tasksPerBatch.observe(new Set([...this.#live].map((j) => j.req.task)).size);
+    if (decoding) {
+      // Beam rows run as their own engine group: they never merge into a decoding batch.
+      const merged = started.filter(([j]) => (j.req.options.numBeams ?? 1) <= 1).length;
+      this.#joinedRows += merged;
+      if (merged > 0) this.#metrics?.joins.inc({}, merged);
+    }
+    for (const [job, stream] of started) {
+      this.#drain(job, stream).finally(() => {
+        this.#live.delete(job);
+        this.#activeRows -= job.cost;
+        this.#metrics?.activeRows.set(this.#activeRows);
+        if (this.#activeRows === 0) this.#lastWaveEnd = performance.now();
+        this.#pump();
+      });
     }
   }
 

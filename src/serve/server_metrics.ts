@@ -31,12 +31,18 @@ export class ServerMetrics {
   readonly queueDepth: Gauge;
   /** Rows being generated right now. */
   readonly activeRows: Gauge;
-  /** Rows per engine batch. */
+  /**
+   * Rows per engine batch. Waves: rows of each wave as it starts. Joining:
+   * rows of the running batch right after each join (rows that leave are not
+   * observed until the next join).
+   */
   readonly batchSize: Histogram;
-  /** Distinct tasks per engine batch (`base` counts as one). */
+  /** Distinct tasks per engine batch (`base` counts as one), observed as {@link batchSize} is. */
   readonly tasksPerBatch: Histogram;
-  /** Engine batches started. */
+  /** Engine batches started (waves), or joins: groups of requests handed to the engine at once. */
   readonly batches: Counter;
+  /** Requests added to an engine batch that was already decoding (joining mode). */
+  readonly joins: Counter;
   /** Bundle loads into the cache, by result (`ok`, `error`). */
   readonly taskLoads: Counter;
   /** Tasks dropped from the cache to stay under the budget. */
@@ -62,13 +68,24 @@ export class ServerMetrics {
     this.tokens = r.counter("prefix_edge_tokens_total", "Tokens processed, by kind.");
     this.queueDepth = r.gauge("prefix_edge_queue_depth", "Requests waiting for a batch slot.");
     this.activeRows = r.gauge("prefix_edge_active_rows", "Rows being generated.");
-    this.batchSize = r.histogram("prefix_edge_batch_size", "Rows per engine batch.", SIZE_BUCKETS);
-    this.tasksPerBatch = r.histogram(
-      "prefix_edge_tasks_per_batch",
-      "Distinct tasks per engine batch (base counts as one).",
+    this.batchSize = r.histogram(
+      "prefix_edge_batch_size",
+      "Rows per engine batch, at each wave start or after each join.",
       SIZE_BUCKETS,
     );
-    this.batches = r.counter("prefix_edge_batches_total", "Engine batches started.");
+    this.tasksPerBatch = r.histogram(
+      "prefix_edge_tasks_per_batch",
+      "Distinct tasks per engine batch (base counts as one), at each wave start or after each join.",
+      SIZE_BUCKETS,
+    );
+    this.batches = r.counter(
+      "prefix_edge_batches_total",
+      "Engine batches started (waves) or joins (groups of requests handed to the engine at once).",
+    );
+    this.joins = r.counter(
+      "prefix_edge_batch_joins_total",
+      "Requests added to an engine batch that was already decoding.",
+    );
     this.taskLoads = r.counter("prefix_edge_task_loads_total", "Bundle loads, by result.");
     this.taskEvictions = r.counter(
       "prefix_edge_task_evictions_total",

@@ -9,6 +9,7 @@
 import { PrefixEdgeError } from "../../src/errors/mod.ts";
 import type { ModelConfig, Prefix } from "../../src/model/mod.ts";
 import type {
+  JoinableBatch,
   RowOptions,
   RowResult,
   RowStream,
@@ -121,10 +122,11 @@ export class FakeEngine implements ServeEngine {
       }
     }
     this.calls.push({ rows });
-    return rows.map((row) => this.#run(row));
+    return rows.map((row) => this.run(row));
   }
 
-  #run(row: RowOptions): RowStream {
+  /** One row's stream: `maxNewTokens` steps of `stepMs`, independent of other rows. */
+  run(row: RowOptions): RowStream {
     const queue: RowToken[] = [];
     let done = false;
     let wake: (() => void) | null = null;
@@ -172,6 +174,31 @@ export class FakeEngine implements ServeEngine {
           if (done) return;
           await new Promise<void>((r) => (wake = r));
         }
+      },
+    };
+  }
+}
+
+/**
+ * A fake engine whose batch rows may join while it decodes (the real
+ * engine's `openBatch`). Its rows are independent, so joining is just
+ * starting the row; `joinable = false` imitates WebGPU (waves).
+ */
+export class FakeJoinEngine extends FakeEngine {
+  /** Rows added through the joinable batch, in order. */
+  readonly added: RowOptions[] = [];
+  /** What `openBatch().joinable` answers. */
+  joinable = true;
+
+  openBatch(): JoinableBatch {
+    return {
+      joinable: this.joinable,
+      add: (row: RowOptions): RowStream => {
+        if (this.rejectRow(row)) {
+          throw new PrefixEdgeError("INVALID_INPUT", `Cannot generate: row '${row.prompt}' is bad`);
+        }
+        this.added.push(row);
+        return this.run(row);
       },
     };
   }

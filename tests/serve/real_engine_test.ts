@@ -11,6 +11,9 @@ import { assert, assertEquals } from "../_assert.ts";
 import { GPT2_TOK, LLAMA_TINY } from "../_fixtures.ts";
 import { parseSse, withServer } from "./_fakes.ts";
 
+/** Whether npm:onnxruntime-node loads here (it is optional). */
+const NO_NATIVE = await import("onnxruntime-node").then(() => false, () => true);
+
 /** A deterministic pseudo-random prefix (values ~U(-2, 2)), big enough to steer a random model. */
 function randomPrefix(model: LoadedModel, P: number, seed: number): Prefix {
   const kv = new Float32Array(P * prefixWidth(model.config));
@@ -101,6 +104,52 @@ Deno.test("A mixed-task batch on the real engine gives each row exactly what it 
   });
 });
 
+for (const ep of ["wasm", "native"] as const) {
+  Deno.test({
+    name:
+      `A request that arrives while another decodes joins its batch on the real engine (${ep}) and gets its alone output`,
+    ignore: ep === "native" && NO_NATIVE,
+    async fn() {
+      await withRealServer(async (base, app) => {
+        for (const t of ["alpha", "beta"]) await app.serve.registry.get(t);
+        const scheduler = app.serve.scheduler;
+        assert(scheduler.joining, "the real engine on a CPU backend takes joins");
+        // A long row, streamed: once its first token is here, it is decoding.
+        const longBody = { prompt: "Hello world", max_tokens: 200, temperature: 0, stream: true };
+        const res = await fetch(`${base}/v1/tasks/alpha/generate`, {
+          method: "POST",
+          body: JSON.stringify(longBody),
+        });
+        const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+        let longText = (await reader.read()).value ?? "";
+        let longDone = false;
+        const rest = (async () => {
+          while (true) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            longText += value;
+          }
+          longDone = true;
+        })();
+        const joined = await complete(base, "beta", "The quick brown fox");
+        assert(!longDone, "the joined request finished while the long one still decoded");
+        assertEquals(scheduler.stats().joinedRows, 1);
+        assertEquals(app.serve.metrics.joins.get(), 1);
+        await rest;
+        const frames = parseSse(longText);
+        assertEquals(frames.at(-1)!.event, "done");
+        // Alone (the server is idle now), each gives what it gave in the shared batch.
+        const alone = await complete(base, "beta", "The quick brown fox");
+        assertEquals(joined.choices[0].text, alone.choices[0].text);
+        assertEquals(joined.usage, alone.usage);
+        const longAlone = await complete(base, "alpha", "Hello world", { max_tokens: 200 });
+        assertEquals(JSON.parse(frames.at(-1)!.data).text, longAlone.choices[0].text);
+        assertEquals(scheduler.stats().joinedRows, 1, "nothing joined when alone");
+      }, ep);
+    },
+  });
+}
+
 Deno.test("Streaming on the real engine yields the same text as the JSON answer", async () => {
   await withRealServer(async (base) => {
     const json = await complete(base, "beta", "Streaming test");
@@ -161,9 +210,8 @@ Deno.test("A real bundle uploads and serves at once; a bundle for another base i
 });
 
 // On the native backend: its forward passes run off the JS thread, so the
-// abort reaches the row mid-generation. (On WASM a wave does not return to the
-// event loop between steps, so this tiny model finishes before the abort is
-// read; see docs/serving.md.)
+// abort reaches the row mid-generation. (On WASM the engine yields to the event
+// loop once per step, which the joining test above relies on.)
 Deno.test("A client leaving a stream stops its row on the real engine (native backend)", async () => {
   await withRealServer(async (base, app) => {
     const client = new AbortController();

@@ -1,0 +1,408 @@
+/**
+ * Continuous batching: a batch of (non-beam) rows that decodes one batched
+ * forward per step, and that new rows may join at any step boundary. Each row
+ * keeps its own prefix, positions, sampling and stop rules.
+ *
+ * How a join works (cache on the CPU: wasm, native): the rows waiting to join
+ * (see {@link BatchOptions.maxJoinDelaySteps} for when they do) get ONE
+ * prefill forward of their own (their prefixes as
+ * `past_key_values`, laid out as in {@link BatchLayout.prefill}); then their
+ * cache `[Bn, H, pn, hd]` and the running one `[Br, H, pr, hd]` are stacked
+ * along the batch axis, the shorter one padded on the left with columns its
+ * rows' attention masks mark 0. Attention ignores masked columns and every row
+ * has explicit positions, so the padding changes no row's result. From then on
+ * one forward per step runs all live rows. Finished rows leave (their rows are
+ * copied out), together with leading columns that no remaining row attends to,
+ * so a batch that never empties does not grow without bound.
+ *
+ * On WebGPU the cache stays on the GPU between steps and ORT offers no
+ * on-device gather or concat here, so rows cannot join a running batch there
+ * (merging would copy the whole cache through the CPU, the performance bug
+ * DESIGN §4 rules out): rows added while a batch decodes wait until all its
+ * rows have finished and then start the next batch together (waves), and
+ * finished rows ride along masked until then.
+ *
+ * @module
+ */
+import { setImmediate } from "node:timers";
+import { PrefixEdgeError } from "../errors/mod.ts";
+import type { ModelConfig, TextTokenizer } from "../model/mod.ts";
+import { BatchLayout } from "./batch_layout.ts";
+import type { DecoderSession, ForwardOutputs } from "./decoder_session.ts";
+import { type GenerateOptions, prepareRow } from "./generate_options.ts";
+import { type GenerationStream, StreamController } from "./generation_stream.ts";
+import { type KvCache, prefixCache } from "./kv_cache.ts";
+import { pickToken } from "./logits_processors.ts";
+import { beamSearch } from "./beam_search.ts";
+import { RowRun } from "./row_run.ts";
+
+/** Default of {@link BatchOptions.maxJoinDelaySteps}. */
+export const DEFAULT_MAX_JOIN_DELAY_STEPS = 4;
+
+/** Waiting rows join at once when they are at least 1/4 of the live rows. */
+const JOIN_FRACTION_INVERSE = 4;
+
+/** What a batch looks like at one step boundary (see {@link BatchOptions.onStep}). */
+export interface BatchStep {
+  /** 0-based count of boundaries passed (0 = before the first forward pass). */
+  index: number;
+  /** Rows decoding: each feeds one token in the next decode forward pass. */
+  liveRows: number;
+  /** Rows added since the last boundary: they join at this one. */
+  waitingRows: number;
+}
+
+/** Options of {@link InferenceEngine.openBatch}. */
+export interface BatchOptions {
+  /**
+   * Called at every step boundary, before the waiting rows join. Rows added
+   * from inside the callback join at this same boundary (tests use it to join
+   * at a chosen step). If it throws, every row of the batch fails.
+   */
+  onStep?: (step: BatchStep) => void;
+  /**
+   * Called with each row's next-token logits `[V]` (a copy, before bans and
+   * sampling), for checks and scoring. `index` is the 0-based index of the
+   * token these logits choose.
+   */
+  onLogits?: (row: GenerationStream, index: number, logits: Float32Array) => void;
+  /**
+   * Most decode steps a waiting row waits before it joins a running batch
+   * (default 4; 0 = join at the next boundary). Each join costs one extra
+   * prefill forward, and on small models a forward's fixed cost is close to
+   * a whole decode step, so joining every step costs throughput. Rows
+   * therefore join as soon as they are at least a quarter of the live rows
+   * (enough to amortize the prefill), or once the oldest has waited this
+   * many steps, whichever comes first. An idle batch starts at once.
+   */
+  maxJoinDelaySteps?: number;
+}
+
+/** Counters of one batch's work so far. */
+export interface BatchStats {
+  /** Decode forward passes (one token for every live row). */
+  decodeSteps: number;
+  /** Prefill forward passes (one per group of rows that started or joined). */
+  prefills: number;
+  /** Prefills whose rows merged into a batch that was already decoding. */
+  joins: number;
+  /** Rows that merged into a batch that was already decoding. */
+  rowsJoined: number;
+  /** Most rows decoded together in one forward pass. */
+  maxLiveRows: number;
+  /** Sum over decode steps of the rows in each (`rowSteps / decodeSteps` = mean rows per step). */
+  rowSteps: number;
+}
+
+/** What a batch needs from its engine. */
+export interface BatchContext {
+  session: DecoderSession;
+  config: ModelConfig;
+  tokenizer: TextTokenizer | null;
+  /** An in-vocabulary id fed in masked columns. */
+  padId: number;
+  /** Throws if the engine has been disposed. */
+  checkOpen: () => void;
+}
+
+/**
+ * A batch that rows may join between decode steps. Made by
+ * `InferenceEngine.openBatch()`; `generateBatch` uses one per call.
+ *
+ * @example Let a second row join a running batch
+ * ```ts ignore
+ * const batch = engine.openBatch();
+ * const a = batch.add({ prompt: "Lily", prefix: taskA, maxNewTokens: 40 });
+ * setTimeout(() => {
+ *   const b = batch.add({ prompt: "Tom", prefix: taskB, maxNewTokens: 20 }); // joins within a few steps
+ * }, 50);
+ * ```
+ */
+export class ContinuousBatch {
+  /**
+   * Whether rows added while the batch decodes join it at the next step
+   * (cache on the CPU). `false` on WebGPU with the cache on the GPU: there
+   * they wait until the running rows have all finished.
+   */
+  readonly joinable: boolean;
+  readonly #ctx: BatchContext;
+  readonly #onStep?: (step: BatchStep) => void;
+  readonly #onLogits?: BatchOptions["onLogits"];
+  readonly #maxJoinDelay: number;
+  /** `decodeSteps` when the oldest waiting row was added. */
+  #waitingSince = 0;
+  /** Rows added since the last boundary. */
+  #pending: RowRun[] = [];
+  /** Live rows, in cache row order. */
+  #runs: RowRun[] = [];
+  /** `[B, H, past, hd]` per slot; `past === #layout.width` between steps. */
+  #cache: KvCache | undefined;
+  #layout: BatchLayout | undefined;
+  /** `[B]` the token each live row feeds at the next step. */
+  #next: number[] = [];
+  #loop: Promise<void> | undefined;
+  #boundary = 0;
+  readonly #stats: BatchStats = {
+    decodeSteps: 0,
+    prefills: 0,
+    joins: 0,
+    rowsJoined: 0,
+    maxLiveRows: 0,
+    rowSteps: 0,
+  };
+
+  /**
+   * Use `InferenceEngine.openBatch()`.
+   *
+   * @param ctx the engine's session and model facts
+   * @param options step callback
+   */
+  constructor(ctx: BatchContext, options: BatchOptions = {}) {
+    this.#ctx = ctx;
+    this.#onStep = options.onStep;
+    this.#onLogits = options.onLogits;
+    const delay = options.maxJoinDelaySteps ?? DEFAULT_MAX_JOIN_DELAY_STEPS;
+    if (!Number.isInteger(delay) || delay < 0) {
+      throw new PrefixEdgeError(
+        "INVALID_INPUT",
+        `Cannot open a batch: maxJoinDelaySteps must be an integer >= 0, got ${delay}`,
+      );
+    }
+    this.#maxJoinDelay = delay;
+    this.joinable = !ctx.session.kvOnGpu;
+  }
+
+  /** Rows live or waiting to join (beam-search rows excluded: they run on their own). */
+  get size(): number {
+    return this.#runs.filter((r) => !r.done).length + this.#pending.length;
+  }
+
+  /** A copy of the batch's counters. */
+  get stats(): BatchStats {
+    return { ...this.#stats };
+  }
+
+  /**
+   * Add one row. It joins the running batch at a coming step boundary (see
+   * {@link BatchOptions.maxJoinDelaySteps}) or starts an idle one; a row
+   * with `numBeams > 1` runs beam search as its own group.
+   *
+   * @param opts prompt or ids, prefix, sampling and stop rules
+   * @returns the row's token stream
+   * @throws {PrefixEdgeError} synchronously for invalid options (see `prepareRow`)
+   */
+  add(opts: GenerateOptions): GenerationStream {
+    return this.addAll([opts])[0];
+  }
+
+  /**
+   * Add several rows at once; they share one prefill forward. All rows are
+   * validated before any is added.
+   *
+   * @param rows one options object per row
+   * @returns one stream per row, in order
+   * @throws {PrefixEdgeError} synchronously if any row is invalid (naming it)
+   */
+  addAll(rows: readonly GenerateOptions[]): GenerationStream[] {
+    const { config, tokenizer } = this.#ctx;
+    this.#ctx.checkOpen();
+    const prepared = rows.map((r, i) =>
+      prepareRow(r, config, tokenizer, rows.length > 1 ? `generate row ${i}` : "generate")
+    );
+    const runs = prepared.map((p) => new RowRun(p, tokenizer, new StreamController()));
+    if (this.#pending.length === 0) this.#waitingSince = this.#stats.decodeSteps;
+    for (const run of runs) {
+      if (run.row.numBeams > 1) {
+        void beamSearch(this.#ctx.session, config, run, this.#ctx.padId);
+      } else {
+        this.#pending.push(run);
+      }
+    }
+    if (this.#pending.length > 0) this.#kick();
+    return runs.map((r) => r.controller.stream);
+  }
+
+  #kick(): void {
+    if (this.#loop) return;
+    this.#loop = this.#run().finally(() => {
+      this.#loop = undefined;
+      // Rows added after the loop's last look but before it ended.
+      if (this.#pending.length > 0) this.#kick();
+    });
+  }
+
+  async #run(): Promise<void> {
+    // One microtask: rows added in the same tick as the first share its prefill.
+    await Promise.resolve();
+    try {
+      while (true) {
+        this.#onStep?.({
+          index: this.#boundary++,
+          liveRows: this.#runs.length,
+          waitingRows: this.#pending.length,
+        });
+        if (this.#pending.length > 0 && (this.#runs.length === 0 || this.#joinDue())) {
+          await this.#join();
+        }
+        if (this.#runs.length === 0) {
+          if (this.#pending.length === 0) return;
+          continue;
+        }
+        await this.#decodeStep();
+        // Single-threaded WASM runs the whole forward pass on this thread: give the
+        // event loop one turn per step so a server sees new requests (which then
+        // join at the next boundary), disconnects and timers.
+        if (this.#ctx.session.backend.ep === "wasm") await yieldToEventLoop();
+      }
+    } catch (e) {
+      for (const r of [...this.#runs, ...this.#pending.splice(0)]) r.controller.fail(e);
+      this.#reset();
+    }
+  }
+
+  /** Whether the waiting rows join the running batch at this boundary (see `maxJoinDelaySteps`). */
+  #joinDue(): boolean {
+    if (!this.joinable) return false;
+    return this.#pending.length * JOIN_FRACTION_INVERSE >= this.#runs.length ||
+      this.#stats.decodeSteps - this.#waitingSince >= this.#maxJoinDelay;
+  }
+
+  /** Prefill the waiting rows in one forward pass and merge them into the batch. */
+  async #join(): Promise<void> {
+    const { session, config, padId } = this.#ctx;
+    const joining = this.#pending.splice(0).filter((r) => !closeIfTrivial(r));
+    if (joining.length === 0) return;
+    const first = prefixCache(session.backend, config, joining.map((r) => r.row.prefix));
+    let out: ForwardOutputs;
+    const pre = BatchLayout.prefill(
+      joining.map((r) => r.row.prefix?.prefixLen ?? 0),
+      joining.map((r) => r.row.promptIds),
+      undefined,
+      padId,
+    );
+    try {
+      out = await session.forward({ ...pre.step, batch: joining.length, cache: first });
+    } catch (e) {
+      // A failed prefill fails its own rows only; the running rows go on.
+      for (const r of joining) r.controller.fail(e);
+      return;
+    } finally {
+      first.dispose();
+    }
+    this.#stats.prefills++;
+    const next = pickAll(joining, out, pre.step.lastColumn, padId, this.#onLogits);
+    if (this.#runs.length === 0) {
+      this.#cache = out.cache;
+      this.#layout = pre.layout;
+      this.#runs = joining;
+      this.#next = next;
+    } else {
+      const old = this.#cache!;
+      try {
+        this.#cache = await old.concat(session.backend, out.cache);
+      } catch (e) {
+        for (const r of joining) r.controller.fail(e);
+        return;
+      } finally {
+        out.cache.dispose();
+      }
+      old.dispose();
+      this.#layout = BatchLayout.concat(this.#layout!, pre.layout);
+      this.#runs = [...this.#runs, ...joining];
+      this.#next = [...this.#next, ...next];
+      this.#stats.joins++;
+      this.#stats.rowsJoined += joining.length;
+    }
+    await this.#compact();
+  }
+
+  /** One forward pass over every live row: each feeds its next token. */
+  async #decodeStep(): Promise<void> {
+    const step = this.#layout!.step(this.#next);
+    const B = this.#runs.length;
+    this.#stats.maxLiveRows = Math.max(this.#stats.maxLiveRows, B);
+    let out: ForwardOutputs;
+    try {
+      out = await this.#ctx.session.forward({ ...step, batch: B, cache: this.#cache! });
+    } catch (e) {
+      for (const r of this.#runs) r.controller.fail(e);
+      this.#reset();
+      return;
+    }
+    this.#stats.decodeSteps++;
+    this.#stats.rowSteps += B;
+    this.#cache!.dispose();
+    this.#cache = out.cache;
+    this.#next = pickAll(this.#runs, out, step.lastColumn, this.#ctx.padId, this.#onLogits);
+    await this.#compact();
+  }
+
+  /** Drop finished rows (CPU cache only) and the leading columns nobody attends to. */
+  async #compact(): Promise<void> {
+    const keep = this.#runs.map((r, b) => (r.done ? -1 : b)).filter((b) => b >= 0);
+    if (keep.length === 0) return this.#reset();
+    if (keep.length === this.#runs.length) return;
+    // On the GPU, finished rows ride along masked until the batch empties.
+    if (this.#cache!.tensors[0].location !== "cpu") return;
+    const drop = this.#layout!.leadingMasked(keep);
+    const old = this.#cache!;
+    this.#cache = await old.selectRows(this.#ctx.session.backend, keep, drop);
+    old.dispose();
+    this.#layout = this.#layout!.selectRows(keep, drop);
+    this.#runs = keep.map((b) => this.#runs[b]);
+    this.#next = keep.map((b) => this.#next[b]);
+  }
+
+  #reset(): void {
+    this.#cache?.dispose();
+    this.#cache = undefined;
+    this.#layout = undefined;
+    this.#runs = [];
+    this.#next = [];
+  }
+}
+
+/**
+ * Sample each row's next token from its own last real column, record it, and
+ * end rows that were aborted.
+ *
+ * @returns `[B]` the tokens to feed next (`padId` for rows that have ended)
+ */
+function pickAll(
+  runs: readonly RowRun[],
+  out: ForwardOutputs,
+  lastColumn: readonly number[],
+  padId: number,
+  onLogits: BatchOptions["onLogits"],
+): number[] {
+  const [, T, V] = out.dims;
+  return runs.map((run, b) => {
+    if (run.done) return padId;
+    if (run.aborted) {
+      run.finish("cancelled");
+      return padId;
+    }
+    const at = (b * T + lastColumn[b]) * V;
+    const logits = out.logits.slice(at, at + V);
+    onLogits?.(run.controller.stream, run.generated.length, logits.slice());
+    const id = pickToken(logits, run.row.sampling, run.context, run.rng);
+    run.accept(id);
+    return id;
+  });
+}
+
+/**
+ * Resolves after one event-loop turn, in which pending I/O and due timers run.
+ * `setImmediate` costs ~4 µs here; `setTimeout(0)` costs ~2 ms, more than a
+ * whole decode step of a small model.
+ */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Ends rows that need no forward pass (aborted already, or 0 new tokens). */
+function closeIfTrivial(run: RowRun): boolean {
+  if (run.aborted) run.finish("cancelled");
+  else if (run.row.maxNewTokens <= 0) run.finish("length");
+  return run.done;
+}

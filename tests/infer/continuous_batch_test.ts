@@ -1,0 +1,301 @@
+/**
+ * Continuous batching: rows that join a running batch at step boundaries
+ * (different prefixes, different P, one row without a prefix, joined at
+ * different steps, leaving at different steps) must produce exactly the
+ * tokens each row produces alone. Runs on the CPU backends, where joining is
+ * supported.
+ */
+import { assert, assertEquals, assertThrows } from "../_assert.ts";
+import { PrefixEdgeError } from "../../src/errors/mod.ts";
+import { GPT2_TINY, readCases, STORIES } from "../_fixtures.ts";
+import {
+  type ContinuousBatch,
+  type GenerateOptions,
+  type GenerationStream,
+  InferenceEngine,
+} from "../../src/infer/mod.ts";
+import { loadModel, type Prefix, prefixWidth } from "../../src/model/mod.ts";
+import { drain, NO_NATIVE, NO_WEBGPU, randomPrefix, readOracle } from "./_engines.ts";
+
+const CPU_PROVIDERS = [
+  { ep: "wasm", ignore: false },
+  { ep: "native", ignore: NO_NATIVE },
+] as const;
+
+/** The first `P` prefix tokens of an oracle prefix: a valid, shorter prefix. */
+function firstTokens(prefix: Prefix, P: number): Prefix {
+  const S = prefix.kv.length / prefix.prefixLen;
+  return { prefixLen: P, kv: prefix.kv.slice(0, P * S) };
+}
+
+/** A row and the step boundary at which it is added (0 = starts the batch). */
+interface Planned {
+  at: number;
+  row: GenerateOptions;
+}
+
+/**
+ * Run `plan` through one batch, adding each row at its boundary, and return
+ * each row's drained stream (in plan order) and the batch.
+ */
+async function runJoined(engine: InferenceEngine, plan: Planned[]) {
+  const outs: Promise<Awaited<ReturnType<typeof drain>>>[] = new Array(plan.length);
+  const rowOf = new Map<GenerationStream, number>();
+  const logits: Float32Array[][] = plan.map(() => []);
+  let added = 0;
+  let allAdded!: () => void;
+  const everyRowAdded = new Promise<void>((r) => (allAdded = r));
+  const addDue = (batch: ContinuousBatch, index: number) => {
+    plan.forEach((p, i) => {
+      if (p.at !== index) return;
+      const stream: GenerationStream = batch.add(p.row);
+      rowOf.set(stream, i);
+      outs[i] = drain(stream);
+      if (++added === plan.length) allAdded();
+    });
+  };
+  const seen: { index: number; liveRows: number; waitingRows: number }[] = [];
+  const batch: ContinuousBatch = engine.openBatch({
+    maxJoinDelaySteps: 0, // join at the planned boundary
+    onStep: (s) => {
+      seen.push(s);
+      // Rows planned at 0 were added before the loop started (they started it).
+      if (s.index > 0) addDue(batch, s.index);
+    },
+    onLogits: (stream, k, l) => (logits[rowOf.get(stream)!][k] = l),
+  });
+  addDue(batch, 0);
+  await everyRowAdded;
+  return { results: await Promise.all(outs), batch, seen, logits };
+}
+
+/** Each step's logits of one row generated alone. */
+async function aloneLogits(engine: InferenceEngine, row: GenerateOptions): Promise<Float32Array[]> {
+  const steps: Float32Array[] = [];
+  await drain(engine.openBatch({ onLogits: (_, k, l) => (steps[k] = l) }).add(row));
+  return steps;
+}
+
+/** Largest |a - b| over every step of two runs of one row (same step count). */
+function maxStepDiff(a: Float32Array[], b: Float32Array[]): number {
+  assertEquals(a.length, b.length, "same number of steps");
+  let worst = 0;
+  a.forEach((x, k) => x.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - b[k][j])))));
+  return worst;
+}
+
+for (const { ep, ignore } of CPU_PROVIDERS) {
+  Deno.test({
+    name:
+      `rows joining a running batch on gpt2-tiny with oracle prefixes equal each row alone on ${ep}`,
+    ignore,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      const { cases } = await readCases(GPT2_TINY);
+      const greedy = cases.find((x) => x.greedy)!;
+      const p0 = (await readOracle(`${GPT2_TINY}/${greedy.file}`)).prefix; // P = 4
+      const p1 = (await readOracle(`${GPT2_TINY}/${cases[0].file}`)).prefix;
+      const p2 = (await readOracle(`${GPT2_TINY}/${cases[2].file}`)).prefix;
+      const engine = await InferenceEngine.create(await loadModel(`${GPT2_TINY}/model`), {
+        executionProvider: ep,
+      });
+      try {
+        assert(engine.openBatch().joinable, "the cache is on the CPU");
+        const prompt = greedy.greedy!.prompt;
+        const n = greedy.greedy!.tokens.length;
+        assert(n >= 10, "the oracle row outlives every join");
+        const plan: Planned[] = [
+          // Starts alone: the oracle's greedy case.
+          { at: 0, row: { inputIds: prompt, prefix: p0, maxNewTokens: n } },
+          // Two rows join at boundary 3 in one prefill: one with P = 2, one without prefix.
+          { at: 3, row: { inputIds: [5, 9, 2], prefix: firstTokens(p1, 2), maxNewTokens: 3 } },
+          { at: 3, row: { inputIds: [7, 1, 1, 4, 3], prefix: null, maxNewTokens: 6 } },
+          // Joins at boundary 6 with a prompt wider than the running cache (P = 3).
+          {
+            at: 6,
+            row: {
+              inputIds: Array.from({ length: 24 }, (_, i) => (i * 7) % 50),
+              prefix: firstTokens(p2, 3),
+              maxNewTokens: 9,
+            },
+          },
+        ].map((p) => ({ ...p, row: { ...p.row, eosTokenIds: [] } }));
+        const { results, batch, logits } = await runJoined(engine, plan);
+        assertEquals(results[0].ids, greedy.greedy!.tokens, "the oracle's tokens");
+        for (let i = 0; i < plan.length; i++) {
+          const alone = await drain(engine.generate(plan[i].row));
+          assertEquals(results[i].ids, alone.ids, `row ${i}`);
+          assertEquals(results[i].ids.length, plan[i].row.maxNewTokens);
+          // Logits too: every step of a joined row equals the same step alone (DESIGN §2: 1e-4).
+          const diff = maxStepDiff(logits[i], await aloneLogits(engine, plan[i].row));
+          assert(diff < 1e-4, `row ${i}: logits differ by ${diff}`);
+        }
+        const stats = batch.stats;
+        assertEquals(stats.joins, 2, "two prefills merged into the running batch");
+        assertEquals(stats.rowsJoined, 3);
+        assertEquals(stats.prefills, 3);
+        assertEquals(stats.maxLiveRows, 3, "row 1 left before row 3 joined");
+      } finally {
+        await engine.dispose();
+      }
+    },
+  });
+
+  Deno.test({
+    name:
+      `rows joining a running batch on stories260K (greedy and sampled) equal each row alone on ${ep}`,
+    ignore,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      // stories260K is trained, so its choices react to small changes in attention.
+      const model = await loadModel(STORIES);
+      const engine = await InferenceEngine.create(model, { executionProvider: ep });
+      const S = prefixWidth(model.config);
+      try {
+        const plan: Planned[] = [
+          {
+            at: 0,
+            row: { prompt: "Lily saw a", prefix: randomPrefix(S, 4, 1, 0.3), maxNewTokens: 20 },
+          },
+          { at: 0, row: { prompt: "Tom", prefix: null, maxNewTokens: 4 } },
+          {
+            at: 2,
+            row: {
+              prompt: "Once upon a time, a dog",
+              prefix: randomPrefix(S, 2, 2, 0.3),
+              maxNewTokens: 12,
+            },
+          },
+          {
+            at: 5,
+            row: {
+              prompt: "The sun",
+              prefix: randomPrefix(S, 7, 3, 0.3),
+              maxNewTokens: 10,
+              temperature: 1,
+              seed: 7,
+            },
+          },
+          { at: 9, row: { prompt: "A big red ball", prefix: null, maxNewTokens: 8 } },
+        ].map((p) => ({ ...p, row: { ...p.row, eosTokenIds: [] } }));
+        const { results, batch, seen, logits } = await runJoined(engine, plan);
+        for (let i = 0; i < plan.length; i++) {
+          const alone = await drain(engine.generate(plan[i].row));
+          assertEquals(results[i].ids, alone.ids, `row ${i}`);
+          assertEquals(results[i].result.text, alone.result.text, `row ${i}`);
+          assertEquals(results[i].ids.length, plan[i].row.maxNewTokens);
+          const diff = maxStepDiff(logits[i], await aloneLogits(engine, plan[i].row));
+          assert(diff < 1e-4, `row ${i}: logits differ by ${diff}`);
+        }
+        assertEquals(batch.stats.joins, 3);
+        // Each late row joined while others were decoding.
+        for (const at of [2, 5, 9]) assert(seen[at].liveRows > 0, `boundary ${at} had live rows`);
+      } finally {
+        await engine.dispose();
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "a batch keeps taking rows after it has emptied, and generateBatch rows never join another",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const engine = await InferenceEngine.create(await loadModel(STORIES), {
+      executionProvider: "wasm",
+    });
+    try {
+      const batch = engine.openBatch();
+      const first = await drain(batch.add({ prompt: "Tom", maxNewTokens: 3 }));
+      assertEquals(batch.size, 0);
+      const again = await drain(batch.add({ prompt: "Tom", maxNewTokens: 3 }));
+      assertEquals(again.ids, first.ids);
+      assertEquals(batch.stats.joins, 0, "the second row started a fresh batch");
+      const [a, b] = engine.generateBatch([
+        { prompt: "Lily", maxNewTokens: 3 },
+        { prompt: "Tom", maxNewTokens: 0 },
+      ]).map(drain);
+      assertEquals((await a).ids.length, 3);
+      assertEquals((await b).result.finishReason, "length");
+    } finally {
+      await engine.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "a row that is few next to the live rows waits up to maxJoinDelaySteps, then joins exactly",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const model = await loadModel(STORIES);
+    const engine = await InferenceEngine.create(model, { executionProvider: "wasm" });
+    try {
+      assertThrows(
+        () => engine.openBatch({ maxJoinDelaySteps: -1 }),
+        (e) => assert(e instanceof PrefixEdgeError && e.code === "INVALID_INPUT"),
+      );
+      const S = prefixWidth(model.config);
+      const late: GenerateOptions = {
+        prompt: "Tom",
+        prefix: randomPrefix(S, 3, 9, 0.3),
+        maxNewTokens: 5,
+        eosTokenIds: [],
+      };
+      const waiting: number[] = [];
+      let lateOut: ReturnType<typeof drain> | undefined;
+      const batch: ContinuousBatch = engine.openBatch({
+        maxJoinDelaySteps: 2,
+        onStep: (s) => {
+          waiting[s.index] = s.waitingRows;
+          if (s.index === 2) lateOut = drain(batch.add(late));
+        },
+      });
+      // Five live rows: one waiting row is less than a quarter of them.
+      const early = ["Lily", "The sun", "A dog", "Once", "Tim"].map((prompt) =>
+        drain(batch.add({ prompt, maxNewTokens: 12, eosTokenIds: [] }))
+      );
+      await Promise.all(early);
+      const joined = await lateOut!;
+      // Added at boundary 2 (after its count was taken), waiting at 3 and 4, joined at 4.
+      assertEquals(waiting.slice(2, 6), [0, 1, 1, 0], "it waited two decode steps, then joined");
+      assertEquals(batch.stats.joins, 1);
+      assertEquals(joined.ids, (await drain(engine.generate(late))).ids);
+    } finally {
+      await engine.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "on webgpu (cache on the GPU) rows added mid-decode wait for the batch to empty (waves)",
+  ignore: NO_WEBGPU,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const engine = await InferenceEngine.create(await loadModel(STORIES), {
+      executionProvider: "webgpu",
+    });
+    try {
+      const late: GenerateOptions = { prompt: "Tom", maxNewTokens: 3, eosTokenIds: [] };
+      let lateOut: ReturnType<typeof drain> | undefined;
+      const batch: ContinuousBatch = engine.openBatch({
+        maxJoinDelaySteps: 0,
+        onStep: (s) => {
+          if (s.index === 1) lateOut = drain(batch.add(late));
+        },
+      });
+      assert(!batch.joinable);
+      await drain(batch.add({ prompt: "Lily", maxNewTokens: 4, eosTokenIds: [] }));
+      const out = await lateOut!;
+      assertEquals(batch.stats.joins, 0, "no row joined a decoding batch");
+      assertEquals(batch.stats.maxLiveRows, 1);
+      assertEquals(out.ids, (await drain(engine.generate(late))).ids);
+    } finally {
+      await engine.dispose();
+    }
+  },
+});
