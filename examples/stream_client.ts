@@ -20,18 +20,26 @@ Options:
   --temperature T    0 = greedy (default 0)
   -h, --help         Show this help`;
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    url: { type: "string", default: "http://127.0.0.1:8000" },
-    task: { type: "string", default: "base" },
-    prompt: { type: "string", default: "Once upon a time" },
-    "max-tokens": { type: "string", default: "64" },
-    temperature: { type: "string", default: "0" },
-    help: { type: "boolean", short: "h" },
-  },
-  strict: true,
-});
+function parseOptions() {
+  try {
+    return parseArgs({
+      args: Deno.args,
+      options: {
+        url: { type: "string", default: "http://127.0.0.1:8000" },
+        task: { type: "string", default: "base" },
+        prompt: { type: "string", default: "Once upon a time" },
+        "max-tokens": { type: "string", default: "64" },
+        temperature: { type: "string", default: "0" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    });
+  } catch (e) {
+    console.error(`error: ${(e as Error).message} (see --help)`);
+    Deno.exit(2);
+  }
+}
+const { values } = parseOptions();
 if (values.help) {
   console.log(HELP);
   Deno.exit(0);

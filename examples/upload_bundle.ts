@@ -1,9 +1,9 @@
 /**
  * Upload a freshly trained bundle to a running prefix server, then try it.
  *
- *   deno task train ... --out greet.prefix.zip          # train a task
+ *   deno task train ... --task-name greet --out runs/greet   # writes runs/greet/greet.prefix.zip
  *   deno run --allow-net --allow-read examples/upload_bundle.ts \
- *     --file greet.prefix.zip --task greet --token-file admin.token
+ *     --file runs/greet/greet.prefix.zip --task greet --token-file admin.token
  *
  * The server verifies the bundle against its base model before storing it
  * (a bundle for another base gets 422 BASE_MISMATCH and nothing changes); a

@@ -2,17 +2,20 @@
  * `deno task serve`: serve many tasks (prefix bundles) from one base model
  * over HTTP. See docs/serving.md for the routes.
  *
- *   deno task serve --model DIR --bundles DIR|URL [--port 8000] [--ep auto]
+ *   deno task serve [--model DIR] [--bundles DIR|URL] [--port 8000] [--ep auto]
  *                   [--token-file FILE] [--budget-mb 256] [--max-batch 16] ...
  *
  * @module
  */
+import { fileURLToPath } from "node:url";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { openServer } from "../serve/mod.ts";
 import { type CliSpec, type CliValues, numberOption, parseCli, runCli } from "./_args.ts";
 
+const DEFAULT_MODEL = fileURLToPath(new URL("../../models/stories260K", import.meta.url));
+
 const SPEC: CliSpec = {
-  usage: "deno task serve --model DIR --bundles DIR|URL [options]",
+  usage: "deno task serve [--model DIR] [--bundles DIR|URL] [options]",
   description:
     "Serve many tasks from one base model: OpenAI-compatible /v1/completions (model = task name, or 'base'), " +
     "/v1/tasks/:task/generate with SSE streaming, uploads (PUT /v1/tasks/:task, bearer token), and /metrics. " +
@@ -72,6 +75,12 @@ const SPEC: CliSpec = {
       description:
         "Engine batches that may decode at once (default 1; a freed slot starts a new wave when > 1)",
     },
+    "no-join": {
+      type: "boolean",
+      description:
+        "Batch in waves: new requests wait for the running batch to finish instead of joining it " +
+        "at the next step (joining is on by default on the CPU backends)",
+    },
     "max-queue": {
       type: "string",
       valueName: "N",
@@ -103,11 +112,16 @@ async function readToken(path: string): Promise<string> {
   try {
     text = await Deno.readTextFile(path);
   } catch (e) {
-    throw new PrefixEdgeError(
-      "FILE_NOT_FOUND",
-      `Cannot read --token-file ${path}: ${(e as Error).message}`,
-      { cause: e },
-    );
+    const why = e instanceof Deno.errors.NotFound
+      ? "no such file"
+      : e instanceof Deno.errors.IsADirectory
+      ? "it is a folder"
+      : e instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : (e as Error).message;
+    throw new PrefixEdgeError("FILE_NOT_FOUND", `Cannot read --token-file ${path}: ${why}`, {
+      cause: e,
+    });
   }
   const token = text.trim();
   if (token.length < 16) {
@@ -123,6 +137,34 @@ async function readToken(path: string): Promise<string> {
   return token;
 }
 
+/**
+ * A mistyped --bundles path would otherwise serve an empty store without a word: refuse a
+ * file, and say so when the folder does not exist yet.
+ */
+async function checkBundleFolder(
+  bundles: string,
+  uploads: boolean,
+  log: (line: string) => void,
+): Promise<void> {
+  if (/^https?:\/\//i.test(bundles)) return;
+  try {
+    const stat = await Deno.stat(bundles);
+    if (!stat.isDirectory) {
+      throw new PrefixEdgeError(
+        "INVALID_INPUT",
+        `Cannot use --bundles ${bundles}: it is a file; pass a folder of <task>.prefix.zip files or an http(s) URL`,
+      );
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    log(
+      `warning: the bundle folder ${bundles} does not exist; only 'base' can be served${
+        uploads ? " until a task is uploaded (the folder is created then)" : ""
+      }`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const values = parseCli(SPEC, Deno.args);
   if (!values) return;
@@ -133,10 +175,12 @@ async function main(): Promise<void> {
   const hostname = (values.host as string | undefined) ?? "127.0.0.1";
   const adminToken = values["token-file"] ? await readToken(values["token-file"] as string) : null;
   const log = (line: string) => console.error(`[serve] ${line}`);
+  const bundles = (values.bundles as string | undefined) ?? "bundles";
+  await checkBundleFolder(bundles, adminToken !== null, log);
   const started = performance.now();
   const { app, engine, model, backendReason: _ } = await openServer({
-    model: (values.model as string | undefined) ?? "models/stories260K",
-    bundles: (values.bundles as string | undefined) ?? "bundles",
+    model: (values.model as string | undefined) ?? DEFAULT_MODEL,
+    bundles,
     ep: (values.ep as string | undefined) ?? "auto",
     adminToken,
     budgetBytes: positive(values, "budget-mb", 256, "float") * 1024 * 1024,
@@ -146,6 +190,7 @@ async function main(): Promise<void> {
       maxQueue: positive(values, "max-queue", 256),
       maxConcurrentBatches: positive(values, "concurrent-batches", 1),
       requestTimeoutMs: Math.round(positive(values, "timeout-s", 120, "float") * 1000),
+      joinRunningBatch: values["no-join"] !== true,
     },
     limits: { maxTokens: positive(values, "max-tokens", 512) },
     log,

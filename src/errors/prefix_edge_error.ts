@@ -46,6 +46,7 @@ export type ErrorCode =
   | "CANCELLED"
   // serving (HTTP layer)
   | "ROUTE_NOT_FOUND"
+  | "METHOD_NOT_ALLOWED"
   | "ADMIN_DISABLED"
   | "STORE_READ_ONLY"
   | "INTERNAL_ERROR";

@@ -18,12 +18,20 @@
 export class SeededRandom {
   #state: number;
 
-  /** @param seed any integer (taken modulo 2^32) */
+  /**
+   * Start a stream of draws.
+   *
+   * @param seed any integer (taken modulo 2^32)
+   */
   constructor(seed: number) {
     this.#state = (Math.trunc(seed) >>> 0) ^ 0x9e3779b9;
   }
 
-  /** @returns the next draw in [0, 1) */
+  /**
+   * Draw the next number.
+   *
+   * @returns the next draw in [0, 1)
+   */
   next(): number {
     let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
     t = Math.imul(t ^ (t >>> 15), t | 1);

@@ -19,6 +19,17 @@ import { MetricsRegistry } from "./prometheus.ts";
 import { addTaskRoutes } from "./task_routes.ts";
 import { type BundleDecoder, TaskRegistry } from "./task_registry.ts";
 
+/** Every route's path and methods, for the 405 answer. Keep in step with the routes. */
+const ALLOWED_METHODS: [string, string[]][] = [
+  ["/healthz", ["GET"]],
+  ["/metrics", ["GET"]],
+  ["/v1/tasks", ["GET"]],
+  ["/v1/models", ["GET"]],
+  ["/v1/tasks/:task", ["PUT", "DELETE"]],
+  ["/v1/tasks/:task/generate", ["POST"]],
+  ["/v1/completions", ["POST"]],
+];
+
 /** Options for {@link createApp}. */
 export interface CreateAppOptions {
   /** The inference engine (one base model). */
@@ -168,6 +179,19 @@ export function createApp(options: CreateAppOptions): ServeApp {
 
   addTaskRoutes(app, ctx);
   addGenerationRoutes(app, ctx);
+
+  // A known path with the wrong method is 405 with an Allow header, not 404: Hono tries
+  // handlers in order, so these catch-alls only see what the routes above did not take.
+  for (const [path, allow] of ALLOWED_METHODS) {
+    app.all(path, (c) =>
+      errorResponse(
+        new PrefixEdgeError(
+          "METHOD_NOT_ALLOWED",
+          `Cannot ${c.req.method} ${c.req.path}: this route takes ${allow.join(", ")}`,
+        ),
+        { allow: allow.join(", ") },
+      ));
+  }
 
   return Object.assign(app, { serve: ctx as Readonly<ServeContext> });
 }

@@ -50,6 +50,7 @@ export function statusForCode(code: ErrorCode): number {
     case "FILE_NOT_FOUND":
       return 404;
     case "STORE_READ_ONLY":
+    case "METHOD_NOT_ALLOWED":
       return 405;
     case "PAYLOAD_TOO_LARGE":
     case "BUNDLE_TOO_LARGE":

@@ -7,6 +7,7 @@
  * @module
  */
 export { createApp, type CreateAppOptions, type ServeApp } from "./create_app.ts";
+export type { ServeContext } from "./_serve_context.ts";
 export type {
   JoinableBatch,
   RowOptions,

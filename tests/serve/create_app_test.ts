@@ -223,6 +223,14 @@ Deno.test("Every client error answers the one error shape with its status", asyn
       "TASK_LOAD_FAILED",
     );
     await expectError(await fetch(`${base}/v2/nothing`), 404, "ROUTE_NOT_FOUND");
+    const wrongMethod = await fetch(`${base}/v1/completions`);
+    assertEquals(wrongMethod.headers.get("allow"), "POST");
+    await expectError(wrongMethod, 405, "METHOD_NOT_ALLOWED");
+    await expectError(
+      await fetch(`${base}/v1/tasks/alpha`, { method: "POST" }),
+      405,
+      "METHOD_NOT_ALLOWED",
+    );
     const put = (task: string, body: BodyInit, auth?: string) =>
       fetch(`${base}/v1/tasks/${task}`, {
         method: "PUT",
