@@ -157,12 +157,7 @@ export function createApp(options: CreateAppOptions): ServeApp {
       execution_provider: ctx.engine.executionProvider ?? null,
       store: { location: registry.store.location, writable: registry.store.writable },
       uploads_enabled: ctx.adminToken !== null,
-      scheduler: {
-        max_batch: scheduler.maxBatch,
-        batch_window_ms: scheduler.batchWindowMs,
-        max_queue: scheduler.maxQueue,
-        ...scheduler.stats(),
-      },
+      scheduler: healthScheduler(scheduler),
       tasks_loaded: registry.cached().length,
     });
   });
@@ -194,4 +189,19 @@ export function createApp(options: CreateAppOptions): ServeApp {
   }
 
   return Object.assign(app, { serve: ctx as Readonly<ServeContext> });
+}
+
+/** The scheduler's limits and state for `GET /healthz`, in the API's snake_case. */
+function healthScheduler(scheduler: Scheduler): Record<string, number | boolean> {
+  const s = scheduler.stats();
+  return {
+    max_batch: scheduler.maxBatch,
+    batch_window_ms: scheduler.batchWindowMs,
+    max_queue: scheduler.maxQueue,
+    queued: s.queued,
+    active_rows: s.activeRows,
+    running_batches: s.runningBatches,
+    joining: s.joining,
+    joined_rows: s.joinedRows,
+  };
 }
