@@ -1,6 +1,7 @@
 /**
  * `kernels/matmul_backward.wgsl`: dX[M,K] = dY[M,N] · W[K,N]ᵀ (+ dX). Also the
- * LM head's logits (h · wteᵀ).
+ * LM head's logits (h · wteᵀ). `kernels/matmul_backward_unaligned.wgsl` serves shapes whose
+ * N is not a multiple of 4.
  *
  * @module
  */
@@ -37,20 +38,34 @@ export interface MatmulBackwardArgs {
  * ```
  */
 export class MatmulBackward {
-  private constructor(private ctx: GpuContext, private pipeline: GPUComputePipeline) {}
+  private constructor(
+    private ctx: GpuContext,
+    private vec4: GPUComputePipeline,
+    private unaligned: GPUComputePipeline,
+  ) {}
 
   /** Compile (cached per context). */
   static async create(ctx: GpuContext): Promise<MatmulBackward> {
-    return new MatmulBackward(
-      ctx,
-      await ctx.pipeline("matmul_backward", "main", ["uniform", "read", "read", "rw"]),
-    );
+    const layout = ["uniform", "read", "read", "rw"] as const;
+    const [vec4, unaligned] = await Promise.all([
+      ctx.pipeline("matmul_backward", "main", [...layout]),
+      ctx.pipeline("matmul_backward_unaligned", "main", [...layout]),
+    ]);
+    return new MatmulBackward(ctx, vec4, unaligned);
   }
 
-  /** Record dX = dY Wᵀ (+ dX). Dispatch (ceil(K/64), ceil(M/64)). */
+  /**
+   * Record dX = dY Wᵀ (+ dX). N a multiple of 4: `matmul_backward.wgsl`, dispatch
+   * (ceil(K/128), ceil(M/16)); otherwise `matmul_backward_unaligned.wgsl`, (ceil(K/64), ceil(M/64)).
+   */
   record(enc: GPUCommandEncoder, a: MatmulBackwardArgs, label = "matmul_backward"): void {
     const u = this.ctx.uniform(packUniform("uuuu", [a.M, a.K, a.N, a.accumulate ? 2 : 0]));
-    const bg = this.ctx.bindGroup(this.pipeline, [u, a.dy, a.w, a.dx]);
-    this.ctx.dispatch(enc, label, this.pipeline, bg, [cdiv(a.K, 64), cdiv(a.M, 64)]);
+    const aligned = a.N % 4 === 0;
+    const pipeline = aligned ? this.vec4 : this.unaligned;
+    const bg = this.ctx.bindGroup(pipeline, [u, a.dy, a.w, a.dx]);
+    const grid: [number, number] = aligned
+      ? [cdiv(a.K, 128), cdiv(a.M, 16)]
+      : [cdiv(a.K, 64), cdiv(a.M, 64)];
+    this.ctx.dispatch(enc, label, pipeline, bg, grid);
   }
 }

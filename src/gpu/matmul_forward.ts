@@ -1,5 +1,6 @@
 /**
- * `kernels/matmul_forward.wgsl`: Y[M,N] = X[M,K] · W[K,N] (+ bias) (+ Y).
+ * `kernels/matmul_forward.wgsl`: Y[M,N] = X[M,K] · W[K,N] (+ bias) (+ Y), with
+ * `kernels/matmul_forward_unaligned.wgsl` for shapes whose K or N is not a multiple of 4.
  *
  * @module
  */
@@ -38,21 +39,35 @@ export interface MatmulForwardArgs {
  * ```
  */
 export class MatmulForward {
-  private constructor(private ctx: GpuContext, private pipeline: GPUComputePipeline) {}
+  private constructor(
+    private ctx: GpuContext,
+    private vec4: GPUComputePipeline,
+    private unaligned: GPUComputePipeline,
+  ) {}
 
   /** Compile (cached per context). */
   static async create(ctx: GpuContext): Promise<MatmulForward> {
-    return new MatmulForward(
-      ctx,
-      await ctx.pipeline("matmul_forward", "main", ["uniform", "read", "read", "read", "rw"]),
-    );
+    const layout = ["uniform", "read", "read", "read", "rw"] as const;
+    const [vec4, unaligned] = await Promise.all([
+      ctx.pipeline("matmul_forward", "main", [...layout]),
+      ctx.pipeline("matmul_forward_unaligned", "main", [...layout]),
+    ]);
+    return new MatmulForward(ctx, vec4, unaligned);
   }
 
-  /** Record Y = X W (+ bias) (+ Y). Dispatch (ceil(N/64), ceil(M/64)). */
+  /**
+   * Record Y = X W (+ bias) (+ Y). K and N multiples of 4: `matmul_forward.wgsl`, dispatch
+   * (ceil(N/128), ceil(M/32)); otherwise `matmul_forward_unaligned.wgsl`, (ceil(N/64), ceil(M/64)).
+   */
   record(enc: GPUCommandEncoder, a: MatmulForwardArgs, label = "matmul_forward"): void {
     const flags = (a.bias ? 1 : 0) | (a.accumulate ? 2 : 0);
     const u = this.ctx.uniform(packUniform("uuuu", [a.M, a.K, a.N, flags]));
-    const bg = this.ctx.bindGroup(this.pipeline, [u, a.x, a.w, a.bias ?? a.w, a.y]);
-    this.ctx.dispatch(enc, label, this.pipeline, bg, [cdiv(a.N, 64), cdiv(a.M, 64)]);
+    const aligned = a.K % 4 === 0 && a.N % 4 === 0;
+    const pipeline = aligned ? this.vec4 : this.unaligned;
+    const bg = this.ctx.bindGroup(pipeline, [u, a.x, a.w, a.bias ?? a.w, a.y]);
+    const grid: [number, number] = aligned
+      ? [cdiv(a.N, 128), cdiv(a.M, 32)]
+      : [cdiv(a.N, 64), cdiv(a.M, 64)];
+    this.ctx.dispatch(enc, label, pipeline, bg, grid);
   }
 }

@@ -72,7 +72,11 @@ function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: numb
 Deno.test("matmul_forward matches the reference on odd shapes, with bias and accumulation", async () => {
   await withCtx(async (ctx) => {
     const mm = await MatmulForward.create(ctx);
-    for (const [M, K, N] of [[1, 1, 1], [37, 53, 29], [65, 130, 67], [130, 17, 200]]) {
+    // K, N multiples of 4 run matmul_forward.wgsl (32 x 128 tiles: partial tiles in both
+    // dimensions, several workgroups along N); the others run matmul_forward_unaligned.wgsl.
+    const aligned = [[1, 4, 4], [37, 52, 44], [17, 8, 260], [33, 68, 132]];
+    const unaligned = [[1, 1, 1], [37, 53, 29], [65, 130, 67], [130, 17, 200], [5, 8, 6]];
+    for (const [M, K, N] of [...aligned, ...unaligned]) {
       for (const flags of [0, 1, 3]) {
         const x = rand(M * K), w = rand(K * N), bias = rand(N), y0 = rand(M * N);
         const xb = up(ctx, x), wb = up(ctx, w), bb = up(ctx, bias), yb = up(ctx, y0);
@@ -105,7 +109,11 @@ Deno.test("matmul_forward matches the reference on odd shapes, with bias and acc
 Deno.test("matmul_backward matches the reference on odd shapes, with accumulation", async () => {
   await withCtx(async (ctx) => {
     const mm = await MatmulBackward.create(ctx);
-    for (const [M, K, N] of [[1, 1, 1], [37, 53, 29], [65, 130, 67], [130, 200, 17]]) {
+    // N a multiple of 4 runs matmul_backward.wgsl (16 x 128 tiles, several workgroups along
+    // K in the third shape); the others run matmul_backward_unaligned.wgsl.
+    const aligned = [[1, 1, 4], [37, 53, 28], [19, 260, 8], [130, 200, 20]];
+    const unaligned = [[1, 1, 1], [37, 53, 29], [65, 130, 67], [130, 200, 17]];
+    for (const [M, K, N] of [...aligned, ...unaligned]) {
       for (const accumulate of [false, true]) {
         const dy = rand(M * N), w = rand(K * N), dx0 = rand(M * K);
         const dyb = up(ctx, dy), wb = up(ctx, w), dxb = up(ctx, dx0);
