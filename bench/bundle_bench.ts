@@ -24,6 +24,9 @@ import {
   parseConfig,
   SafetensorsFile,
 } from "../src/model/mod.ts";
+import { printHelpIfAsked } from "./_help.ts";
+
+printHelpIfAsked(import.meta.url);
 
 const SHAPES = {
   "gpt2-small": { n_layer: 12, n_head: 12, n_embd: 768 },

@@ -16,6 +16,9 @@
 import * as ortWeb from "onnxruntime-web";
 import { InferenceEngine } from "../src/infer/mod.ts";
 import { loadModel, type Prefix, prefixWidth } from "../src/model/mod.ts";
+import { printHelpIfAsked } from "./_help.ts";
+
+printHelpIfAsked(import.meta.url);
 
 const QUICK = Deno.args.includes("--quick");
 const ROOT = new URL("../", import.meta.url).pathname;

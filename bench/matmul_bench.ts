@@ -22,6 +22,9 @@ import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-node";
 import { GpuContext, MatmulBackward, MatmulForward } from "../src/gpu/mod.ts";
 import { benchVariants, type Variant } from "./matmul_variants/variants.ts";
+import { printHelpIfAsked } from "./_help.ts";
+
+printHelpIfAsked(import.meta.url);
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -7,6 +7,9 @@
  * Usage: deno task bench [name-substring ...]
  */
 import { fileURLToPath as fromFileUrl } from "node:url";
+import { printHelpIfAsked } from "./_help.ts";
+
+printHelpIfAsked(import.meta.url);
 
 const dir = fromFileUrl(new URL(".", import.meta.url));
 const filters = Deno.args;

@@ -33,6 +33,9 @@ import {
   FolderBundleStore,
   type ServeEngine,
 } from "../src/serve/mod.ts";
+import { printHelpIfAsked } from "./_help.ts";
+
+printHelpIfAsked(import.meta.url);
 
 const { values } = parseArgs({
   args: Deno.args,

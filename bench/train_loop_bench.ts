@@ -24,6 +24,9 @@ import {
   prepareDataset,
   train,
 } from "../src/train/mod.ts";
+import { printHelpIfAsked } from "./_help.ts";
+
+printHelpIfAsked(import.meta.url);
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const quick = Deno.args.includes("--quick");

@@ -14,6 +14,9 @@ import { PrefixTrainer } from "../src/train/mod.ts";
 import type { LoadedModel } from "../src/model/mod.ts";
 import { randomGpt2 } from "../tests/gpu/_random_gpt2.ts";
 import { GPT2_TINY } from "../tests/_fixtures.ts";
+import { printHelpIfAsked } from "./_help.ts";
+
+printHelpIfAsked(import.meta.url);
 
 const { values } = parseArgs({
   args: Deno.args,
