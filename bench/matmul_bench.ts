@@ -1,7 +1,8 @@
 /**
  * The WGSL matmuls (kernels/matmul_forward.wgsl and matmul_backward.wgsl) against
  * onnxruntime-node's native CPU MatMul on the same shapes, in one run, as GFLOP/s and a
- * ratio. The ONNX model is a one-node MatMul graph whose protobuf bytes are written here.
+ * ratio. The ONNX model is a one-node MatMul graph whose protobuf bytes are written in TypeScript
+ * (src/infer/_onnx_graph.ts).
  * Each time is the best of `--reps` runs after a warm-up (the machine is usually shared).
  *
  * Usage: deno run -A bench/matmul_bench.ts [--reps N] [--shapes 1024x1024x1024,...]
@@ -21,6 +22,7 @@
 import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-node";
 import { GpuContext, MatmulBackward, MatmulForward } from "../src/gpu/mod.ts";
+import { singleNodeModel } from "../src/infer/_onnx_graph.ts";
 import { benchVariants, type Variant } from "./matmul_variants/variants.ts";
 import { printHelpIfAsked } from "./_help.ts";
 
@@ -54,44 +56,17 @@ if (!(reps >= 1) || shapes.some((s) => s.length !== 3 || s.some((d) => !(d >= 1)
   Deno.exit(2);
 }
 
-// --- a minimal protobuf writer for a one-node ONNX MatMul model ------------------------
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n > 127) {
-    out.push((n & 127) | 128);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-}
-const key = (field: number, wire: number) => varint(field * 8 + wire);
-const vint = (field: number, n: number) => [...key(field, 0), ...varint(n)];
-const bytes = (field: number, b: number[]) => [...key(field, 2), ...varint(b.length), ...b];
-const str = (field: number, s: string) => bytes(field, [...new TextEncoder().encode(s)]);
-
-function valueInfo(name: string, dims: number[]): number[] {
-  const shape = dims.flatMap((d) => bytes(1, vint(1, d))); // TensorShapeProto.dim.dim_value
-  const tensorType = [...vint(1, 1), ...bytes(2, shape)]; // elem_type FLOAT, shape
-  return [...str(1, name), ...bytes(2, bytes(1, tensorType))]; // name, type.tensor_type
-}
-
+// A one-node ONNX MatMul model, written by the SDK's protobuf writer.
 function matmulModel(M: number, K: number, N: number): Uint8Array {
-  const node = [
-    ...str(1, "X"),
-    ...str(1, "W"),
-    ...str(2, "Y"),
-    ...str(3, "mm"),
-    ...str(4, "MatMul"),
-  ];
-  const graph = [
-    ...bytes(1, node),
-    ...str(2, "matmul"),
-    ...bytes(11, valueInfo("X", [M, K])),
-    ...bytes(11, valueInfo("W", [K, N])),
-    ...bytes(12, valueInfo("Y", [M, N])),
-  ];
-  const opset = [...str(1, ""), ...vint(2, 13)];
-  return new Uint8Array([...vint(1, 8), ...bytes(7, graph), ...bytes(8, opset)]);
+  return singleNodeModel({
+    opType: "MatMul",
+    inputs: [
+      { name: "X", type: "float32", dims: [M, K] },
+      { name: "W", type: "float32", dims: [K, N] },
+    ],
+    outputs: [{ name: "Y", type: "float32", dims: [M, N] }],
+    opset: 13,
+  });
 }
 
 // ---------------------------------------------------------------------------------------

@@ -101,7 +101,9 @@ export async function beamSearch(
       }
       const rows = next.map((c) => c.beam);
       const old = cache;
-      cache = await cache.selectRows(session.backend, rows);
+      // On WebGPU the rows are gathered on the GPU (session.rowGather), so
+      // the cache is never copied to the CPU between steps (DESIGN §4).
+      cache = await cache.selectRows(session.backend, rows, 0, session.rowGather);
       old.dispose();
       layout = layout.selectRows(rows);
       step = layout.step(next.map((c) => c.token));

@@ -15,8 +15,9 @@
  * copied out), together with leading columns that no remaining row attends to,
  * so a batch that never empties does not grow without bound.
  *
- * On WebGPU the cache stays on the GPU between steps and ORT offers no
- * on-device gather or concat here, so rows cannot join a running batch there
+ * On WebGPU the cache stays on the GPU between steps and there is no
+ * on-device concat of caches here (only the row gather beam search uses), so
+ * rows cannot join a running batch there
  * (merging would copy the whole cache through the CPU, the performance bug
  * DESIGN §4 rules out): rows added while a batch decodes wait until all its
  * rows have finished and then start the next batch together (waves), and

@@ -7,7 +7,9 @@
  * @module
  */
 import type { ModelConfig } from "../model/mod.ts";
-import { KvCache } from "./kv_cache.ts";
+import { PrefixEdgeError } from "../errors/mod.ts";
+import { gatherRowsModel } from "./_onnx_graph.ts";
+import { KvCache, type RowGather } from "./kv_cache.ts";
 import type { OrtBackend, OrtSession, OrtTensor } from "./ort_backend.ts";
 import { discoverSessionIO, type SessionIO } from "./session_io.ts";
 
@@ -43,14 +45,22 @@ export class DecoderSession {
   readonly backend: OrtBackend;
   /** Whether `present` tensors stay on the GPU (WebGPU with `keepKvOnGpu`). */
   readonly kvOnGpu: boolean;
+  /**
+   * Reorders cache rows on the GPU (beam search); set when `kvOnGpu`, so
+   * that the cache never travels through the CPU between steps.
+   */
+  readonly rowGather: RowGather | undefined;
   readonly #session: OrtSession;
   #queue: Promise<unknown> = Promise.resolve();
+  #gatherSession: Promise<OrtSession> | undefined;
+  #released = false;
 
   private constructor(session: OrtSession, backend: OrtBackend, io: SessionIO, kvOnGpu: boolean) {
     this.#session = session;
     this.backend = backend;
     this.io = io;
     this.kvOnGpu = kvOnGpu;
+    this.rowGather = kvOnGpu ? { gather: (t, rows) => this.#gather(t, rows) } : undefined;
   }
 
   /**
@@ -149,9 +159,43 @@ export class DecoderSession {
     return this.backend.tensor("int64", data, dims);
   }
 
-  /** Release the session. */
+  /**
+   * `out = t[rows]` along axis 0 by a one-node Gather graph on the same EP,
+   * its output kept on the GPU. Queued with the forward passes, since ORT-web
+   * runs one session at a time.
+   */
+  #gather(t: OrtTensor, rows: readonly number[]): Promise<OrtTensor> {
+    const run = this.#queue.then(async () => {
+      if (this.#released) {
+        throw new PrefixEdgeError("INVALID_INPUT", "Cannot reorder the KV cache: session released");
+      }
+      // Created on first use: only beam search on the GPU needs it.
+      this.#gatherSession ??= this.backend.createSession(gatherRowsModel(), {
+        logSeverityLevel: 3,
+        preferredOutputLocation: "gpu-buffer",
+      }).catch((e) => {
+        this.#gatherSession = undefined;
+        throw e;
+      });
+      const session = await this.#gatherSession;
+      const indices = this.backend.tensor(
+        "int64",
+        BigInt64Array.from(rows, (r) => BigInt(r)),
+        [rows.length],
+      );
+      const out = await session.run({ data: t, indices });
+      return out.out;
+    });
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  /** Release the session (and the row-gather session, if one was created). */
   async release(): Promise<void> {
     await this.#queue;
+    this.#released = true;
     await this.#session.release();
+    const gather = await this.#gatherSession?.catch(() => undefined);
+    await gather?.release();
   }
 }

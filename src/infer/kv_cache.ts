@@ -9,6 +9,22 @@
 import { kvWidth, type ModelConfig, type Prefix, prefixWidth } from "../model/mod.ts";
 import type { OrtBackend, OrtTensor } from "./ort_backend.ts";
 
+/**
+ * Reorders a GPU tensor's rows on the device: `out[i] = t[rows[i]]` along
+ * axis 0, the result left on the GPU. The decoder session provides one on
+ * WebGPU (a one-node Gather graph on the same EP).
+ */
+export interface RowGather {
+  /**
+   * Gather rows of one GPU tensor.
+   *
+   * @param t `[B, ...]` on the GPU (not disposed)
+   * @param rows source row of each output row
+   * @returns `[rows.length, ...]` on the GPU
+   */
+  gather(t: OrtTensor, rows: readonly number[]): Promise<OrtTensor>;
+}
+
 /** A batch's KV cache: `tensors[2l + kv]` is layer l's key (kv 0) or value (kv 1). */
 export class KvCache {
   /** `[B, H, past, hd]` per slot, slot = 2l + kv. */
@@ -33,20 +49,27 @@ export class KvCache {
 
   /**
    * A new cache holding rows `rows` (in that order) of this one: for beam
-   * search (reorder) and for dropping finished rows. GPU tensors are
-   * downloaded first, since ORT offers no on-device gather here.
+   * search (reorder) and for dropping finished rows. A cache on the GPU is
+   * reordered on the GPU by `gather` when one is given and no column is
+   * dropped (DESIGN §4: no per-step copy of the cache to the CPU); otherwise
+   * the rows are copied on the CPU (GPU tensors are downloaded first).
    *
    * @param backend builds the new CPU tensors
    * @param rows source row of each new row
    * @param dropColumns leading past columns to leave out (columns no kept row
    *   attends to), so a long-lived batch does not grow without bound
+   * @param gather the on-device reorder for GPU tensors, if the EP has one
    * @returns the new cache (this one is left as is)
    */
   async selectRows(
     backend: OrtBackend,
     rows: readonly number[],
     dropColumns = 0,
+    gather?: RowGather,
   ): Promise<KvCache> {
+    if (gather && dropColumns === 0 && this.tensors.every((t) => t.location === "gpu-buffer")) {
+      return await this.#gatherOnGpu(gather, rows);
+    }
     const out: OrtTensor[] = [];
     const keep = this.pastLen - dropColumns;
     for (const t of this.tensors) {
@@ -71,6 +94,18 @@ export class KvCache {
       out.push(backend.tensor("float32", dst, [rows.length, H, keep, hd]));
     }
     return new KvCache(out, rows.length, keep);
+  }
+
+  async #gatherOnGpu(gather: RowGather, rows: readonly number[]): Promise<KvCache> {
+    const out: OrtTensor[] = [];
+    try {
+      for (const t of this.tensors) out.push(await gather.gather(t, rows));
+    } catch (e) {
+      // A half-built cache would leak GPU buffers.
+      for (const t of out) t.dispose();
+      throw e;
+    }
+    return new KvCache(out, rows.length, this.pastLen);
   }
 
   /**
