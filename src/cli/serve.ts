@@ -79,7 +79,7 @@ const SPEC: CliSpec = {
       type: "boolean",
       description:
         "Batch in waves: new requests wait for the running batch to finish instead of joining it " +
-        "at the next step (joining is on by default on the CPU backends)",
+        "at the next step (joining is on by default)",
     },
     "max-queue": {
       type: "string",

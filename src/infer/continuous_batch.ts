@@ -3,25 +3,27 @@
  * forward per step, and that new rows may join at any step boundary. Each row
  * keeps its own prefix, positions, sampling and stop rules.
  *
- * How a join works (cache on the CPU: wasm, native): the rows waiting to join
- * (see {@link BatchOptions.maxJoinDelaySteps} for when they do) get ONE
- * prefill forward of their own (their prefixes as
- * `past_key_values`, laid out as in {@link BatchLayout.prefill}); then their
- * cache `[Bn, H, pn, hd]` and the running one `[Br, H, pr, hd]` are stacked
- * along the batch axis, the shorter one padded on the left with columns its
- * rows' attention masks mark 0. Attention ignores masked columns and every row
- * has explicit positions, so the padding changes no row's result. From then on
- * one forward per step runs all live rows. Finished rows leave (their rows are
- * copied out), together with leading columns that no remaining row attends to,
- * so a batch that never empties does not grow without bound.
+ * How a join works: the rows waiting to join (see
+ * {@link BatchOptions.maxJoinDelaySteps} for when they do) get ONE prefill
+ * forward of their own (their prefixes as `past_key_values`, laid out as in
+ * {@link BatchLayout.prefill}); then their cache `[Bn, H, pn, hd]` and the
+ * running one `[Br, H, pr, hd]` are stacked along the batch axis, the shorter
+ * one padded on the left with columns its rows' attention masks mark 0.
+ * Attention ignores masked columns and every row has explicit positions, so
+ * the padding changes no row's result. From then on one forward per step runs
+ * all live rows. Finished rows leave (their rows are copied out), together
+ * with leading columns that no remaining row attends to, so a batch that
+ * never empties does not grow without bound.
  *
- * On WebGPU the cache stays on the GPU between steps and there is no
- * on-device concat of caches here (only the row gather beam search uses), so
- * rows cannot join a running batch there
- * (merging would copy the whole cache through the CPU, the performance bug
- * DESIGN §4 rules out): rows added while a batch decodes wait until all its
- * rows have finished and then start the next batch together (waves), and
- * finished rows ride along masked until then.
+ * On the CPU backends (wasm, native) the cache is stacked and copied on the
+ * CPU. On WebGPU the cache stays on the GPU between steps, and both happen
+ * there too, by small helper graphs on the same EP (Pad + Concat to join,
+ * Gather + Slice to drop rows and columns; see `DecoderSession.gpuCache`):
+ * copying the cache through the CPU is the performance bug DESIGN §4 rules
+ * out. Only if those graphs failed to load are rows on the GPU not joinable:
+ * rows added while a batch decodes then wait until all its rows have finished
+ * and start the next batch together (waves), and finished rows ride along
+ * masked until then.
  *
  * @module
  */
@@ -121,9 +123,11 @@ export interface BatchContext {
  */
 export class ContinuousBatch {
   /**
-   * Whether rows added while the batch decodes join it at the next step
-   * (cache on the CPU). `false` on WebGPU with the cache on the GPU: there
-   * they wait until the running rows have all finished.
+   * Whether rows added while the batch decodes join it at a coming step
+   * boundary: with the cache on the CPU, or on the GPU when the session has
+   * its on-device cache graphs (`DecoderSession.gpuCache`). `false` only on
+   * WebGPU without them: there rows wait until the running rows have all
+   * finished.
    */
   readonly joinable: boolean;
   readonly #ctx: BatchContext;
@@ -170,7 +174,7 @@ export class ContinuousBatch {
       );
     }
     this.#maxJoinDelay = delay;
-    this.joinable = !ctx.session.kvOnGpu;
+    this.joinable = !ctx.session.kvOnGpu || ctx.session.gpuCache !== undefined;
   }
 
   /** Rows live or waiting to join (beam-search rows excluded: they run on their own). */
@@ -300,7 +304,7 @@ export class ContinuousBatch {
     } else {
       const old = this.#cache!;
       try {
-        this.#cache = await old.concat(session.backend, out.cache);
+        this.#cache = await old.concat(session.backend, out.cache, session.gpuCache);
       } catch (e) {
         for (const r of joining) r.controller.fail(e);
         return;
@@ -338,16 +342,18 @@ export class ContinuousBatch {
     await this.#compact();
   }
 
-  /** Drop finished rows (CPU cache only) and the leading columns nobody attends to. */
+  /** Drop finished rows and the leading columns nobody attends to. */
   async #compact(): Promise<void> {
     const keep = this.#runs.map((r, b) => (r.done ? -1 : b)).filter((b) => b >= 0);
     if (keep.length === 0) return this.#reset();
     if (keep.length === this.#runs.length) return;
-    // On the GPU, finished rows ride along masked until the batch empties.
-    if (this.#cache!.tensors[0].location !== "cpu") return;
+    const { session } = this.#ctx;
+    // Without the on-device graphs a GPU cache is not copied out (DESIGN §4):
+    // finished rows ride along masked until the batch empties.
+    if (this.#cache!.tensors[0].location !== "cpu" && !session.gpuCache) return;
     const drop = this.#layout!.leadingMasked(keep);
     const old = this.#cache!;
-    this.#cache = await old.selectRows(this.#ctx.session.backend, keep, drop);
+    this.#cache = await old.selectRows(session.backend, keep, drop, session.gpuCache);
     old.dispose();
     this.#layout = this.#layout!.selectRows(keep, drop);
     this.#runs = keep.map((b) => this.#runs[b]);

@@ -8,8 +8,8 @@
  */
 import type { ModelConfig } from "../model/mod.ts";
 import { PrefixEdgeError } from "../errors/mod.ts";
-import { gatherRowsModel } from "./_onnx_graph.ts";
-import { KvCache, type RowGather } from "./kv_cache.ts";
+import { concatPaddedModel, gatherRowsModel, selectRowsModel } from "./_onnx_graph.ts";
+import { type GpuCacheOps, KvCache, type RowGather } from "./kv_cache.ts";
 import type { OrtBackend, OrtSession, OrtTensor } from "./ort_backend.ts";
 import { discoverSessionIO, type SessionIO } from "./session_io.ts";
 
@@ -46,21 +46,41 @@ export class DecoderSession {
   /** Whether `present` tensors stay on the GPU (WebGPU with `keepKvOnGpu`). */
   readonly kvOnGpu: boolean;
   /**
-   * Reorders cache rows on the GPU (beam search); set when `kvOnGpu`, so
-   * that the cache never travels through the CPU between steps.
+   * Reorders cache rows on the GPU (beam search, dropping finished rows);
+   * set when `kvOnGpu` and the helper graphs loaded, so that the cache never
+   * travels through the CPU between steps. The same object as `gpuCache`.
    */
   readonly rowGather: RowGather | undefined;
+  /**
+   * Row gather and padded concat of cache tensors on the GPU (helper graphs
+   * on the same EP); set when `kvOnGpu` and they loaded. Rows can join a
+   * running batch on the GPU only with it.
+   */
+  readonly gpuCache: GpuCacheOps | undefined;
   readonly #session: OrtSession;
+  readonly #helpers: HelperSessions | undefined;
   #queue: Promise<unknown> = Promise.resolve();
-  #gatherSession: Promise<OrtSession> | undefined;
   #released = false;
 
-  private constructor(session: OrtSession, backend: OrtBackend, io: SessionIO, kvOnGpu: boolean) {
+  private constructor(
+    session: OrtSession,
+    backend: OrtBackend,
+    io: SessionIO,
+    kvOnGpu: boolean,
+    helpers: HelperSessions | undefined,
+  ) {
     this.#session = session;
     this.backend = backend;
     this.io = io;
     this.kvOnGpu = kvOnGpu;
-    this.rowGather = kvOnGpu ? { gather: (t, rows) => this.#gather(t, rows) } : undefined;
+    this.#helpers = helpers;
+    this.gpuCache = helpers
+      ? {
+        gather: (t, rows, drop = 0) => this.#gather(helpers, t, rows, drop),
+        concat: (a, b) => this.#concat(helpers, a, b),
+      }
+      : undefined;
+    this.rowGather = this.gpuCache;
   }
 
   /**
@@ -89,13 +109,20 @@ export class DecoderSession {
       ...(gpu ? { preferredOutputLocation: "gpu-buffer" as const } : {}),
     });
     const meta = (session as unknown as { inputMetadata?: [] }).inputMetadata;
+    let io: SessionIO;
     try {
-      const io = discoverSessionIO(session.inputNames, session.outputNames, meta, config, source);
-      return new DecoderSession(session, backend, io, gpu);
+      io = discoverSessionIO(session.inputNames, session.outputNames, meta, config, source);
     } catch (e) {
       await session.release();
       throw e;
     }
+    return new DecoderSession(
+      session,
+      backend,
+      io,
+      gpu,
+      gpu ? await helperSessions(backend) : undefined,
+    );
   }
 
   /**
@@ -160,42 +187,94 @@ export class DecoderSession {
   }
 
   /**
-   * `out = t[rows]` along axis 0 by a one-node Gather graph on the same EP,
-   * its output kept on the GPU. Queued with the forward passes, since ORT-web
-   * runs one session at a time.
+   * `out = t[rows]` along axis 0, without `drop` leading columns of axis 2,
+   * by a helper graph on the same EP, its output kept on the GPU.
    */
-  #gather(t: OrtTensor, rows: readonly number[]): Promise<OrtTensor> {
+  #gather(
+    h: HelperSessions,
+    t: OrtTensor,
+    rows: readonly number[],
+    drop: number,
+  ): Promise<OrtTensor> {
+    const indices = this.#int64(rows);
+    if (drop === 0) return this.#helper(h.gather, { data: t, indices });
+    const past = t.dims[2];
+    return this.#helper(h.select, {
+      data: t,
+      indices,
+      starts: this.#int64([drop]),
+      ends: this.#int64([past]),
+      axes: this.#int64([2]),
+    });
+  }
+
+  /** `a` and `b` left-padded along axis 2 to one width, then stacked along axis 0, on the GPU. */
+  #concat(h: HelperSessions, a: OrtTensor, b: OrtTensor): Promise<OrtTensor> {
+    const W = Math.max(a.dims[2], b.dims[2]);
+    // ONNX pads: begin of each axis, then end of each axis.
+    const pads = (t: OrtTensor) => this.#int64([0, 0, W - t.dims[2], 0, 0, 0, 0, 0]);
+    return this.#helper(h.concat, { a, b, pads_a: pads(a), pads_b: pads(b) });
+  }
+
+  #int64(values: readonly number[]): OrtTensor {
+    return this.backend.tensor("int64", BigInt64Array.from(values, (v) => BigInt(v)), [
+      values.length,
+    ]);
+  }
+
+  /**
+   * Run a helper graph and return its `out`. Queued with the forward passes,
+   * since ORT-web runs one session at a time.
+   */
+  #helper(session: OrtSession, feeds: Record<string, OrtTensor>): Promise<OrtTensor> {
     const run = this.#queue.then(async () => {
       if (this.#released) {
-        throw new PrefixEdgeError("INVALID_INPUT", "Cannot reorder the KV cache: session released");
+        throw new PrefixEdgeError("INVALID_INPUT", "Cannot reshape the KV cache: session released");
       }
-      // Created on first use: only beam search on the GPU needs it.
-      this.#gatherSession ??= this.backend.createSession(gatherRowsModel(), {
-        logSeverityLevel: 3,
-        preferredOutputLocation: "gpu-buffer",
-      }).catch((e) => {
-        this.#gatherSession = undefined;
-        throw e;
-      });
-      const session = await this.#gatherSession;
-      const indices = this.backend.tensor(
-        "int64",
-        BigInt64Array.from(rows, (r) => BigInt(r)),
-        [rows.length],
-      );
-      const out = await session.run({ data: t, indices });
-      return out.out;
+      return (await session.run(feeds)).out;
     });
     this.#queue = run.catch(() => {});
     return run;
   }
 
-  /** Release the session (and the row-gather session, if one was created). */
+  /** Release the session (and the helper graphs' sessions, if any). */
   async release(): Promise<void> {
     await this.#queue;
     this.#released = true;
     await this.#session.release();
-    const gather = await this.#gatherSession?.catch(() => undefined);
-    await gather?.release();
+    const h = this.#helpers;
+    if (h) await Promise.all([h.gather, h.select, h.concat].map((s) => s.release()));
   }
+}
+
+/** The helper graphs' sessions of a GPU decoder session. */
+interface HelperSessions {
+  /** Gather rows (beam search). */
+  gather: OrtSession;
+  /** Gather rows and drop leading columns (finished rows leave a batch). */
+  select: OrtSession;
+  /** Left-pad and stack two caches (rows join a batch). */
+  concat: OrtSession;
+}
+
+/**
+ * Create the helper graphs' sessions on the GPU EP, outputs kept on the GPU.
+ * Created up front, so that a batch knows whether rows can join it: if one
+ * fails to load, there is none (beams are then reordered on the CPU and
+ * batches run in waves), rather than a failure in the middle of a batch.
+ */
+async function helperSessions(backend: OrtBackend): Promise<HelperSessions | undefined> {
+  const opts = { logSeverityLevel: 3 as const, preferredOutputLocation: "gpu-buffer" as const };
+  const ok: OrtSession[] = [];
+  // One at a time: ORT-web does not create sessions concurrently.
+  for (const model of [gatherRowsModel(), selectRowsModel(), concatPaddedModel()]) {
+    try {
+      ok.push(await backend.createSession(model, opts));
+    } catch {
+      await Promise.all(ok.map((s) => s.release()));
+      return undefined;
+    }
+  }
+  const [gather, select, concat] = ok;
+  return { gather, select, concat };
 }

@@ -216,10 +216,11 @@ export class InferenceEngine {
    * one prefill forward for the rows waiting to join. Rows keep their own
    * prefix, positions and mask, so each row's tokens equal what it gives alone.
    *
-   * Joining needs the KV cache on the CPU (`wasm`, `native`, or `webgpu`
-   * with `keepKvOnGpu: false`); where it stays on the GPU, `joinable` is
-   * `false` and rows added while the batch decodes start together once its
-   * rows have all finished (waves).
+   * Joining works on every backend: with the KV cache on the GPU (`webgpu`)
+   * the caches are padded, stacked and compacted on the GPU by small helper
+   * graphs. Only if those fail to load is `joinable` `false`: rows added
+   * while the batch decodes then start together once its rows have all
+   * finished (waves).
    *
    * @param options a step callback
    * @returns the batch (idle until the first `add`)

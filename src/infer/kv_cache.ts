@@ -11,18 +11,36 @@ import type { OrtBackend, OrtTensor } from "./ort_backend.ts";
 
 /**
  * Reorders a GPU tensor's rows on the device: `out[i] = t[rows[i]]` along
- * axis 0, the result left on the GPU. The decoder session provides one on
- * WebGPU (a one-node Gather graph on the same EP).
+ * axis 0, optionally without leading columns of axis 2, the result left on
+ * the GPU. The decoder session provides one on WebGPU (small Gather / Slice
+ * graphs on the same EP).
  */
 export interface RowGather {
   /**
    * Gather rows of one GPU tensor.
    *
-   * @param t `[B, ...]` on the GPU (not disposed)
+   * @param t `[B, H, S, hd]` on the GPU (not disposed)
    * @param rows source row of each output row
-   * @returns `[rows.length, ...]` on the GPU
+   * @param dropColumns leading columns of axis 2 to leave out (default 0)
+   * @returns `[rows.length, H, S - dropColumns, hd]` on the GPU
    */
-  gather(t: OrtTensor, rows: readonly number[]): Promise<OrtTensor>;
+  gather(t: OrtTensor, rows: readonly number[], dropColumns?: number): Promise<OrtTensor>;
+}
+
+/**
+ * The on-device cache operations of a GPU session: the row gather, and the
+ * padded concat that lets rows join a batch whose cache is on the GPU.
+ */
+export interface GpuCacheOps extends RowGather {
+  /**
+   * Stack two GPU tensors along axis 0, each padded on the left of axis 2
+   * with zeros up to the wider one's length.
+   *
+   * @param a `[Ba, H, Sa, hd]` on the GPU (not disposed)
+   * @param b `[Bb, H, Sb, hd]` on the GPU (not disposed)
+   * @returns `[Ba + Bb, H, max(Sa, Sb), hd]` on the GPU
+   */
+  concat(a: OrtTensor, b: OrtTensor): Promise<OrtTensor>;
 }
 
 /** A batch's KV cache: `tensors[2l + kv]` is layer l's key (kv 0) or value (kv 1). */
@@ -50,9 +68,9 @@ export class KvCache {
   /**
    * A new cache holding rows `rows` (in that order) of this one: for beam
    * search (reorder) and for dropping finished rows. A cache on the GPU is
-   * reordered on the GPU by `gather` when one is given and no column is
-   * dropped (DESIGN §4: no per-step copy of the cache to the CPU); otherwise
-   * the rows are copied on the CPU (GPU tensors are downloaded first).
+   * reordered (and its leading columns dropped) on the GPU by `gather` when
+   * one is given (DESIGN §4: no copy of the cache to the CPU); otherwise the
+   * rows are copied on the CPU (GPU tensors are downloaded first).
    *
    * @param backend builds the new CPU tensors
    * @param rows source row of each new row
@@ -67,8 +85,8 @@ export class KvCache {
     dropColumns = 0,
     gather?: RowGather,
   ): Promise<KvCache> {
-    if (gather && dropColumns === 0 && this.tensors.every((t) => t.location === "gpu-buffer")) {
-      return await this.#gatherOnGpu(gather, rows);
+    if (gather && this.tensors.every((t) => t.location === "gpu-buffer")) {
+      return await this.#gatherOnGpu(gather, rows, dropColumns);
     }
     const out: OrtTensor[] = [];
     const keep = this.pastLen - dropColumns;
@@ -96,31 +114,34 @@ export class KvCache {
     return new KvCache(out, rows.length, keep);
   }
 
-  async #gatherOnGpu(gather: RowGather, rows: readonly number[]): Promise<KvCache> {
-    const out: OrtTensor[] = [];
-    try {
-      for (const t of this.tensors) out.push(await gather.gather(t, rows));
-    } catch (e) {
-      // A half-built cache would leak GPU buffers.
-      for (const t of out) t.dispose();
-      throw e;
-    }
-    return new KvCache(out, rows.length, this.pastLen);
+  async #gatherOnGpu(gather: RowGather, rows: readonly number[], drop: number): Promise<KvCache> {
+    const out = await buildOnGpu(this.tensors.map((t) => () => gather.gather(t, rows, drop)));
+    return new KvCache(out, rows.length, this.pastLen - drop);
   }
 
   /**
-   * Stack two CPU caches along the batch axis: this one's rows, then
-   * `other`'s. Their sequence lengths may differ: the shorter one is padded
-   * on the left with zero columns, which the callers' attention masks mark 0
-   * (see `BatchLayout.concat`), so the row's last real column stays the last
-   * column and the next decode column is shared by all rows.
+   * Stack two caches along the batch axis: this one's rows, then `other`'s.
+   * Their sequence lengths may differ: the shorter one is padded on the left
+   * with zero columns, which the callers' attention masks mark 0 (see
+   * `BatchLayout.concat`), so the row's last real column stays the last
+   * column and the next decode column is shared by all rows. Two caches on
+   * the GPU are stacked on the GPU by `ops` when given (DESIGN §4: no copy of
+   * the cache to the CPU); otherwise on the CPU (GPU tensors are downloaded).
    *
    * @param backend builds the new CPU tensors
    * @param other the rows to append (same model, so same H and hd)
+   * @param ops the on-device concat for GPU tensors, if the EP has one
    * @returns the new cache, `[Ba + Bb, H, max(pa, pb), hd]` per slot
    */
-  async concat(backend: OrtBackend, other: KvCache): Promise<KvCache> {
+  async concat(backend: OrtBackend, other: KvCache, ops?: GpuCacheOps): Promise<KvCache> {
     const W = Math.max(this.pastLen, other.pastLen);
+    const onGpu = (c: KvCache) => c.tensors.every((t) => t.location === "gpu-buffer");
+    if (ops && onGpu(this) && onGpu(other)) {
+      const out = await buildOnGpu(
+        this.tensors.map((t, i) => () => ops.concat(t, other.tensors[i])),
+      );
+      return new KvCache(out, this.batch + other.batch, W);
+    }
     const out: OrtTensor[] = [];
     for (let slot = 0; slot < this.tensors.length; slot++) {
       const [, H, , hd] = this.tensors[slot].dims;
@@ -142,6 +163,18 @@ export class KvCache {
     }
     return new KvCache(out, this.batch + other.batch, W);
   }
+}
+
+/** Run one GPU op per slot; on failure dispose what was built (a half-built cache would leak GPU buffers). */
+async function buildOnGpu(ops: (() => Promise<OrtTensor>)[]): Promise<OrtTensor[]> {
+  const out: OrtTensor[] = [];
+  try {
+    for (const op of ops) out.push(await op());
+  } catch (e) {
+    for (const t of out) t.dispose();
+    throw e;
+  }
+  return out;
 }
 
 /**

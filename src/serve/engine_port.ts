@@ -71,8 +71,8 @@ export interface RowStream extends AsyncIterable<RowToken> {
 export interface JoinableBatch {
   /**
    * Whether rows added while the batch decodes join it at once. `false`
-   * where the engine cannot merge rows into a running batch (WebGPU with the
-   * KV cache on the GPU); the scheduler then batches per wave.
+   * where the engine cannot merge rows into a running batch (WebGPU when its
+   * on-device cache graphs failed to load); the scheduler then batches per wave.
    */
   readonly joinable: boolean;
   /**

@@ -2,9 +2,10 @@
  * Continuous batching: rows that join a running batch at step boundaries
  * (different prefixes, different P, one row without a prefix, joined at
  * different steps, leaving at different steps) must produce exactly the
- * tokens each row produces alone. Runs on the CPU backends, where joining is
- * supported.
+ * tokens each row produces alone. Runs on the CPU backends, and on WebGPU,
+ * where the cache is merged and compacted on the GPU.
  */
+import * as ort from "onnxruntime-web";
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { PrefixEdgeError } from "../../src/errors/mod.ts";
 import { GPT2_TINY, readCases, STORIES } from "../_fixtures.ts";
@@ -271,30 +272,78 @@ Deno.test({
 });
 
 Deno.test({
-  name: "on webgpu (cache on the GPU) rows added mid-decode wait for the batch to empty (waves)",
+  name:
+    "on webgpu (cache on the GPU) rows join mid-decode and leave early on the GPU, equal to alone and to wasm",
   ignore: NO_WEBGPU,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const engine = await InferenceEngine.create(await loadModel(STORIES), {
-      executionProvider: "webgpu",
-    });
-    try {
-      const late: GenerateOptions = { prompt: "Tom", maxNewTokens: 3, eosTokenIds: [] };
-      let lateOut: ReturnType<typeof drain> | undefined;
-      const batch: ContinuousBatch = engine.openBatch({
-        maxJoinDelaySteps: 0,
-        onStep: (s) => {
-          if (s.index === 1) lateOut = drain(batch.add(late));
+    const { cases } = await readCases(GPT2_TINY);
+    const greedy = cases.find((x) => x.greedy)!;
+    const p0 = (await readOracle(`${GPT2_TINY}/${greedy.file}`)).prefix; // P = 4
+    const p1 = (await readOracle(`${GPT2_TINY}/${cases[0].file}`)).prefix;
+    const p2 = (await readOracle(`${GPT2_TINY}/${cases[2].file}`)).prefix;
+    const model = await loadModel(`${GPT2_TINY}/model`);
+    // Few tokens: WebGPU may be a slow software adapter here.
+    const plan: Planned[] = [
+      { at: 0, row: { inputIds: greedy.greedy!.prompt, prefix: p0, maxNewTokens: 8 } },
+      // Join at boundary 2 in one prefill: P = 2, and no prefix. Row 1 leaves first.
+      { at: 2, row: { inputIds: [5, 9, 2], prefix: firstTokens(p1, 2), maxNewTokens: 2 } },
+      { at: 2, row: { inputIds: [7, 1, 1, 4, 3], prefix: null, maxNewTokens: 5 } },
+      // Joins at boundary 4 after row 1 left, with a prompt wider than the running cache (P = 3):
+      // when it leaves before row 0, row 0's leading padding columns are dropped on the GPU too.
+      {
+        at: 4,
+        row: {
+          inputIds: Array.from({ length: 14 }, (_, i) => (i * 7) % 50),
+          prefix: firstTokens(p2, 3),
+          maxNewTokens: 3,
         },
-      });
-      assert(!batch.joinable);
-      await drain(batch.add({ prompt: "Lily", maxNewTokens: 4, eosTokenIds: [] }));
-      const out = await lateOut!;
-      assertEquals(batch.stats.joins, 0, "no row joined a decoding batch");
-      assertEquals(batch.stats.maxLiveRows, 1);
-      assertEquals(out.ids, (await drain(engine.generate(late))).ids);
+      },
+    ].map((p) => ({ ...p, row: { ...p.row, eosTokenIds: [] } }));
+    const wasm = await InferenceEngine.create(model, { executionProvider: "wasm" });
+    let onWasm: Awaited<ReturnType<typeof runJoined>>;
+    try {
+      onWasm = await runJoined(wasm, plan);
     } finally {
+      await wasm.dispose();
+    }
+    // Count downloads of 4-D GPU tensors (cache slots; logits are 3-D): a
+    // merge or compaction through the CPU downloads every slot.
+    const proto = ort.Tensor.prototype as unknown as {
+      getData(this: ort.Tensor, release?: boolean): Promise<unknown>;
+    };
+    const getData = proto.getData;
+    let cacheDownloads = 0;
+    proto.getData = function (this: ort.Tensor, release?: boolean) {
+      if (this.location === "gpu-buffer" && this.dims.length === 4) cacheDownloads++;
+      return getData.call(this, release);
+    };
+    const engine = await InferenceEngine.create(model, { executionProvider: "webgpu" });
+    try {
+      assert(engine.openBatch().joinable, "the cache graphs run on the GPU");
+      const { results, batch, seen, logits } = await runJoined(engine, plan);
+      for (let i = 0; i < plan.length; i++) {
+        assertEquals(results[i].ids, onWasm.results[i].ids, `row ${i}: webgpu differs from wasm`);
+        assertEquals(results[i].ids.length, plan[i].row.maxNewTokens);
+        assertEquals(results[i].ids, (await drain(engine.generate(plan[i].row))).ids, `row ${i}`);
+        const diff = maxStepDiff(logits[i], await aloneLogits(engine, plan[i].row));
+        assert(diff < 1e-4, `row ${i}: logits differ by ${diff}`);
+      }
+      const stats = batch.stats;
+      assertEquals(stats.joins, 2, "two prefills merged into the decoding batch");
+      assertEquals(stats.rowsJoined, 3);
+      assertEquals(stats, onWasm.batch.stats, "the same batch history as on wasm");
+      assertEquals(seen, onWasm.seen);
+      // Row 1 left at once: the live rows shrank while others still decoded.
+      const live = seen.map((s) => s.liveRows);
+      assert(
+        live.some((n, i) => n > 0 && n < live[i - 1]),
+        `finished rows were dropped (live rows per boundary: ${live})`,
+      );
+      assertEquals(cacheDownloads, 0, "the KV cache was copied to the CPU");
+    } finally {
+      proto.getData = getData;
       await engine.dispose();
     }
   },

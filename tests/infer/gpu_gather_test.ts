@@ -1,14 +1,21 @@
 /**
- * The hand-written ONNX Gather graph, and beam search on WebGPU reordering its
- * beams' KV cache on the GPU (DESIGN §4: no per-step copy of the cache to the CPU).
+ * The hand-written ONNX helper graphs (Gather; Gather + Slice; Pad + Concat),
+ * their on-GPU results against the CPU cache operations, and beam search on
+ * WebGPU reordering its beams' KV cache on the GPU (DESIGN §4: no per-step
+ * copy of the cache to the CPU).
  */
 import * as ort from "onnxruntime-web";
 import { assert, assertEquals } from "../_assert.ts";
 import { GPT2_TINY } from "../_fixtures.ts";
-import { gatherRowsModel, singleNodeModel } from "../../src/infer/_onnx_graph.ts";
+import {
+  concatPaddedModel,
+  gatherRowsModel,
+  selectRowsModel,
+  singleNodeModel,
+} from "../../src/infer/_onnx_graph.ts";
 import { DecoderSession } from "../../src/infer/decoder_session.ts";
 import { InferenceEngine } from "../../src/infer/mod.ts";
-import { prefixCache } from "../../src/infer/kv_cache.ts";
+import { KvCache, prefixCache } from "../../src/infer/kv_cache.ts";
 import { loadOrtBackend } from "../../src/infer/ort_backend.ts";
 import { loadModel } from "../../src/model/mod.ts";
 import { drain, NO_WEBGPU, readOracle } from "./_engines.ts";
@@ -108,6 +115,104 @@ Deno.test({
       }
       a.cache.dispose();
       g.dispose();
+    } finally {
+      await s.release();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "the written select (Gather + Slice) and padded-concat graphs run on wasm and equal the CPU ops",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const backend = await loadOrtBackend("wasm");
+    const select = await backend.createSession(selectRowsModel(), {});
+    const concat = await backend.createSession(concatPaddedModel(), {});
+    const i64 = (v: number[]) => backend.tensor("int64", BigInt64Array.from(v, BigInt), [v.length]);
+    const cache = (B: number, S: number, base: number) => {
+      const data = Float32Array.from({ length: B * 2 * S * 3 }, (_, i) => base + i * 0.25);
+      return new KvCache([backend.tensor("float32", data, [B, 2, S, 3])], B, S);
+    };
+    try {
+      const a = cache(3, 5, -4), b = cache(2, 2, 9);
+      const sel = await select.run({
+        data: a.tensors[0],
+        indices: i64([2, 0]),
+        starts: i64([3]),
+        ends: i64([5]),
+        axes: i64([2]),
+      });
+      const want = await a.selectRows(backend, [2, 0], 3);
+      assertEquals(sel.out.dims, [2, 2, 2, 3]);
+      assertEquals(sel.out.data, want.tensors[0].data);
+      // b is narrower: padded with 3 zero columns on the left.
+      const cat = await concat.run({
+        a: a.tensors[0],
+        b: b.tensors[0],
+        pads_a: i64([0, 0, 0, 0, 0, 0, 0, 0]),
+        pads_b: i64([0, 0, 3, 0, 0, 0, 0, 0]),
+      });
+      const both = await a.concat(backend, b);
+      assertEquals(cat.out.dims, [5, 2, 5, 3]);
+      assertEquals(cat.out.data, both.tensors[0].data);
+    } finally {
+      await select.release();
+      await concat.release();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "on webgpu caches are concatenated (left-padded) and compacted on the GPU, equal to the CPU ops",
+  ...gpuOpts,
+  async fn() {
+    const model = await loadModel(`${GPT2_TINY}/model`);
+    const backend = await loadOrtBackend("webgpu");
+    const s = await DecoderSession.create(backend, await model.readOnnx(), model.config, "x", true);
+    try {
+      const ops = s.gpuCache;
+      assert(ops, "a GPU session offers the cache graphs");
+      // Two caches of different widths (2 and 3 columns).
+      const fwd = (B: number, T: number) =>
+        s.forward({
+          inputIds: Array.from({ length: B * T }, (_, i) => 3 + i),
+          attentionMask: new Array(B * T).fill(1),
+          positionIds: Array.from({ length: B * T }, (_, i) => i % T),
+          batch: B,
+          seqLen: T,
+          cache: prefixCache(backend, model.config, new Array(B).fill(null)),
+        });
+      const a = (await fwd(2, 2)).cache, b = (await fwd(1, 3)).cache;
+      const cat = await a.concat(backend, b, ops);
+      const sel = await cat.selectRows(backend, [2, 0], 1, ops);
+      for (const c of [cat, sel]) {
+        assertEquals(c.tensors.map((t) => t.location), new Array(4).fill("gpu-buffer"));
+      }
+      assertEquals([cat.batch, cat.pastLen, sel.batch, sel.pastLen], [3, 3, 2, 2]);
+      // References on the CPU, from downloads taken after the GPU ops
+      // (getData moves a tensor to the CPU).
+      const cpu = async (c: KvCache) =>
+        new KvCache(
+          await Promise.all(
+            c.tensors.map(async (t) =>
+              backend.tensor("float32", await t.getData() as Float32Array, t.dims)
+            ),
+          ),
+          c.batch,
+          c.pastLen,
+        );
+      const wantCat = await (await cpu(a)).concat(backend, await cpu(b));
+      const wantSel = await wantCat.selectRows(backend, [2, 0], 1);
+      for (let slot = 0; slot < 4; slot++) {
+        assertEquals(cat.tensors[slot].dims, [3, 4, 3, 16]);
+        assertEquals(await cat.tensors[slot].getData(), wantCat.tensors[slot].data);
+        assertEquals(sel.tensors[slot].dims, [2, 4, 2, 16]);
+        assertEquals(await sel.tensors[slot].getData(), wantSel.tensors[slot].data);
+      }
+      for (const c of [a, b, cat, sel]) c.dispose();
     } finally {
       await s.release();
     }

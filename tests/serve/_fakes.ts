@@ -182,7 +182,7 @@ export class FakeEngine implements ServeEngine {
 /**
  * A fake engine whose batch rows may join while it decodes (the real
  * engine's `openBatch`). Its rows are independent, so joining is just
- * starting the row; `joinable = false` imitates WebGPU (waves).
+ * starting the row; `joinable = false` imitates an engine that cannot merge rows (waves).
  */
 export class FakeJoinEngine extends FakeEngine {
   /** Rows added through the joinable batch, in order. */
