@@ -6,6 +6,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
+import { readAt } from "../model/bytes.ts";
 import { BundleError } from "./bundle_error.ts";
 
 /**
@@ -97,14 +98,7 @@ export async function readBounded(pathOrUrl: string | URL, maxBytes: number): Pr
     }
     const size = stat.size;
     if (size > maxBytes) throw tooLarge(size);
-    const out = new Uint8Array(size);
-    let off = 0;
-    while (off < size) {
-      const n = await file.read(out.subarray(off));
-      if (n === null) break;
-      off += n;
-    }
-    return out.subarray(0, off);
+    return await readAt(file, 0, size);
   } finally {
     file.close();
   }

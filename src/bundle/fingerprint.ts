@@ -24,6 +24,7 @@
  * @module
  */
 import type { LoadedModel, ModelConfig } from "../model/mod.ts";
+import { concatBytes, readAt, sha256Hex } from "../model/bytes.ts";
 import { BundleError } from "./bundle_error.ts";
 import type { BaseArchitecture, BaseFingerprint, FingerprintKind } from "./manifest.ts";
 
@@ -136,7 +137,7 @@ async function weightsFingerprint(model: LoadedModel): Promise<BaseFingerprint> 
         parts.push(await st.readRange(name, start, len));
       }
     }
-    return { kind: "safetensors-sample-v1", sha256: await sha256Hex(concat(parts)) };
+    return { kind: "safetensors-sample-v1", sha256: await sha256Hex(concatBytes(parts)) };
   } finally {
     st.close();
   }
@@ -152,17 +153,9 @@ async function onnxFingerprint(model: LoadedModel): Promise<BaseFingerprint> {
       new TextEncoder().encode(`\n${size}\n`),
     ];
     for (const [start, len] of sampleRanges(size)) {
-      const buf = new Uint8Array(len);
-      await file.seek(start, Deno.SeekMode.Start);
-      let off = 0;
-      while (off < len) {
-        const n = await file.read(buf.subarray(off));
-        if (n === null) break;
-        off += n;
-      }
-      parts.push(buf.subarray(0, off));
+      parts.push(await readAt(file, start, len));
     }
-    return { kind: "onnx-sample-v1", sha256: await sha256Hex(concat(parts)) };
+    return { kind: "onnx-sample-v1", sha256: await sha256Hex(concatBytes(parts)) };
   } finally {
     file.close();
   }
@@ -172,27 +165,4 @@ function canonicalArch(config: ModelConfig): Uint8Array {
   const a = baseArchitecture(config) as unknown as Record<string, unknown>;
   const sorted = Object.fromEntries(Object.keys(a).sort().map((k) => [k, a[k]]));
   return new TextEncoder().encode(JSON.stringify(sorted));
-}
-
-/**
- * sha256 as lowercase hex.
- *
- * @param bytes input
- * @returns 64 hex characters
- */
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const h = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
-  let s = "";
-  for (const b of h) s += b.toString(16).padStart(2, "0");
-  return s;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.byteLength;
-  }
-  return out;
 }

@@ -7,7 +7,8 @@
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { encodeSafetensors, type LoadedModel, type Prefix, validatePrefix } from "../model/mod.ts";
 import { BundleError } from "./bundle_error.ts";
-import { baseArchitecture, fingerprintKinds, modelFingerprint, sha256Hex } from "./fingerprint.ts";
+import { sha256Hex } from "../model/bytes.ts";
+import { baseArchitecture, fingerprintKinds, modelFingerprint } from "./fingerprint.ts";
 import { DTYPE_BYTES, encodeKv } from "./kv_codec.ts";
 import {
   BUNDLE_FORMAT,

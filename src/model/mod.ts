@@ -12,3 +12,4 @@ export {
 export { TextTokenizer } from "./tokenizer.ts";
 export { type LoadedModel, loadModel, type ModelPaths } from "./load_model.ts";
 export { type Prefix, prefixSlot, validatePrefix } from "./prefix_kv.ts";
+export { concatBytes, readAt, sha256Hex } from "./bytes.ts";

@@ -14,6 +14,7 @@
  * @module
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
+import { readAt } from "./bytes.ts";
 
 /** Element types the reader accepts. */
 export type SafetensorsDtype = "F32" | "F16" | "BF16" | "I8" | "U8" | "I32" | "I64" | "F64";
@@ -124,18 +125,13 @@ export class SafetensorsFile {
       const size = stat.size;
       const source: ByteSource = {
         async read(start, length) {
-          const out = new Uint8Array(length);
-          await file.seek(start, Deno.SeekMode.Start);
-          let off = 0;
-          while (off < length) {
-            const n = await file.read(out.subarray(off));
-            if (n === null) break;
-            off += n;
-          }
-          if (off !== length) {
+          const out = await readAt(file, start, length);
+          if (out.length !== length) {
             throw new PrefixEdgeError(
               "SAFETENSORS_CORRUPT",
-              `Cannot read ${path}: file ended after ${start + off} of ${start + length} bytes`,
+              `Cannot read ${path}: file ended after ${start + out.length} of ${
+                start + length
+              } bytes`,
             );
           }
           return out;

@@ -7,6 +7,7 @@
  */
 import { Tokenizer } from "@huggingface/tokenizers";
 import { PrefixEdgeError } from "../errors/mod.ts";
+import { concatBytes, sha256Hex } from "./bytes.ts";
 
 /** A loaded tokenizer plus the special ids the decode loop needs. */
 export class TextTokenizer {
@@ -68,13 +69,10 @@ export class TextTokenizer {
         { cause: e },
       );
     }
-    const h = new Uint8Array(
-      await crypto.subtle.digest(
-        "SHA-256",
-        concat([tokenizerJson, configJson ?? new Uint8Array()]),
-      ),
+    const fingerprint = await sha256Hex(
+      concatBytes([tokenizerJson, configJson ?? new Uint8Array()]),
     );
-    return new TextTokenizer(tok, cj, [...h].map((b) => b.toString(16).padStart(2, "0")).join(""));
+    return new TextTokenizer(tok, cj, fingerprint);
   }
 
   /**
@@ -117,14 +115,4 @@ function specialId(tok: Tokenizer, entry: unknown): number | undefined {
     ? String((entry as { content: unknown }).content)
     : undefined;
   return content === undefined ? undefined : tok.token_to_id(content);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import { PrefixEdgeError } from "../errors/mod.ts";
+import { readAt } from "../model/bytes.ts";
 import { bundleFileName, type BundleStore, DEFAULT_MAX_BUNDLE_BYTES } from "./bundle_store.ts";
 import { TASK_NAME_PATTERN, validateTaskName } from "./task_name.ts";
 
@@ -66,14 +67,7 @@ export class FolderBundleStore implements BundleStore {
           `Cannot read bundle ${path}: ${size} bytes is over the limit of ${this.maxBytes}`,
         );
       }
-      const out = new Uint8Array(size);
-      let off = 0;
-      while (off < size) {
-        const n = await file.read(out.subarray(off));
-        if (n === null) break;
-        off += n;
-      }
-      return out.subarray(0, off);
+      return await readAt(file, 0, size);
     } finally {
       file.close();
     }

@@ -15,6 +15,7 @@
  */
 import { PrefixEdgeError } from "../../errors/mod.ts";
 import type { TextTokenizer } from "../../model/mod.ts";
+import { sha256Hex } from "../../model/bytes.ts";
 import type { TextExample, TokenizedExample } from "./example.ts";
 import type { DataFormat, LoadedExamples } from "./load_examples.ts";
 
@@ -167,6 +168,5 @@ async function fingerprintExamples(
   const bytes = new Uint8Array(sep.length + ints.byteLength);
   bytes.set(sep);
   bytes.set(new Uint8Array(ints.buffer), sep.length);
-  const h = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return [...h].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return await sha256Hex(bytes);
 }
