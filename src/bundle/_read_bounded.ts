@@ -6,7 +6,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { readAt } from "../model/bytes.ts";
+import { concatBytes, readAt } from "../model/bytes.ts";
 import { BundleError } from "./bundle_error.ts";
 
 /**
@@ -67,13 +67,7 @@ export async function readBounded(pathOrUrl: string | URL, maxBytes: number): Pr
       }
       chunks.push(value);
     }
-    const out = new Uint8Array(total);
-    let pos = 0;
-    for (const c of chunks) {
-      out.set(c, pos);
-      pos += c.byteLength;
-    }
-    return out;
+    return concatBytes(chunks);
   }
   const path = url ? fileURLToPath(url) : source;
   let file: Deno.FsFile;

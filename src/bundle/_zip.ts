@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { concatBytes } from "../model/bytes.ts";
 import { Inflate, zipSync } from "fflate";
 import { BundleError } from "./bundle_error.ts";
 
@@ -224,13 +225,7 @@ function inflateBounded(raw: Uint8Array, maxBytes: number, what: string, file: s
       `Cannot read ${what}: the deflate stream ends early`,
     );
   }
-  const out = new Uint8Array(total);
-  let pos = 0;
-  for (const c of chunks) {
-    out.set(c, pos);
-    pos += c.byteLength;
-  }
-  return out;
+  return concatBytes(chunks);
 }
 
 /**

@@ -6,34 +6,24 @@
  *
  * @module
  */
-import type { FinishReason } from "../infer/mod.ts";
-import type { ModelConfig, Prefix } from "../model/mod.ts";
+import type { FinishReason, GenerateOptions } from "../infer/mod.ts";
+import type { ModelConfig } from "../model/mod.ts";
 
-/** Options for one generated row (the engine's `GenerateOptions`). */
-export interface RowOptions {
-  /** Text prompt (tokenized by the engine). */
-  prompt?: string;
-  /** Token ids instead of text. */
-  inputIds?: number[];
-  /** This row's prefix; `null` or absent runs the bare base model. */
-  prefix?: Prefix | null;
-  /** Upper bound on new tokens. */
-  maxNewTokens?: number;
-  /** 0 = greedy. */
-  temperature?: number;
-  /** Top-k sampling cut-off (0 = off). */
-  topK?: number;
-  /** Nucleus sampling cut-off (1 = off). */
-  topP?: number;
-  /** Sampling seed, for repeatable samples. */
-  seed?: number;
-  /** Beam width (1 = no beam search). */
-  numBeams?: number;
-  /** Stop strings: generation ends before the first one. */
-  stop?: string[];
-  /** Aborting it cancels this row only. */
-  signal?: AbortSignal;
-}
+/** Options for one generated row: the part of the engine's `GenerateOptions` the server sets. */
+export type RowOptions = Pick<
+  GenerateOptions,
+  | "prompt"
+  | "inputIds"
+  | "prefix"
+  | "maxNewTokens"
+  | "temperature"
+  | "topK"
+  | "topP"
+  | "seed"
+  | "numBeams"
+  | "stop"
+  | "signal"
+>;
 
 /** One generated token, as the engine streams it. */
 export interface RowToken {

@@ -349,22 +349,30 @@ export class Scheduler {
     while (this.#queue.length && this.#canStart()) {
       const free = this.maxBatch * this.maxConcurrentBatches - this.#activeRows;
       const room = Math.min(this.maxBatch, free);
-      // Wait out the batching window unless the batch is already full. The
-      // window starts no earlier than the end of the last wave: an engine whose
-      // steps never yield to the event loop leaves requests that arrived during
-      // the wave unread on their sockets, and this gives them time to queue.
-      const waited = performance.now() - Math.max(this.#queue[0].enqueuedAt, this.#lastWaveEnd);
-      if (this.#queue.length < room && waited < this.batchWindowMs) {
-        if (this.#windowTimer === undefined) {
-          this.#windowTimer = setTimeout(() => {
-            this.#windowTimer = undefined;
-            this.#pump();
-          }, this.batchWindowMs - waited);
-        }
-        return;
-      }
+      // Wait out the batching window unless the batch is already full.
+      if (this.#waitForCompany(room)) return;
       this.#startWave(this.#take(room));
     }
+  }
+
+  /**
+   * Whether the oldest queued job should wait longer for others to batch with: the
+   * queue holds fewer than `room` jobs and the batching window has not passed. Arms
+   * the timer that pumps again when it does. The window starts no earlier than the
+   * end of the last wave: an engine whose steps never yield to the event loop leaves
+   * requests that arrived during the wave unread on their sockets, and this gives
+   * them time to queue.
+   */
+  #waitForCompany(room: number): boolean {
+    const waited = performance.now() - Math.max(this.#queue[0].enqueuedAt, this.#lastWaveEnd);
+    if (this.#queue.length >= room || waited >= this.batchWindowMs) return false;
+    if (this.#windowTimer === undefined) {
+      this.#windowTimer = setTimeout(() => {
+        this.#windowTimer = undefined;
+        this.#pump();
+      }, this.batchWindowMs - waited);
+    }
+    return true;
   }
 
   /** Joining mode: add queued jobs (oldest first) to the engine batch while they fit. */
@@ -375,16 +383,7 @@ export class Scheduler {
     if (this.#activeRows === 0) {
       // An idle batch waits out the window for company (unless full), so a
       // burst shares one prefill; a running batch takes rows at once.
-      const waited = performance.now() - Math.max(this.#queue[0].enqueuedAt, this.#lastWaveEnd);
-      if (this.#queue.length < room && waited < this.batchWindowMs) {
-        if (this.#windowTimer === undefined) {
-          this.#windowTimer = setTimeout(() => {
-            this.#windowTimer = undefined;
-            this.#pump();
-          }, this.batchWindowMs - waited);
-        }
-        return;
-      }
+      if (this.#waitForCompany(room)) return;
     }
     // FIFO: stop at the first job that does not fit, so a wide beam row is not starved.
     const picked: Job[] = [];
