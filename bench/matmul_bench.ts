@@ -1,5 +1,5 @@
 /**
- * The WGSL matmuls (kernels/matmul_forward.wgsl and matmul_backward.wgsl) against
+ * The WGSL matmuls (kernels/matmul_xw.wgsl and matmul_xwt.wgsl) against
  * onnxruntime-node's native CPU MatMul on the same shapes, in one run, as GFLOP/s and a
  * ratio. The ONNX model is a one-node MatMul graph whose protobuf bytes are written in TypeScript
  * (src/infer/_onnx_graph.ts).
@@ -21,7 +21,7 @@
  */
 import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-node";
-import { GpuContext, MatmulBackward, MatmulForward } from "../src/gpu/mod.ts";
+import { GpuContext, MatmulXW, MatmulXWt } from "../src/gpu/mod.ts";
 import { singleNodeModel } from "../src/infer/_onnx_graph.ts";
 import { benchVariants, type Variant } from "./matmul_variants/variants.ts";
 import { printHelpIfAsked } from "./_help.ts";
@@ -87,8 +87,8 @@ if (values.variants) {
   ctx.destroy();
   Deno.exit(0);
 }
-const mmF = await MatmulForward.create(ctx);
-const mmB = await MatmulBackward.create(ctx);
+const mmF = await MatmulXW.create(ctx);
+const mmB = await MatmulXWt.create(ctx);
 
 async function timeGpu(record: (enc: GPUCommandEncoder) => void): Promise<number> {
   const run = async () => {
@@ -132,8 +132,8 @@ for (const [M, K, N] of shapes) {
   ctx.write(xb, x);
   ctx.write(wb, w);
   const fwdMs = await timeGpu((enc) => mmF.record(enc, { x: xb, w: wb, y: yb, M, K, N }));
-  // dX[M,K] = dY[M,N] · W[K,N]ᵀ: the same flop count.
-  const bwdMs = await timeGpu((enc) => mmB.record(enc, { dy: yb, w: wb, dx: dxb, M, K, N }));
+  // dX[M,K] = dY[M,N] · W[K,N]ᵀ (x·Wᵀ with the roles of K and N swapped): the same flop count.
+  const bwdMs = await timeGpu((enc) => mmB.record(enc, { x: yb, w: wb, y: dxb, M, K: N, N: K }));
   // Sanity: the two engines agree.
   const got = await ctx.read(yb);
   const want = out.Y.data as Float32Array;

@@ -6,7 +6,7 @@
 //   W1, b1:   dW1 = Eᵀ dZ,  db1 = sum_p dZ
 //   E:        dE = dZ W1ᵀ (mlp, residual) + dR (none, residual)
 // Entry points here, in order: gate_grad, then (mlp/residual) w2_grad, tanh_grad, w1_grad.
-// dR W2ᵀ and dZ W1ᵀ run on the tiled matmul_backward kernel, and dR is copied into dE before
+// dR W2ᵀ and dZ W1ᵀ run on the tiled matmul_xwt kernel, and dR is copied into dE before
 // that product accumulates onto it (host side, src/gpu/prefix_kernels.ts). The weight
 // gradients reduce over P only (a few dozen rows), so one thread per output is enough.
 // Gradients are written (not added) into the flat gradient buffer.

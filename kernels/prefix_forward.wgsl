@@ -3,7 +3,7 @@
 //   mlp:      R = tanh(E W1 + b1) W2 + b2
 //   residual: R = E + tanh(E W1 + b1) W2 + b2
 //   kv[p, :] = g[p] * R[p, :],  g = sigmoid(a) with the gate, else 1.
-// The two products run on the tiled matmul_forward kernel (host side, src/gpu/prefix_kernels.ts):
+// The two products run on the tiled matmul_xw kernel (host side, src/gpu/prefix_kernels.ts):
 //   hidden = E W1 + b1  ->  tanh_main: hidden = tanh(hidden)
 //   R = hidden W2 + b2  ->  output_main: R += E (residual) or R = E (none); kv = g * R
 //

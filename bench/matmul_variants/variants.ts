@@ -177,7 +177,7 @@ export async function fromKernels(
   which: "tiled" | "shipped",
   kind: "fwd" | "bwd",
 ): Promise<Variant> {
-  const file = (kind === "fwd" ? "matmul_forward" : "matmul_backward") +
+  const file = (kind === "fwd" ? "matmul_xw" : "matmul_xwt") +
     (which === "tiled" ? "_unaligned" : "");
   const code = await Deno.readTextFile(new URL(`../../kernels/${file}.wgsl`, import.meta.url));
   const tiled = which === "tiled";

@@ -17,8 +17,10 @@ export interface AttentionShape {
   B: number;
   /** Tokens per row. */
   T: number;
-  /** Heads. */
+  /** Query heads. */
   H: number;
+  /** Key/value heads, a divisor of H (grouped-query attention; default H, as in GPT-2). */
+  kvHeads?: number;
   /** Head size. */
   hd: number;
   /** Prefix length (0 = no prefix). */
@@ -27,7 +29,9 @@ export interface AttentionShape {
   layer: number;
 }
 
-/** Pack the shared uniform struct. `L` is the number of layers (S = 2 L C). */
+const kvHeadsOf = (s: AttentionShape) => s.kvHeads ?? s.H;
+
+/** Pack the shared uniform struct. `L` is the number of layers (S = 2 L D, D = Hkv hd). */
 function pack(s: AttentionShape, L: number): ArrayBuffer {
   if (s.hd > MAX_HEAD_DIM) {
     throw new PrefixEdgeError(
@@ -35,20 +39,27 @@ function pack(s: AttentionShape, L: number): ArrayBuffer {
       `Cannot run attention: head size ${s.hd} exceeds the kernels' limit of ${MAX_HEAD_DIM}`,
     );
   }
-  const C = s.H * s.hd;
+  const Hkv = kvHeadsOf(s);
+  if (!Number.isInteger(Hkv) || Hkv < 1 || s.H % Hkv !== 0) {
+    throw new PrefixEdgeError(
+      "UNSUPPORTED_MODEL",
+      `Cannot run attention: ${s.H} query heads are not a multiple of ${Hkv} key/value heads`,
+    );
+  }
+  const Cq = s.H * s.hd, D = Hkv * s.hd;
   return packUniform("uuuuuuuuufuu", [
     s.B,
     s.T,
     s.H,
     s.hd,
     s.P,
-    C,
-    2 * L * C,
-    2 * s.layer * C,
-    (2 * s.layer + 1) * C,
+    Cq,
+    2 * L * D,
+    2 * s.layer * D,
+    (2 * s.layer + 1) * D,
     1 / Math.sqrt(s.hd),
-    0,
-    0,
+    s.H / Hkv,
+    D,
   ]);
 }
 
@@ -80,7 +91,8 @@ export class AttentionForward {
   }
 
   /**
-   * qkv: [B, T, 3C]; kv: [P, 2LC] folded prefix; mask: [B, T] u32; y: [B, T, C]; lse: [B, H, T].
+   * qkv: [B, T, Cq + 2D] (q | k | v; Cq = H hd, D = Hkv hd); kv: [P, 2LD] folded prefix;
+   * mask: [B, T] u32; y: [B, T, Cq]; lse: [B, H, T].
    * Dispatch ceil(B*H*T / 64).
    */
   record(
@@ -133,8 +145,9 @@ export class AttentionBackward {
   }
 
   /**
-   * dy: [B, T, C]; writes dqkv [B, T, 3C]; adds the prefix's gradient into dkv [P, 2LC] at this
-   * layer's slots; dsum: [B, H, T] scratch. Dispatch ceil(B*H*T / 64) then ceil(H*(P+B*T) / 64).
+   * dy: [B, T, Cq]; writes dqkv [B, T, Cq + 2D]; adds the prefix's gradient into dkv [P, 2LD] at
+   * this layer's slots; dsum: [B, H, T] scratch. Dispatch ceil(B*H*T / 64) then
+   * ceil(Hkv*(P+B*T) / 64).
    */
   record(
     enc: GPUCommandEncoder,
@@ -160,7 +173,7 @@ export class AttentionBackward {
       cdiv(s.B * s.H * s.T, 64),
     ]);
     this.ctx.dispatch(enc, "attention_backward.key", this.key, bgk, [
-      cdiv(s.H * (s.P + s.B * s.T), 64),
+      cdiv(kvHeadsOf(s) * (s.P + s.B * s.T), 64),
     ]);
   }
 }

@@ -8,7 +8,8 @@ import type { BufferRange, GpuContext } from "./gpu_context.ts";
 import { cdiv, packUniform } from "./_uniform.ts";
 
 /**
- * Token + position embedding gather; records into the caller's encoder.
+ * Token (+ learned position) embedding gather; records into the caller's encoder. Without
+ * `wpe` (Llama: RoPE acts inside attention) only the token rows are gathered.
  *
  * @example One vocabulary chunk
  * ```ts ignore
@@ -29,7 +30,7 @@ export class EmbeddingForward {
 
   /**
    * Record the gather for rows whose id is in [vStart, vStart + vCount).
-   * ids: [rows] u32; wteChunk: [vCount, C]; wpe: [maxPositions, C]; x: [rows, C].
+   * ids: [rows] u32; wteChunk: [vCount, C]; wpe: [maxPositions, C] or none; x: [rows, C].
    * Dispatch (ceil(C/64), rows).
    */
   record(
@@ -37,7 +38,7 @@ export class EmbeddingForward {
     a: {
       ids: BufferRange;
       wteChunk: BufferRange;
-      wpe: BufferRange;
+      wpe?: BufferRange;
       x: BufferRange;
       rows: number;
       T: number;
@@ -54,9 +55,19 @@ export class EmbeddingForward {
       );
     }
     const u = this.ctx.uniform(
-      packUniform("uuuuuuuu", [a.rows, a.T, a.C, a.vStart, a.vCount, a.posOffset, 0, 0]),
+      packUniform("uuuuuuuu", [
+        a.rows,
+        a.T,
+        a.C,
+        a.vStart,
+        a.vCount,
+        a.posOffset,
+        a.wpe ? 1 : 0,
+        0,
+      ]),
     );
-    const bg = this.ctx.bindGroup(this.pipeline, [u, a.ids, a.wteChunk, a.wpe, a.x]);
+    // Without positions the token chunk is bound in wpe's place (the kernel does not read it).
+    const bg = this.ctx.bindGroup(this.pipeline, [u, a.ids, a.wteChunk, a.wpe ?? a.wteChunk, a.x]);
     this.ctx.dispatch(enc, "embedding_forward", this.pipeline, bg, [cdiv(a.C, 64), a.rows]);
   }
 }

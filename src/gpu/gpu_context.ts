@@ -26,7 +26,7 @@ const kernelText = new Map<string, Promise<string>>();
 /**
  * Read a kernel's WGSL from `kernels/<name>.wgsl` (cached per process).
  *
- * @param name base name, e.g. `matmul_forward`
+ * @param name base name, e.g. `matmul_xw`
  * @returns the WGSL source
  *
  * @example Read a kernel

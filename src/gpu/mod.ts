@@ -12,8 +12,8 @@ export {
   loadKernel,
   type PassTimes,
 } from "./gpu_context.ts";
-export { MatmulForward, type MatmulForwardArgs } from "./matmul_forward.ts";
-export { MatmulBackward, type MatmulBackwardArgs } from "./matmul_backward.ts";
+export { MatmulXW, type MatmulXWArgs } from "./matmul_xw.ts";
+export { MatmulXWt, type MatmulXWtArgs } from "./matmul_xwt.ts";
 export { LayerNormBackward, LayerNormForward } from "./layernorm.ts";
 export { GeluBackward, GeluForward } from "./gelu.ts";
 export { EmbeddingForward } from "./embedding_forward.ts";
@@ -23,6 +23,9 @@ export {
   type AttentionShape,
   MAX_HEAD_DIM,
 } from "./attention.ts";
+export { RmsNormBackward, RmsNormForward } from "./rmsnorm.ts";
+export { Rope, type RopeArgs } from "./rope.ts";
+export { SwigluBackward, SwigluForward } from "./swiglu.ts";
 export { CrossEntropyBackward, CrossEntropyForward } from "./cross_entropy.ts";
 export { PrefixBackward, PrefixForward, type PrefixLayout } from "./prefix_kernels.ts";
 export { type AdamWStepArgs, AdamWUpdate, NORM_PARTIALS } from "./adamw_update.ts";

@@ -8,8 +8,8 @@
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
 import type { BufferRange, GpuContext } from "./gpu_context.ts";
-import { MatmulForward } from "./matmul_forward.ts";
-import { MatmulBackward } from "./matmul_backward.ts";
+import { MatmulXW } from "./matmul_xw.ts";
+import { MatmulXWt } from "./matmul_xwt.ts";
 import { cdiv, packUniform } from "./_uniform.ts";
 
 /** Shapes and parameter offsets of a prefix module (see prefix_forward.wgsl). */
@@ -80,7 +80,7 @@ function slice(buf: BufferRange, offset: number, count: number): BufferRange {
 export class PrefixForward {
   private constructor(
     private ctx: GpuContext,
-    private mm: MatmulForward,
+    private mm: MatmulXW,
     private tanh: GPUComputePipeline,
     private output: GPUComputePipeline,
   ) {}
@@ -89,7 +89,7 @@ export class PrefixForward {
   static async create(ctx: GpuContext): Promise<PrefixForward> {
     const layout = ["uniform", "read", "rw", "rw", "rw"] as const;
     const [mm, t, o] = await Promise.all([
-      MatmulForward.create(ctx),
+      MatmulXW.create(ctx),
       ctx.pipeline("prefix_forward", "tanh_main", [...layout]),
       ctx.pipeline("prefix_forward", "output_main", [...layout]),
     ]);
@@ -158,7 +158,7 @@ type BackwardEntry = typeof BACKWARD_ENTRIES[number];
 export class PrefixBackward {
   private constructor(
     private ctx: GpuContext,
-    private mm: MatmulBackward,
+    private mm: MatmulXWt,
     private pipes: Record<BackwardEntry, GPUComputePipeline>,
   ) {}
 
@@ -166,12 +166,12 @@ export class PrefixBackward {
   static async create(ctx: GpuContext): Promise<PrefixBackward> {
     const layout = ["uniform", "read", "read", "read", "read", "rw", "rw", "rw"] as const;
     const [mm, ...pipes] = await Promise.all([
-      MatmulBackward.create(ctx),
+      MatmulXWt.create(ctx),
       ...BACKWARD_ENTRIES.map((e) => ctx.pipeline("prefix_backward", e, [...layout])),
     ]);
     return new PrefixBackward(
       ctx,
-      mm as MatmulBackward,
+      mm as MatmulXWt,
       Object.fromEntries(BACKWARD_ENTRIES.map((e, i) => [e, pipes[i]])) as Record<
         BackwardEntry,
         GPUComputePipeline
@@ -218,22 +218,22 @@ export class PrefixBackward {
     if (l.reparam === 0) return;
     run("w2_grad", capped(S, 64));
     this.mm.record(enc, {
-      dy: a.dr,
+      x: a.dr,
       w: slice(a.params, o.W2, m * S),
-      dx: a.dz,
+      y: a.dz,
       M: P,
-      K: m,
-      N: S,
+      K: S,
+      N: m,
     }, "prefix_backward.dR_W2t");
     run("tanh_grad", capped(P * m, 64));
     run("w1_grad", capped(K * m + m, 64));
     this.mm.record(enc, {
-      dy: a.dz,
+      x: a.dz,
       w: slice(a.params, o.W1, K * m),
-      dx: slice(a.grads, o.E, P * K),
+      y: slice(a.grads, o.E, P * K),
       M: P,
-      K,
-      N: m,
+      K: m,
+      N: K,
       accumulate: l.reparam === 2,
     }, "prefix_backward.dZ_W1t");
   }

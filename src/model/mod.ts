@@ -12,4 +12,5 @@ export {
 export { TextTokenizer } from "./tokenizer.ts";
 export { type LoadedModel, loadModel, type ModelPaths } from "./load_model.ts";
 export { type Prefix, prefixSlot, validatePrefix } from "./prefix_kv.ts";
+export { ropeInverseFrequencies, type RopeTables, ropeTables } from "./rope.ts";
 export { concatBytes, readAt, sha256Hex } from "./bytes.ts";

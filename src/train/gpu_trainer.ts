@@ -23,8 +23,12 @@ import {
   type PrefixLayout,
 } from "../gpu/mod.ts";
 import { PARAM_NAMES, type ParamName, paramShapes, type PrefixModule } from "../prefix/mod.ts";
-import { Gpt2Graph } from "./graph/gpt2.ts";
-import { packBatch, type TokenBatch } from "./graph/token_batch.ts";
+import {
+  createTrainingGraph,
+  packBatch,
+  type TokenBatch,
+  type TrainingGraph,
+} from "./graph/mod.ts";
 
 export type { TokenBatch };
 
@@ -73,7 +77,7 @@ export interface BatchLoss {
 }
 
 /**
- * Trains a {@link PrefixModule} on WebGPU against a frozen GPT-2.
+ * Trains a {@link PrefixModule} on WebGPU against a frozen base model (GPT-2 or Llama family).
  *
  * @example One optimizer step over two micro-batches
  * ```ts ignore
@@ -95,12 +99,12 @@ export class PrefixTrainer {
 
   /** The LM head's vocabulary chunking: columns per chunk, count, and whether logits are kept. */
   get vocabChunks(): { chunkCols: number; numChunks: number; keepLogits: boolean } {
-    const g = this.#graph;
-    return { chunkCols: g.chunkCols, numChunks: g.numChunks, keepLogits: g.keepLogits };
+    const h = this.#graph.head;
+    return { chunkCols: h.chunkCols, numChunks: h.numChunks, keepLogits: h.keepLogits };
   }
 
   #ctx: GpuContext;
-  #graph: Gpt2Graph;
+  #graph: TrainingGraph;
   #pf: PrefixForward;
   #pb: PrefixBackward;
   #adam: AdamWUpdate;
@@ -129,7 +133,7 @@ export class PrefixTrainer {
     maxBatch: number,
     maxLen: number,
     ctx: GpuContext,
-    graph: Gpt2Graph,
+    graph: TrainingGraph,
     kernels: { pf: PrefixForward; pb: PrefixBackward; adam: AdamWUpdate },
   ) {
     this.pm = pm;
@@ -181,7 +185,7 @@ export class PrefixTrainer {
   /**
    * Upload the frozen weights once and allocate activations for `maxBatch x maxLen`.
    *
-   * @param model a loaded GPT-2 model folder
+   * @param model a loaded model folder (GPT-2 or Llama family)
    * @param pm the prefix module to train (its current params are the start)
    * @param opts allocation limits
    * @returns the trainer
@@ -219,7 +223,7 @@ export class PrefixTrainer {
     const ctx = await GpuContext.create();
     try {
       const [graph, pf, pb, adam] = await Promise.all([
-        Gpt2Graph.create(ctx, model, maxBatch, maxLen, {
+        createTrainingGraph(ctx, model, maxBatch * maxLen, {
           vocabChunk: opts.vocabChunk,
           keepLogits: opts.keepLogits,
         }),
@@ -294,12 +298,12 @@ export class PrefixTrainer {
     });
     const { B, T } = packed;
     const P = this.pm.options.prefixLen;
-    this.#graph.setInputs(packed);
+    this.#graph.head.setInputs(packed);
     const enc = this.#ctx.device.createCommandEncoder();
     this.#recordFold(enc);
     this.#graph.recordForward(enc, B, T, P, this.#kv);
     if (backward) this.#graph.recordBackward(enc, B, T, P, this.#kv, this.#dkv);
-    const read = this.#ctx.stage(enc, this.#graph.stats, 0, B * T * 3 * 4);
+    const read = this.#ctx.stage(enc, this.#graph.head.stats, 0, B * T * 3 * 4);
     await this.#ctx.submit(enc);
     const stats = await read();
     let lossSum = 0;
@@ -356,13 +360,13 @@ export class PrefixTrainer {
     });
     const { B, T } = packed;
     const M = B * T, V = this.pm.config.vocabSize;
-    this.#graph.setInputs(packed);
+    this.#graph.head.setInputs(packed);
     let enc = this.#ctx.device.createCommandEncoder();
     this.#recordFold(enc);
     this.#graph.recordForward(enc, B, T, this.pm.options.prefixLen, this.#kv);
     const out = new Float32Array(M * V);
     // One readback per chunk: without keepLogits every chunk reuses the same buffer.
-    for (let c = 0; c < this.#graph.numChunks; c++) {
+    for (let c = 0; c < this.#graph.head.numChunks; c++) {
       const { buffer, offset, size, vStart, vCount } = this.#graph.recordChunkLogits(enc, c, M);
       const read = this.#ctx.stage(enc, buffer, offset, size);
       await this.#ctx.submit(enc);

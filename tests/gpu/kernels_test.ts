@@ -16,14 +16,14 @@ import {
   GpuContext,
   LayerNormBackward,
   LayerNormForward,
-  MatmulBackward,
-  MatmulForward,
+  MatmulXW,
+  MatmulXWt,
   NORM_PARTIALS,
   PrefixBackward,
   PrefixForward,
   type PrefixLayout,
 } from "../../src/gpu/mod.ts";
-import { matmulBackward, matmulForward } from "../reference/matmul.ts";
+import { matmulXW, matmulXWt } from "../reference/matmul.ts";
 import { layernormBackward, layernormForward } from "../reference/layernorm.ts";
 import { geluBackward, geluForward } from "../reference/gelu.ts";
 import { embeddingForward } from "../reference/embedding.ts";
@@ -69,11 +69,11 @@ function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: numb
   assert(err < tol, `${what}: relative L2 error ${err.toExponential(2)} >= ${tol}`);
 }
 
-Deno.test("matmul_forward matches the reference on odd shapes, with bias and accumulation", async () => {
+Deno.test("matmul_xw matches the reference on odd shapes, with bias and accumulation", async () => {
   await withCtx(async (ctx) => {
-    const mm = await MatmulForward.create(ctx);
-    // K, N multiples of 4 run matmul_forward.wgsl (32 x 128 tiles: partial tiles in both
-    // dimensions, several workgroups along N); the others run matmul_forward_unaligned.wgsl.
+    const mm = await MatmulXW.create(ctx);
+    // K, N multiples of 4 run matmul_xw.wgsl (32 x 128 tiles: partial tiles in both
+    // dimensions, several workgroups along N); the others run matmul_xw_unaligned.wgsl.
     const aligned = [[1, 4, 4], [37, 52, 44], [17, 8, 260], [33, 68, 132]];
     const unaligned = [[1, 1, 1], [37, 53, 29], [65, 130, 67], [130, 17, 200], [5, 8, 6]];
     for (const [M, K, N] of [...aligned, ...unaligned]) {
@@ -91,7 +91,7 @@ Deno.test("matmul_forward matches the reference on odd shapes, with bias and acc
             N,
             accumulate: (flags & 2) !== 0,
           }));
-        const want = matmulForward(
+        const want = matmulXW(
           x,
           w,
           flags & 1 ? bias : null,
@@ -100,26 +100,26 @@ Deno.test("matmul_forward matches the reference on odd shapes, with bias and acc
           N,
           flags & 2 ? y0 : undefined,
         );
-        close(await ctx.read(yb), want, 1e-5, `matmul_forward ${M}x${K}x${N} flags ${flags}`);
+        close(await ctx.read(yb), want, 1e-5, `matmul_xw ${M}x${K}x${N} flags ${flags}`);
       }
     }
   });
 });
 
-Deno.test("matmul_backward matches the reference on odd shapes, with accumulation", async () => {
+Deno.test("matmul_xwt matches the reference on odd shapes, with accumulation", async () => {
   await withCtx(async (ctx) => {
-    const mm = await MatmulBackward.create(ctx);
-    // N a multiple of 4 runs matmul_backward.wgsl (16 x 128 tiles, several workgroups along
-    // K in the third shape); the others run matmul_backward_unaligned.wgsl.
-    const aligned = [[1, 1, 4], [37, 53, 28], [19, 260, 8], [130, 200, 20]];
-    const unaligned = [[1, 1, 1], [37, 53, 29], [65, 130, 67], [130, 200, 17]];
+    const mm = await MatmulXWt.create(ctx);
+    // [M, K, N]: K a multiple of 4 runs matmul_xwt.wgsl (16 x 128 tiles, several workgroups
+    // along N in the third shape); the others run matmul_xwt_unaligned.wgsl.
+    const aligned = [[1, 4, 1], [37, 28, 53], [19, 8, 260], [130, 20, 200]];
+    const unaligned = [[1, 1, 1], [37, 29, 53], [65, 67, 130], [130, 17, 200]];
     for (const [M, K, N] of [...aligned, ...unaligned]) {
       for (const accumulate of [false, true]) {
-        const dy = rand(M * N), w = rand(K * N), dx0 = rand(M * K);
-        const dyb = up(ctx, dy), wb = up(ctx, w), dxb = up(ctx, dx0);
-        await run(ctx, (enc) => mm.record(enc, { dy: dyb, w: wb, dx: dxb, M, K, N, accumulate }));
-        const want = matmulBackward(dy, w, M, K, N, accumulate ? dx0 : undefined);
-        close(await ctx.read(dxb), want, 1e-5, `matmul_backward ${M}x${K}x${N} acc ${accumulate}`);
+        const x = rand(M * K), w = rand(N * K), y0 = rand(M * N);
+        const xb = up(ctx, x), wb = up(ctx, w), yb = up(ctx, y0);
+        await run(ctx, (enc) => mm.record(enc, { x: xb, w: wb, y: yb, M, K, N, accumulate }));
+        const want = matmulXWt(x, w, M, K, N, accumulate ? y0 : undefined);
+        close(await ctx.read(yb), want, 1e-5, `matmul_xwt ${M}x${K}x${N} acc ${accumulate}`);
       }
     }
   });
@@ -200,21 +200,22 @@ Deno.test("embedding_forward gathers across vocabulary chunks like the reference
   });
 });
 
-Deno.test("attention forward and backward match the reference with a prefix and padding", async () => {
+Deno.test("attention forward and backward match the reference with a prefix, padding and GQA", async () => {
   await withCtx(async (ctx) => {
     const aF = await AttentionForward.create(ctx);
     const aB = await AttentionBackward.create(ctx);
-    for (const P of [3, 0]) {
-      const d: AttentionDims = { B: 2, T: 5, H: 3, hd: 7, P, L: 2, layer: 1 };
-      const C = d.H * d.hd, S = 2 * d.L * C;
-      const qkv = rand(d.B * d.T * 3 * C), kv = rand(Math.max(1, P * S)), dy = rand(d.B * d.T * C);
+    // [P, Hkv]: multi-head (Hkv = H, GPT-2) and grouped-query (3 KV heads for 6 query heads).
+    for (const [P, Hkv] of [[3, 6], [0, 6], [3, 3], [4, 1]]) {
+      const d: AttentionDims = { B: 2, T: 5, H: 6, Hkv, hd: 7, P, L: 2, layer: 1 };
+      const Cq = d.H * d.hd, D = Hkv * d.hd, RS = Cq + 2 * D, S = 2 * d.L * D;
+      const qkv = rand(d.B * d.T * RS), kv = rand(Math.max(1, P * S)), dy = rand(d.B * d.T * Cq);
       const mask = Uint32Array.from([1, 1, 1, 1, 1, 1, 1, 1, 0, 0]);
       const dkv0 = rand(Math.max(1, P * S));
       const qb = up(ctx, qkv), kb = up(ctx, kv), mb = up(ctx, mask), db = up(ctx, dy);
-      const yb = ctx.buffer(d.B * d.T * C * 4, "y"), lb = ctx.buffer(d.B * d.H * d.T * 4, "lse");
-      const dqb = ctx.buffer(d.B * d.T * 3 * C * 4, "dqkv"), dkb = up(ctx, dkv0);
+      const yb = ctx.buffer(d.B * d.T * Cq * 4, "y"), lb = ctx.buffer(d.B * d.H * d.T * 4, "lse");
+      const dqb = ctx.buffer(d.B * d.T * RS * 4, "dqkv"), dkb = up(ctx, dkv0);
       const dsb = ctx.buffer(d.B * d.H * d.T * 4, "dsum");
-      const shape = { B: d.B, T: d.T, H: d.H, hd: d.hd, P, layer: d.layer };
+      const shape = { B: d.B, T: d.T, H: d.H, kvHeads: Hkv, hd: d.hd, P, layer: d.layer };
       await run(ctx, (enc) => {
         aF.record(enc, shape, d.L, { qkv: qb, kv: kb, mask: mb, y: yb, lse: lb });
         aB.record(enc, shape, d.L, {
@@ -230,13 +231,13 @@ Deno.test("attention forward and backward match the reference with a prefix and 
         });
       });
       const ref = attentionForward(d, qkv, kv, mask);
-      close(await ctx.read(yb), ref.y, 1e-5, `attention_forward P=${P}`);
-      close(await ctx.read(lb), ref.lse, 1e-5, `attention lse P=${P}`);
+      close(await ctx.read(yb), ref.y, 1e-5, `attention_forward P=${P} Hkv=${Hkv}`);
+      close(await ctx.read(lb), ref.lse, 1e-5, `attention lse P=${P} Hkv=${Hkv}`);
       const g = attentionBackward(d, qkv, kv, mask, dy);
-      close(await ctx.read(dqb), g.dqkv, 1e-5, `attention_backward dqkv P=${P}`);
+      close(await ctx.read(dqb), g.dqkv, 1e-5, `attention_backward dqkv P=${P} Hkv=${Hkv}`);
       if (P > 0) {
         const want = Float64Array.from(g.dkv, (v, i) => v + dkv0[i]); // accumulated into
-        close(await ctx.read(dkb), want, 1e-5, `attention_backward dkv P=${P}`);
+        close(await ctx.read(dkb), want, 1e-5, `attention_backward dkv P=${P} Hkv=${Hkv}`);
       }
     }
   });

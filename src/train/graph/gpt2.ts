@@ -2,45 +2,31 @@
  * The GPT-2 training graph on WebGPU: frozen weights, saved activations, and the
  * forward and backward passes recorded as kernel dispatches. Only activation
  * gradients flow back (the base is frozen); the prefix's keys/values collect
- * theirs in `dkv`. A Llama graph would sit beside this file with the same shape.
+ * theirs in `dkv`. Each backward step sits in the same order as its forward.
  *
  * Legend: B batch rows, T tokens per row, M = B*T rows, C = d_model, H heads,
- * hd = C/H, L layers, V vocabulary, Vc columns per vocabulary chunk, P prefix
- * tokens, S = 2*L*C.
+ * hd = C/H, L layers, V vocabulary, P prefix tokens, S = 2*L*C.
+ * HF GPT-2 stores its Conv1D weights as [in, out], so the forward is x·W and the
+ * input gradient dy·Wᵀ.
  *
  * @module
  */
 import { PrefixEdgeError } from "../../errors/mod.ts";
-import type { LoadedModel, ModelConfig, SafetensorsFile } from "../../model/mod.ts";
+import type { LoadedModel, ModelConfig } from "../../model/mod.ts";
 import {
   AttentionBackward,
   AttentionForward,
-  type BufferRange,
-  CrossEntropyBackward,
-  CrossEntropyForward,
-  EmbeddingForward,
   GeluBackward,
   GeluForward,
   type GpuContext,
   LayerNormBackward,
   LayerNormForward,
-  MatmulBackward,
-  MatmulForward,
+  MatmulXW,
+  MatmulXWt,
 } from "../../gpu/mod.ts";
-import type { PackedBatch } from "./token_batch.ts";
-
-/** Logit chunks are kept for the backward pass when all of them fit in this many bytes. */
-const KEEP_LOGITS_BYTES = 128 * 1024 * 1024;
-/** One chunk of logits holds at most this many bytes. */
-const CHUNK_BYTES = 64 * 1024 * 1024;
-
-/** How the LM head splits the vocabulary (defaults fit the device's binding limit). */
-export interface GraphChunking {
-  /** Columns per vocabulary chunk, a multiple of 64 (default: as large as the limits allow). */
-  vocabChunk?: number;
-  /** Keep every chunk's logits for the backward pass instead of recomputing them. */
-  keepLogits?: boolean;
-}
+import { type GraphChunking, LmHead } from "./lm_head.ts";
+import type { TrainingGraph } from "./training_graph.ts";
+import { uploadWeights } from "./_weights.ts";
 
 /** One block's frozen weights (HF GPT-2 names; Conv1D weights are [in, out]). */
 interface BlockWeights {
@@ -71,99 +57,52 @@ interface BlockActs {
 }
 
 interface Kernels {
-  embed: EmbeddingForward;
   lnF: LayerNormForward;
   lnB: LayerNormBackward;
-  mmF: MatmulForward;
-  mmB: MatmulBackward;
+  xw: MatmulXW;
+  xwt: MatmulXWt;
   geluF: GeluForward;
   geluB: GeluBackward;
   attF: AttentionForward;
   attB: AttentionBackward;
-  ceF: CrossEntropyForward;
-  ceB: CrossEntropyBackward;
-}
-
-async function tensor(st: SafetensorsFile, name: string, shape: number[]): Promise<Float32Array> {
-  const full = st.tensors.has(name) ? name : name.replace(/^transformer\./, "");
-  const info = st.tensors.get(full);
-  if (!info) {
-    throw new PrefixEdgeError(
-      "SAFETENSORS_CORRUPT",
-      `Cannot load GPT-2 weights from ${st.source}: tensor "${name}" is missing`,
-    );
-  }
-  if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-    throw new PrefixEdgeError(
-      "SAFETENSORS_CORRUPT",
-      `Cannot load GPT-2 weights from ${st.source}: "${full}" has shape [${info.shape}], expected [${shape}]`,
-    );
-  }
-  return await st.getFloat32(full);
 }
 
 /**
  * Buffers, kernels and the recorded passes of GPT-2 with a prefix.
- * Create with {@link Gpt2Graph.create}; {@link recordForward} and
- * {@link recordBackward} record into the caller's encoder.
+ * Create with {@link Gpt2Graph.create}.
  */
-export class Gpt2Graph {
+export class Gpt2Graph implements TrainingGraph {
   readonly config: ModelConfig;
   readonly maxRows: number;
-  readonly maxBatch: number;
-  /** Vocabulary chunk width Vc (a multiple of 64 unless V itself is smaller). */
-  readonly chunkCols: number;
-  /** Number of vocabulary chunks. */
-  readonly numChunks: number;
-  /** Whether every chunk's logits stay in memory between forward and backward. */
-  readonly keepLogits: boolean;
-  /** [maxRows, 3] softmax statistics (max, sum of exp, target logit) per row. */
-  readonly stats: GPUBuffer;
-  readonly ids: GPUBuffer;
-  readonly mask: GPUBuffer;
-  readonly targets: GPUBuffer;
+  readonly head: LmHead;
 
-  #ctx: GpuContext;
   #k: Kernels;
-  #wte: GPUBuffer; // [V, C]
-  #wpe: GPUBuffer; // [maxPositions, C]
   #lnfW: GPUBuffer;
   #lnfB: GPUBuffer;
   #blocks: BlockWeights[];
   #acts: BlockActs[];
   #xf: GPUBuffer; // [M, C] final residual stream
   #stf: GPUBuffer; // [M, 2]
-  #lny: GPUBuffer; // [M, C] scratch: a LayerNorm's output
+  #lny: GPUBuffer; // [M, C] scratch: a LayerNorm's output (ln_f's stays for the LM head)
   #big: GPUBuffer; // [M, 4C] scratch: gelu output (forward), its gradient (backward)
   #g: GPUBuffer; // [M, C] gradient of the residual stream
   #dsmall: GPUBuffer; // [M, C] scratch gradient
   #dqkv: GPUBuffer; // [M, 3C]
   #dsum: GPUBuffer; // [B, H, T]
-  #logits: GPUBuffer; // keepLogits ? numChunks x [M, Vc] : [M, Vc]
 
   private constructor(
     ctx: GpuContext,
     k: Kernels,
+    head: LmHead,
     config: ModelConfig,
-    maxBatch: number,
-    maxLen: number,
-    chunking: GraphChunking,
-    weights: {
-      wte: GPUBuffer;
-      wpe: GPUBuffer;
-      lnfW: GPUBuffer;
-      lnfB: GPUBuffer;
-      blocks: BlockWeights[];
-    },
+    maxRows: number,
+    weights: { lnfW: GPUBuffer; lnfB: GPUBuffer; blocks: BlockWeights[] },
   ) {
-    this.#ctx = ctx;
     this.#k = k;
+    this.head = head;
     this.config = config;
-    this.maxBatch = maxBatch;
-    const M = (this.maxRows = maxBatch * maxLen);
-    const { hiddenSize: C, numHeads: H, vocabSize: V } = config;
-    this.#wte = weights.wte;
-    this.#wpe = weights.wpe;
+    const M = (this.maxRows = maxRows);
+    const { hiddenSize: C, numHeads: H } = config;
     this.#lnfW = weights.lnfW;
     this.#lnfB = weights.lnfB;
     this.#blocks = weights.blocks;
@@ -186,53 +125,25 @@ export class Gpt2Graph {
     this.#dsmall = f(M * C, "dsmall");
     this.#dqkv = f(M * 3 * C, "dqkv");
     this.#dsum = f(M * H, "dsum");
-    this.stats = f(M * 3, "stats");
-    this.ids = f(M, "ids");
-    this.mask = f(M, "mask");
-    this.targets = f(M, "targets");
-
-    const round64 = (n: number) => Math.max(64, Math.floor(n / 64) * 64);
-    const byWte = round64(ctx.maxBinding / (4 * C));
-    const byLogits = round64(Math.min(CHUNK_BYTES, ctx.maxBinding) / (4 * M));
-    this.chunkCols = Math.min(V, byWte, byLogits, chunking.vocabChunk ?? V);
-    this.numChunks = Math.ceil(V / this.chunkCols);
-    this.keepLogits = chunking.keepLogits ??
-      (this.numChunks === 1 || this.numChunks * M * this.chunkCols * 4 <= KEEP_LOGITS_BYTES);
-    this.#logits = f((this.keepLogits ? this.numChunks : 1) * M * this.chunkCols, "logits");
   }
 
   /**
-   * Upload a GPT-2 model's frozen weights and allocate activations for
-   * `maxBatch x maxLen` token rows.
+   * Upload a GPT-2 model's frozen weights and allocate activations for `maxRows` token rows.
    *
-   * @throws {PrefixEdgeError} `UNSUPPORTED_MODEL` for a non-GPT-2 model or activation,
+   * @throws {PrefixEdgeError} `UNSUPPORTED_MODEL` for maths this graph does not implement,
    *   `SAFETENSORS_CORRUPT` for missing or misshapen weights
    */
   static async create(
     ctx: GpuContext,
     model: LoadedModel,
-    maxBatch: number,
-    maxLen: number,
+    maxRows: number,
     chunking: GraphChunking = {},
   ): Promise<Gpt2Graph> {
     const config = model.config;
-    const vc = chunking.vocabChunk;
-    if (vc !== undefined && (!Number.isInteger(vc) || vc < 64 || vc % 64 !== 0)) {
-      throw new PrefixEdgeError(
-        "INVALID_INPUT",
-        `Cannot build the GPT-2 graph: vocabChunk must be a positive multiple of 64 (binding offsets stay 256-byte aligned), got ${vc}`,
-      );
-    }
-    if (config.family !== "gpt2") {
-      throw new PrefixEdgeError(
-        "UNSUPPORTED_MODEL",
-        `Cannot train a prefix on ${config.modelType}: the WebGPU trainer has a GPT-2 graph only`,
-      );
-    }
     if (config.activation !== "gelu_new" && config.activation !== "gelu_pytorch_tanh") {
       throw new PrefixEdgeError(
         "UNSUPPORTED_MODEL",
-        `Cannot train on this GPT-2: activation "${config.activation}" is not gelu_new`,
+        `Cannot train on this GPT-2: activation_function "${config.activation}" is not gelu_new`,
       );
     }
     const { hiddenSize: C, vocabSize: V, maxPositions: NP, intermediateSize: F } = config;
@@ -242,27 +153,19 @@ export class Gpt2Graph {
         `Cannot train on this GPT-2: n_inner ${F} is not 4 * n_embd`,
       );
     }
-    const [embed, lnF, lnB, mmF, mmB, geluF, geluB, attF, attB, ceF, ceB] = await Promise.all([
-      EmbeddingForward.create(ctx),
+    const [lnF, lnB, xw, xwt, geluF, geluB, attF, attB] = await Promise.all([
       LayerNormForward.create(ctx),
       LayerNormBackward.create(ctx),
-      MatmulForward.create(ctx),
-      MatmulBackward.create(ctx),
+      MatmulXW.create(ctx),
+      MatmulXWt.create(ctx),
       GeluForward.create(ctx),
       GeluBackward.create(ctx),
       AttentionForward.create(ctx),
       AttentionBackward.create(ctx),
-      CrossEntropyForward.create(ctx),
-      CrossEntropyBackward.create(ctx),
     ]);
     const st = await model.openWeights();
     try {
-      const up = async (name: string, shape: number[]) => {
-        const data = await tensor(st, name, shape);
-        const buf = ctx.buffer(data.byteLength, name);
-        ctx.write(buf, data);
-        return buf;
-      };
+      const up = (name: string, shape: number[]) => uploadWeights(ctx, st, [[name, shape]]);
       const wte = await up("transformer.wte.weight", [V, C]);
       const wpe = await up("transformer.wpe.weight", [NP, C]);
       const lnfW = await up("transformer.ln_f.weight", [C]);
@@ -285,70 +188,24 @@ export class Gpt2Graph {
           mprojB: await up(`${p}mlp.c_proj.bias`, [C]),
         });
       }
-      const kernels = { embed, lnF, lnB, mmF, mmB, geluF, geluB, attF, attB, ceF, ceB };
-      return new Gpt2Graph(ctx, kernels, config, maxBatch, maxLen, chunking, {
-        wte,
-        wpe,
-        lnfW,
-        lnfB,
-        blocks,
+      const head = await LmHead.create(ctx, config, maxRows, chunking, {
+        embed: wte,
+        head: wte,
+        positions: wpe,
       });
+      const kernels = { lnF, lnB, xw, xwt, geluF, geluB, attF, attB };
+      return new Gpt2Graph(ctx, kernels, head, config, maxRows, { lnfW, lnfB, blocks });
     } finally {
       st.close();
     }
   }
 
-  /** Upload a packed batch's ids, mask and targets (queued before the next submit). */
-  setInputs(batch: PackedBatch): void {
-    this.#ctx.write(this.ids, batch.ids);
-    this.#ctx.write(this.mask, batch.mask);
-    this.#ctx.write(this.targets, batch.targets);
-  }
-
-  #chunk(c: number): { vStart: number; vCount: number; wte: BufferRange } {
-    const C = this.config.hiddenSize;
-    const vStart = c * this.chunkCols;
-    const vCount = Math.min(this.chunkCols, this.config.vocabSize - vStart);
-    return {
-      vStart,
-      vCount,
-      wte: { buffer: this.#wte, offset: vStart * C * 4, size: vCount * C * 4 },
-    };
-  }
-
-  #logitsChunk(
-    c: number,
-    M: number,
-    vCount: number,
-  ): { buffer: GPUBuffer; offset: number; size: number } {
-    const offset = this.keepLogits ? c * this.maxRows * this.chunkCols * 4 : 0;
-    return { buffer: this.#logits, offset, size: M * vCount * 4 };
-  }
-
-  /**
-   * Record the forward pass for a batch of B rows of T tokens after a prefix of P tokens
-   * held in `kv` [P, S]. Leaves the per-row softmax statistics in {@link stats}.
-   */
   recordForward(enc: GPUCommandEncoder, B: number, T: number, P: number, kv: GPUBuffer): void {
     const k = this.#k, cfg = this.config;
     const M = B * T, C = cfg.hiddenSize, H = cfg.numHeads, hd = cfg.headDim, L = cfg.numLayers;
     const eps = cfg.normEps;
     const bytes = M * C * 4;
-    for (let c = 0; c < this.numChunks; c++) {
-      const ch = this.#chunk(c);
-      k.embed.record(enc, {
-        ids: this.ids,
-        wteChunk: ch.wte,
-        wpe: this.#wpe,
-        x: this.#acts[0]?.x ?? this.#xf,
-        rows: M,
-        T,
-        C,
-        vStart: ch.vStart,
-        vCount: ch.vCount,
-        posOffset: P,
-      });
-    }
+    this.head.recordEmbed(enc, this.#acts[0]?.x ?? this.#xf, B, T, P);
     for (let l = 0; l < L; l++) {
       const w = this.#blocks[l], a = this.#acts[l];
       const next = l + 1 < L ? this.#acts[l + 1].x : this.#xf;
@@ -362,7 +219,7 @@ export class Gpt2Graph {
         C,
         eps,
       }, "ln_1");
-      k.mmF.record(enc, {
+      k.xw.record(enc, {
         x: this.#lny,
         w: w.attnW,
         bias: w.attnB,
@@ -374,12 +231,12 @@ export class Gpt2Graph {
       k.attF.record(enc, { B, T, H, hd, P, layer: l }, L, {
         qkv: a.qkv,
         kv,
-        mask: this.mask,
+        mask: this.head.mask,
         y: a.att,
         lse: a.lse,
       });
       enc.copyBufferToBuffer(a.x, 0, a.h, 0, bytes);
-      k.mmF.record(enc, {
+      k.xw.record(enc, {
         x: a.att,
         w: w.projW,
         bias: w.projB,
@@ -399,7 +256,7 @@ export class Gpt2Graph {
         C,
         eps,
       }, "ln_2");
-      k.mmF.record(enc, {
+      k.xw.record(enc, {
         x: this.#lny,
         w: w.fcW,
         bias: w.fcB,
@@ -410,7 +267,7 @@ export class Gpt2Graph {
       }, "c_fc");
       k.geluF.record(enc, { x: a.fc, y: this.#big, n: M * 4 * C });
       enc.copyBufferToBuffer(a.h, 0, next, 0, bytes);
-      k.mmF.record(enc, {
+      k.xw.record(enc, {
         x: this.#big,
         w: w.mprojW,
         bias: w.mprojB,
@@ -431,52 +288,13 @@ export class Gpt2Graph {
       C,
       eps,
     }, "ln_f");
-    for (let c = 0; c < this.numChunks; c++) this.#recordLogits(enc, c, M, true);
+    this.head.recordLoss(enc, this.#lny, M);
   }
 
-  /**
-   * Record one vocabulary chunk's logits again (without softmax statistics), after
-   * {@link recordForward} in the same or an earlier submission, which leaves the ln_f
-   * output in place.
-   *
-   * @returns where the chunk lies (`[M, vCount]` f32 row-major) and its first vocabulary id
-   */
-  recordChunkLogits(
-    enc: GPUCommandEncoder,
-    c: number,
-    M: number,
-  ): { buffer: GPUBuffer; offset: number; size: number; vStart: number; vCount: number } {
-    this.#recordLogits(enc, c, M, false);
-    const ch = this.#chunk(c);
-    return { ...this.#logitsChunk(c, M, ch.vCount), vStart: ch.vStart, vCount: ch.vCount };
+  recordChunkLogits(enc: GPUCommandEncoder, c: number, M: number) {
+    return this.head.recordChunkLogits(enc, this.#lny, c, M);
   }
 
-  /** logits chunk = ln_f output · wte_chunkᵀ, then (optionally) merge its softmax statistics. */
-  #recordLogits(enc: GPUCommandEncoder, c: number, M: number, withStats: boolean) {
-    const C = this.config.hiddenSize;
-    const ch = this.#chunk(c);
-    const logits = this.#logitsChunk(c, M, ch.vCount);
-    this.#k.mmB.record(
-      enc,
-      { dy: this.#lny, w: ch.wte, dx: logits, M, K: ch.vCount, N: C },
-      "lm_head",
-    );
-    if (withStats) {
-      this.#k.ceF.record(enc, {
-        logits,
-        targets: this.targets,
-        stats: this.stats,
-        rows: M,
-        Vc: ch.vCount,
-        vStart: ch.vStart,
-      });
-    }
-  }
-
-  /**
-   * Record the backward pass of the summed token losses, after {@link recordForward} in the
-   * same or an earlier submission. Adds the prefix's gradient into `dkv` [P, S].
-   */
   recordBackward(
     enc: GPUCommandEncoder,
     B: number,
@@ -487,32 +305,8 @@ export class Gpt2Graph {
   ): void {
     const k = this.#k, cfg = this.config;
     const M = B * T, C = cfg.hiddenSize, H = cfg.numHeads, hd = cfg.headDim, L = cfg.numLayers;
-    const bytes = M * C * 4;
-    // LM head: dlnf [M, C] = sum over chunks of dlogits · wte_chunk.
-    enc.clearBuffer(this.#dsmall, 0, bytes);
-    for (let c = 0; c < this.numChunks; c++) {
-      const ch = this.#chunk(c);
-      if (!this.keepLogits) this.#recordLogits(enc, c, M, false);
-      const logits = this.#logitsChunk(c, M, ch.vCount);
-      k.ceB.record(enc, {
-        targets: this.targets,
-        stats: this.stats,
-        logits,
-        rows: M,
-        Vc: ch.vCount,
-        vStart: ch.vStart,
-      });
-      k.mmF.record(enc, {
-        x: logits,
-        w: ch.wte,
-        y: this.#dsmall,
-        M,
-        K: ch.vCount,
-        N: C,
-        accumulate: true,
-      }, "lm_head.backward");
-    }
-    enc.clearBuffer(this.#g, 0, bytes);
+    this.head.recordBackward(enc, this.#lny, this.#dsmall, M);
+    enc.clearBuffer(this.#g, 0, M * C * 4);
     k.lnB.record(enc, {
       dy: this.#dsmall,
       x: this.#xf,
@@ -525,15 +319,15 @@ export class Gpt2Graph {
     for (let l = L - 1; l >= 0; l--) {
       const w = this.#blocks[l], a = this.#acts[l];
       // MLP branch: g -> d(gelu out) -> d(c_fc out) -> d(ln_2 out) -> g += ln_2 backward.
-      k.mmB.record(
+      k.xwt.record(
         enc,
-        { dy: this.#g, w: w.mprojW, dx: this.#big, M, K: 4 * C, N: C },
+        { x: this.#g, w: w.mprojW, y: this.#big, M, K: C, N: 4 * C },
         "mlp.c_proj.backward",
       );
       k.geluB.record(enc, { x: a.fc, dxy: this.#big, n: M * 4 * C });
-      k.mmB.record(
+      k.xwt.record(
         enc,
-        { dy: this.#big, w: w.fcW, dx: this.#dsmall, M, K: C, N: 4 * C },
+        { x: this.#big, w: w.fcW, y: this.#dsmall, M, K: 4 * C, N: C },
         "c_fc.backward",
       );
       k.lnB.record(enc, {
@@ -546,15 +340,15 @@ export class Gpt2Graph {
         C,
       }, "ln_2.backward");
       // Attention branch.
-      k.mmB.record(
+      k.xwt.record(
         enc,
-        { dy: this.#g, w: w.projW, dx: this.#dsmall, M, K: C, N: C },
+        { x: this.#g, w: w.projW, y: this.#dsmall, M, K: C, N: C },
         "attn.c_proj.backward",
       );
       k.attB.record(enc, { B, T, H, hd, P, layer: l }, L, {
         qkv: a.qkv,
         kv,
-        mask: this.mask,
+        mask: this.head.mask,
         y: a.att,
         lse: a.lse,
         dy: this.#dsmall,
@@ -564,9 +358,9 @@ export class Gpt2Graph {
       });
       // Below layer 0 nothing is trained: the residual gradient is not needed there.
       if (l === 0) break;
-      k.mmB.record(
+      k.xwt.record(
         enc,
-        { dy: this.#dqkv, w: w.attnW, dx: this.#dsmall, M, K: C, N: 3 * C },
+        { x: this.#dqkv, w: w.attnW, y: this.#dsmall, M, K: 3 * C, N: C },
         "c_attn.backward",
       );
       k.lnB.record(enc, {

@@ -1,0 +1,73 @@
+/**
+ * `kernels/matmul_xwt.wgsl`: Y[M,N] = X[M,K] · W[N,K]ᵀ (+ Y), with
+ * `kernels/matmul_xwt_unaligned.wgsl` for shapes whose K is not a multiple of 4.
+ * An HF Linear's forward (weights stored [out, in]), the LM head's logits (h · wteᵀ), and
+ * the input gradient of GPT-2's Conv1D (weights stored [in, out]): dX = dY · Wᵀ.
+ *
+ * @module
+ */
+import type { BufferRange, GpuContext } from "./gpu_context.ts";
+import { cdiv, packUniform } from "./_uniform.ts";
+
+/** Arguments of {@link MatmulXWt.record}. */
+export interface MatmulXWtArgs {
+  /** X: [M, K] f32. */
+  x: BufferRange;
+  /** W: [N, K] f32 (each output column is a row of W). */
+  w: BufferRange;
+  /** Y: [M, N] f32, written (or added into). */
+  y: BufferRange;
+  /** Rows of X and Y. */
+  M: number;
+  /** The reduction length (columns of X and of W). */
+  K: number;
+  /** Rows of W, columns of Y. */
+  N: number;
+  /** Add into Y instead of overwriting it. */
+  accumulate?: boolean;
+}
+
+/**
+ * Y = X·Wᵀ (+ Y); records into the caller's encoder.
+ *
+ * @example Logits = h · wteᵀ
+ * ```ts ignore
+ * const mm = await MatmulXWt.create(ctx);
+ * const enc = ctx.device.createCommandEncoder();
+ * mm.record(enc, { x: h, w: wte, y: logits, M: 128, K: 768, N: 50257 });
+ * await ctx.submit(enc);
+ * ```
+ */
+export class MatmulXWt {
+  private constructor(
+    private ctx: GpuContext,
+    private vec4: GPUComputePipeline,
+    private unaligned: GPUComputePipeline,
+  ) {}
+
+  /** Compile (cached per context). */
+  static async create(ctx: GpuContext): Promise<MatmulXWt> {
+    const layout = ["uniform", "read", "read", "rw"] as const;
+    const [vec4, unaligned] = await Promise.all([
+      ctx.pipeline("matmul_xwt", "main", [...layout]),
+      ctx.pipeline("matmul_xwt_unaligned", "main", [...layout]),
+    ]);
+    return new MatmulXWt(ctx, vec4, unaligned);
+  }
+
+  /**
+   * Record Y = X Wᵀ (+ Y). K a multiple of 4: `matmul_xwt.wgsl`, dispatch
+   * (ceil(N/128), ceil(M/16)); otherwise `matmul_xwt_unaligned.wgsl`, (ceil(N/64), ceil(M/64)).
+   */
+  record(enc: GPUCommandEncoder, a: MatmulXWtArgs, label = "matmul_xwt"): void {
+    // The kernels' uniform is { rows, output columns, reduction length, flags }.
+    const u = this.ctx.uniform(packUniform("uuuu", [a.M, a.N, a.K, a.accumulate ? 2 : 0]));
+    const aligned = a.K % 4 === 0;
+    const pipeline = aligned ? this.vec4 : this.unaligned;
+    const bg = this.ctx.bindGroup(pipeline, [u, a.x, a.w, a.y]);
+    const grid: [number, number] = aligned
+      ? [cdiv(a.N, 128), cdiv(a.M, 16)]
+      : [cdiv(a.N, 64), cdiv(a.M, 64)];
+    this.ctx.dispatch(enc, label, pipeline, bg, grid);
+  }
+}

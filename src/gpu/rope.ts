@@ -1,0 +1,73 @@
+/**
+ * `kernels/rope_forward.wgsl`: rotary position embeddings (HF rotate_half), in place on the
+ * q and k heads of a qkv buffer; `inverse` applies the transposed rotation (the backward).
+ *
+ * @module
+ */
+import { PrefixEdgeError } from "../errors/mod.ts";
+import type { BufferRange, GpuContext } from "./gpu_context.ts";
+import { cdiv, packUniform } from "./_uniform.ts";
+
+/** Arguments of {@link Rope.record}. */
+export interface RopeArgs {
+  /** [maxPositions, hd / 2] cos table. */
+  cos: BufferRange;
+  /** [maxPositions, hd / 2] sin table. */
+  sin: BufferRange;
+  /** [rows, stride] f32, rotated in place: heads 0..heads-1 at columns h*hd.. */
+  x: BufferRange;
+  /** Rows B*T (row r = b*T + t sits at position P + t). */
+  rows: number;
+  /** Tokens per row. */
+  T: number;
+  /** Prefix length: the first real token's position. */
+  P: number;
+  /** Heads to rotate (query heads + key heads, contiguous from column 0). */
+  heads: number;
+  /** Head size (even). */
+  hd: number;
+  /** Row width of x. */
+  stride: number;
+  /** Rotate by -theta (the backward pass). */
+  inverse?: boolean;
+}
+
+/**
+ * RoPE in place; records into the caller's encoder.
+ *
+ * @example Rotate q and k of a Llama layer (8 query heads, 4 KV heads, hd 8), then undo it
+ * ```ts ignore
+ * const rope = await Rope.create(ctx);
+ * rope.record(enc, { cos, sin, x: qkv, rows: B * T, T, P, heads: 12, hd: 8, stride: 128 });
+ * rope.record(enc, { cos, sin, x: dqkv, rows: B * T, T, P, heads: 12, hd: 8, stride: 128, inverse: true });
+ * ```
+ */
+export class Rope {
+  private constructor(private ctx: GpuContext, private pipeline: GPUComputePipeline) {}
+
+  /** Compile (cached per context). */
+  static async create(ctx: GpuContext): Promise<Rope> {
+    return new Rope(
+      ctx,
+      await ctx.pipeline("rope_forward", "main", ["uniform", "read", "read", "rw"]),
+    );
+  }
+
+  /** Record the rotation. Dispatch (ceil(heads * hd / 2 / 64), rows). */
+  record(enc: GPUCommandEncoder, a: RopeArgs, label = "rope"): void {
+    if (a.hd % 2 !== 0) {
+      throw new PrefixEdgeError("UNSUPPORTED_MODEL", `Cannot apply RoPE: head size ${a.hd} is odd`);
+    }
+    if (a.rows > 65535) {
+      throw new PrefixEdgeError(
+        "INVALID_INPUT",
+        `Cannot apply RoPE to ${a.rows} rows in one dispatch: the limit is 65535`,
+      );
+    }
+    const u = this.ctx.uniform(
+      packUniform("uuuuuuuu", [a.rows, a.T, a.P, a.heads, a.hd, a.stride, a.inverse ? 1 : 0, 0]),
+    );
+    const bg = this.ctx.bindGroup(this.pipeline, [u, a.cos, a.sin, a.x]);
+    this.ctx.dispatch(enc, label, this.pipeline, bg, [cdiv(a.heads * a.hd / 2, 64), a.rows]);
+  }
+}

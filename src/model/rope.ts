@@ -1,0 +1,77 @@
+/**
+ * Rotary position embedding tables, computed once on the CPU in float64 (Hugging Face's
+ * default RoPE: inv_freq_i = theta^(-2i/hd), angle = position * inv_freq_i, rotate_half
+ * layout). Every runtime that rotates (the WebGPU trainer; exporters) reads these.
+ *
+ * @module
+ */
+import { PrefixEdgeError } from "../errors/mod.ts";
+import type { ModelConfig } from "./config.ts";
+
+/** cos and sin of every (position, frequency) pair. */
+export interface RopeTables {
+  /** [positions, hd / 2] f32 cos(position * inv_freq_i). */
+  cos: Float32Array;
+  /** [positions, hd / 2] f32 sin(position * inv_freq_i). */
+  sin: Float32Array;
+  /** Number of positions (rows). */
+  positions: number;
+  /** hd / 2 (columns). */
+  half: number;
+}
+
+/**
+ * The inverse frequencies of a RoPE model: `theta^(-2i/hd)` for i < hd/2.
+ *
+ * @param config a Llama-family config
+ * @returns hd / 2 inverse frequencies (float64)
+ * @throws {PrefixEdgeError} `UNSUPPORTED_MODEL` for a config without a RoPE base or with an
+ *   odd head size
+ */
+export function ropeInverseFrequencies(config: ModelConfig): Float64Array {
+  const theta = config.ropeTheta;
+  if (theta === undefined) {
+    throw new PrefixEdgeError(
+      "UNSUPPORTED_MODEL",
+      `Cannot build RoPE tables for ${config.modelType}: the model has no rope_theta`,
+    );
+  }
+  const hd = config.headDim;
+  if (hd % 2 !== 0) {
+    throw new PrefixEdgeError(
+      "UNSUPPORTED_MODEL",
+      `Cannot build RoPE tables: head_dim ${hd} is odd`,
+    );
+  }
+  return Float64Array.from({ length: hd / 2 }, (_, i) => Math.pow(theta, -(2 * i) / hd));
+}
+
+/**
+ * cos/sin tables for positions 0..positions-1.
+ *
+ * @example The tables of stories260K
+ * ```ts
+ * import { loadModel, ropeTables } from "../../mod.ts";
+ * const model = await loadModel("models/stories260K");
+ * const { cos, half } = ropeTables(model.config, model.config.maxPositions);
+ * console.log(half, cos[0]); // 4 1
+ * ```
+ *
+ * @param config a Llama-family config
+ * @param positions how many positions (usually `config.maxPositions`)
+ * @returns the tables
+ */
+export function ropeTables(config: ModelConfig, positions: number): RopeTables {
+  const inv = ropeInverseFrequencies(config);
+  const half = inv.length;
+  const cos = new Float32Array(positions * half);
+  const sin = new Float32Array(positions * half);
+  for (let p = 0; p < positions; p++) {
+    for (let i = 0; i < half; i++) {
+      const angle = p * inv[i];
+      cos[p * half + i] = Math.cos(angle);
+      sin[p * half + i] = Math.sin(angle);
+    }
+  }
+  return { cos, sin, positions, half };
+}
