@@ -345,25 +345,28 @@ export class PrefixTrainer {
    * engine with the folded prefix must give the same numbers).
    *
    * @param batch right-padded rows (labels are not needed)
+   * @param options `withoutPrefix`: the frozen base model alone, tokens at positions 0..
    * @returns `data` `[B, T, V]` f32 row-major and its `dims`
    * @throws {PrefixEdgeError} `INVALID_INPUT`, `TOKEN_OUT_OF_RANGE`, `CONTEXT_OVERFLOW`
    */
   async logits(
     batch: Pick<TokenBatch, "inputIds" | "attentionMask">,
+    options: { withoutPrefix?: boolean } = {},
   ): Promise<{ data: Float32Array; dims: [number, number, number] }> {
     this.#alive("logits");
+    const P = options.withoutPrefix ? 0 : this.pm.options.prefixLen;
     const labels = batch.inputIds.map((row) => row.map(() => -100));
     const packed = packBatch({ ...batch, labels }, this.pm.config, {
       maxBatch: this.maxBatch,
       maxLen: this.maxLen,
-      prefixLen: this.pm.options.prefixLen,
+      prefixLen: P,
     });
     const { B, T } = packed;
     const M = B * T, V = this.pm.config.vocabSize;
     this.#graph.head.setInputs(packed);
     let enc = this.#ctx.device.createCommandEncoder();
     this.#recordFold(enc);
-    this.#graph.recordForward(enc, B, T, this.pm.options.prefixLen, this.#kv);
+    this.#graph.recordForward(enc, B, T, P, this.#kv);
     const out = new Float32Array(M * V);
     // One readback per chunk: without keepLogits every chunk reuses the same buffer.
     for (let c = 0; c < this.#graph.head.numChunks; c++) {

@@ -22,7 +22,16 @@ import {
   PrefixBackward,
   PrefixForward,
   type PrefixLayout,
+  RmsNormBackward,
+  RmsNormForward,
+  Rope,
+  SwigluBackward,
+  SwigluForward,
 } from "../../src/gpu/mod.ts";
+import { parseConfig, ropeTables } from "../../src/model/mod.ts";
+import { rmsnormBackward, rmsnormForward } from "../reference/rmsnorm.ts";
+import { rope } from "../reference/rope.ts";
+import { swigluBackward, swigluForward } from "../reference/swiglu.ts";
 import { matmulXW, matmulXWt } from "../reference/matmul.ts";
 import { layernormBackward, layernormForward } from "../reference/layernorm.ts";
 import { geluBackward, geluForward } from "../reference/gelu.ts";
@@ -147,6 +156,80 @@ Deno.test("layernorm forward and backward match the reference", async () => {
       close(await ctx.read(sb), ref.stats, 1e-5, `layernorm stats ${rows}x${C}`);
       const want = layernormBackward(dy, x, w, rows, C, 1e-5, dx0);
       close(await ctx.read(dxb), want, 1e-5, `layernorm_backward ${rows}x${C}`);
+    }
+  });
+});
+
+Deno.test("rmsnorm forward and backward match the reference", async () => {
+  await withCtx(async (ctx) => {
+    const rF = await RmsNormForward.create(ctx);
+    const rB = await RmsNormBackward.create(ctx);
+    for (const [rows, C] of [[1, 1], [7, 45], [3, 130]]) {
+      const x = rand(rows * C, 2), w = rand(C), dy = rand(rows * C), dx0 = rand(rows * C);
+      const xb = up(ctx, x), wb = up(ctx, w), dyb = up(ctx, dy), dxb = up(ctx, dx0);
+      const yb = ctx.buffer(rows * C * 4, "y"), rb = ctx.buffer(rows * 4, "rstd");
+      await run(ctx, (enc) => {
+        rF.record(enc, { x: xb, weight: wb, y: yb, rstd: rb, rows, C, eps: 1e-5 });
+        rB.record(enc, { dy: dyb, x: xb, rstd: rb, weight: wb, dx: dxb, rows, C });
+      });
+      const ref = rmsnormForward(x, w, rows, C, 1e-5);
+      close(await ctx.read(yb), ref.y, 1e-5, `rmsnorm_forward ${rows}x${C}`);
+      close(await ctx.read(rb), ref.rstd, 1e-5, `rmsnorm rstd ${rows}x${C}`);
+      const want = rmsnormBackward(dy, x, w, rows, C, 1e-5, dx0);
+      close(await ctx.read(dxb), want, 1e-5, `rmsnorm_backward ${rows}x${C}`);
+    }
+  });
+});
+
+Deno.test("rope rotates q and k heads like the reference, and its inverse undoes it", async () => {
+  await withCtx(async (ctx) => {
+    const rp = await Rope.create(ctx);
+    const theta = 500;
+    const config = parseConfig({
+      model_type: "llama",
+      num_hidden_layers: 1,
+      num_attention_heads: 3,
+      num_key_value_heads: 1,
+      hidden_size: 30,
+      intermediate_size: 8,
+      max_position_embeddings: 40,
+      vocab_size: 8,
+      rope_theta: theta,
+    });
+    const { cos, sin } = ropeTables(config, config.maxPositions);
+    const cb = up(ctx, cos), sb = up(ctx, sin);
+    // 3 query heads + 1 key head of size 10 rotated; the value head (columns 40..49) is not.
+    const d = { rows: 6, T: 3, P: 7, heads: 4, hd: 10, stride: 50 };
+    const x = rand(d.rows * d.stride, 3);
+    const xb = up(ctx, x);
+    await run(ctx, (enc) => rp.record(enc, { cos: cb, sin: sb, x: xb, ...d }));
+    close(await ctx.read(xb), rope(x, d, theta), 1e-6, "rope_forward");
+    await run(ctx, (enc) => rp.record(enc, { cos: cb, sin: sb, x: xb, ...d, inverse: true }));
+    close(await ctx.read(xb), x, 1e-6, "rope inverse(rope(x))");
+    const dy = rand(d.rows * d.stride);
+    const db = up(ctx, dy);
+    await run(ctx, (enc) => rp.record(enc, { cos: cb, sin: sb, x: db, ...d, inverse: true }));
+    close(await ctx.read(db), rope(dy, d, theta, true), 1e-6, "rope backward");
+  });
+});
+
+Deno.test("swiglu forward and backward match the reference, without NaN at large inputs", async () => {
+  await withCtx(async (ctx) => {
+    const sF = await SwigluForward.create(ctx);
+    const sB = await SwigluBackward.create(ctx);
+    for (const [rows, F] of [[1, 1], [5, 67], [3, 130]]) {
+      const gu = rand(rows * 2 * F, 4), dy = rand(rows * F);
+      if (F > 1) gu[0] = -90; // exp overflows in f32; alone it would make y ~ 1e-38
+      const gb = up(ctx, gu), db = up(ctx, dy);
+      const yb = ctx.buffer(rows * F * 4, "y"), dgb = ctx.buffer(rows * 2 * F * 4, "dgu");
+      await run(ctx, (enc) => {
+        sF.record(enc, { gu: gb, y: yb, rows, F });
+        sB.record(enc, { gu: gb, dy: db, dgu: dgb, rows, F });
+      });
+      const y = await ctx.read(yb), dgu = await ctx.read(dgb);
+      assert(y.every(Number.isFinite) && dgu.every(Number.isFinite), "swiglu produced NaN");
+      close(y, swigluForward(gu, rows, F), 1e-6, `swiglu_forward ${rows}x${F}`);
+      close(dgu, swigluBackward(gu, dy, rows, F), 1e-6, `swiglu_backward ${rows}x${F}`);
     }
   });
 });

@@ -28,8 +28,7 @@ for (const { ep, ignore } of PROVIDERS) {
     const name = dir.split("/").pop();
     Deno.test({
       name: `logits() matches the ${name} oracle for every prefix case on ${ep}`,
-      // WebGPU on a software adapter is slow: only the GPT-2 oracle runs there.
-      ignore: ignore || (ep === "webgpu" && dir === LLAMA_TINY),
+      ignore,
       sanitizeResources: false,
       sanitizeOps: false,
       async fn() {

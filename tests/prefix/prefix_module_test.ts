@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
-import { GPT2_TINY, maxAbsDiff, readCases } from "../_fixtures.ts";
+import { GPT2_TINY, LLAMA_TINY, maxAbsDiff, readCases } from "../_fixtures.ts";
 import { loadModel, prefixWidth, validatePrefix } from "../../src/model/mod.ts";
 import { PrefixEdgeError } from "../../src/errors/mod.ts";
 import { paramShapes, PrefixModule } from "../../src/prefix/mod.ts";
@@ -9,16 +9,21 @@ const model = await loadModel(`${GPT2_TINY}/model`);
 const cases = await readCases(GPT2_TINY);
 const S = prefixWidth(model.config);
 
-for (const c of cases.cases) {
-  Deno.test(`fold() matches the oracle kv to 1e-5 for ${c.name}`, async () => {
-    const { pm, kv } = await loadCase(GPT2_TINY, model, c);
-    const prefix = pm.fold();
-    assertEquals(prefix.prefixLen, c.prefix_len);
-    assertEquals(prefix.kv.length, c.prefix_len * S);
-    const err = maxAbsDiff(prefix.kv, kv);
-    assert(err <= 1e-5, `${c.name}: max |kv - oracle| = ${err}`);
-    validatePrefix(model.config, prefix);
-  });
+for (const fixture of [GPT2_TINY, LLAMA_TINY]) {
+  const family = fixture.split("/").pop();
+  const fixtureModel = await loadModel(`${fixture}/model`);
+  const width = prefixWidth(fixtureModel.config);
+  for (const c of (await readCases(fixture)).cases) {
+    Deno.test(`fold() matches the ${family} oracle kv to 1e-5 for ${c.name}`, async () => {
+      const { pm, kv } = await loadCase(fixture, fixtureModel, c);
+      const prefix = pm.fold();
+      assertEquals(prefix.prefixLen, c.prefix_len);
+      assertEquals(prefix.kv.length, c.prefix_len * width);
+      const err = maxAbsDiff(prefix.kv, kv);
+      assert(err <= 1e-5, `${family} ${c.name}: max |kv - oracle| = ${err}`);
+      validatePrefix(fixtureModel.config, prefix);
+    });
+  }
 }
 
 Deno.test("gates() is sigmoid(a) with a gate and ones without", async () => {
