@@ -31,7 +31,8 @@ const SPEC: CliSpec = {
     bundles: {
       type: "string",
       valueName: "DIR|URL",
-      description: "Bundle store: a folder, or an http(s) base URL (default ./bundles)",
+      description:
+        "Bundle store: a folder of <task>.prefix.zip files or of training runs (<task>/<task>.prefix.zip), or an http(s) base URL (default ./runs, where deno task train writes)",
     },
     port: {
       type: "string",
@@ -175,7 +176,7 @@ async function main(): Promise<void> {
   const hostname = (values.host as string | undefined) ?? "127.0.0.1";
   const adminToken = values["token-file"] ? await readToken(values["token-file"] as string) : null;
   const log = (line: string) => console.error(`[serve] ${line}`);
-  const bundles = (values.bundles as string | undefined) ?? "bundles";
+  const bundles = (values.bundles as string | undefined) ?? "runs";
   await checkBundleFolder(bundles, adminToken !== null, log);
   const started = performance.now();
   const { app, engine, model, backendReason: _ } = await openServer({

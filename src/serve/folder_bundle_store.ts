@@ -2,6 +2,8 @@
  * A folder of `<task>.prefix.zip` files. Writes go to a temp file in the same
  * folder and are renamed into place, which is atomic on POSIX file systems:
  * a request that is reading the old file keeps reading the old file.
+ * A folder of training runs works too: a task missing at the top level is read from
+ * `<task>/<task>.prefix.zip`, where `deno task train` writes it (`runs/<task>/`).
  *
  * @module
  */
@@ -44,8 +46,16 @@ export class FolderBundleStore implements BundleStore {
     return join(this.dir, bundleFileName(validateTaskName(task)));
   }
 
+  /** Where a training run keeps the task's bundle: `<dir>/<task>/<task>.prefix.zip`. */
+  #runPath(task: string): string {
+    return join(this.dir, validateTaskName(task), bundleFileName(task));
+  }
+
   async read(task: string): Promise<Uint8Array | null> {
-    const path = this.#path(task);
+    return await this.#readFile(this.#path(task)) ?? await this.#readFile(this.#runPath(task));
+  }
+
+  async #readFile(path: string): Promise<Uint8Array | null> {
     let file: Deno.FsFile;
     try {
       file = await Deno.open(path, { read: true });
@@ -106,22 +116,28 @@ export class FolderBundleStore implements BundleStore {
   }
 
   /**
-   * List the tasks: `*.prefix.zip` files with a valid task name (temp files start with `.`).
+   * List the tasks: `*.prefix.zip` files with a valid task name (temp files start with `.`),
+   * and run folders `<task>/` holding `<task>.prefix.zip`.
    *
    * @returns sorted task names (empty when the folder does not exist)
    */
   async list(): Promise<string[]> {
-    const names: string[] = [];
+    const names = new Set<string>();
+    const valid = (task: string) => TASK_NAME_PATTERN.test(task) && !task.includes("..");
     try {
       for await (const entry of Deno.readDir(this.dir)) {
-        if (!entry.isFile || !entry.name.endsWith(SUFFIX)) continue;
-        const task = entry.name.slice(0, -SUFFIX.length);
-        if (TASK_NAME_PATTERN.test(task) && !task.includes("..")) names.push(task);
+        if (entry.isFile && entry.name.endsWith(SUFFIX)) {
+          const task = entry.name.slice(0, -SUFFIX.length);
+          if (valid(task)) names.add(task);
+        } else if (entry.isDirectory && valid(entry.name)) {
+          const run = await Deno.stat(this.#runPath(entry.name)).catch(() => null);
+          if (run?.isFile) names.add(entry.name);
+        }
       }
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return [];
       throw e;
     }
-    return names.sort();
+    return [...names].sort();
   }
 }

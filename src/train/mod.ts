@@ -8,6 +8,7 @@ export {
   type TrainerLimits,
 } from "./gpu_trainer.ts";
 export { lossAndGrads } from "./loss_and_grads.ts";
+export { assertTrainable } from "./graph/mod.ts";
 export { trainSteps, type TrainStepsOptions } from "./train_steps.ts";
 // Training data, loop, schedule and export (appended by the data/loop owner).
 export * from "./data/mod.ts";

@@ -112,3 +112,11 @@ Deno.test("loadModel() on a file says it is a file, not a model folder", async (
   assertCode(e, "FILE_NOT_FOUND");
   assert((e as Error).message.includes("is a file"), (e as Error).message);
 });
+
+Deno.test("stories260K's byte-fallback BPE round-trips 'Café £30' through the tokenizer", async () => {
+  const model = await loadModel(STORIES);
+  const tok = model.requireTokenizer();
+  const ids = tok.encode("Café £30");
+  assertEquals(ids, [1, 410, 457, 412, 431, 485, 410, 197, 166, 472, 477]);
+  assertEquals(tok.decode(ids).trim(), "Café £30");
+});

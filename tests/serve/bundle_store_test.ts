@@ -109,3 +109,20 @@ Deno.test("openBundleStore picks HTTP for URLs and a folder otherwise", () => {
   assert(openBundleStore("http://127.0.0.1:9/x") instanceof HttpBundleStore);
   assert(openBundleStore("./bundles") instanceof FolderBundleStore);
 });
+
+Deno.test("a folder store also serves training runs: <task>/<task>.prefix.zip", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/pet-stories`);
+    await Deno.writeFile(`${dir}/pet-stories/pet-stories.prefix.zip`, new Uint8Array([1, 2, 3]));
+    await Deno.mkdir(`${dir}/empty-run`);
+    await Deno.writeFile(`${dir}/flat.prefix.zip`, new Uint8Array([4]));
+    const store = new FolderBundleStore(dir);
+    assertEquals(await store.list(), ["flat", "pet-stories"]);
+    assertEquals(await store.read("pet-stories"), new Uint8Array([1, 2, 3]));
+    assertEquals(await store.read("flat"), new Uint8Array([4]));
+    assertEquals(await store.read("empty-run"), null);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
