@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { basename, dirname, extname, join } from "node:path";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BundleDtype } from "../bundle/mod.ts";
 import { PrefixEdgeError } from "../errors/mod.ts";
@@ -23,7 +23,7 @@ import {
   type TrainOptions,
 } from "../train/mod.ts";
 import type { Reparam } from "../prefix/mod.ts";
-import { type CliSpec, numberOption, parseCli, runCli } from "./_args.ts";
+import { type CliSpec, type CliValues, numberOption, parseCli, runCli } from "./_args.ts";
 import { beforeAfter, formatBeforeAfter } from "./_before_after.ts";
 
 /** The flag that sets each training option, for error messages. */
@@ -209,7 +209,8 @@ const SPEC: CliSpec = {
     resume: {
       type: "string",
       valueName: "DIR",
-      description: "Resume from a checkpoint folder, or a run folder holding checkpoint/",
+      description:
+        "Resume from a run folder (or its checkpoint/): the run's recorded model, data and options are reused, so --resume DIR alone continues it",
     },
     "task-name": {
       type: "string",
@@ -239,9 +240,58 @@ function taskNameFrom(path: string): string {
     .replace(/^[^a-z0-9]+/, "").slice(0, 64).replace(/[-.]+$/, "") || "task";
 }
 
+/** The run's own arguments, written beside its checkpoint so that `--resume DIR` alone continues it. */
+const RUN_ARGS_FILE = "train-args.json";
+/** Flags that are about this invocation, not the run. */
+const NOT_RECORDED = new Set(["help", "resume", "samples"]);
+/** Flags naming files, recorded as absolute paths so a resume works from any folder. */
+const PATH_FLAGS = ["model", "data", "eval", "out"];
+
+/**
+ * Fill the flags not given now from the arguments the run was started with, when resuming.
+ * `resume` may be the run folder or its checkpoint/ folder.
+ */
+async function withRecordedArgs(v: CliValues): Promise<CliValues> {
+  if (typeof v.resume !== "string") return v;
+  for (const dir of [v.resume, dirname(v.resume)]) {
+    let recorded: { args?: CliValues };
+    try {
+      recorded = JSON.parse(await Deno.readTextFile(join(dir, RUN_ARGS_FILE)));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue;
+      throw new PrefixEdgeError(
+        "INVALID_INPUT",
+        `Cannot resume from ${v.resume}: ${join(dir, RUN_ARGS_FILE)} is unreadable (${
+          (e as Error).message
+        })`,
+      );
+    }
+    const merged: CliValues = { ...recorded.args };
+    for (const [k, val] of Object.entries(v)) if (val !== undefined) merged[k] = val;
+    // A run resumes where it is, unless --out moves it.
+    if (v.out === undefined) merged.out = dir;
+    return merged;
+  }
+  return v; // A checkpoint from before run arguments were recorded: flags as given.
+}
+
+async function recordArgs(v: CliValues, outDir: string): Promise<void> {
+  const args: CliValues = {};
+  for (const [k, val] of Object.entries(v)) {
+    if (val === undefined || NOT_RECORDED.has(k)) continue;
+    args[k] = PATH_FLAGS.includes(k) && typeof val === "string" ? resolve(val) : val;
+  }
+  await Deno.mkdir(outDir, { recursive: true });
+  await Deno.writeTextFile(
+    join(outDir, RUN_ARGS_FILE),
+    JSON.stringify({ format: "prefix-edge.train-args", version: 1, args }, null, 2) + "\n",
+  );
+}
+
 async function main(): Promise<void> {
-  const v = parseCli(SPEC, Deno.args);
-  if (!v) return;
+  const parsed = parseCli(SPEC, Deno.args);
+  if (!parsed) return;
+  const v = await withRecordedArgs(parsed);
   // The main job: no --model means the embedded model, and with no --data its task.
   const embeddedModel = v.model === undefined;
   const embeddedTask = embeddedModel && v.data === undefined;
@@ -348,6 +398,7 @@ async function main(): Promise<void> {
   );
 
   const resume = v.resume as string | undefined;
+  await recordArgs({ ...v, out: outDir }, outDir);
   const stopOnInterrupt = interruptHandler(outDir, resume);
   const result = await train(model, { train: trainSet, dev: devSet }, {
     ...options,
@@ -434,12 +485,11 @@ function interruptHandler(outDir: string, resumedFrom: string | undefined): () =
     }
     if (state && Date.parse(state.savedAt ?? "") >= startedAt - 1000) {
       message = `interrupted; the last checkpoint is step ${state.step} of ${state.totalSteps} ` +
-        `in ${
-          join(outDir, "checkpoint")
-        }. To continue, run the same command with --resume ${outDir}`;
+        `in ${join(outDir, "checkpoint")}. To continue, run: deno task train --resume ${outDir}`;
     } else if (resumedFrom !== undefined) {
-      message = `interrupted before a new checkpoint; to continue, run the same command again ` +
-        `(it resumes from ${resumedFrom})`;
+      message =
+        `interrupted before a new checkpoint; to continue, run: deno task train --resume ${resumedFrom} ` +
+        `(it resumes from that checkpoint)`;
     } else {
       message = "interrupted before the first checkpoint; nothing to resume " +
         "(--checkpoint-every sets how often checkpoints are written)";

@@ -172,7 +172,7 @@ Deno.test("train stopped with Ctrl-C (SIGINT) says how to resume and exits 130",
   assert(step >= 1 && step < 1000, `checkpoint step ${step}`);
   const last = stderr.trim().split("\n").at(-1)!;
   assert(last.startsWith("interrupted; the last checkpoint is step"), stderr);
-  assert(last.includes(`run the same command with --resume ${out}`), stderr);
+  assert(last.includes(`To continue, run: deno task train --resume ${out}`), stderr);
   await Deno.remove(dir, { recursive: true });
 });
 

@@ -84,3 +84,39 @@ Deno.test({
     }
   },
 });
+
+Deno.test("deno task train --resume DIR alone continues a run with its recorded model, data and options", async () => {
+  const tmp = await Deno.makeTempDir();
+  const out = `${tmp}/run`;
+  const train = (args: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["task", "train", "--samples", "0", ...args],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  try {
+    const first = await train([
+      "--steps",
+      "4",
+      "--prefix-len",
+      "3",
+      "--checkpoint-every",
+      "2",
+      "--out",
+      out,
+    ]);
+    assertEquals(first.code, 0, dec.decode(first.stderr));
+    // Without the recorded arguments this would start the main job's 300 default steps.
+    const state = JSON.parse(await Deno.readTextFile(`${out}/checkpoint/checkpoint.json`));
+    assertEquals(state.step, 4);
+    const again = await train(["--resume", out]);
+    const stderr = dec.decode(again.stderr), stdout = dec.decode(again.stdout);
+    assertEquals(again.code, 0, stderr);
+    assert(stderr.includes("P=3"), `the recorded --prefix-len is reused:\n${stderr}`);
+    assert(stderr.includes("steps=4"), `the recorded --steps is reused:\n${stderr}`);
+    assert(stdout.includes("resumed from step 4"), stdout);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
