@@ -20,8 +20,6 @@ import { type BundleDtype, modelFingerprint } from "../../bundle/mod.ts";
 import { PrefixEdgeError } from "../../errors/mod.ts";
 import type { LoadedModel } from "../../model/mod.ts";
 import { PrefixModule } from "../../prefix/mod.ts";
-import { gatesChartSvg, lossChartSvg } from "../../eval/mod.ts";
-import { collateBatch, type PaddedBatch, planEpoch } from "../data/batches.ts";
 import type { TokenizedDataset } from "../data/tokenize_dataset.ts";
 import {
   checkTaskName,
@@ -30,6 +28,8 @@ import {
   type TrainingFacts,
 } from "../export_prefix.ts";
 import { linearWarmupDecay } from "../schedule.ts";
+import { planRun } from "./run_plan.ts";
+import { writeRunPlots } from "./run_plots.ts";
 import {
   type CheckpointState,
   checkResumable,
@@ -153,39 +153,10 @@ export async function train(
   const config = model.config;
   checkContext(config, options.prefixLen, options.maxLen);
   const trainSet = data.train, devSet = data.dev ?? null;
-  for (const ds of devSet ? [trainSet, devSet] : [trainSet]) {
-    if (ds.examples.length === 0) {
-      throw new PrefixEdgeError(
-        "DATA_INVALID",
-        `Cannot train on ${ds.source}: it holds no examples`,
-      );
-    }
-  }
-  const lengths = trainSet.examples.map((e) => e.inputIds.length);
-  const longest = Math.max(...lengths, ...(devSet?.examples.map((e) => e.inputIds.length) ?? []));
-  if (longest > options.maxLen) {
-    throw new PrefixEdgeError(
-      "CONTEXT_OVERFLOW",
-      `Cannot train: an example has ${longest} tokens but max-len is ${options.maxLen} (tokenize with the same max-len)`,
-    );
-  }
-  await makeOutDir(outDir);
-
+  const plan = planRun(options, trainSet, devSet, config.eosTokenIds[0] ?? 0);
+  const { longest, batchesPerEpoch, totalMicro, totalSteps } = plan;
   const { batchSize, gradAccum, seed } = options;
-  const batchesPerEpoch = planEpoch(lengths, { batchSize, seed, epoch: 0 }).length;
-  const totalMicro = options.steps !== undefined
-    ? options.steps * gradAccum
-    : options.epochs * batchesPerEpoch;
-  const totalSteps = Math.ceil(totalMicro / gradAccum);
-  const padId = config.eosTokenIds[0] ?? 0;
-  let plan: { epoch: number; batches: number[][] } | null = null;
-  const microBatch = (k: number): PaddedBatch => {
-    const epoch = Math.floor(k / batchesPerEpoch);
-    if (plan?.epoch !== epoch) {
-      plan = { epoch, batches: planEpoch(lengths, { batchSize, seed, epoch }) };
-    }
-    return collateBatch(trainSet.examples, plan.batches[k % batchesPerEpoch], padId);
-  };
+  await makeOutDir(outDir);
 
   // The same sampled fingerprint bundles carry: a checkpoint resumes only on its own base.
   const identity = (await modelFingerprint(model)).sha256;
@@ -234,10 +205,9 @@ export async function train(
 
     const evaluateDev = async (step: number): Promise<number | null> => {
       if (!devSet) return null;
-      const devLengths = devSet.examples.map((e) => e.inputIds.length);
       let lossSum = 0, tokens = 0;
-      for (const idx of planEpoch(devLengths, { batchSize, seed, epoch: 0, shuffle: false })) {
-        const r = await trainer.evaluate(collateBatch(devSet.examples, idx, padId));
+      for (const batch of plan.devBatches()) {
+        const r = await trainer.evaluate(batch);
         lossSum += r.lossSum;
         tokens += r.tokens;
       }
@@ -268,7 +238,7 @@ export async function train(
       const firstMicro = step * gradAccum;
       const lastMicro = Math.min(firstMicro + gradAccum, totalMicro);
       for (let k = firstMicro; k < lastMicro; k++) {
-        const batch = microBatch(k);
+        const batch = plan.microBatch(k);
         const r = await trainer.accumulate(batch);
         lossSum += r.lossSum;
         tokens += r.tokens;
@@ -378,34 +348,13 @@ export async function train(
   if (finalLoss === null) finalLoss = trainRecs.findLast((r) => r.loss !== null)?.loss ?? null;
   if (devSet && devLoss === null) devLoss = evalRecs.at(-1)?.devLoss ?? null;
   if (devSet && checkpoint) initialDevLoss = evalRecs.find((r) => r.step === 0)?.devLoss ?? null;
-  const lossPlot = join(outDir, "loss.svg");
-  await Deno.writeTextFile(
-    lossPlot,
-    lossChartSvg(
-      trainRecs.filter((r) => r.loss !== null).map((r) => [r.step, r.loss!] as const),
-      evalRecs.map((r) => [r.step, r.devLoss] as const),
-      `Loss: ${taskName} (P=${options.prefixLen}, ${options.reparam}${
-        options.gate ? " + gate" : ""
-      })`,
-    ),
+  const { lossPlot, gatesPlot } = await writeRunPlots(
+    outDir,
+    taskName,
+    options,
+    metrics.records,
+    initialGates,
   );
-  let gatesPlot: string | null = null;
-  if (options.gate) {
-    gatesPlot = join(outDir, "gates.svg");
-    // Start at the initial gates (step 0), not at the first log step.
-    const samples = trainRecs.map((r) => ({ step: r.step, gates: r.gates }));
-    if (initialGates && !(samples[0]?.step === 0)) {
-      samples.unshift({ step: 0, gates: initialGates });
-    }
-    await Deno.writeTextFile(
-      gatesPlot,
-      gatesChartSvg(
-        samples.map((r) => r.step),
-        samples.map((r) => r.gates),
-        `Gate per prefix token: ${taskName}`,
-      ),
-    );
-  }
 
   const epochs = totalMicro / batchesPerEpoch;
   const training: TrainingFacts = {
