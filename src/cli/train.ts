@@ -65,7 +65,7 @@ const D = DEFAULT_TRAIN_OPTIONS;
  */
 const EMBEDDED_DEFAULTS: Partial<TrainOptions> = {
   steps: 300,
-  lr: 5e-3,
+  lr: 1e-2,
   batchSize: 8,
   maxLen: 160,
   warmupSteps: 20,
