@@ -24,3 +24,9 @@ export {
   pearson,
   spearman,
 } from "./glue_metrics.ts";
+export {
+  argmax,
+  type ContinuationRow,
+  scoreContinuations,
+  type ScoreContinuationsOptions,
+} from "./score_continuations.ts";
