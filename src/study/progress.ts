@@ -7,6 +7,9 @@
  */
 import { ProgressBar, type ProgressSink, stderrSink } from "../train/mod.ts";
 
+/** What the bar writes before redrawing a terminal line. */
+const CLEAR_LINE = "\r\x1b[2K";
+
 /**
  * A bar whose lines start with `label` instead of "train".
  *
@@ -31,6 +34,11 @@ export function labelledProgressBar(
 ): ProgressBar {
   return new ProgressBar(total, {
     isTerminal: sink.isTerminal,
-    write: (t) => sink.write(t.replace(/^((?:\r\x1b\[2K)?)train /, `$1${label} `)),
+    write: (t) => {
+      const at = t.startsWith(CLEAR_LINE) ? CLEAR_LINE.length : 0;
+      sink.write(
+        t.startsWith("train ", at) ? t.slice(0, at) + label + t.slice(at + "train".length) : t,
+      );
+    },
   });
 }
