@@ -22,3 +22,32 @@ export {
 } from "./evaluate.ts";
 export { type EvaluationFiles, formatScore, writeEvaluation } from "./write_evaluation.ts";
 export { labelledProgressBar } from "./progress.ts";
+export {
+  checkMethods,
+  DEFAULT_PREFIX_LENGTHS,
+  type GridCell,
+  gridCells,
+  METHOD_SETTINGS,
+  type MethodName,
+  METHODS,
+} from "./experiment_grid.ts";
+export {
+  type BaselineResult,
+  type CellResult,
+  type ExperimentHooks,
+  type ExperimentOptions,
+  type ExperimentResult,
+  type ExperimentSettings,
+  type ExperimentState,
+  type GridEvalOptions,
+  type GridTrainOptions,
+  runExperiment,
+} from "./run_experiment.ts";
+export {
+  type ExperimentFiles,
+  type MeanStd,
+  meanStd,
+  type ReportOptions,
+  stepsToTarget,
+  writeExperimentReport,
+} from "./experiment_report.ts";
