@@ -51,7 +51,7 @@ function check(predictions: ArrayLike<unknown>, labels: ArrayLike<unknown>, what
  * @returns accuracy in [0, 1]
  * @throws {PrefixEdgeError} `INVALID_INPUT` on empty or unequal lists
  *
- * @example
+ * @example Three of four right
  * ```ts
  * import { accuracy } from "./glue_metrics.ts";
  * console.log(accuracy([1, 0, 1, 1], [1, 0, 0, 1])); // 0.75
@@ -88,7 +88,7 @@ function confusion(predictions: ArrayLike<number>, labels: ArrayLike<number>) {
  * @returns F1 in [0, 1]
  * @throws {PrefixEdgeError} `INVALID_INPUT` on empty or unequal lists
  *
- * @example
+ * @example One hit, one false alarm, one miss
  * ```ts
  * import { f1Positive } from "./glue_metrics.ts";
  * console.log(f1Positive([1, 1, 0, 0], [1, 0, 1, 0])); // 0.5
@@ -109,7 +109,7 @@ export function f1Positive(predictions: ArrayLike<number>, labels: ArrayLike<num
  * @returns MCC in [-1, 1]
  * @throws {PrefixEdgeError} `INVALID_INPUT` on empty or unequal lists
  *
- * @example
+ * @example No better than chance
  * ```ts
  * import { matthewsCorrelation } from "./glue_metrics.ts";
  * console.log(matthewsCorrelation([1, 0, 1, 0], [1, 0, 0, 1])); // 0
@@ -133,7 +133,7 @@ export function matthewsCorrelation(
  * @returns r in [-1, 1], or NaN
  * @throws {PrefixEdgeError} `INVALID_INPUT` on empty or unequal lists
  *
- * @example
+ * @example A perfect linear relation
  * ```ts
  * import { pearson } from "./glue_metrics.ts";
  * console.log(pearson([1, 2, 3], [2, 4, 6])); // 1
@@ -165,7 +165,7 @@ export function pearson(x: ArrayLike<number>, y: ArrayLike<number>): number {
  * @param x values
  * @returns ranks
  *
- * @example
+ * @example Ties share their average rank
  * ```ts
  * import { averageRanks } from "./glue_metrics.ts";
  * console.log(averageRanks([10, 20, 20, 30])); // [1, 2.5, 2.5, 4]
@@ -192,7 +192,7 @@ export function averageRanks(x: ArrayLike<number>): number[] {
  * @returns rho in [-1, 1], or NaN when one side is constant
  * @throws {PrefixEdgeError} `INVALID_INPUT` on empty or unequal lists
  *
- * @example
+ * @example A monotone relation
  * ```ts
  * import { spearman } from "./glue_metrics.ts";
  * console.log(spearman([1, 2, 3], [1, 4, 9])); // 1
@@ -217,6 +217,13 @@ export function spearman(x: ArrayLike<number>, y: ArrayLike<number>): number {
  * ```ts
  * import { glueMetrics } from "./glue_metrics.ts";
  * console.log(glueMetrics("mrpc", [1, 1, 0, 0], [1, 0, 1, 0])); // { accuracy: 0.5, f1: 0.5 }
+ * ```
+ *
+ * @example STS-B
+ * ```ts
+ * import { glueMetrics } from "./glue_metrics.ts";
+ * const { pearson, spearman } = glueMetrics("stsb", [0.5, 2.1, 4.8], [1.0, 2.0, 5.0]);
+ * console.log(pearson > 0.9, spearman); // true 1
  * ```
  */
 export function glueMetrics(

@@ -116,7 +116,16 @@ export async function scoreContinuations(
   return out;
 }
 
-/** The index of the largest value (the first on ties). */
+/** The index of the largest value (the first on ties). *
+ * @param values scores
+ * @returns the index of the best
+ *
+ * @example Pick the likeliest label
+ * ```ts
+ * import { argmax } from "./score_continuations.ts";
+ * console.log(argmax([-3.2, -0.4, -0.4])); // 1
+ * ```
+ */
 export function argmax(values: readonly number[]): number {
   let best = 0;
   for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;

@@ -23,7 +23,7 @@ export type ClassificationTask = Exclude<GlueTask, "stsb">;
  * @param task the task
  * @returns the key in the scores object
  *
- * @example
+ * @example Primary metrics
  * ```ts
  * import { primaryMetric } from "./eval_task.ts";
  * console.log(primaryMetric("e2e"), primaryMetric("cola"), primaryMetric("stsb")); // bleu mcc pearson
@@ -51,6 +51,12 @@ export function primaryMetric(task: EvalTask): string {
  * @param task the name given
  * @returns it, typed
  * @throws {PrefixEdgeError} `INVALID_INPUT` naming the accepted tasks
+ *
+ * @example Accept a task name
+ * ```ts
+ * import { checkEvalTask } from "./eval_task.ts";
+ * console.log(checkEvalTask("rte")); // "rte"
+ * ```
  */
 export function checkEvalTask(task: string): EvalTask {
   if (!(EVAL_TASKS as readonly string[]).includes(task)) {
@@ -112,7 +118,16 @@ export function verbalizersFor(
   return out;
 }
 
-/** The label GLUE counts as positive (F1 of MRPC; MCC sign): `1` or `entailment`. */
+/** The label GLUE counts as positive (F1 of MRPC; MCC sign): `1` or `entailment`. *
+ * @param task a GLUE classification task
+ * @returns the raw label value
+ *
+ * @example RTE's positive class
+ * ```ts
+ * import { positiveLabel } from "./eval_task.ts";
+ * console.log(positiveLabel("rte"), positiveLabel("mrpc")); // entailment 1
+ * ```
+ */
 export function positiveLabel(task: ClassificationTask): string {
   return task === "rte" || task === "qnli" ? "entailment" : "1";
 }

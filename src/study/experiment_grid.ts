@@ -49,6 +49,12 @@ export interface GridCell {
  * @param names e.g. `["none", "residual+gate"]`
  * @returns them, typed
  * @throws {PrefixEdgeError} `INVALID_INPUT` naming the accepted methods
+ *
+ * @example Duplicates collapse
+ * ```ts
+ * import { checkMethods } from "./experiment_grid.ts";
+ * console.log(checkMethods(["none", "none", "mlp+gate"])); // ["none", "mlp+gate"]
+ * ```
  */
 export function checkMethods(names: readonly string[]): MethodName[] {
   for (const n of names) {
@@ -72,7 +78,7 @@ export function checkMethods(names: readonly string[]): MethodName[] {
  * @returns the cells
  * @throws {PrefixEdgeError} `INVALID_INPUT` for a bad length or seed, or an empty list
  *
- * @example
+ * @example Two methods, two lengths, one seed
  * ```ts
  * import { gridCells } from "./experiment_grid.ts";
  * console.log(gridCells(["none", "residual+gate"], [1, 10], [1]).map((c) => c.id));

@@ -46,7 +46,7 @@ export interface MeanStd {
  * @param values the values
  * @returns the summary, or `null` when no value is finite
  *
- * @example
+ * @example Three values
  * ```ts
  * import { meanStd } from "./experiment_report.ts";
  * console.log(meanStd([1, 2, 3])); // { mean: 2, std: 1, n: 3 }
@@ -69,7 +69,7 @@ export function meanStd(values: readonly number[]): MeanStd | null {
  * @param target the dev loss to reach
  * @returns the step, or `null` if never reached
  *
- * @example
+ * @example The first dev loss at or below 4
  * ```ts
  * import { stepsToTarget } from "./experiment_report.ts";
  * console.log(stepsToTarget([[0, 5], [10, 4], [20, 3]], 4)); // 10
@@ -95,6 +95,12 @@ const cellText = (m: MeanStd | null) =>
  * @param state settings, cells and results
  * @param options target dev loss, command
  * @returns the files written
+ *
+ * @example Rewrite the report of an experiment folder
+ * ```ts ignore
+ * const r = await runExperiment({ train: "train.csv", dev: "dev.csv", outDir: "study" });
+ * await writeExperimentReport("study", r, { targetDevLoss: 2.5 });
+ * ```
  */
 export async function writeExperimentReport(
   outDir: string,

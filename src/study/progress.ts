@@ -18,7 +18,7 @@ const CLEAR_LINE = "\r\x1b[2K";
  * @param sink where to draw (stderr by default)
  * @returns the bar
  *
- * @example
+ * @example A bar that says eval
  * ```ts
  * import { labelledProgressBar } from "./progress.ts";
  * const lines: string[] = [];

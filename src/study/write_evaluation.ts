@@ -22,6 +22,12 @@ export interface EvaluationFiles {
  *
  * @param v the value (NaN prints as "n/a")
  * @returns the text
+ *
+ * @example Four decimals
+ * ```ts
+ * import { formatScore } from "./write_evaluation.ts";
+ * console.log(formatScore(0.68123), formatScore(NaN)); // 0.6812 n/a
+ * ```
  */
 export function formatScore(v: number | null | undefined): string {
   return v === null || v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(4);
@@ -35,7 +41,7 @@ export function formatScore(v: number | null | undefined): string {
  * @param about provenance shown in the summary and in scores.json (model, bundle, data, command)
  * @returns the paths written
  *
- * @example
+ * @example Write an evaluation
  * ```ts ignore
  * const files = await writeEvaluation("eval/sst2-base", result, { model: "models/stories260K" });
  * ```
