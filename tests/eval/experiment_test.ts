@@ -10,7 +10,7 @@ import { runExperiment } from "../../src/study/mod.ts";
 import type { ExperimentOptions, GridCell } from "../../src/study/mod.ts";
 import type { PrefixEdgeError } from "../../src/errors/mod.ts";
 import { assert, assertEquals, assertRejects } from "../_assert.ts";
-import { E2E_SMALL, GPT2_TOK } from "../_fixtures.ts";
+import { E2E_SMALL, GPT2_TOK, ROOT } from "../_fixtures.ts";
 import { checkWellFormedXml } from "./_xml_check.ts";
 
 /** The first `n` data rows of a CSV, with its header. */
@@ -144,4 +144,33 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+async function experimentCli(...args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}src/cli/experiment.ts`, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("experiment --help lists the grid options; bad grids are refused in one line", async () => {
+  const help = await experimentCli("--help");
+  assertEquals(help.code, 0);
+  for (const flag of ["--methods", "--prefix-lens", "--seeds", "--train", "--dev", "--out"]) {
+    assert(help.stdout.includes(flag), flag);
+  }
+  for (
+    const [args, text] of [
+      [["--train", "t.csv", "--out", "o", "--methods", "lora"], "lora"],
+      [["--train", "t.csv", "--out", "o", "--prefix-lens", "1,x"], "not an integer"],
+      [["--out", "o"], "--train"],
+    ] as const
+  ) {
+    const r = await experimentCli(...args);
+    assertEquals(r.code, 1, r.stderr);
+    assert(r.stderr.startsWith("error [INVALID_INPUT]") && r.stderr.includes(text), r.stderr);
+  }
 });
