@@ -250,7 +250,7 @@ export async function runExperiment(
   const trainSet = await prepareDataset(model, settings.data.train, { maxLen, format });
   const devSet = devPath ? await prepareDataset(model, devPath, { maxLen, format }) : null;
   const testData = await loadExamples(testPath, format);
-  const training = withEvalInterval(settings.training, trainSet);
+  const training = withIntervals(settings.training, trainSet);
 
   const state: ExperimentState = {
     settings,
@@ -317,16 +317,20 @@ export async function runExperiment(
   return { ...state, files };
 }
 
-/** Dev loss about 20 times per run unless the caller chose an interval. */
-function withEvalInterval(
-  training: GridTrainOptions,
-  trainSet: TokenizedDataset,
-): GridTrainOptions {
-  if (training.evalEvery !== undefined) return training;
+/**
+ * Dev loss about 20 times per run and a checkpoint about 5 times per run,
+ * unless the caller chose the intervals: the curves need the points, and an
+ * interrupted grid should lose little.
+ */
+function withIntervals(training: GridTrainOptions, trainSet: TokenizedDataset): GridTrainOptions {
   const batch = training.batchSize ?? 10, accum = training.gradAccum ?? 1;
   const steps = training.steps ??
     Math.ceil(((training.epochs ?? 5) * Math.ceil(trainSet.examples.length / batch)) / accum);
-  return { ...training, evalEvery: Math.max(1, Math.round(steps / 20)) };
+  return {
+    ...training,
+    evalEvery: training.evalEvery ?? Math.max(1, Math.round(steps / 20)),
+    checkpointEvery: training.checkpointEvery ?? Math.max(1, Math.round(steps / 5)),
+  };
 }
 
 async function checkSettings(outDir: string, settings: ExperimentSettings): Promise<void> {

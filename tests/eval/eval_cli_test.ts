@@ -1,17 +1,10 @@
 /** `deno task eval` as a user runs it: help, E2E generation, GLUE classification, bad input. */
 import { join } from "node:path";
 import { assert, assertEquals } from "../_assert.ts";
-import { E2E_SMALL, GPT2_TOK, ROOT } from "../_fixtures.ts";
+import { E2E_SMALL, GPT2_TOK } from "../_fixtures.ts";
+import { runCliScript } from "./_run_cli.ts";
 
-async function cli(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}src/cli/eval.ts`, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const cli = (...args: string[]) => runCliScript("eval.ts", ...args);
 
 const readJsonl = async (path: string) =>
   (await Deno.readTextFile(path)).trim().split("\n").map((l) => JSON.parse(l));

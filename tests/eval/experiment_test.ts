@@ -10,7 +10,8 @@ import { runExperiment } from "../../src/study/mod.ts";
 import type { ExperimentOptions, GridCell } from "../../src/study/mod.ts";
 import type { PrefixEdgeError } from "../../src/errors/mod.ts";
 import { assert, assertEquals, assertRejects } from "../_assert.ts";
-import { E2E_SMALL, GPT2_TOK, ROOT } from "../_fixtures.ts";
+import { E2E_SMALL, GPT2_TOK } from "../_fixtures.ts";
+import { runCliScript } from "./_run_cli.ts";
 import { checkWellFormedXml } from "./_xml_check.ts";
 
 /** The first `n` data rows of a CSV, with its header. */
@@ -146,15 +147,7 @@ Deno.test({
   },
 });
 
-async function experimentCli(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}src/cli/experiment.ts`, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const experimentCli = (...args: string[]) => runCliScript("experiment.ts", ...args);
 
 Deno.test("experiment --help lists the grid options; bad grids are refused in one line", async () => {
   const help = await experimentCli("--help");
