@@ -13,6 +13,7 @@
  * @module
  */
 import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { loadPrefixSource } from "../bundle/mod.ts";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { type ExecutionProvider, InferenceEngine } from "../infer/mod.ts";
@@ -43,6 +44,8 @@ import {
 } from "./experiment_grid.ts";
 import { type ExperimentFiles, writeExperimentReport } from "./experiment_report.ts";
 import { labelledProgressBar } from "./progress.ts";
+
+const DEFAULT_MODEL = fileURLToPath(new URL("../../models/stories260K", import.meta.url));
 
 /** Training settings shared by every cell (the grid sets P, method and seed). */
 export type GridTrainOptions = Partial<
@@ -207,9 +210,7 @@ export async function runExperiment(
   options: ExperimentOptions,
   hooks: ExperimentHooks = {},
 ): Promise<ExperimentResult> {
-  const modelDir = resolve(
-    options.model ?? new URL("../../models/stories260K", import.meta.url).pathname,
-  );
+  const modelDir = resolve(options.model ?? DEFAULT_MODEL);
   const task = checkEvalTask(
     options.task ?? (await loadExamples(options.train)).format,
   );
