@@ -21,6 +21,7 @@ import { type LoadedModel, loadModel, type Prefix } from "../model/mod.ts";
 import {
   type DataFormat,
   type EvalRecord,
+  guessDataFormat,
   type LoadedExamples,
   loadExamples,
   prepareDataset,
@@ -211,9 +212,7 @@ export async function runExperiment(
   hooks: ExperimentHooks = {},
 ): Promise<ExperimentResult> {
   const modelDir = resolve(options.model ?? DEFAULT_MODEL);
-  const task = checkEvalTask(
-    options.task ?? (await loadExamples(options.train)).format,
-  );
+  const task = checkEvalTask(options.task ?? guessDataFormat(options.train));
   const format: DataFormat | undefined = task === "e2e" || task === "jsonl" ? undefined : task;
   const devPath = options.dev ? resolve(options.dev) : null;
   const testPath = resolve(options.test ?? options.dev ?? "");

@@ -80,12 +80,18 @@ Deno.test({
       const last = join(outDir, "runs", "residual-gate-p3-s7");
       await Deno.remove(join(last, "cell.json"));
       await Deno.remove(join(last, "summary.json"));
+      // And one run trained but not evaluated: its bundle is evaluated, nothing trains.
+      await Deno.remove(join(outDir, "runs", "none-p3-s7", "cell.json"));
       events.length = 0;
       const again = await runExperiment(options, { progress: false, onCell: log });
-      assertEquals(events.slice(3), [
+      assertEquals(events, [
+        "reused none-p1-s7",
+        "evaluated none-p3-s7",
+        "reused residual-gate-p1-s7",
         "resumed residual-gate-p3-s7",
         "evaluated residual-gate-p3-s7",
       ]);
+      assertEquals(again.results["none-p3-s7"].steps, 3);
       // Nothing retrained: the resumed run ends with the same dev loss.
       assertEquals(
         again.results["residual-gate-p3-s7"].devLoss,
