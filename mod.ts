@@ -17,3 +17,4 @@ export * from "./src/infer/mod.ts";
 export * from "./src/train/mod.ts";
 export * from "./src/serve/mod.ts";
 export * from "./src/eval/mod.ts";
+export * from "./src/study/mod.ts";

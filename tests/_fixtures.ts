@@ -60,3 +60,8 @@ export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return Math.sqrt(num) / Math.sqrt(den || 1);
 }
+
+/** The official E2E scorer's numbers on small hypothesis sets (copied into the repo, see its LICENSE.md). */
+export const E2E_METRICS_REF = `${ROOT}tests/fixtures/e2e-metrics-reference`;
+/** The embedded E2E subset (300 train + 50 dev rows). */
+export const E2E_SMALL = `${ROOT}data/e2e-small`;
