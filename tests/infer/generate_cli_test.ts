@@ -117,17 +117,17 @@ Deno.test("generate refuses two prefixes, folders where a file belongs, and a pr
 });
 
 Deno.test("generate says when it stopped early because the context is full", async () => {
-  // gpt2-tok has 256 positions; a 251-token prompt leaves room for 5 of the 20 tokens asked.
+  // gpt2-text has 128 positions; a 122-token prompt ("word" is 2 tokens) leaves room for 6 of 20.
   const r = await cli(
     "--model",
     GPT2_TOK,
     "--prompt",
-    "word ".repeat(250).trim(),
+    "word ".repeat(61).trim(),
     "--max-new-tokens",
     "20",
     "--ep",
     "wasm",
   );
   assertEquals(r.code, 0, r.stderr);
-  assert(r.stderr.includes("finish: length (the context of 256 positions is full)"), r.stderr);
+  assert(r.stderr.includes("finish: length (the context of 128 positions is full)"), r.stderr);
 });

@@ -68,11 +68,11 @@ Deno.test("train refuses bad input with a code and a message", async () => {
     [["--model", GPT2_TOK, "--reparam", "lora"], "INVALID_INPUT", "--reparam"],
     [["--model", `${GPT2_TINY}/model`], "TOKENIZER_MISSING", "no tokenizer.json"],
     [["--model", STORIES], "UNSUPPORTED_MODEL", "llama"],
-    [["--model", GPT2_TOK, "--prefix-len", "256"], "PREFIX_MISMATCH", "256 positions"],
+    [["--model", GPT2_TOK, "--prefix-len", "128"], "PREFIX_MISMATCH", "128 positions"],
     [
-      ["--model", GPT2_TOK, "--prefix-len", "200", "--max-len", "100"],
+      ["--model", GPT2_TOK, "--prefix-len", "100", "--max-len", "100"],
       "CONTEXT_OVERFLOW",
-      "--max-len 56",
+      "--max-len 28",
     ],
     [
       ["--model", GPT2_TOK, "--data", join(dir, "bad.jsonl")],
