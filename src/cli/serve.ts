@@ -9,7 +9,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { PrefixEdgeError } from "../errors/mod.ts";
-import { openServer } from "../serve/mod.ts";
+import { openServer, parseCorsOrigins } from "../serve/mod.ts";
 import { type CliSpec, type CliValues, numberOption, parseCli, runCli } from "./_args.ts";
 
 const DEFAULT_MODEL = fileURLToPath(new URL("../../models/stories260K", import.meta.url));
@@ -17,7 +17,8 @@ const DEFAULT_MODEL = fileURLToPath(new URL("../../models/stories260K", import.m
 const SPEC: CliSpec = {
   usage: "deno task serve [--model DIR] [--bundles DIR|URL] [options]",
   description:
-    "Serve many tasks from one base model: OpenAI-compatible /v1/completions (model = task name, or 'base'), " +
+    "Serve many tasks from one base model: OpenAI-compatible /v1/chat/completions, /v1/completions " +
+    "and /v1/models (model = task name, or 'base'), " +
     "/v1/tasks/:task/generate with SSE streaming, uploads (PUT /v1/tasks/:task, bearer token), and /metrics. " +
     "Bundles are <task>.prefix.zip files in a folder, or under an http(s) base URL (read-only). " +
     "Without --token-file, uploads and deletes are off.",
@@ -90,6 +91,13 @@ const SPEC: CliSpec = {
       type: "string",
       valueName: "S",
       description: "Longest request, queue included, before 504 (default 120)",
+    },
+    cors: {
+      type: "string",
+      valueName: "ORIGINS",
+      description:
+        "Let browser pages on these origins call the server: * or a comma-separated list " +
+        "(default: off, no CORS headers)",
     },
     "max-tokens": {
       type: "string",
@@ -193,6 +201,7 @@ async function main(): Promise<void> {
       joinRunningBatch: values["no-join"] !== true,
     },
     limits: { maxTokens: positive(values, "max-tokens", 512) },
+    ...(values.cors !== undefined ? { cors: parseCorsOrigins(values.cors as string) } : {}),
     log,
   });
   const cfg = model.config;
@@ -202,6 +211,7 @@ async function main(): Promise<void> {
   );
   log(`bundles: ${store.location}${store.writable ? "" : " (read-only)"}`);
   log(`uploads: ${adminToken ? "on (bearer token)" : "off (no --token-file)"}`);
+  if (values.cors !== undefined) log(`cors: ${values.cors}`);
   const server = Deno.serve({
     port,
     hostname,
