@@ -20,3 +20,4 @@ export {
 export { type LoadedModel, loadModel, type ModelPaths } from "./load_model.ts";
 export { type Prefix, prefixSlot, validatePrefix } from "./prefix_kv.ts";
 export { concatBytes, readAt, sha256Hex } from "./bytes.ts";
+export { SeededRandom } from "./seeded_random.ts";

@@ -17,7 +17,7 @@
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { type ModelConfig, type Prefix, prefixWidth } from "../model/mod.ts";
-import { SeededRandom } from "./_random.ts";
+import { SeededRandom } from "../model/seeded_random.ts";
 
 /** How the prefix is reparameterized (DESIGN.md §1). */
 export type Reparam = "none" | "mlp" | "residual";

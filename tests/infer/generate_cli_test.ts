@@ -66,17 +66,17 @@ Deno.test("generate --prefix-kv reads an oracle prefix file and prints ids for a
 });
 
 Deno.test("generate refuses unknown flags, bad numbers, a missing prefix file and a wrong-shape prefix", async () => {
-  const cases: [string[], string][] = [
-    [["--bogus"], "INVALID_INPUT"],
-    [["--max-new-tokens", "x"], "INVALID_INPUT"],
-    [["--ep", "cuda"], "INVALID_INPUT"],
-    [["--prefix-kv", "/nonexistent.safetensors"], "FILE_NOT_FOUND"],
-    [["--prefix-kv", `${GPT2_TINY}/prefix-none.safetensors`], "PREFIX_MISMATCH"],
-    [["--model", "/nonexistent"], "FILE_NOT_FOUND"],
+  const cases: [string[], string, number][] = [
+    [["--bogus"], "INVALID_INPUT", 2],
+    [["--max-new-tokens", "x"], "INVALID_INPUT", 2],
+    [["--ep", "cuda"], "INVALID_INPUT", 1],
+    [["--prefix-kv", "/nonexistent.safetensors"], "FILE_NOT_FOUND", 1],
+    [["--prefix-kv", `${GPT2_TINY}/prefix-none.safetensors`], "PREFIX_MISMATCH", 1],
+    [["--model", "/nonexistent"], "FILE_NOT_FOUND", 1],
   ];
-  for (const [args, code] of cases) {
+  for (const [args, code, exit] of cases) {
     const r = await cli(...args);
-    assertEquals(r.code, 1, args.join(" "));
+    assertEquals(r.code, exit, args.join(" "));
     assert(r.stderr.includes(`error [${code}]: Cannot`), `${args.join(" ")}: ${r.stderr}`);
   }
 });
