@@ -171,8 +171,7 @@ export function formatHelp(spec: CliSpec): string {
  * @param kind `int` requires an integer
  * @param min the smallest value allowed, if any
  * @returns the number, or `undefined` when the option is absent
- * @throws {PrefixEdgeError} `INVALID_INPUT` when the value is not a number,
- *   not an integer for `int`, or below `min`
+ * @throws {UsageError} when the value is not a number, not an integer for `int`, or below `min`
  */
 export function numberOption(
   values: CliValues,
@@ -190,7 +189,7 @@ export function numberOption(
     throw new UsageError(`Cannot parse --${name}: "${v}" is not an integer`);
   }
   if (min !== undefined && n < min) {
-    throw new PrefixEdgeError("INVALID_INPUT", `Cannot parse --${name}: ${v} is less than ${min}`);
+    throw new UsageError(`Cannot parse --${name}: ${v} is less than ${min}`);
   }
   return n;
 }

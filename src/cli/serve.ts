@@ -10,7 +10,14 @@
 import { fileURLToPath } from "node:url";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { openServer, parseCorsOrigins } from "../serve/mod.ts";
-import { type CliSpec, type CliValues, numberOption, parseCli, runCli } from "./_args.ts";
+import {
+  type CliSpec,
+  type CliValues,
+  numberOption,
+  parseCli,
+  runCli,
+  UsageError,
+} from "./_args.ts";
 
 const DEFAULT_MODEL = fileURLToPath(new URL("../../models/stories260K", import.meta.url));
 
@@ -110,7 +117,7 @@ const SPEC: CliSpec = {
 function positive(values: CliValues, name: string, dflt: number, kind: "int" | "float" = "int") {
   const v = numberOption(values, name, kind) ?? dflt;
   if (v < (name === "port" || name === "batch-window-ms" ? 0 : 1e-9)) {
-    throw new PrefixEdgeError("INVALID_INPUT", `Cannot parse --${name}: ${v} is out of range`);
+    throw new UsageError(`Cannot parse --${name}: ${v} is out of range`);
   }
   return v;
 }
@@ -178,7 +185,7 @@ async function main(): Promise<void> {
   if (!values) return;
   const port = positive(values, "port", 8000);
   if (port > 65535) {
-    throw new PrefixEdgeError("INVALID_INPUT", `Cannot parse --port: ${port} > 65535`);
+    throw new UsageError(`Cannot parse --port: ${port} > 65535`);
   }
   const hostname = (values.host as string | undefined) ?? "127.0.0.1";
   const adminToken = values["token-file"] ? await readToken(values["token-file"] as string) : null;

@@ -107,7 +107,9 @@ Deno.test("generate refuses two prefixes, folders where a file belongs, and a pr
   ];
   for (const [args, code, text] of cases) {
     const r = await cli("--ep", "wasm", "--max-new-tokens", "2", ...args);
-    assertEquals(r.code, 1, `${args.join(" ")}: ${r.stderr}`);
+    // Usage errors (a flag or value that does not parse) exit 2, other failures 1.
+    const usage = r.stderr.includes(`error [${code}]: Cannot parse`);
+    assertEquals(r.code, usage ? 2 : 1, `${args.join(" ")}: ${r.stderr}`);
     const lines = r.stderr.trim().split("\n");
     assertEquals(lines.length, 1, `${args.join(" ")}: ${r.stderr}`);
     assert(lines[0].startsWith(`error [${code}]: Cannot`), `${args.join(" ")}: ${r.stderr}`);
