@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "../_assert.ts";
-import { loadModel, parseConfig, PrefixEdgeError, prefixWidth } from "../../mod.ts";
+import { loadModel, parseConfig, prefixWidth } from "../../src/model/mod.ts";
+import { PrefixEdgeError } from "../../src/errors/mod.ts";
 import { GPT2_TINY, GPT2_TOK, GPT2_TOKENIZER, STORIES } from "../_fixtures.ts";
 
 function assertCode(e: unknown, code: string): void {
