@@ -115,15 +115,27 @@ export interface ServeApp extends Hono {
  *   `store` + `decode` is given
  *
  * @example Serve a folder of bundles
- * ```ts ignore
- * import { createApp, FolderBundleStore } from "./mod.ts";
+ * ```ts
+ * import { InferenceEngine } from "../infer/mod.ts";
+ * import { loadModel } from "../model/mod.ts";
+ * import { bundleDecoder, createApp, FolderBundleStore } from "./mod.ts";
+ * const model = await loadModel("models/stories260K");
+ * const engine = await InferenceEngine.create(model, { executionProvider: "wasm" });
  * const app = createApp({
  *   engine,
- *   store: new FolderBundleStore("bundles"),
- *   decode: (bytes) => PrefixBundle.fromBytes(bytes, { model }),
+ *   store: new FolderBundleStore(await Deno.makeTempDir()),
+ *   decode: bundleDecoder(model),
  *   scheduler: { maxBatch: 16, batchWindowMs: 5 },
+ *   cors: "*",
  * });
- * Deno.serve({ port: 8000 }, app.fetch);
+ * // Deno.serve({ port: 8000 }, app.fetch) serves it; here one request goes straight to the app.
+ * const res = await app.request("/v1/chat/completions", {
+ *   method: "POST",
+ *   body: JSON.stringify({ model: "base", messages: [{ role: "user", content: "Hi" }], max_tokens: 4 }),
+ * });
+ * console.log((await res.json()).choices[0].message.content);
+ * app.serve.scheduler.close();
+ * await engine.dispose();
  * ```
  */
 export function createApp(options: CreateAppOptions): ServeApp {
