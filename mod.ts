@@ -3,18 +3,125 @@
  * ship each task as a small verified bundle, and serve many tasks from one
  * base model with ONNX Runtime and Hono.
  *
- * Each concern lives in its own folder under `src/` and re-exports its public
- * API from `src/<concern>/mod.ts`; this file only gathers them.
+ * This module is what a user of the SDK needs: load a model, train a prefix,
+ * write and read bundles, generate, and serve. Each concern has its own entry
+ * with everything it offers: `@prefix-edge/sdk/model`, `/infer`, `/bundle`,
+ * `/train`, `/serve` and `/eval`.
+ *
+ * @example Generate with the embedded default model
+ * ```ts
+ * import { InferenceEngine, loadModel } from "./mod.ts";
+ * const model = await loadModel("models/stories260K");
+ * const engine = await InferenceEngine.create(model, { executionProvider: "wasm" });
+ * const { text } = await engine.generate({ prompt: "Once upon a time", maxNewTokens: 8 }).result;
+ * console.log(text);
+ * await engine.dispose();
+ * ```
  *
  * @module
  */
-export * from "./src/errors/mod.ts";
-export * from "./src/model/mod.ts";
-export * from "./src/gpu/mod.ts";
-export * from "./src/prefix/mod.ts";
-export * from "./src/bundle/mod.ts";
-export * from "./src/infer/mod.ts";
-export * from "./src/train/mod.ts";
-export * from "./src/serve/mod.ts";
-export * from "./src/eval/mod.ts";
-export * from "./src/study/mod.ts";
+export { type ErrorCode, PrefixEdgeError } from "./src/errors/mod.ts";
+export { VERSION } from "./src/version.ts";
+
+// Models and tokenizers.
+export {
+  applyChatTemplate,
+  type ChatMessage,
+  type LoadedModel,
+  loadModel,
+  type ModelConfig,
+  type ModelFamily,
+  type Prefix,
+  prefixWidth,
+  SafetensorsFile,
+  SeededRandom,
+  TextTokenizer,
+} from "./src/model/mod.ts";
+
+// The prefix module (parameters, init, fold).
+export { PrefixModule, type PrefixOptions, type Reparam } from "./src/prefix/mod.ts";
+
+// Bundles.
+export {
+  type BundleDtype,
+  BundleError,
+  type BundleManifest,
+  type CreateBundleOptions,
+  exportPeft,
+  importPeft,
+  loadPrefixSource,
+  modelFingerprint,
+  PrefixBundle,
+  type ReadBundleOptions,
+  validateTaskName,
+} from "./src/bundle/mod.ts";
+
+// Inference.
+export {
+  type BatchOptions,
+  ContinuousBatch,
+  type EngineOptions,
+  type ExecutionProvider,
+  type FinishReason,
+  type GenerateOptions,
+  type GenerationResult,
+  type GenerationStream,
+  InferenceEngine,
+  type LogitsRequest,
+  type LogitsResult,
+  type TokenEvent,
+} from "./src/infer/mod.ts";
+
+// Training.
+export {
+  assertTrainable,
+  loadExamples,
+  lossAndGrads,
+  PrefixTrainer,
+  prepareDataset,
+  readCheckpoint,
+  train,
+  type TrainData,
+  type TrainResult,
+  type TrainRunOptions,
+  trainSteps,
+  type TrainStepsOptions,
+} from "./src/train/mod.ts";
+
+// Serving.
+export {
+  type BundleStore,
+  createApp,
+  type CreateAppOptions,
+  FolderBundleStore,
+  HttpBundleStore,
+  MemoryBundleStore,
+  openServer,
+  type OpenServerOptions,
+  type ServeApp,
+  type ServeEngine,
+} from "./src/serve/mod.ts";
+
+// Evaluation: metrics, verbalizer scoring, charts.
+export {
+  e2eMetrics,
+  type E2eScores,
+  gatesChartSvg,
+  glueMetrics,
+  type GlueMetricTask,
+  type GlueScores,
+  lineChartSvg,
+  lossChartSvg,
+  scoreContinuations,
+} from "./src/eval/mod.ts";
+
+// The paper's study: task evaluation and the method x prefix-length grid.
+export {
+  type EvalTask,
+  evaluateExamples,
+  type EvaluateOptions,
+  type EvaluationResult,
+  type ExperimentOptions,
+  type ExperimentResult,
+  runExperiment,
+} from "./src/study/mod.ts";

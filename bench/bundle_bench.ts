@@ -23,6 +23,7 @@ import {
   type LoadedModel,
   parseConfig,
   SafetensorsFile,
+  SeededRandom,
 } from "../src/model/mod.ts";
 import { printHelpIfAsked } from "./_help.ts";
 
@@ -66,20 +67,9 @@ function standInModel(name: string, shape: { n_layer: number; n_head: number; n_
   return model;
 }
 
-/** Deterministic Gaussian noise (mulberry32 + Box-Muller). */
+/** Deterministic Gaussian noise from the project's seeded generator. */
 function gaussian(n: number, seed: number, sigma: number): Float32Array {
-  let a = seed >>> 0;
-  const u = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
-  };
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    out[i] = sigma * Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-  }
-  return out;
+  return new SeededRandom(seed).normals(n, sigma);
 }
 
 function median(xs: number[]): number {

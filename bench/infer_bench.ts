@@ -23,7 +23,7 @@ printHelpIfAsked(import.meta.url);
 const QUICK = Deno.args.includes("--quick");
 const ROOT = new URL("../", import.meta.url).pathname;
 const STORIES = `${ROOT}models/stories260K`;
-const GPT2_TINY = `${ROOT}../shared/fixtures/gpt2-tiny/model`;
+const GPT2_TINY = `${ROOT}tests/fixtures/gpt2-tiny/model`;
 
 type Ep = "wasm" | "native" | "webgpu";
 

@@ -30,7 +30,16 @@ printHelpIfAsked(import.meta.url);
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const quick = Deno.args.includes("--quick");
-const model = await loadModel(`${ROOT}../shared/fixtures/gpt2-tok`);
+const GPT2_TOK = `${ROOT}../shared/fixtures/gpt2-tok`;
+try {
+  await Deno.stat(GPT2_TOK);
+} catch {
+  console.error(
+    `skipped: this benchmark needs ${GPT2_TOK} (the 21 MB GPT-2 with the full tokenizer)`,
+  );
+  Deno.exit(0);
+}
+const model = await loadModel(GPT2_TOK);
 const trainPath = `${ROOT}data/e2e-small/train.csv`;
 
 // 1. Data pipeline.

@@ -13,7 +13,8 @@ import {
   trainSteps,
 } from "../mod.ts";
 
-const model = await loadModel(new URL("../../shared/fixtures/gpt2-tiny/model", import.meta.url));
+// The tiny random GPT-2 of the test fixtures (training runs on GPT-2 models).
+const model = await loadModel(new URL("../tests/fixtures/gpt2-tiny/model", import.meta.url));
 const pm = PrefixModule.init(model.config, {
   prefixLen: 10,
   reparam: "residual",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Train a prefix on the embedded E2E subset (data/e2e-small) with a tiny GPT-2
-# that has random weights and the real GPT-2 tokenizer (../shared/fixtures/gpt2-tok).
+# that has random weights and the real GPT-2 tokenizer (../shared/fixtures/gpt2-tok; the
+# repository's tests/fixtures/gpt2-text, with a 1000-token cut of that tokenizer, also works).
 # A random model learns little, but the run exercises the whole pipeline:
 # data -> WebGPU training -> metrics.jsonl, loss.svg, gates.svg -> <task>.prefix.zip.
 #
@@ -18,6 +19,10 @@ MODEL=../shared/fixtures/gpt2-tok
 if [[ $# -gt 0 && "$1" != -* ]]; then
   MODEL="$1"
   shift
+fi
+if [[ ! -e "$MODEL" ]]; then
+  echo "missing $MODEL: pass a GPT-2 folder with tokenizer.json (e.g. tests/fixtures/gpt2-text)" >&2
+  exit 1
 fi
 if command -v deno >/dev/null; then DENO=(deno); else DENO=(npx -y deno@2.9.6); fi
 # The command prints where the bundle, metrics, plots and checkpoint went.

@@ -1,23 +1,33 @@
 /**
- * Paths to the shared oracle fixtures and small helpers for tests.
- * Tests may read ../shared directly; the embedded default model lives in models/.
+ * Paths to the oracle fixtures and small helpers for tests.
+ * Every fixture lives in tests/fixtures/ (provenance in its README.md), so a clone alone runs the
+ * suite; the embedded default model lives in models/.
  */
 import { fileURLToPath as fromFileUrl } from "node:url";
 
 /** Repository root. */
 export const ROOT = fromFileUrl(new URL("../", import.meta.url));
-/** ../shared next to the repository. */
-export const SHARED = fromFileUrl(new URL("../../shared/", import.meta.url));
+/** tests/fixtures: the oracle fixtures and tokenizer files the tests read. */
+export const FIXTURES = fromFileUrl(new URL("./fixtures/", import.meta.url));
 /** The PyTorch oracle for GPT-2. */
-export const GPT2_TINY = `${SHARED}fixtures/gpt2-tiny`;
-/** Tiny random GPT-2 with the real GPT-2 tokenizer. */
-export const GPT2_TOK = `${SHARED}fixtures/gpt2-tok`;
+export const GPT2_TINY = `${FIXTURES}gpt2-tiny`;
+/**
+ * A GPT-2 for text in and text out: gpt2-tiny's random weights with the GPT-2 byte-level BPE cut
+ * to its first 1000 ids (`<|endoftext|>` = 999). See tests/fixtures/gpt2-text/derive.ts.
+ */
+export const GPT2_TOK = `${FIXTURES}gpt2-text`;
 /** The PyTorch oracle for Llama. */
-export const LLAMA_TINY = `${SHARED}fixtures/llama-tiny`;
+export const LLAMA_TINY = `${FIXTURES}llama-tiny`;
+/** The PyTorch oracle for Qwen2 (q/k/v biases). */
+export const QWEN2_TINY = `${FIXTURES}qwen2-tiny`;
+/** The PyTorch oracle for Qwen3 (head_dim != hidden/heads, q/k norm). */
+export const QWEN3_TINY = `${FIXTURES}qwen3-tiny`;
+/** The PyTorch oracle for Llama 3 rope scaling and an untied head. */
+export const LLAMA3_TINY = `${FIXTURES}llama3-tiny`;
 /** The embedded default model (a copy of ../shared/models/stories260K). */
 export const STORIES = `${ROOT}models/stories260K`;
-/** The real GPT-2 tokenizer files. */
-export const GPT2_TOKENIZER = `${SHARED}tokenizers/gpt2`;
+/** The real GPT-2 tokenizer files (tokenizer.json and its config). */
+export const GPT2_TOKENIZER = `${FIXTURES}tokenizers/gpt2`;
 
 /** One oracle case from cases.json. */
 export interface OracleCase {

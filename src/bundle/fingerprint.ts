@@ -77,7 +77,9 @@ export function fingerprintKinds(model: LoadedModel): FingerprintKind[] {
  * @throws {BundleError} `BASE_MISMATCH` when the folder has no file of that kind
  *
  * @example Fingerprint the embedded default model
- * ```ts ignore
+ * ```ts
+ * import { loadModel } from "../model/mod.ts";
+ * import { modelFingerprint } from "./fingerprint.ts";
  * const model = await loadModel("models/stories260K");
  * const fp = await modelFingerprint(model);
  * console.log(fp.kind, fp.sha256);

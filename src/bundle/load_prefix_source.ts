@@ -28,9 +28,17 @@ export interface PrefixSourceOptions {
  * @throws {BundleError} any refusal of {@link PrefixBundle.load} or `importPeft`
  *
  * @example Generate with a bundle
- * ```ts ignore
- * const prefix = await loadPrefixSource("task.prefix.zip", { model });
- * await engine.generate({ prompt: "Hello", prefix });
+ * ```ts
+ * import { loadModel, prefixWidth } from "../model/mod.ts";
+ * import { loadPrefixSource, PrefixBundle } from "./mod.ts";
+ * const model = await loadModel("models/stories260K");
+ * const kv = new Float32Array(2 * prefixWidth(model.config));
+ * const method = { reparam: "none" as const, gate: false, midDim: null };
+ * const bundle = await PrefixBundle.create({ prefix: { prefixLen: 2, kv }, model, task: "demo", method });
+ * const file = await Deno.makeTempFile({ suffix: ".prefix.zip" });
+ * await Deno.writeFile(file, await bundle.toBytes());
+ * const prefix = await loadPrefixSource(file, { model }); // a bundle, PEFT folder or raw tensor
+ * console.log(prefix.prefixLen); // 2
  * ```
  */
 export async function loadPrefixSource(

@@ -36,3 +36,4 @@ export {
   type PeftPrefixConfig,
 } from "./peft.ts";
 export { loadPrefixSource, type PrefixSourceOptions } from "./load_prefix_source.ts";
+export { TASK_NAME_PATTERN, validateTaskName } from "./task_name.ts";

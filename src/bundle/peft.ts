@@ -64,9 +64,16 @@ const MAX_CONFIG_BYTES = 1 << 20;
  * @throws {BundleError} `INVALID_INPUT` when `dir` is an existing file
  *
  * @example Export, then load in PyTorch with PeftModel.from_pretrained(base, dir)
- * ```ts ignore
- * const bundle = await PrefixBundle.load("task.prefix.zip", { model });
- * await exportPeft(bundle, "task-peft/");
+ * ```ts
+ * import { loadModel, prefixWidth } from "../model/mod.ts";
+ * import { exportPeft, PrefixBundle } from "./mod.ts";
+ * const model = await loadModel("models/stories260K");
+ * const prefix = { prefixLen: 2, kv: new Float32Array(2 * prefixWidth(model.config)) };
+ * const method = { reparam: "none" as const, gate: false, midDim: null };
+ * const bundle = await PrefixBundle.create({ prefix, model, task: "demo", method });
+ * const out = await Deno.makeTempDir();
+ * const config = await exportPeft(bundle, out);
+ * console.log(config.num_virtual_tokens); // 2
  * ```
  */
 export async function exportPeft(bundle: PrefixBundle, dir: string): Promise<PeftPrefixConfig> {
@@ -138,9 +145,16 @@ export interface ImportPeftOptions {
  *   model, `BUNDLE_NONFINITE` for NaN/Inf, `FILE_NOT_FOUND`
  *
  * @example Serve a prefix trained with PEFT
- * ```ts ignore
- * const bundle = await importPeft("peft-out/", { model, task: "sentiment" });
- * await Deno.writeFile("sentiment.prefix.zip", await bundle.toBytes());
+ * ```ts
+ * import { loadModel, prefixWidth } from "../model/mod.ts";
+ * import { exportPeft, importPeft, PrefixBundle } from "./mod.ts";
+ * const model = await loadModel("models/stories260K");
+ * const prefix = { prefixLen: 2, kv: new Float32Array(2 * prefixWidth(model.config)) };
+ * const method = { reparam: "none" as const, gate: false, midDim: null };
+ * const dir = await Deno.makeTempDir(); // a PEFT adapter folder, here written by exportPeft
+ * await exportPeft(await PrefixBundle.create({ prefix, model, task: "demo", method }), dir);
+ * const bundle = await importPeft(dir, { model, task: "sentiment" });
+ * console.log(bundle.manifest.task, (await bundle.toBytes()).byteLength > 0); // sentiment true
  * ```
  */
 export async function importPeft(dir: string, opts: ImportPeftOptions): Promise<PrefixBundle> {

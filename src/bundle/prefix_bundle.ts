@@ -81,16 +81,21 @@ export interface WriteBundleOptions {
  * for the engine's `past_key_values`).
  *
  * @example Write a bundle, read it back against the same base
- * ```ts ignore
+ * ```ts
+ * import { loadModel } from "../model/mod.ts";
+ * import { PrefixModule } from "../prefix/mod.ts";
+ * import { PrefixBundle } from "./prefix_bundle.ts";
  * const model = await loadModel("models/stories260K");
+ * const pm = PrefixModule.init(model.config, { prefixLen: 4, reparam: "none", gate: false });
  * const bundle = await PrefixBundle.create({
- *   prefix, model, task: "stories",
- *   method: { reparam: "residual", gate: true, midDim: 64, gates },
- *   training: { data: "tiny.jsonl", steps: 200, finalLoss: 1.9 },
+ *   prefix: pm.fold(), model, task: "stories",
+ *   method: { reparam: "none", gate: false, midDim: null },
+ *   training: { data: "tiny.jsonl", steps: 0 },
  * });
- * await Deno.writeFile("stories.prefix.zip", await bundle.toBytes({ dtype: "F16" }));
- * const back = await PrefixBundle.load("stories.prefix.zip", { model });
- * engine.generate({ prefix: back.prefix });
+ * const file = await Deno.makeTempFile({ suffix: ".prefix.zip" });
+ * await Deno.writeFile(file, await bundle.toBytes({ dtype: "F16" }));
+ * const back = await PrefixBundle.load(file, { model }); // verified against the model
+ * console.log(back.manifest.task, back.prefix.prefixLen); // stories 4
  * ```
  */
 export class PrefixBundle {
@@ -239,8 +244,15 @@ export class PrefixBundle {
    *   `BASE_MISMATCH`, `PREFIX_MISMATCH`
    *
    * @example Verify before serving
-   * ```ts ignore
-   * const { manifest, prefix } = await PrefixBundle.fromBytes(bytes, { model });
+   * ```ts
+   * import { loadModel, prefixWidth } from "../model/mod.ts";
+   * import { PrefixBundle } from "./prefix_bundle.ts";
+   * const model = await loadModel("models/stories260K");
+   * const prefix = { prefixLen: 2, kv: new Float32Array(2 * prefixWidth(model.config)) };
+   * const method = { reparam: "none" as const, gate: false, midDim: null };
+   * const bytes = await (await PrefixBundle.create({ prefix, model, task: "demo", method })).toBytes();
+   * const back = await PrefixBundle.fromBytes(bytes, { model });
+   * console.log(back.manifest.task, back.prefix.prefixLen); // demo 2
    * ```
    */
   static async fromBytes(bytes: Uint8Array, opts: ReadBundleOptions): Promise<PrefixBundle> {

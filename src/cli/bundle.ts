@@ -12,11 +12,11 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { parseArgs } from "node:util";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { type LoadedModel, loadModel } from "../model/mod.ts";
 import { type BundleDtype, exportPeft, importPeft, PrefixBundle } from "../bundle/mod.ts";
-import { type CliSpec, formatHelp, parseErrorMessage } from "./_args.ts";
+import { cliFailure, type CliSpec, EXIT, formatHelp, parseCliArgs, UsageError } from "./_args.ts";
+import { VERSION } from "../version.ts";
 
 /** Where the CLI writes; tests pass collectors. */
 export interface CliIo {
@@ -105,8 +105,6 @@ Commands:
 
 Run "deno task bundle <command> --help" for a command's options.`;
 
-class UsageError extends Error {}
-
 /**
  * Run the CLI.
  *
@@ -118,47 +116,26 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
   const [cmd, ...rest] = args;
   if (!cmd || cmd === "--help" || cmd === "-h" || cmd === "help") {
     (cmd ? io.out : io.err)(TOP_HELP);
-    return cmd ? 0 : 2;
+    return cmd ? EXIT.ok : EXIT.usage;
+  }
+  if (cmd === "--version") {
+    io.out(`prefix-edge ${VERSION}`);
+    return EXIT.ok;
   }
   const spec = SPECS[cmd];
   if (!spec) {
-    io.err(`error: unknown command "${cmd}"\n\n${TOP_HELP}`);
-    return 2;
-  }
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
-    help: { type: "boolean", short: "h" },
-  };
-  for (const [k, o] of Object.entries(spec.options)) {
-    options[k] = o.short ? { type: o.type, short: o.short } : { type: o.type };
+    io.err(`error [INVALID_INPUT]: Cannot run "${cmd}": no such command\n\n${TOP_HELP}`);
+    return EXIT.usage;
   }
   try {
-    let parsed;
-    try {
-      parsed = parseArgs({ args: rest, options, strict: true, allowPositionals: true });
-    } catch (e) {
-      throw new UsageError(parseErrorMessage(e));
-    }
-    if (parsed.values.help) {
-      io.out(formatHelp(spec));
-      return 0;
-    }
-    if (parsed.positionals.length !== 1) {
-      throw new UsageError(
-        `${cmd} takes exactly one ${spec.args}, got ${parsed.positionals.length}`,
-      );
-    }
+    const parsed = parseCliArgs(spec, rest, 1, spec.args, io.out);
+    if (!parsed) return EXIT.ok;
     await spec.run(parsed.positionals[0], parsed.values as Values, io);
-    return 0;
+    return EXIT.ok;
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`error: ${e.message}\n\n${formatHelp(spec)}`);
-      return 2;
-    }
-    if (e instanceof PrefixEdgeError) {
-      io.err(`error [${e.code}]: ${e.message}`);
-      return 1;
-    }
-    throw e;
+    const { code, line } = cliFailure(e);
+    io.err(code === EXIT.usage ? `${line}\n\n${formatHelp(spec)}` : line);
+    return code;
   }
 }
 
@@ -168,7 +145,9 @@ function defaultIo(): CliIo {
 
 function requireOpt(v: Values, name: string, cmd: string): string {
   const x = v[name];
-  if (typeof x !== "string" || x === "") throw new UsageError(`${cmd} needs --${name}`);
+  if (typeof x !== "string" || x === "") {
+    throw new UsageError(`Cannot run ${cmd}: it needs --${name}`);
+  }
   return x;
 }
 
@@ -178,10 +157,12 @@ function parseDtype(
   fallback?: BundleDtype,
 ): BundleDtype {
   if (s === undefined && fallback) return fallback;
-  if (s === undefined) throw new UsageError(`${cmd} needs --dtype (f16, i8 or f32)`);
+  if (s === undefined) throw new UsageError(`Cannot run ${cmd}: it needs --dtype (f16, i8 or f32)`);
   const d = String(s).toUpperCase();
   if (d !== "F32" && d !== "F16" && d !== "I8") {
-    throw new UsageError(`--dtype must be f16, i8 or f32, got ${JSON.stringify(s ?? "")}`);
+    throw new UsageError(
+      `Cannot parse --dtype: it must be f16, i8 or f32, got ${JSON.stringify(s ?? "")}`,
+    );
   }
   return d;
 }

@@ -10,7 +10,14 @@ import { PrefixEdgeError } from "../errors/mod.ts";
 import { loadPrefixSource as loadBundlePrefix } from "../bundle/mod.ts";
 import { type ExecutionProvider, InferenceEngine } from "../infer/mod.ts";
 import { type LoadedModel, loadModel, type Prefix, SafetensorsFile } from "../model/mod.ts";
-import { type CliSpec, type CliValues, numberOption, parseCli, runCli } from "./_args.ts";
+import {
+  type CliSpec,
+  type CliValues,
+  numberOption,
+  parseCli,
+  runCli,
+  UsageError,
+} from "./_args.ts";
 
 const DEFAULT_MODEL = fileURLToPath(new URL("../../models/stories260K", import.meta.url));
 
@@ -124,8 +131,7 @@ async function main(): Promise<void> {
   const values = parseCli(SPEC, Deno.args);
   if (!values) return;
   if (values.bundle !== undefined && values["prefix-kv"] !== undefined) {
-    throw new PrefixEdgeError(
-      "INVALID_INPUT",
+    throw new UsageError(
       "Cannot parse arguments: --bundle and --prefix-kv both given; pass one prefix",
     );
   }

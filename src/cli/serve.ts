@@ -9,15 +9,23 @@
  */
 import { fileURLToPath } from "node:url";
 import { PrefixEdgeError } from "../errors/mod.ts";
-import { openServer } from "../serve/mod.ts";
-import { type CliSpec, type CliValues, numberOption, parseCli, runCli } from "./_args.ts";
+import { openServer, parseCorsOrigins } from "../serve/mod.ts";
+import {
+  type CliSpec,
+  type CliValues,
+  numberOption,
+  parseCli,
+  runCli,
+  UsageError,
+} from "./_args.ts";
 
 const DEFAULT_MODEL = fileURLToPath(new URL("../../models/stories260K", import.meta.url));
 
 const SPEC: CliSpec = {
   usage: "deno task serve [--model DIR] [--bundles DIR|URL] [options]",
   description:
-    "Serve many tasks from one base model: OpenAI-compatible /v1/completions (model = task name, or 'base'), " +
+    "Serve many tasks from one base model: OpenAI-compatible /v1/chat/completions, /v1/completions " +
+    "and /v1/models (model = task name, or 'base'), " +
     "/v1/tasks/:task/generate with SSE streaming, uploads (PUT /v1/tasks/:task, bearer token), and /metrics. " +
     "Bundles are <task>.prefix.zip files in a folder, or under an http(s) base URL (read-only). " +
     "Without --token-file, uploads and deletes are off.",
@@ -92,6 +100,13 @@ const SPEC: CliSpec = {
       valueName: "S",
       description: "Longest request, queue included, before 504 (default 120)",
     },
+    cors: {
+      type: "string",
+      valueName: "ORIGINS",
+      description:
+        "Let browser pages on these origins call the server: * or a comma-separated list " +
+        "(default: off, no CORS headers)",
+    },
     "max-tokens": {
       type: "string",
       valueName: "N",
@@ -103,7 +118,7 @@ const SPEC: CliSpec = {
 function positive(values: CliValues, name: string, dflt: number, kind: "int" | "float" = "int") {
   const v = numberOption(values, name, kind) ?? dflt;
   if (v < (name === "port" || name === "batch-window-ms" ? 0 : 1e-9)) {
-    throw new PrefixEdgeError("INVALID_INPUT", `Cannot parse --${name}: ${v} is out of range`);
+    throw new UsageError(`Cannot parse --${name}: ${v} is out of range`);
   }
   return v;
 }
@@ -171,7 +186,7 @@ async function main(): Promise<void> {
   if (!values) return;
   const port = positive(values, "port", 8000);
   if (port > 65535) {
-    throw new PrefixEdgeError("INVALID_INPUT", `Cannot parse --port: ${port} > 65535`);
+    throw new UsageError(`Cannot parse --port: ${port} > 65535`);
   }
   const hostname = (values.host as string | undefined) ?? "127.0.0.1";
   const adminToken = values["token-file"] ? await readToken(values["token-file"] as string) : null;
@@ -194,6 +209,7 @@ async function main(): Promise<void> {
       joinRunningBatch: values["no-join"] !== true,
     },
     limits: { maxTokens: positive(values, "max-tokens", 512) },
+    ...(values.cors !== undefined ? { cors: parseCorsOrigins(values.cors as string) } : {}),
     log,
   });
   const cfg = model.config;
@@ -203,6 +219,7 @@ async function main(): Promise<void> {
   );
   log(`bundles: ${store.location}${store.writable ? "" : " (read-only)"}`);
   log(`uploads: ${adminToken ? "on (bearer token)" : "off (no --token-file)"}`);
+  if (values.cors !== undefined) log(`cors: ${values.cors}`);
   const server = Deno.serve({
     port,
     hostname,

@@ -23,7 +23,14 @@ import {
   type TrainOptions,
 } from "../train/mod.ts";
 import type { Reparam } from "../prefix/mod.ts";
-import { type CliSpec, type CliValues, numberOption, parseCli, runCli } from "./_args.ts";
+import {
+  type CliSpec,
+  type CliValues,
+  numberOption,
+  parseCli,
+  runCli,
+  UsageError,
+} from "./_args.ts";
 import { beforeAfter, formatBeforeAfter } from "./_before_after.ts";
 
 /** The flag that sets each training option, for error messages. */
@@ -296,33 +303,23 @@ async function main(): Promise<void> {
   const embeddedModel = v.model === undefined;
   const embeddedTask = embeddedModel && v.data === undefined;
   if (v.gate && v["no-gate"]) {
-    throw new PrefixEdgeError(
-      "INVALID_INPUT",
-      "Cannot parse arguments: --gate and --no-gate both given",
-    );
+    throw new UsageError("Cannot parse arguments: --gate and --no-gate both given");
   }
   if (typeof v["task-name"] === "string") checkTaskName(v["task-name"]);
   const reparam = v.reparam as string | undefined;
   if (reparam !== undefined && !["none", "mlp", "residual"].includes(reparam)) {
-    throw new PrefixEdgeError(
-      "INVALID_INPUT",
-      `Cannot parse --reparam: "${reparam}" is not none, mlp or residual`,
-    );
+    throw new UsageError(`Cannot parse --reparam: "${reparam}" is not none, mlp or residual`);
   }
   const format = v.format as DataFormat | undefined;
   if (format !== undefined && !DATA_FORMATS.includes(format)) {
-    throw new PrefixEdgeError(
-      "INVALID_INPUT",
+    throw new UsageError(
       `Cannot parse --format: "${format}" is not one of ${DATA_FORMATS.join(", ")}`,
     );
   }
 
   const dtype = (v.dtype as string | undefined)?.toUpperCase() as BundleDtype | undefined;
   if (dtype !== undefined && !["F32", "F16", "I8"].includes(dtype)) {
-    throw new PrefixEdgeError(
-      "INVALID_INPUT",
-      `Cannot parse --dtype: "${v.dtype}" is not F32, F16 or I8`,
-    );
+    throw new UsageError(`Cannot parse --dtype: "${v.dtype}" is not F32, F16 or I8`);
   }
 
   const samples = numberOption(v, "samples", "int") ?? SAMPLES;

@@ -68,17 +68,21 @@ export type ErrorCode =
 export class PrefixEdgeError extends Error {
   /** Stable machine-readable code. */
   readonly code: ErrorCode;
+  /** The request field at fault, when there is one (OpenAI's `param`, e.g. `"messages"`). */
+  readonly param?: string;
 
   /**
    * Make an error.
    *
    * @param code stable code
    * @param message human-readable message
-   * @param options `cause` carries the underlying error, if any
+   * @param options `cause` carries the underlying error, if any; `param` names the request
+   *   field at fault
    */
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; param?: string }) {
+    super(message, options && "cause" in options ? { cause: options.cause } : undefined);
     this.name = "PrefixEdgeError";
     this.code = code;
+    if (options?.param !== undefined) this.param = options.param;
   }
 }

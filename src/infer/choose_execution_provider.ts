@@ -27,7 +27,8 @@ const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|software|basic 
  * @returns what adapter exists and whether it is hardware
  *
  * @example Log the adapter
- * ```ts ignore
+ * ```ts
+ * import { probeGpu } from "./choose_execution_provider.ts";
  * const probe = await probeGpu();
  * console.log(probe.hardware ? "GPU" : "no hardware GPU", probe.description);
  * ```
@@ -66,8 +67,10 @@ export async function probeGpu(): Promise<GpuProbe> {
  *   there is no adapter; `INVALID_INPUT` for an unknown name
  *
  * @example Default choice
- * ```ts ignore
+ * ```ts
+ * import { chooseExecutionProvider } from "./choose_execution_provider.ts";
  * const ep = await chooseExecutionProvider(); // "wasm" on a machine without a GPU
+ * console.log(ep);
  * ```
  */
 export async function chooseExecutionProvider(

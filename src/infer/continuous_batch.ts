@@ -113,12 +113,17 @@ export interface BatchContext {
  * `InferenceEngine.openBatch()`; `generateBatch` uses one per call.
  *
  * @example Let a second row join a running batch
- * ```ts ignore
+ * ```ts
+ * import { loadModel } from "../model/mod.ts";
+ * import { InferenceEngine } from "./inference_engine.ts";
+ * const engine = await InferenceEngine.create(await loadModel("models/stories260K"), {
+ *   executionProvider: "wasm",
+ * });
  * const batch = engine.openBatch();
- * const a = batch.add({ prompt: "Lily", prefix: taskA, maxNewTokens: 40 });
- * setTimeout(() => {
- *   const b = batch.add({ prompt: "Tom", prefix: taskB, maxNewTokens: 20 }); // joins within a few steps
- * }, 50);
+ * const a = batch.add({ prompt: "Lily", maxNewTokens: 12 });
+ * const b = batch.add({ prompt: "Tom", maxNewTokens: 6 }); // joins within a few steps
+ * console.log((await a.result).text, (await b.result).text);
+ * await engine.dispose();
  * ```
  */
 export class ContinuousBatch {

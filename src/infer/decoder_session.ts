@@ -270,7 +270,13 @@ async function helperSessions(backend: OrtBackend): Promise<HelperSessions | und
   for (const model of [gatherRowsModel(), selectRowsModel(), concatPaddedModel()]) {
     try {
       ok.push(await backend.createSession(model, opts));
-    } catch {
+    } catch (e) {
+      // Still correct without them, but slower: say why, once, instead of degrading silently.
+      console.warn(
+        `warning: the GPU KV-cache helper graphs did not load (${
+          (e as Error)?.message ?? e
+        }); beams are reordered and rows joined through the CPU, and batches run in waves`,
+      );
       await Promise.all(ok.map((s) => s.release()));
       return undefined;
     }

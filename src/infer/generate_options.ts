@@ -13,10 +13,17 @@ import type { SamplingParams } from "./logits_processors.ts";
  * Options for one generated row.
  *
  * @example Sampled, with a stop string
- * ```ts ignore
- * const stream = engine.generate({
- *   prompt: "Lily", prefix, maxNewTokens: 40, temperature: 0.8, topP: 0.9, seed: 1, stop: ["."],
+ * ```ts
+ * import { loadModel } from "../model/mod.ts";
+ * import { InferenceEngine } from "./inference_engine.ts";
+ * const engine = await InferenceEngine.create(await loadModel("models/stories260K"), {
+ *   executionProvider: "wasm",
  * });
+ * const stream = engine.generate({
+ *   prompt: "Lily", maxNewTokens: 8, temperature: 0.8, topP: 0.9, seed: 1, stop: ["."],
+ * });
+ * console.log((await stream.result).finishReason);
+ * await engine.dispose();
  * ```
  */
 export interface GenerateOptions {

@@ -61,11 +61,12 @@ export interface LogitsResult {
  * Runs a frozen decoder with per-row prefixes on ONNX Runtime.
  *
  * @example Stream a story from the embedded model
- * ```ts ignore
- * import { InferenceEngine, loadModel } from "@prefix-edge/sdk";
+ * ```ts
+ * import { loadModel } from "../model/mod.ts";
+ * import { InferenceEngine } from "./inference_engine.ts";
  * const model = await loadModel("models/stories260K");
  * const engine = await InferenceEngine.create(model, { executionProvider: "wasm" });
- * for await (const piece of engine.generate({ prompt: "Once upon a time", maxNewTokens: 40 })) {
+ * for await (const piece of engine.generate({ prompt: "Once upon a time", maxNewTokens: 8 })) {
  *   await Deno.stdout.write(new TextEncoder().encode(piece.text));
  * }
  * await engine.dispose();

@@ -68,7 +68,8 @@ export interface LoadedModel {
  *   `CONFIG_INVALID`, `UNSUPPORTED_MODEL`
  *
  * @example Load the embedded default model
- * ```ts ignore
+ * ```ts
+ * import { loadModel } from "./load_model.ts";
  * const model = await loadModel("models/stories260K");
  * console.log(model.config.numLayers);
  * ```

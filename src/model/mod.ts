@@ -10,7 +10,15 @@ export {
   type TensorToWrite,
 } from "./safetensors.ts";
 export { TextTokenizer } from "./tokenizer.ts";
+export {
+  applyChatTemplate,
+  type ChatMessage,
+  chatTemplateFromConfig,
+  type ChatTemplateSource,
+  PLAIN_CHAT_FORMAT,
+} from "./chat_template.ts";
 export { type LoadedModel, loadModel, type ModelPaths } from "./load_model.ts";
 export { type Prefix, prefixSlot, validatePrefix } from "./prefix_kv.ts";
 export { ropeInverseFrequencies, type RopeTables, ropeTables } from "./rope.ts";
 export { concatBytes, readAt, sha256Hex } from "./bytes.ts";
+export { SeededRandom } from "./seeded_random.ts";

@@ -68,9 +68,11 @@ interface ByteSource {
  * (a path; reads lazily) or {@link SafetensorsFile.fromBytes}.
  *
  * @example Read one tensor as f32
- * ```ts ignore
- * const st = await SafetensorsFile.open("model.safetensors");
- * const wte = await st.getFloat32("transformer.wte.weight");
+ * ```ts
+ * import { SafetensorsFile } from "./safetensors.ts";
+ * const st = await SafetensorsFile.open("models/stories260K/model.safetensors");
+ * const emb = await st.getFloat32("model.embed_tokens.weight");
+ * console.log(emb.length);
  * st.close();
  * ```
  */

@@ -8,9 +8,15 @@
 import { Tokenizer } from "@huggingface/tokenizers";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { concatBytes, sha256Hex } from "./bytes.ts";
+import {
+  applyChatTemplate,
+  type ChatMessage,
+  chatTemplateFromConfig,
+  type ChatTemplateSource,
+} from "./chat_template.ts";
 
 /** A loaded tokenizer plus the special ids the decode loop needs. */
-export class TextTokenizer {
+export class TextTokenizer implements ChatTemplateSource {
   #tok: Tokenizer;
   /** BOS id, if the tokenizer has one. */
   readonly bosTokenId?: number;
@@ -20,6 +26,12 @@ export class TextTokenizer {
   readonly addBosToken: boolean;
   /** sha256 over tokenizer.json and tokenizer_config.json bytes, hex. */
   readonly fingerprint: string;
+  /** The Jinja chat template from tokenizer_config.json, if the model has one. */
+  readonly chatTemplate?: string;
+  /** BOS as text (the chat template's `bos_token`). */
+  readonly bosToken?: string;
+  /** EOS as text (the chat template's `eos_token`). */
+  readonly eosToken?: string;
 
   private constructor(
     tok: Tokenizer,
@@ -31,6 +43,20 @@ export class TextTokenizer {
     this.bosTokenId = specialId(tok, config.bos_token);
     this.eosTokenId = specialId(tok, config.eos_token);
     this.addBosToken = config.add_bos_token === true;
+    this.chatTemplate = chatTemplateFromConfig(config.chat_template);
+    this.bosToken = specialText(config.bos_token);
+    this.eosToken = specialText(config.eos_token);
+  }
+
+  /**
+   * Render chat messages to a prompt with the model's chat template, or the plain fallback
+   * (see {@link applyChatTemplate}).
+   *
+   * @param messages the conversation so far
+   * @returns the prompt text, ending where the assistant's reply starts
+   */
+  applyChatTemplate(messages: ChatMessage[]): string {
+    return applyChatTemplate(this, messages);
   }
 
   /**
@@ -108,11 +134,16 @@ export class TextTokenizer {
   }
 }
 
-function specialId(tok: Tokenizer, entry: unknown): number | undefined {
-  const content = typeof entry === "string"
+/** A special token's text: tokenizer_config.json writes it as a string or as `{content}`. */
+function specialText(entry: unknown): string | undefined {
+  return typeof entry === "string"
     ? entry
     : (entry && typeof entry === "object" && "content" in entry)
     ? String((entry as { content: unknown }).content)
     : undefined;
+}
+
+function specialId(tok: Tokenizer, entry: unknown): number | undefined {
+  const content = specialText(entry);
   return content === undefined ? undefined : tok.token_to_id(content);
 }

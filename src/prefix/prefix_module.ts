@@ -17,7 +17,7 @@
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { type ModelConfig, type Prefix, prefixWidth } from "../model/mod.ts";
-import { SeededRandom } from "./_random.ts";
+import { SeededRandom } from "../model/seeded_random.ts";
 
 /** How the prefix is reparameterized (DESIGN.md §1). */
 export type Reparam = "none" | "mlp" | "residual";
@@ -76,7 +76,10 @@ export interface PrefixFromParamsOptions {
  * @returns parameter name to shape, only for the parameters the method has
  *
  * @example Shapes of the residual method
- * ```ts ignore
+ * ```ts
+ * import { loadModel } from "../model/mod.ts";
+ * import { paramShapes } from "./prefix_module.ts";
+ * const model = await loadModel("models/stories260K");
  * paramShapes(model.config, { prefixLen: 4, reparam: "residual", gate: true, midDim: 32 });
  * // { E: [4, S], W1: [S, 32], b1: [32], W2: [32, S], b2: [S], a: [4] }
  * ```
@@ -128,7 +131,10 @@ function checkOptions(config: ModelConfig, o: PrefixOptions): void {
  * shapes from {@link paramShapes}). `params` is updated in place by training.
  *
  * @example Initialize, then fold for serving
- * ```ts ignore
+ * ```ts
+ * import { loadModel } from "../model/mod.ts";
+ * import { PrefixModule } from "./prefix_module.ts";
+ * const model = await loadModel("models/stories260K");
  * const pm = PrefixModule.init(model.config, { prefixLen: 8, reparam: "residual", gate: true, midDim: 64, seed: 1 });
  * const prefix = pm.fold(); // { prefixLen: 8, kv: Float32Array [8 * 2*L*D] }
  * ```
@@ -161,8 +167,13 @@ export class PrefixModule {
    *   extra or wrongly sized parameter, or a non-finite value
    *
    * @example From an oracle fixture
-   * ```ts ignore
+   * ```ts
+   * import { loadModel, prefixWidth } from "../model/mod.ts";
+   * import { PrefixModule } from "./prefix_module.ts";
+   * const model = await loadModel("models/stories260K");
+   * const E = new Float32Array(4 * prefixWidth(model.config));
    * const pm = PrefixModule.fromParams(model.config, { prefixLen: 4, reparam: "none", gate: false, params: { E } });
+   * console.log(pm.fold().prefixLen); // 4
    * ```
    */
   static fromParams(config: ModelConfig, options: PrefixFromParamsOptions): PrefixModule {
@@ -226,7 +237,10 @@ export class PrefixModule {
    * @throws {PrefixEdgeError} `INVALID_INPUT` for bad options
    *
    * @example Residual reparameterization with a gate
-   * ```ts ignore
+   * ```ts
+   * import { loadModel } from "../model/mod.ts";
+   * import { PrefixModule } from "./prefix_module.ts";
+   * const model = await loadModel("models/stories260K");
    * const pm = PrefixModule.init(model.config, { prefixLen: 10, reparam: "residual", gate: true, midDim: 128, seed: 7 });
    * ```
    */
@@ -266,7 +280,11 @@ export class PrefixModule {
    * @returns `[P]` gate weights
    *
    * @example Log the gates
-   * ```ts ignore
+   * ```ts
+   * import { loadModel } from "../model/mod.ts";
+   * import { PrefixModule } from "./prefix_module.ts";
+   * const model = await loadModel("models/stories260K");
+   * const pm = PrefixModule.init(model.config, { prefixLen: 4, reparam: "none", gate: true });
    * console.log(Array.from(pm.gates()));
    * ```
    */
@@ -287,7 +305,11 @@ export class PrefixModule {
    * @returns the folded prefix
    *
    * @example Fold and check against a model
-   * ```ts ignore
+   * ```ts
+   * import { loadModel, validatePrefix } from "../model/mod.ts";
+   * import { PrefixModule } from "./prefix_module.ts";
+   * const model = await loadModel("models/stories260K");
+   * const pm = PrefixModule.init(model.config, { prefixLen: 4, reparam: "residual", gate: true, midDim: 16 });
    * const prefix = pm.fold();
    * validatePrefix(model.config, prefix);
    * ```

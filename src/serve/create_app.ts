@@ -6,12 +6,14 @@
  * @module
  */
 import { Hono } from "hono";
+import { cors } from "hono/cors";
+import { methodNotAllowed } from "hono/method-not-allowed";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import type { ServeContext } from "./_serve_context.ts";
 import type { BundleStore } from "./bundle_store.ts";
 import type { ServeEngine } from "./engine_port.ts";
 import { errorResponse, toPrefixEdgeError } from "./error_response.ts";
-import { addGenerationRoutes } from "./generation_routes.ts";
+import { addGenerationRoutes, OPENAI_PATHS } from "./generation_routes.ts";
 import { DEFAULT_LIMITS, type ServeLimits } from "./request_params.ts";
 import { Scheduler, type SchedulerOptions } from "./scheduler.ts";
 import { ServerMetrics } from "./server_metrics.ts";
@@ -19,16 +21,49 @@ import { MetricsRegistry } from "./prometheus.ts";
 import { addTaskRoutes } from "./task_routes.ts";
 import { type BundleDecoder, TaskRegistry } from "./task_registry.ts";
 
-/** Every route's path and methods, for the 405 answer. Keep in step with the routes. */
-const ALLOWED_METHODS: [string, string[]][] = [
-  ["/healthz", ["GET"]],
-  ["/metrics", ["GET"]],
-  ["/v1/tasks", ["GET"]],
-  ["/v1/models", ["GET"]],
-  ["/v1/tasks/:task", ["PUT", "DELETE"]],
-  ["/v1/tasks/:task/generate", ["POST"]],
-  ["/v1/completions", ["POST"]],
-];
+/**
+ * Parse `--cors` style origins: `*`, or a comma-separated list of origins.
+ *
+ * @param value `*`, `https://a.example,https://b.example`, or a list
+ * @returns `*` or the list of origins
+ * @throws {PrefixEdgeError} `INVALID_INPUT` for an origin that is not `scheme://host[:port]`
+ *
+ * @example Parse the flag's value
+ * ```ts
+ * import { parseCorsOrigins } from "./create_app.ts";
+ * console.log(parseCorsOrigins("https://a.example, http://localhost:5173"));
+ * ```
+ */
+export function parseCorsOrigins(value: string | string[]): "*" | string[] {
+  const list = (Array.isArray(value) ? value : value.split(",")).map((o) => o.trim())
+    .filter((o) => o.length > 0);
+  if (list.includes("*")) return "*";
+  if (list.length === 0) {
+    throw new PrefixEdgeError(
+      "INVALID_INPUT",
+      "Cannot enable CORS: no origin given (use * or a list)",
+    );
+  }
+  for (const o of list) {
+    let ok = false;
+    try {
+      const u = new URL(o);
+      ok = (u.protocol === "http:" || u.protocol === "https:") && u.origin === o;
+    } catch { /* not a URL */ }
+    if (!ok) {
+      throw new PrefixEdgeError(
+        "INVALID_INPUT",
+        `Cannot enable CORS for ${JSON.stringify(o)}: an origin is scheme://host[:port], no path`,
+      );
+    }
+  }
+  return list;
+}
+
+/** Whether a path answers in OpenAI's shape (errors use OpenAI's code names there). */
+function isOpenAiPath(path: string): boolean {
+  return OPENAI_PATHS.includes(path) || path === "/v1/models" || path.startsWith("/v1/models/");
+}
 
 /** Options for {@link createApp}. */
 export interface CreateAppOptions {
@@ -52,6 +87,11 @@ export interface CreateAppOptions {
   metrics?: ServerMetrics;
   /** Log sink for one-line events and server errors (default `console.error`). */
   log?: (line: string) => void;
+  /**
+   * Origins that browsers may call the server from: `*`, or a list (a comma-separated string
+   * works too). Absent: no CORS headers, so cross-origin browser pages cannot call it.
+   */
+  cors?: string | string[];
 }
 
 /** The app plus the parts a caller may want to reach (tests, shutdown). */
@@ -63,10 +103,11 @@ export interface ServeApp extends Hono {
 /**
  * Build the server.
  *
- * Routes: `GET /healthz`, `GET /v1/tasks`, `GET /v1/models`,
- * `POST /v1/tasks/:task/generate`, `POST /v1/completions`,
+ * Routes: `GET /healthz`, `GET /v1/tasks`, `GET /v1/models`, `GET /v1/models/:id`,
+ * `POST /v1/tasks/:task/generate`, `POST /v1/completions`, `POST /v1/chat/completions`,
  * `PUT /v1/tasks/:task`, `DELETE /v1/tasks/:task`, `GET /metrics`.
- * Every error answers `{"error":{"code","message","type"}}`.
+ * Every error answers `{"error":{"code","message","type","param"}}`; a known path with the
+ * wrong method is 405 with an `Allow` header. With `cors`, browsers on those origins may call it.
  *
  * @param options engine, bundles, scheduler, limits and admin token
  * @returns a Hono app (`app.fetch` serves requests)
@@ -74,15 +115,27 @@ export interface ServeApp extends Hono {
  *   `store` + `decode` is given
  *
  * @example Serve a folder of bundles
- * ```ts ignore
- * import { createApp, FolderBundleStore } from "./mod.ts";
+ * ```ts
+ * import { InferenceEngine } from "../infer/mod.ts";
+ * import { loadModel } from "../model/mod.ts";
+ * import { bundleDecoder, createApp, FolderBundleStore } from "./mod.ts";
+ * const model = await loadModel("models/stories260K");
+ * const engine = await InferenceEngine.create(model, { executionProvider: "wasm" });
  * const app = createApp({
  *   engine,
- *   store: new FolderBundleStore("bundles"),
- *   decode: (bytes) => PrefixBundle.fromBytes(bytes, { model }),
+ *   store: new FolderBundleStore(await Deno.makeTempDir()),
+ *   decode: bundleDecoder(model),
  *   scheduler: { maxBatch: 16, batchWindowMs: 5 },
+ *   cors: "*",
  * });
- * Deno.serve({ port: 8000 }, app.fetch);
+ * // Deno.serve({ port: 8000 }, app.fetch) serves it; here one request goes straight to the app.
+ * const res = await app.request("/v1/chat/completions", {
+ *   method: "POST",
+ *   body: JSON.stringify({ model: "base", messages: [{ role: "user", content: "Hi" }], max_tokens: 4 }),
+ * });
+ * console.log((await res.json()).choices[0].message.content);
+ * app.serve.scheduler.close();
+ * await engine.dispose();
  * ```
  */
 export function createApp(options: CreateAppOptions): ServeApp {
@@ -117,6 +170,26 @@ export function createApp(options: CreateAppOptions): ServeApp {
   };
 
   const app = new Hono();
+  if (options.cors !== undefined) {
+    const origin = parseCorsOrigins(options.cors);
+    app.use("*", cors({ origin, exposeHeaders: ["retry-after"], maxAge: 600 }));
+  }
+  // A known path with the wrong method is 405 with an Allow header, not 404; Hono derives the
+  // methods from the routes registered below.
+  app.use(
+    "*",
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, allow) =>
+        errorResponse(
+          new PrefixEdgeError(
+            "METHOD_NOT_ALLOWED",
+            `Cannot ${c.req.method} ${c.req.path}: this route takes ${allow.join(", ")}`,
+          ),
+          { allow: allow.join(", ") },
+        ),
+    }),
+  );
 
   // Count every request by its route pattern (not its path: task names would
   // make the label set unbounded) and status.
@@ -131,7 +204,15 @@ export function createApp(options: CreateAppOptions): ServeApp {
     if (e.code === "INTERNAL_ERROR") {
       ctx.log(`error on ${c.req.method} ${c.req.path}: ${(e.cause as Error)?.stack ?? e.cause}`);
     }
-    return errorResponse(e);
+    const openai = isOpenAiPath(c.req.path);
+    const param = !openai
+      ? undefined
+      : e.code === "UNKNOWN_TASK"
+      ? "model"
+      : e.code === "CONTEXT_OVERFLOW"
+      ? (c.req.path === "/v1/chat/completions" ? "messages" : "prompt")
+      : undefined;
+    return errorResponse(e, {}, { openai, param });
   });
   app.notFound((c) =>
     errorResponse(
@@ -174,19 +255,6 @@ export function createApp(options: CreateAppOptions): ServeApp {
 
   addTaskRoutes(app, ctx);
   addGenerationRoutes(app, ctx);
-
-  // A known path with the wrong method is 405 with an Allow header, not 404: Hono tries
-  // handlers in order, so these catch-alls only see what the routes above did not take.
-  for (const [path, allow] of ALLOWED_METHODS) {
-    app.all(path, (c) =>
-      errorResponse(
-        new PrefixEdgeError(
-          "METHOD_NOT_ALLOWED",
-          `Cannot ${c.req.method} ${c.req.path}: this route takes ${allow.join(", ")}`,
-        ),
-        { allow: allow.join(", ") },
-      ));
-  }
 
   return Object.assign(app, { serve: ctx as Readonly<ServeContext> });
 }

@@ -7,7 +7,7 @@
  * @module
  */
 import type { FinishReason, GenerateOptions } from "../infer/mod.ts";
-import type { ModelConfig } from "../model/mod.ts";
+import type { ChatMessage, ModelConfig } from "../model/mod.ts";
 
 /** Options for one generated row: the part of the engine's `GenerateOptions` the server sets. */
 export type RowOptions = Pick<
@@ -78,6 +78,11 @@ export interface ServeEngine {
   readonly config: ModelConfig;
   /** The execution provider in use (for logs and /healthz). */
   readonly executionProvider?: string;
+  /**
+   * The model's tokenizer, for chat: it renders messages with the model's chat template.
+   * Absent or `null`: chats use the plain fallback (see `applyChatTemplate`).
+   */
+  readonly tokenizer?: { applyChatTemplate(messages: ChatMessage[]): string } | null;
   /** One batched forward per step over all rows, each row with its own prefix. */
   generateBatch(rows: RowOptions[]): RowStream[];
   /**

@@ -1,7 +1,9 @@
 /**
  * The server's one error shape and the one place where error codes become
  * HTTP statuses. The body follows OpenAI's error shape
- * (`{"error":{"message","type","code"}}`) so OpenAI clients surface it as-is.
+ * (`{"error":{"message","type","param","code"}}`) so OpenAI clients surface it as-is. On the
+ * OpenAI routes the common codes take OpenAI's names (`model_not_found`,
+ * `context_length_exceeded`, ...; see {@link OPENAI_CODES}), and `prefix_edge_code` keeps ours.
  *
  * @module
  */
@@ -11,13 +13,33 @@ import { type ErrorCode, PrefixEdgeError } from "../errors/mod.ts";
 export interface ErrorBody {
   /** The error itself. */
   error: {
-    /** Stable code, one of {@link ErrorCode}. */
-    code: ErrorCode;
+    /** Stable code, one of {@link ErrorCode}; on the OpenAI routes OpenAI's name where it has one. */
+    code: ErrorCode | string;
     /** "Cannot <action>: <state>". */
     message: string;
     /** OpenAI-style error class, derived from the status. */
     type: string;
+    /** The request field at fault, or `null`. */
+    param: string | null;
+    /** Our code, where `code` holds OpenAI's name for it. */
+    prefix_edge_code?: ErrorCode;
   };
+}
+
+/** OpenAI's names for the codes that OpenAI clients know. */
+export const OPENAI_CODES: Readonly<Partial<Record<ErrorCode, string>>> = {
+  UNKNOWN_TASK: "model_not_found",
+  CONTEXT_OVERFLOW: "context_length_exceeded",
+  QUEUE_FULL: "rate_limit_exceeded",
+  UNAUTHORIZED: "invalid_api_key",
+};
+
+/** How {@link errorBody} writes an error. */
+export interface ErrorBodyOptions {
+  /** Use OpenAI's code names ({@link OPENAI_CODES}) for the OpenAI routes. */
+  openai?: boolean;
+  /** The field at fault when the error does not name one itself. */
+  param?: string;
 }
 
 /**
@@ -117,6 +139,7 @@ export function toPrefixEdgeError(err: unknown): PrefixEdgeError {
  * The status and JSON body for an error.
  *
  * @param err what was thrown (anything)
+ * @param options OpenAI code names and a default `param`
  * @returns `{ status, body }`
  *
  * @example Build an error body
@@ -127,12 +150,24 @@ export function toPrefixEdgeError(err: unknown): PrefixEdgeError {
  * console.log(status, body.error.type); // 404 not_found_error
  * ```
  */
-export function errorBody(err: unknown): { status: number; body: ErrorBody } {
+export function errorBody(
+  err: unknown,
+  options: ErrorBodyOptions = {},
+): { status: number; body: ErrorBody } {
   const e = toPrefixEdgeError(err);
   const status = statusForCode(e.code);
+  const openaiCode = options.openai ? OPENAI_CODES[e.code] : undefined;
   return {
     status,
-    body: { error: { code: e.code, message: e.message, type: typeForStatus(status) } },
+    body: {
+      error: {
+        code: openaiCode ?? e.code,
+        message: e.message,
+        type: typeForStatus(status),
+        param: e.param ?? options.param ?? null,
+        ...(openaiCode ? { prefix_edge_code: e.code } : {}),
+      },
+    },
   };
 }
 
@@ -141,6 +176,7 @@ export function errorBody(err: unknown): { status: number; body: ErrorBody } {
  *
  * @param err what was thrown (anything)
  * @param headers extra headers (e.g. `WWW-Authenticate`, `Retry-After`)
+ * @param options OpenAI code names and a default `param`
  * @returns the response
  *
  * @example Answer with an error
@@ -151,8 +187,12 @@ export function errorBody(err: unknown): { status: number; body: ErrorBody } {
  * console.log(res.status); // 429
  * ```
  */
-export function errorResponse(err: unknown, headers: HeadersInit = {}): Response {
-  const { status, body } = errorBody(err);
+export function errorResponse(
+  err: unknown,
+  headers: HeadersInit = {},
+  options: ErrorBodyOptions = {},
+): Response {
+  const { status, body } = errorBody(err, options);
   const h = new Headers(headers);
   h.set("content-type", "application/json; charset=utf-8");
   if (status === 401 && !h.has("www-authenticate")) h.set("www-authenticate", "Bearer");

@@ -19,10 +19,10 @@ const SUFFIX = ".prefix.zip";
  * Bundles in a local folder.
  *
  * @example Store and read back
- * ```ts ignore
+ * ```ts
  * import { FolderBundleStore } from "./folder_bundle_store.ts";
- * const store = new FolderBundleStore("bundles");
- * await store.write("greet", bytes);
+ * const store = new FolderBundleStore(await Deno.makeTempDir());
+ * await store.write("greet", new Uint8Array([1, 2, 3])); // bundle bytes, verified when read by a registry
  * console.log((await store.read("greet"))?.length);
  * ```
  */

@@ -1,8 +1,9 @@
 /**
- * The generation routes: `POST /v1/tasks/:task/generate` (native shape) and
- * `POST /v1/completions` (OpenAI-compatible, `model` = task name or `base`).
- * Both validate, resolve the task, check the context budget, queue the row
- * on the scheduler and answer as JSON or as server-sent events.
+ * The generation routes: `POST /v1/tasks/:task/generate` (native shape),
+ * `POST /v1/completions` and `POST /v1/chat/completions` (OpenAI-compatible,
+ * `model` = task name or `base`). All validate, resolve the task, check the
+ * context budget, queue the row on the scheduler and answer as JSON or as
+ * server-sent events.
  *
  * @module
  */
@@ -13,7 +14,13 @@ import type { FinishReason } from "../infer/mod.ts";
 import type { RowResult } from "./engine_port.ts";
 import { errorBody } from "./error_response.ts";
 import { readJsonBody } from "./read_body.ts";
-import { type GenerationParams, parseCompletionBody, parseGenerateBody } from "./request_params.ts";
+import { applyChatTemplate, type ChatMessage } from "../model/mod.ts";
+import {
+  type GenerationParams,
+  parseChatBody,
+  parseCompletionBody,
+  parseGenerateBody,
+} from "./request_params.ts";
 import type { ScheduledRow } from "./scheduler.ts";
 import { sseResponse } from "./sse.ts";
 import { BASE_TASK } from "./task_name.ts";
@@ -90,9 +97,20 @@ function usage(result: RowResult) {
   };
 }
 
-/** OpenAI has two finish reasons for completions: "stop" (EOS or a stop string) and "length". */
-function openAiFinish(reason: FinishReason): string {
-  return reason === "length" ? "length" : reason === "cancelled" ? "cancelled" : "stop";
+/** The paths whose answers follow OpenAI's API (error code names included). */
+export const OPENAI_PATHS: readonly string[] = ["/v1/completions", "/v1/chat/completions"];
+
+/**
+ * OpenAI's finish reasons for text: "stop" (EOS or a stop string) and "length". A cancelled row
+ * has no reader left (the client went away), so it reports "stop" like any other early end.
+ */
+function openAiFinish(reason: FinishReason): "stop" | "length" {
+  return reason === "length" ? "length" : "stop";
+}
+
+/** `stream_options.include_usage`: a last chunk with the token counts. */
+function includeUsage(body: Record<string, unknown>): boolean {
+  return (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
 }
 
 function finishMetrics(ctx: ServeContext, s: Started, route: string, result?: RowResult) {
@@ -146,8 +164,7 @@ export function addGenerationRoutes(app: Hono, ctx: ServeContext): void {
   app.post("/v1/completions", async (c) => {
     const body = await readJsonBody(c.req.raw, ctx.limits.maxBodyBytes);
     const params = parseCompletionBody(body, ctx.limits);
-    const includeUsage = (body.stream_options as { include_usage?: unknown } | undefined)
-      ?.include_usage === true;
+    const wantUsage = includeUsage(body);
     const s = await start(ctx, params, c.req.raw);
     const route = "completions";
     const id = `cmpl-${crypto.randomUUID().replaceAll("-", "")}`;
@@ -173,12 +190,69 @@ export function addGenerationRoutes(app: Hono, ctx: ServeContext): void {
         const result = await s.row.result;
         finishMetrics(ctx, s, route, result);
         sink.send(chunk("", openAiFinish(result.finishReason)));
-        if (includeUsage) {
+        if (wantUsage) {
           sink.send({ ...chunk("", null), choices: [], usage: usage(result) });
         }
       } catch (e) {
         finishMetrics(ctx, s, route);
-        sink.send(errorBody(e).body);
+        sink.send(errorBody(e, { openai: true }).body);
+      }
+      sink.send("[DONE]");
+    }, s.abort);
+  });
+
+  app.post("/v1/chat/completions", async (c) => {
+    const body = await readJsonBody(c.req.raw, ctx.limits.maxBodyBytes);
+    const tokenizer = ctx.engine.tokenizer;
+    const render = (messages: ChatMessage[]) =>
+      tokenizer ? tokenizer.applyChatTemplate(messages) : applyChatTemplate({}, messages);
+    const params = parseChatBody(body, ctx.limits, render);
+    const wantUsage = includeUsage(body);
+    const s = await start(ctx, params, c.req.raw);
+    const route = "chat";
+    const id = `chatcmpl-${crypto.randomUUID().replaceAll("-", "")}`;
+    const created = Math.floor(Date.now() / 1000);
+    const head = { id, created, model: params.task, system_fingerprint: null };
+    if (!params.stream) {
+      const result = await s.row.result;
+      finishMetrics(ctx, s, route, result);
+      return c.json({
+        ...head,
+        object: "chat.completion",
+        choices: [{
+          index: 0,
+          message: { role: "assistant", content: result.text, refusal: null },
+          logprobs: null,
+          finish_reason: openAiFinish(result.finishReason),
+        }],
+        usage: usage(result),
+      });
+    }
+    const chunk = (delta: Record<string, string>, finish: string | null) => ({
+      ...head,
+      object: "chat.completion.chunk",
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    });
+    return sseResponse(async (sink) => {
+      try {
+        sink.send(chunk({ role: "assistant", content: "" }, null));
+        for await (const t of s.row.tokens) {
+          if (t.text) sink.send(chunk({ content: t.text }, null));
+        }
+        const result = await s.row.result;
+        finishMetrics(ctx, s, route, result);
+        sink.send(chunk({}, openAiFinish(result.finishReason)));
+        if (wantUsage) {
+          sink.send({
+            ...head,
+            object: "chat.completion.chunk",
+            choices: [],
+            usage: usage(result),
+          });
+        }
+      } catch (e) {
+        finishMetrics(ctx, s, route);
+        sink.send(errorBody(e, { openai: true }).body);
       }
       sink.send("[DONE]");
     }, s.abort);

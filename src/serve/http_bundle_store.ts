@@ -23,10 +23,11 @@ export interface HttpBundleStoreOptions {
  * Bundles under an HTTP base URL, read-only.
  *
  * @example Read a bundle from a CDN
- * ```ts ignore
+ * ```ts
  * import { HttpBundleStore } from "./http_bundle_store.ts";
  * const store = new HttpBundleStore("https://cdn.example.com/prefixes");
- * const bytes = await store.read("greet"); // GET https://cdn.example.com/prefixes/greet.prefix.zip
+ * // store.read("greet") fetches https://cdn.example.com/prefixes/greet.prefix.zip
+ * console.log(store.location, store.writable); // read-only
  * ```
  */
 export class HttpBundleStore implements BundleStore {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-export { createApp, type CreateAppOptions, type ServeApp } from "./create_app.ts";
+export { createApp, type CreateAppOptions, parseCorsOrigins, type ServeApp } from "./create_app.ts";
 export type { ServeContext } from "./_serve_context.ts";
 export type {
   JoinableBatch,
@@ -16,7 +16,14 @@ export type {
   RowToken,
   ServeEngine,
 } from "./engine_port.ts";
-export { type ErrorBody, errorBody, errorResponse, statusForCode } from "./error_response.ts";
+export {
+  type ErrorBody,
+  errorBody,
+  type ErrorBodyOptions,
+  errorResponse,
+  OPENAI_CODES,
+  statusForCode,
+} from "./error_response.ts";
 export { bundleFileName, type BundleStore, DEFAULT_MAX_BUNDLE_BYTES } from "./bundle_store.ts";
 export { FolderBundleStore } from "./folder_bundle_store.ts";
 export { HttpBundleStore, type HttpBundleStoreOptions } from "./http_bundle_store.ts";
@@ -40,6 +47,7 @@ export {
 export {
   DEFAULT_LIMITS,
   type GenerationParams,
+  parseChatBody,
   parseCompletionBody,
   parseGenerateBody,
   type ServeLimits,

@@ -61,10 +61,18 @@ export function bundleDecoder(model: LoadedModel): BundleDecoder {
  *   engine (`BACKEND_UNAVAILABLE`, ...) or the store (`INVALID_INPUT`)
  *
  * @example Serve a folder of bundles on port 8000
- * ```ts ignore
+ * ```ts
  * import { openServer } from "./open_server.ts";
- * const { app } = await openServer({ model: "models/stories260K", bundles: "bundles" });
- * Deno.serve({ port: 8000 }, app.fetch);
+ * const { app, engine } = await openServer({
+ *   model: "models/stories260K",
+ *   bundles: await Deno.makeTempDir(),
+ *   ep: "wasm",
+ *   log: () => {},
+ * });
+ * // Deno.serve({ port: 8000 }, app.fetch) serves it on port 8000.
+ * console.log((await (await app.request("/v1/models")).json()).data[0].id); // base
+ * app.serve.scheduler.close();
+ * await engine.dispose();
  * ```
  */
 export async function openServer(options: OpenServerOptions): Promise<OpenedServer> {

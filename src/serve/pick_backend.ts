@@ -75,8 +75,13 @@ export async function backendCandidates(
  * @throws {PrefixEdgeError} the last backend's error when none loads
  *
  * @example Start on the best backend
- * ```ts ignore
- * const { engine, reason } = await createEngineWithFallback(model, "auto", console.error);
+ * ```ts
+ * import { loadModel } from "../model/mod.ts";
+ * import { createEngineWithFallback } from "./pick_backend.ts";
+ * const model = await loadModel("models/stories260K");
+ * const { engine, reason } = await createEngineWithFallback(model, "wasm", () => {});
+ * console.log(reason);
+ * await engine.dispose();
  * ```
  */
 export async function createEngineWithFallback(

@@ -6,6 +6,7 @@
  * @module
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
+import type { ChatMessage } from "../model/mod.ts";
 import { validateTaskName } from "./task_name.ts";
 
 /** Request-size limits. */
@@ -58,8 +59,8 @@ export interface GenerationParams {
   stream: boolean;
 }
 
-function bad(message: string): PrefixEdgeError {
-  return new PrefixEdgeError("INVALID_INPUT", `Cannot accept the request: ${message}`);
+function bad(message: string, param?: string): PrefixEdgeError {
+  return new PrefixEdgeError("INVALID_INPUT", `Cannot accept the request: ${message}`, { param });
 }
 
 function num(
@@ -72,16 +73,16 @@ function num(
 ): number {
   const v = body[key];
   if (v === undefined || v === null) return dflt;
-  if (typeof v !== "number" || !Number.isFinite(v)) throw bad(`'${key}' must be a number`);
-  if (integer && !Number.isInteger(v)) throw bad(`'${key}' must be an integer, got ${v}`);
-  if (v < min || v > max) throw bad(`'${key}' must be in [${min}, ${max}], got ${v}`);
+  if (typeof v !== "number" || !Number.isFinite(v)) throw bad(`'${key}' must be a number`, key);
+  if (integer && !Number.isInteger(v)) throw bad(`'${key}' must be an integer, got ${v}`, key);
+  if (v < min || v > max) throw bad(`'${key}' must be in [${min}, ${max}], got ${v}`, key);
   return v;
 }
 
 function bool(body: Record<string, unknown>, key: string): boolean {
   const v = body[key];
   if (v === undefined || v === null) return false;
-  if (typeof v !== "boolean") throw bad(`'${key}' must be true or false`);
+  if (typeof v !== "boolean") throw bad(`'${key}' must be true or false`, key);
   return v;
 }
 
@@ -90,10 +91,10 @@ function stops(body: Record<string, unknown>, limits: ServeLimits): string[] {
   if (v === undefined || v === null) return [];
   const list = typeof v === "string" ? [v] : v;
   if (!Array.isArray(list) || !list.every((s) => typeof s === "string" && s.length > 0)) {
-    throw bad("'stop' must be a non-empty string or an array of them");
+    throw bad("'stop' must be a non-empty string or an array of them", "stop");
   }
   if (list.length > limits.maxStop) {
-    throw bad(`'stop' holds ${list.length} strings; at most ${limits.maxStop} are allowed`);
+    throw bad(`'stop' holds ${list.length} strings; at most ${limits.maxStop} are allowed`, "stop");
   }
   return list as string[];
 }
@@ -153,7 +154,7 @@ export function parseGenerateBody(
   limits: ServeLimits,
 ): GenerationParams {
   validateTaskName(task);
-  if (typeof body.prompt !== "string") throw bad("'prompt' must be a string");
+  if (typeof body.prompt !== "string") throw bad("'prompt' must be a string", "prompt");
   return common(body, task, body.prompt, limits, 64, 0);
 }
 
@@ -179,22 +180,123 @@ export function parseCompletionBody(
   body: Record<string, unknown>,
   limits: ServeLimits,
 ): GenerationParams {
-  if (typeof body.model !== "string") throw bad("'model' must name a task (or 'base')");
-  const task = validateTaskName(body.model);
+  const task = modelTask(body);
   let prompt = body.prompt;
   if (Array.isArray(prompt)) {
-    if (prompt.length !== 1) throw bad("'prompt' as an array must hold exactly one string");
+    if (prompt.length !== 1) {
+      throw bad("'prompt' as an array must hold exactly one string", "prompt");
+    }
     prompt = prompt[0];
   }
-  if (typeof prompt !== "string") throw bad("'prompt' must be a string");
-  for (const key of ["n", "best_of"]) {
-    if (body[key] !== undefined && body[key] !== null && body[key] !== 1) {
-      throw bad(`'${key}' must be 1 (one completion per request)`);
-    }
-  }
-  if (body.echo === true) throw bad("'echo' is not supported");
+  if (typeof prompt !== "string") throw bad("'prompt' must be a string", "prompt");
+  onlyOne(body, ["n", "best_of"]);
+  if (body.echo === true) throw bad("'echo' is not supported", "echo");
   if (body.logprobs !== undefined && body.logprobs !== null) {
-    throw bad("'logprobs' is not supported");
+    throw bad("'logprobs' is not supported", "logprobs");
   }
   return common(body, task, prompt, limits, 16, 1);
+}
+
+/** `model` names the task (`base` = no prefix). */
+function modelTask(body: Record<string, unknown>): string {
+  if (typeof body.model !== "string") throw bad("'model' must name a task (or 'base')", "model");
+  try {
+    return validateTaskName(body.model);
+  } catch (e) {
+    throw new PrefixEdgeError("INVALID_INPUT", (e as Error).message, { param: "model" });
+  }
+}
+
+function onlyOne(body: Record<string, unknown>, keys: string[]): void {
+  for (const key of keys) {
+    if (body[key] !== undefined && body[key] !== null && body[key] !== 1) {
+      throw bad(`'${key}' must be 1 (one completion per request)`, key);
+    }
+  }
+}
+
+/** Chat roles that chat templates know. */
+const CHAT_ROLES = new Set(["system", "developer", "user", "assistant", "tool"]);
+
+/** A message's content: a string, or OpenAI's list of parts of which only text parts are taken. */
+function messageText(content: unknown, i: number): string {
+  if (typeof content === "string") return content;
+  if (Array.isArray(content)) {
+    return content.map((part) => {
+      if (part?.type !== "text" || typeof part.text !== "string") {
+        throw bad(`messages[${i}].content: only text parts are supported`, "messages");
+      }
+      return part.text;
+    }).join("");
+  }
+  throw bad(`messages[${i}].content must be a string or a list of text parts`, "messages");
+}
+
+/**
+ * Parse the body of `POST /v1/chat/completions` (OpenAI's chat completions). `model` names the
+ * task (`base` = no prefix); `messages` is rendered to a prompt by `render` (the model's chat
+ * template, or the plain fallback). `n` must be 1; tools and logprobs are not supported.
+ * `max_completion_tokens` and the older `max_tokens` are both read. Defaults follow OpenAI:
+ * temperature 1, and as many tokens as the server allows (at most 512 by default).
+ *
+ * @param body the parsed JSON body
+ * @param limits request limits
+ * @param render turns the messages into the prompt text
+ * @returns normalized parameters, with the rendered prompt
+ * @throws {PrefixEdgeError} `INVALID_INPUT` naming the bad field in `param`
+ *
+ * @example Parse a chat request
+ * ```ts
+ * import { applyChatTemplate } from "../model/mod.ts";
+ * import { DEFAULT_LIMITS, parseChatBody } from "./request_params.ts";
+ * const p = parseChatBody(
+ *   { model: "base", messages: [{ role: "user", content: "Hi" }], max_completion_tokens: 8 },
+ *   DEFAULT_LIMITS,
+ *   (messages) => applyChatTemplate({}, messages),
+ * );
+ * console.log(JSON.stringify(p.prompt), p.maxTokens); // "User: Hi\nAssistant:" 8
+ * ```
+ */
+export function parseChatBody(
+  body: Record<string, unknown>,
+  limits: ServeLimits,
+  render: (messages: ChatMessage[]) => string,
+): GenerationParams {
+  const task = modelTask(body);
+  const raw = body.messages;
+  if (!Array.isArray(raw) || raw.length === 0) {
+    throw bad("'messages' must be a non-empty list of {role, content}", "messages");
+  }
+  const messages = raw.map((m, i): ChatMessage => {
+    if (m === null || typeof m !== "object" || typeof m.role !== "string") {
+      throw bad(`messages[${i}] must be an object with a 'role'`, "messages");
+    }
+    if (!CHAT_ROLES.has(m.role)) {
+      throw bad(
+        `messages[${i}].role '${String(m.role).slice(0, 40)}' is not one of ${
+          [...CHAT_ROLES].join(", ")
+        }`,
+        "messages",
+      );
+    }
+    return { role: m.role, content: messageText(m.content, i) };
+  });
+  onlyOne(body, ["n"]);
+  for (const key of ["tools", "functions"]) {
+    const v = body[key];
+    if (v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0)) {
+      throw bad(`'${key}' is not supported (no tool calling)`, key);
+    }
+  }
+  if (body.logprobs === true) throw bad("'logprobs' is not supported", "logprobs");
+  const max = body.max_completion_tokens ?? body.max_tokens;
+  const params = common(
+    { ...body, max_tokens: max },
+    task,
+    render(messages),
+    limits,
+    limits.maxTokens,
+    1,
+  );
+  return params;
 }

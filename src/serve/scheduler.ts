@@ -121,12 +121,19 @@ interface Job {
  * Batches requests across tasks onto one engine.
  *
  * @example Schedule two tasks into one batch
- * ```ts ignore
+ * ```ts
+ * import { InferenceEngine } from "../infer/mod.ts";
+ * import { loadModel } from "../model/mod.ts";
  * import { Scheduler } from "./scheduler.ts";
+ * const engine = await InferenceEngine.create(await loadModel("models/stories260K"), {
+ *   executionProvider: "wasm",
+ * });
  * const scheduler = new Scheduler(engine, { maxBatch: 8, batchWindowMs: 5 });
- * const a = scheduler.submit({ task: "a", prefix: prefixA, options: { prompt: "Hi", maxNewTokens: 8 } });
- * const b = scheduler.submit({ task: "b", prefix: prefixB, options: { prompt: "Hi", maxNewTokens: 8 } });
- * console.log((await a.result).text, (await b.result).text);
+ * const a = scheduler.submit({ task: "a", prefix: null, options: { prompt: "Hi", maxNewTokens: 4 } });
+ * const b = scheduler.submit({ task: "b", prefix: null, options: { prompt: "Yo", maxNewTokens: 4 } });
+ * console.log((await a.result).text, (await b.result).text); // one batch, one row each
+ * scheduler.close();
+ * await engine.dispose();
  * ```
  */
 export class Scheduler {

@@ -1,42 +1,10 @@
 /**
- * Task names: the only user input that reaches a store path or URL, so they
- * are held to a pattern that cannot express a path trick.
+ * Task names on the server: the bundle's one rule ({@link validateTaskName}), plus the reserved
+ * name for the bare base model.
  *
  * @module
  */
-import { PrefixEdgeError } from "../errors/mod.ts";
-
-/**
- * Lowercase letters, digits, `.`, `_` and `-`, 1 to 64 characters, starting
- * with a letter or digit. `..` is refused on top of the pattern.
- */
-export const TASK_NAME_PATTERN: RegExp = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+export { TASK_NAME_PATTERN, validateTaskName } from "../bundle/mod.ts";
 
 /** The reserved name that means "no prefix": the bare base model. */
 export const BASE_TASK = "base";
-
-/**
- * Check a task name.
- *
- * @param name the name from the URL or the request body
- * @returns the name, unchanged
- * @throws {PrefixEdgeError} `INVALID_INPUT` when it does not match
- *   {@link TASK_NAME_PATTERN} or contains `..`
- *
- * @example Accept and refuse names
- * ```ts
- * import { validateTaskName } from "./task_name.ts";
- * validateTaskName("sentiment-v2"); // ok
- * try { validateTaskName("../etc"); } catch (e) { console.log((e as Error).message); }
- * ```
- */
-export function validateTaskName(name: unknown): string {
-  if (typeof name !== "string" || !TASK_NAME_PATTERN.test(name) || name.includes("..")) {
-    const shown = typeof name === "string" ? JSON.stringify(name.slice(0, 80)) : typeof name;
-    throw new PrefixEdgeError(
-      "INVALID_INPUT",
-      `Cannot use task name ${shown}: names match ${TASK_NAME_PATTERN.source} and contain no '..'`,
-    );
-  }
-  return name;
-}

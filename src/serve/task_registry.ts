@@ -78,14 +78,17 @@ export interface TaskRegistryOptions {
  * would make the task unusable rather than slow.
  *
  * @example Serve tasks from a folder
- * ```ts ignore
- * import { FolderBundleStore, TaskRegistry } from "./mod.ts";
+ * ```ts
+ * import { loadModel } from "../model/mod.ts";
+ * import { bundleDecoder, FolderBundleStore, TaskRegistry } from "./mod.ts";
+ * const model = await loadModel("models/stories260K");
  * const registry = new TaskRegistry({
- *   store: new FolderBundleStore("bundles"),
- *   decode: (bytes) => PrefixBundle.fromBytes(bytes, { model }),
+ *   store: new FolderBundleStore(await Deno.makeTempDir()),
+ *   decode: bundleDecoder(model),
  *   budgetBytes: 64 << 20,
+ *   config: model.config,
  * });
- * const entry = await registry.get("greet");
+ * console.log((await registry.list()).length); // 0: no bundles yet; registry.get("greet") loads one
  * ```
  */
 export class TaskRegistry {

@@ -1,5 +1,5 @@
 /**
- * Task management routes: `GET /v1/tasks`, `GET /v1/models` (OpenAI's list,
+ * Task management routes: `GET /v1/tasks`, `GET /v1/models` and `GET /v1/models/:id` (OpenAI's list,
  * with `base` first), `PUT /v1/tasks/:task` (upload; bearer token) and
  * `DELETE /v1/tasks/:task` (bearer token).
  *
@@ -37,13 +37,27 @@ export function addTaskRoutes(app: Hono, ctx: ServeContext): void {
     });
   });
 
+  const model = (id: string) => ({ id, object: "model", created: 0, owned_by: "prefix-edge" });
   app.get("/v1/models", async (c) => {
     const tasks = await ctx.registry.list();
-    const model = (id: string) => ({ id, object: "model", created: 0, owned_by: "prefix-edge" });
     return c.json({
       object: "list",
       data: [model(BASE_TASK), ...tasks.filter((t) => !t.error).map((t) => model(t.task))],
     });
+  });
+
+  app.get("/v1/models/:id", async (c) => {
+    const id = c.req.param("id");
+    if (id === BASE_TASK) return c.json(model(id));
+    const found = (await ctx.registry.list()).find((t) => t.task === id && !t.error);
+    if (!found) {
+      throw new PrefixEdgeError(
+        "UNKNOWN_TASK",
+        `Cannot find model '${id.slice(0, 80)}': no such task (GET /v1/models lists them)`,
+        { param: "model" },
+      );
+    }
+    return c.json(model(id));
   });
 
   app.put("/v1/tasks/:task", async (c) => {

@@ -6,7 +6,6 @@
  */
 import { join } from "node:path";
 import { type BundleDtype, PrefixBundle } from "../bundle/mod.ts";
-import { PrefixEdgeError } from "../errors/mod.ts";
 import { type LoadedModel, validatePrefix } from "../model/mod.ts";
 import type { PrefixModule } from "../prefix/mod.ts";
 
@@ -59,38 +58,16 @@ export interface ExportedPrefix {
 }
 
 /**
- * The names a trained task may have: the server's rule (lowercase letters,
- * digits, `.`, `_`, `-`, 1 to 64 characters, starting with a letter or digit),
- * since the name becomes the file `<task>.prefix.zip` a server loads.
+ * The names a trained task may have: the bundle's one rule, which the server applies too
+ * (`TASK_NAME_PATTERN` in src/bundle/task_name.ts), since the name becomes the file
+ * `<task>.prefix.zip` a server loads. `checkTaskName` checks a name before a run spends time on
+ * training.
  */
-export const TRAIN_TASK_NAME_PATTERN: RegExp = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-
-/**
- * Check a task name before a run spends time on training.
- *
- * @param name the task name
- * @returns the name, unchanged
- * @throws {PrefixEdgeError} `INVALID_INPUT` when it does not match
- *   {@link TRAIN_TASK_NAME_PATTERN} or contains `..`
- *
- * @example Accept and refuse names
- * ```ts
- * import { checkTaskName } from "./export_prefix.ts";
- * checkTaskName("e2e-small"); // ok
- * try { checkTaskName("My Task"); } catch (e) { console.log((e as Error).message); }
- * ```
- */
-export function checkTaskName(name: string): string {
-  if (!TRAIN_TASK_NAME_PATTERN.test(name) || name.includes("..")) {
-    throw new PrefixEdgeError(
-      "INVALID_INPUT",
-      `Cannot use task name ${
-        JSON.stringify(name.slice(0, 80))
-      }: it names the bundle file <task>.prefix.zip, so it must match ${TRAIN_TASK_NAME_PATTERN.source} (as the server requires) and contain no '..'`,
-    );
-  }
-  return name;
-}
+import { TASK_NAME_PATTERN, validateTaskName } from "../bundle/mod.ts";
+/** The bundle's task-name rule, under the name training has used. */
+export const TRAIN_TASK_NAME_PATTERN: RegExp = TASK_NAME_PATTERN;
+/** The bundle's task-name check, under the name training has used. */
+export const checkTaskName: (name: unknown) => string = validateTaskName;
 
 /**
  * Fold the trained module and write it as a prefix bundle,

@@ -7,6 +7,7 @@ import { assert, assertEquals } from "../_assert.ts";
 import { GPT2_TINY, LLAMA_TINY } from "../_fixtures.ts";
 import { PrefixBundle } from "../../src/bundle/mod.ts";
 import { main } from "../../src/cli/bundle.ts";
+import { VERSION } from "../../src/version.ts";
 import { gpt2Tiny, oraclePrefix } from "./_helpers.ts";
 
 const MODEL = `${GPT2_TINY}/model`;
@@ -96,7 +97,7 @@ Deno.test("bundle convert re-encodes to i8 and back to f32", async () => {
     assert(r2.out.includes("base model not verified"), r2.out);
     const bad = await run("convert", file, "--dtype", "bf16", "--out", `${dir}/x.zip`);
     assertEquals(bad.code, 2);
-    assert(bad.err.includes("--dtype must be f16, i8 or f32"), bad.err);
+    assert(bad.err.includes("--dtype: it must be f16, i8 or f32"), bad.err);
   });
 });
 
@@ -194,9 +195,17 @@ Deno.test("bundle usage errors start with one clear line", async () => {
   await withBundle(async (dir, file) => {
     const noDtype = await run("convert", file, "--out", `${dir}/q.prefix.zip`);
     assertEquals(noDtype.code, 2);
-    assertEquals(noDtype.err.split("\n")[0], "error: convert needs --dtype (f16, i8 or f32)");
+    assertEquals(
+      noDtype.err.split("\n")[0],
+      "error [INVALID_INPUT]: Cannot run convert: it needs --dtype (f16, i8 or f32)",
+    );
     const bogus = await run("inspect", file, "--bogus");
     assertEquals(bogus.code, 2);
-    assertEquals(bogus.err.split("\n")[0], "error: Unknown option '--bogus'");
+    assertEquals(
+      bogus.err.split("\n")[0],
+      "error [INVALID_INPUT]: Cannot parse arguments: Unknown option '--bogus' (see --help)",
+    );
+    const version = await run("--version");
+    assertEquals([version.code, version.out.trim()], [0, `prefix-edge ${VERSION}`]);
   });
 });

@@ -1,7 +1,7 @@
 /** Token choice: greedy, top-k / top-p supports, seeded repeatability, bad words. */
 import { assert, assertEquals } from "../_assert.ts";
 import { banBadWords, pickToken } from "../../src/infer/logits_processors.ts";
-import { SeededRandom } from "../../src/infer/seeded_random.ts";
+import { SeededRandom } from "../../src/model/seeded_random.ts";
 
 const logits = () => Float32Array.from([0, 3, 1, 2.5, -1]); // p ~ [.03,.55,.07,.33,.01]
 

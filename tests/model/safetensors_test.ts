@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertRejects } from "../_assert.ts";
-import { encodeSafetensors, PrefixEdgeError, SafetensorsFile } from "../../mod.ts";
+import { encodeSafetensors, SafetensorsFile } from "../../src/model/mod.ts";
+import { PrefixEdgeError } from "../../src/errors/mod.ts";
 import { GPT2_TINY } from "../_fixtures.ts";
 
 async function corrupt(bytes: Uint8Array, needle: string) {

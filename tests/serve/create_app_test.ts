@@ -204,7 +204,7 @@ Deno.test("Every client error answers the one error shape with its status", asyn
     await expectError(
       await post(`${base}/v1/completions`, { model: "nope", prompt: "a" }),
       404,
-      "UNKNOWN_TASK",
+      "model_not_found",
     );
     await expectError(
       await post(`${base}/v1/tasks/alpha/generate`, { prompt: "a".repeat(300) }),
@@ -466,7 +466,7 @@ Deno.test("A server on an HTTP bundle store serves its tasks and refuses uploads
       await expectError(
         await post(`${base}/v1/completions`, { model: "gone", prompt: "a" }),
         404,
-        "UNKNOWN_TASK",
+        "model_not_found",
       );
       const put = await fetch(`${base}/v1/tasks/remote`, {
         method: "PUT",

@@ -33,9 +33,27 @@ Deno.test("errorBody has the OpenAI-compatible shape and hides unexpected errors
         code: "QUEUE_FULL",
         message: "Cannot queue the request: full",
         type: "rate_limit_error",
+        param: null,
       },
     },
   });
+  // On the OpenAI routes: OpenAI's code name, ours beside it, and the field at fault.
+  const openai = errorBody(
+    new PrefixEdgeError("CONTEXT_OVERFLOW", "Cannot generate: too long", { param: "messages" }),
+    { openai: true },
+  );
+  assertEquals(openai.body.error, {
+    code: "context_length_exceeded",
+    message: "Cannot generate: too long",
+    type: "invalid_request_error",
+    param: "messages",
+    prefix_edge_code: "CONTEXT_OVERFLOW",
+  });
+  assertEquals(
+    errorBody(new PrefixEdgeError("UNKNOWN_TASK", "Cannot find x"), { param: "model" }).body
+      .error.code,
+    "UNKNOWN_TASK",
+  );
   const unknown = errorBody(new TypeError("secret internals at line 3"));
   assertEquals(unknown.status, 500);
   assertEquals(unknown.body.error.code, "INTERNAL_ERROR");

@@ -22,17 +22,18 @@ Deno.test("serve --help lists every option", async () => {
   }
 });
 
-Deno.test("serve refuses bad input with a coded error and exit code 1", async () => {
-  const cases: [string[], string][] = [
-    [["--port", "abc"], "INVALID_INPUT"],
-    [["--model", "/no/such/model"], "FILE_NOT_FOUND"],
-    [["--ep", "cuda", "--model", GPT2_TOK], "INVALID_INPUT"],
-    [["--nope"], "INVALID_INPUT"],
-    [["--token-file", "/no/such/token", "--model", GPT2_TOK], "FILE_NOT_FOUND"],
+Deno.test("serve refuses bad input with a coded error: exit 2 for usage, 1 for failures", async () => {
+  const cases: [string[], string, number][] = [
+    [["--port", "abc"], "INVALID_INPUT", 2],
+    [["--model", "/no/such/model"], "FILE_NOT_FOUND", 1],
+    [["--ep", "cuda", "--model", GPT2_TOK], "INVALID_INPUT", 1],
+    [["--nope"], "INVALID_INPUT", 2],
+    [["--cors", "not an origin"], "INVALID_INPUT", 1],
+    [["--token-file", "/no/such/token", "--model", GPT2_TOK], "FILE_NOT_FOUND", 1],
   ];
-  for (const [args, code] of cases) {
+  for (const [args, code, exit] of cases) {
     const r = await run(args);
-    assertEquals(r.code, 1, `${args.join(" ")}: ${r.stderr}`);
+    assertEquals(r.code, exit, `${args.join(" ")}: ${r.stderr}`);
     assert(r.stderr.includes(`error [${code}]`), `${args.join(" ")}: ${r.stderr}`);
   }
 });

@@ -68,11 +68,11 @@ Deno.test("train refuses bad input with a code and a message", async () => {
     [["--model", GPT2_TOK, "--reparam", "lora"], "INVALID_INPUT", "--reparam"],
     [["--model", `${GPT2_TINY}/model`], "TOKENIZER_MISSING", "no tokenizer.json"],
     [["--model", STORIES], "UNSUPPORTED_MODEL", "llama"],
-    [["--model", GPT2_TOK, "--prefix-len", "256"], "PREFIX_MISMATCH", "256 positions"],
+    [["--model", GPT2_TOK, "--prefix-len", "128"], "PREFIX_MISMATCH", "128 positions"],
     [
-      ["--model", GPT2_TOK, "--prefix-len", "200", "--max-len", "100"],
+      ["--model", GPT2_TOK, "--prefix-len", "100", "--max-len", "100"],
       "CONTEXT_OVERFLOW",
-      "--max-len 56",
+      "--max-len 28",
     ],
     [
       ["--model", GPT2_TOK, "--data", join(dir, "bad.jsonl")],
@@ -83,7 +83,9 @@ Deno.test("train refuses bad input with a code and a message", async () => {
   ];
   for (const [args, code, text] of cases) {
     const r = await cli(...args);
-    assertEquals(r.code, 1, `${args.join(" ")}: exit ${r.code}\n${r.stderr}`);
+    // Usage errors (a flag or value that does not parse) exit 2, other failures 1.
+    const usage = r.stderr.includes(`error [${code}]: Cannot parse`);
+    assertEquals(r.code, usage ? 2 : 1, `${args.join(" ")}: exit ${r.code}\n${r.stderr}`);
     assert(r.stderr.includes(`error [${code}]`), `${args.join(" ")}: ${r.stderr}`);
     assert(r.stderr.includes(text), `${args.join(" ")}: ${r.stderr}`);
   }
@@ -115,7 +117,9 @@ Deno.test("train errors name the flag, fit on one line, and --dtype takes any ca
   ];
   for (const [args, code, text] of cases) {
     const r = await cli(...args);
-    assertEquals(r.code, 1, `${args.join(" ")}: exit ${r.code}\n${r.stderr}`);
+    // Usage errors (a flag or value that does not parse) exit 2, other failures 1.
+    const usage = r.stderr.includes(`error [${code}]: Cannot parse`);
+    assertEquals(r.code, usage ? 2 : 1, `${args.join(" ")}: exit ${r.code}\n${r.stderr}`);
     const lines = r.stderr.trim().split("\n");
     assertEquals(lines.length, 1, `${args.join(" ")}: ${r.stderr}`);
     assert(lines[0].startsWith(`error [${code}]: Cannot`), `${args.join(" ")}: ${r.stderr}`);

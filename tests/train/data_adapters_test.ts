@@ -9,12 +9,12 @@ import {
   readJsonl,
 } from "../../src/train/mod.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "../_assert.ts";
-import { SHARED } from "../_fixtures.ts";
+import { FIXTURES } from "../_fixtures.ts";
 
-const E2E = `${SHARED}data/e2e`;
-const GLUE = `${SHARED}data/glue`;
+const E2E = `${FIXTURES}data/e2e`;
+const GLUE = `${FIXTURES}data/glue`;
 
-/** The first `n` lines of a shared data file (the adapters are tested on small slices). */
+/** The first `n` lines of a data file (the adapters are tested on small slices). */
 async function head(path: string, n: number): Promise<string> {
   return (await Deno.readTextFile(path)).split("\n").slice(0, n).join("\n") + "\n";
 }

@@ -12,7 +12,7 @@ import { GPT2_TINY, GPT2_TOK } from "../_fixtures.ts";
 
 const model = await loadModel(GPT2_TOK);
 const tok = model.requireTokenizer();
-const EOS = 50256;
+const EOS = tok.eosTokenId!;
 
 Deno.test("tokenizeExample() masks the input and separator and scores the output and EOS", () => {
   const ex = { input: "name : Aromi | area : riverside", output: "Aromi is by the river." };
@@ -34,15 +34,15 @@ Deno.test("tokenizeDataset() drops over-long examples, counts target tokens and 
   const all = await tokenizeDataset(loaded, tok, { maxLen: 256, eosTokenId: EOS });
   assertEquals(all.examples.length + all.dropped, 50);
   assertEquals(all.dropped, 0);
-  const short = await tokenizeDataset(loaded, tok, { maxLen: 40, eosTokenId: EOS });
+  const short = await tokenizeDataset(loaded, tok, { maxLen: 80, eosTokenId: EOS });
   assert(short.dropped > 0 && short.examples.length > 0);
-  for (const e of short.examples) assert(e.inputIds.length <= 40);
+  for (const e of short.examples) assert(e.inputIds.length <= 80);
   const counted = short.examples.reduce(
     (a, e) => a + e.labels.filter((l) => l !== IGNORE_INDEX).length,
     0,
   );
   assertEquals(short.targetTokens, counted);
-  const again = await tokenizeDataset(loaded, tok, { maxLen: 40, eosTokenId: EOS });
+  const again = await tokenizeDataset(loaded, tok, { maxLen: 80, eosTokenId: EOS });
   assertEquals(again.fingerprint, short.fingerprint);
   assert(all.fingerprint !== short.fingerprint);
   assertEquals(short.fingerprint.length, 64);

@@ -1,10 +1,11 @@
 /**
- * A small seeded random generator (mulberry32) whose whole state is one
- * 32-bit integer, so a checkpoint can store it and a run can reproduce its
- * data order exactly under `--seed`.
+ * The data order's generator: the project's one {@link SeededRandom}, seeded so
+ * that its state is the seed itself (a checkpoint stores it and `new Rng(state)`
+ * continues the same order under `--seed`).
  *
  * @module
  */
+import { SeededRandom } from "../../model/seeded_random.ts";
 
 /**
  * Mix two integers into a well-spread 32-bit seed (murmur3's finalizer), e.g.
@@ -28,7 +29,7 @@ export function mixSeed(a: number, b: number): number {
 }
 
 /**
- * A seeded generator of uniform floats in `[0, 1)`.
+ * A {@link SeededRandom} whose state starts at the seed, so `new Rng(rng.state)` continues a stream.
  *
  * @example Shuffle reproducibly
  * ```ts
@@ -38,57 +39,14 @@ export function mixSeed(a: number, b: number): number {
  * console.log(a.join() === b.join()); // true
  * ```
  */
-export class Rng {
-  #state: number;
-
+export class Rng extends SeededRandom {
   /**
    * Start a sequence.
    *
-   * @param seed any integer; equal seeds give equal sequences
+   * @param seed any integer; equal seeds give equal sequences (the state starts at it)
    */
   constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-
-  /** The current state; `new Rng(rng.state)` continues the same sequence. */
-  get state(): number {
-    return this.#state;
-  }
-
-  /**
-   * Draw a float.
-   *
-   * @returns the next float in `[0, 1)`
-   */
-  next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
-  /**
-   * Draw an integer.
-   *
-   * @param n exclusive upper bound
-   * @returns an integer in `[0, n)`
-   */
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-
-  /**
-   * Fisher-Yates shuffle in place.
-   *
-   * @param items the array to shuffle
-   * @returns the same array
-   */
-  shuffle<T>(items: T[]): T[] {
-    for (let i = items.length - 1; i > 0; i--) {
-      const j = this.int(i + 1);
-      [items[i], items[j]] = [items[j], items[i]];
-    }
-    return items;
+    // SeededRandom mixes its seed; undo the mix so that the state is the seed itself.
+    super(((seed >>> 0) ^ 0x9e3779b9) >>> 0);
   }
 }
