@@ -326,13 +326,6 @@ async function main(): Promise<void> {
   const model = await loadModel((v.model as string | undefined) ?? EMBEDDED_MODEL);
   assertTrainable(model.config);
   model.requireTokenizer();
-  const cfg = model.config;
-  console.error(
-    `model: ${model.paths.dir}${
-      embeddedModel ? " (the embedded default)" : ""
-    }: ${cfg.modelType}, ` +
-      `${cfg.numLayers} layers, d=${cfg.hiddenSize}, heads ${cfg.numHeads}/${cfg.numKvHeads} kv, vocab ${cfg.vocabSize}`,
-  );
 
   const dataPath = (v.data as string | undefined) ??
     (embeddedModel ? EMBEDDED_TRAIN : E2E_TRAIN);
@@ -376,6 +369,13 @@ async function main(): Promise<void> {
   const devSet = evalPath
     ? await prepareDataset(model, evalPath, { maxLen: options.maxLen, format })
     : null;
+  const cfg = model.config;
+  console.error(
+    `model: ${model.paths.dir}${
+      embeddedModel ? " (the embedded default)" : ""
+    }: ${cfg.modelType}, ` +
+      `${cfg.numLayers} layers, d=${cfg.hiddenSize}, heads ${cfg.numHeads}/${cfg.numKvHeads} kv, vocab ${cfg.vocabSize}`,
+  );
   for (const ds of devSet ? [trainSet, devSet] : [trainSet]) {
     console.error(
       `data: ${ds.source} (${ds.format}): ${plural(ds.examples.length, "example")}, ${
