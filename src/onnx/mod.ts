@@ -17,3 +17,14 @@ export {
   type TensorSpec,
   type ValueInfo,
 } from "./proto.ts";
+export {
+  DECODER_OPSET,
+  exportOnnx,
+  type ExportOptions,
+  type ExportProgress,
+  type ExportRecord,
+  type ExportResult,
+  EXTERNAL_DATA_THRESHOLD,
+  readExportRecord,
+} from "./export_decoder.ts";
+export { type ExportDtype, quantizeInt8 } from "./decoder_weights.ts";
