@@ -151,9 +151,13 @@ export async function loadModel(dir: string | URL): Promise<LoadedModel> {
     },
     async readOnnx() {
       if (!paths.onnx) {
+        // One line that says what to do: the export is a separate, visible
+        // step (it writes into the folder), never a side effect of loading.
         throw new PrefixEdgeError(
           "FILE_NOT_FOUND",
-          `Cannot load the ONNX graph: ${root} has no onnx/model.onnx`,
+          paths.weights
+            ? `Cannot load the ONNX graph: ${root} has no onnx/model.onnx; export it with: deno task export-onnx --model ${root}`
+            : `Cannot load the ONNX graph: ${root} has neither onnx/model.onnx nor model.safetensors to export one from`,
         );
       }
       return await Deno.readFile(paths.onnx);
