@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { type ModelConfig, parseConfig } from "./config.ts";
@@ -22,6 +22,8 @@ export interface ModelPaths {
   weights?: string;
   /** onnx/model.onnx, or model.onnx at the top (inference) */
   onnx?: string;
+  /** The graph's external data (`model.onnx_data` beside it), for weights over 2 GB. */
+  onnxData?: string;
   /** tokenizer.json */
   tokenizer?: string;
   /** tokenizer_config.json (special tokens) */
@@ -102,6 +104,7 @@ export async function loadModel(dir: string | URL): Promise<LoadedModel> {
     (await isFile(join(root, rel))) ? join(root, rel) : undefined;
   paths.weights = await found("model.safetensors");
   paths.onnx = (await found("onnx/model.onnx")) ?? (await found("model.onnx"));
+  if (paths.onnx) paths.onnxData = await found(`${relative(root, paths.onnx)}_data`);
   paths.tokenizer = await found("tokenizer.json");
   paths.tokenizerConfig = await found("tokenizer_config.json");
   paths.generationConfig = await found("generation_config.json");
