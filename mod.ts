@@ -13,6 +13,7 @@ export * from "./src/model/mod.ts";
 export * from "./src/gpu/mod.ts";
 export * from "./src/prefix/mod.ts";
 export * from "./src/bundle/mod.ts";
+export * from "./src/onnx/mod.ts";
 export * from "./src/infer/mod.ts";
 export * from "./src/train/mod.ts";
 export * from "./src/serve/mod.ts";

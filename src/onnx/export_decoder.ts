@@ -194,6 +194,12 @@ export async function exportOnnx(
  *
  * @param onnxPath the graph's path
  * @returns the record, or `undefined` for a graph exported elsewhere
+ *
+ * @example Tell how a model's graph was exported
+ * ```ts ignore
+ * const rec = await readExportRecord("models/stories260K/onnx/model.onnx");
+ * console.log(rec ? `${rec.tool}, ${rec.dtype}` : "exported by another tool");
+ * ```
  */
 export async function readExportRecord(onnxPath: string): Promise<ExportRecord | undefined> {
   try {

@@ -7,17 +7,6 @@
  * the current {@link GraphBuilder.scope} unless given; constants are
  * de-duplicated by value.
  *
- * @example A one-node graph
- * ```ts
- * import { GraphBuilder } from "./graph_builder.ts";
- * const g = new GraphBuilder("double");
- * const x = g.input("x", "float32", ["N"]);
- * g.op("Mul", [x, g.floats([2])], {}, { outputs: ["y"] });
- * g.output("y", "float32", ["N"]);
- * const bytes = g.toBytes(); // ModelProto, ready for InferenceSession.create
- * console.log(bytes.byteLength > 0); // true
- * ```
- *
  * @module
  */
 import {
@@ -59,7 +48,20 @@ export interface ModelOptions {
   metadata?: Readonly<Record<string, string>>;
 }
 
-/** Builds one ONNX graph. */
+/**
+ * Builds one ONNX graph.
+ *
+ * @example A one-node graph
+ * ```ts
+ * import { GraphBuilder } from "./graph_builder.ts";
+ * const g = new GraphBuilder("double");
+ * const x = g.input("x", "float32", ["N"]);
+ * g.op("Mul", [x, g.floats([2])], {}, { outputs: ["y"] });
+ * g.output("y", "float32", ["N"]);
+ * const bytes = g.toBytes(); // ModelProto, ready for InferenceSession.create
+ * console.log(bytes.byteLength > 0); // true
+ * ```
+ */
 export class GraphBuilder {
   readonly name: string;
   readonly #nodes: NodeSpec[] = [];
