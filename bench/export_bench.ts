@@ -15,9 +15,10 @@
  * 1. Export: wall time and peak resident memory of `deno task export-onnx`
  *    for f32 and q8 (each in its own process; peak = the kernel's VmHWM).
  * 2. Decode tokens/s of a bare ORT greedy loop (batch rows x N steps after a
- *    1-token prompt, KV cache fed back) for the PyTorch export, our f32 export
- *    and our q8 export, per EP and batch size; the three graphs alternate and
- *    each keeps its best of 3 runs. Ratios: ours f32 / PyTorch, q8 / f32.
+ *    1-token prompt, KV cache fed back) for the PyTorch export, our plain f32
+ *    export, our `--optimize` f32 export (fused MultiHeadAttention) and our q8
+ *    export, per EP and batch size; the graphs alternate, after one warm-up
+ *    run each keeps its best of 3. Ratios: ours / PyTorch, q8 / f32.
  */
 import { fileURLToPath } from "node:url";
 import { loadOrtBackend, type OrtTensor } from "../src/infer/ort_backend.ts";
@@ -51,7 +52,7 @@ async function exportChild(dir: string, dtype: string, out: string): Promise<nev
   const t0 = performance.now();
   let peak = 0;
   const timer = setInterval(() => peak = Math.max(peak, Deno.memoryUsage().rss), 20);
-  await exportOnnx(dir, { dtype: dtype as "f32", out });
+  await exportOnnx(dir, { dtype: dtype as "f32", out, optimize: Deno.args[4] === "optimize" });
   clearInterval(timer);
   const seconds = (performance.now() - t0) / 1000;
   let hwm = Math.max(peak, Deno.memoryUsage().rss);
@@ -63,9 +64,18 @@ async function exportChild(dir: string, dtype: string, out: string): Promise<nev
   Deno.exit(0);
 }
 
-async function timedExport(dtype: string, out: string) {
+async function timedExport(dtype: string, out: string, optimize = false) {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", fileURLToPath(import.meta.url), "--export-child", MODEL!, dtype, out],
+    args: [
+      "run",
+      "-A",
+      fileURLToPath(import.meta.url),
+      "--export-child",
+      MODEL!,
+      dtype,
+      out,
+      optimize ? "optimize" : "plain",
+    ],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -78,13 +88,22 @@ const tmp = await Deno.makeTempDir();
 const graphs: Record<string, string> = {
   pytorch: `${MODEL}/onnx/model.onnx`,
   f32: `${tmp}/f32/model.onnx`,
+  opt: `${tmp}/opt/model.onnx`,
   q8: `${tmp}/q8/model.onnx`,
 };
 const exportRows = [];
-for (const dtype of ["f32", "q8"]) {
-  const r = await timedExport(dtype, graphs[dtype]);
+for (
+  const [name, dtype, optimize] of [["f32", "f32", false], ["opt", "f32", true], [
+    "q8",
+    "q8",
+    false,
+  ]] as const
+) {
+  const r = await timedExport(dtype, graphs[name], optimize);
   exportRows.push(
-    `| ${dtype} | ${r.seconds.toFixed(2)} | ${r.peakMb.toFixed(0)} | ${r.fileMb.toFixed(1)} |`,
+    `| ${dtype}${optimize ? " --optimize" : ""} | ${r.seconds.toFixed(2)} | ${
+      r.peakMb.toFixed(0)
+    } | ${r.fileMb.toFixed(1)} |`,
   );
 }
 const model = await loadModel(MODEL);
@@ -141,12 +160,12 @@ console.log(
   `\nDecode tokens/s, ${STEPS} steps after a 1-token prompt, best of ${REPEATS} after a warm-up\n`,
 );
 console.log(
-  "| EP | batch | PyTorch f32 | ours f32 | ours f32 / PyTorch | ours q8 | q8 / f32 |\n" +
-    "| --- | --- | --- | --- | --- | --- | --- |",
+  "| EP | batch | PyTorch f32 | ours f32 | ours f32 / PyTorch | ours --optimize | optimized / PyTorch | ours q8 | q8 / f32 |\n" +
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
 );
 for (const ep of EPS) {
   for (const B of BATCHES) {
-    const best: Record<string, number> = { pytorch: 0, f32: 0, q8: 0 };
+    const best: Record<string, number> = { pytorch: 0, f32: 0, opt: 0, q8: 0 };
     // Run -1 warms each graph up (first-session costs) and is not counted.
     for (let r = -1; r < REPEATS; r++) {
       for (const k of Object.keys(best)) {
@@ -157,7 +176,9 @@ for (const ep of EPS) {
     console.log(
       `| ${ep} | ${B} | ${best.pytorch.toFixed(1)} | ${best.f32.toFixed(1)} | ${
         (best.f32 / best.pytorch).toFixed(2)
-      } | ${best.q8.toFixed(1)} | ${(best.q8 / best.f32).toFixed(2)} |`,
+      } | ${best.opt.toFixed(1)} | ${(best.opt / best.pytorch).toFixed(2)} | ${
+        best.q8.toFixed(1)
+      } | ${(best.q8 / best.f32).toFixed(2)} |`,
     );
   }
 }

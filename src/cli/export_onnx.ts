@@ -12,7 +12,7 @@ import { formatDuration, ProgressBar } from "../train/mod.ts";
 import { type CliSpec, parseCli, runCli } from "./_args.ts";
 
 const SPEC: CliSpec = {
-  usage: "deno task export-onnx --model DIR [--dtype f32|f16|q8] [--out FILE]",
+  usage: "deno task export-onnx --model DIR [--dtype f32|f16|q8] [--optimize] [--out FILE]",
   description:
     "Export a GPT-2 or Llama checkpoint (config.json + model.safetensors) as an ONNX decoder with\n" +
     "past_key_values (Optimum / transformers.js names), and record how in onnx/export.json.\n" +
@@ -24,6 +24,11 @@ const SPEC: CliSpec = {
       valueName: "DTYPE",
       description:
         "weight storage: f32 (default, exact), f16 (half the size), q8 (int8 matrices with per-channel scales)",
+    },
+    optimize: {
+      type: "boolean",
+      description:
+        "use ORT's fused MultiHeadAttention where it keeps per-row prefix masks (models with num_kv_heads = num_heads)",
     },
     out: {
       type: "string",
@@ -43,6 +48,7 @@ async function main(): Promise<void> {
   let bar: ProgressBar | undefined;
   const r = await exportOnnx(dir, {
     dtype,
+    optimize: values.optimize === true,
     out: (values.out as string | undefined) ?? join(dir, "onnx", "model.onnx"),
     onProgress({ done, total }) {
       bar ??= new ProgressBar(total, undefined, "export");
@@ -56,7 +62,9 @@ async function main(): Promise<void> {
   console.error(
     `wrote ${r.onnxPath} (${mb(f.graphBytes)}${
       f.externalDataBytes !== undefined ? ` + ${mb(f.externalDataBytes)} external data` : ""
-    }, ${dtype}) and ${r.recordPath} in ${formatDuration((performance.now() - started) / 1000)}`,
+    }, ${dtype}${
+      r.record.options.fusedOps.length ? `, fused: ${r.record.options.fusedOps.join(", ")}` : ""
+    }) and ${r.recordPath} in ${formatDuration((performance.now() - started) / 1000)}`,
   );
 }
 

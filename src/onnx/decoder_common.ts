@@ -149,8 +149,71 @@ export function attention(g: GraphBuilder, c: ModelConfig, a: AttentionArgs): st
   const kT = g.op("Transpose", [k], { perm: [0, 1, 3, 2] });
   const scores = g.op("Mul", [g.op("MatMul", [a.q, kT]), g.floats([1 / Math.sqrt(hd)], [])]);
   const probs = g.op("Softmax", [g.op("Add", [scores, a.mask])], { axis: -1 });
-  const y = g.op("Transpose", [g.op("MatMul", [probs, v])], { perm: [0, 2, 1, 3] });
-  return g.op("Reshape", [y, g.int64s([0, 0, H * hd])]);
+  return mergeHeads(g, g.op("MatMul", [probs, v]), H * hd);
+}
+
+/** Inputs of {@link fusedAttention}: queries, keys and values as `[B, T, heads * hd]`. */
+export interface FusedAttentionArgs {
+  /** Layer index (names `present.{layer}.*`). */
+  layer: number;
+  /** `[B, T, H * hd]` queries. */
+  q: string;
+  /** `[B, T, H * hd]` new keys. */
+  k: string;
+  /** `[B, T, H * hd]` new values. */
+  v: string;
+  /** The layer's cache inputs. */
+  past: { key: string; value: string };
+  /** `[B, 1, T, S]` additive mask. */
+  mask: string;
+}
+
+/** The contrib-op domain of ORT's fused operators. */
+export const ORT_DOMAIN = "com.microsoft";
+
+/**
+ * The same attention as {@link attention} as one ORT `MultiHeadAttention`
+ * (`--optimize`): the additive mask goes in as `attention_bias`, so per-row
+ * prefix masks and padding keep their meaning (tests/onnx checks the logits).
+ * Only for H = Hk: the op's present has H heads, and ORT's
+ * `GroupQueryAttention` takes sequence lengths, not a per-row mask.
+ *
+ * @param g the graph
+ * @param c the model config (numHeads = numKvHeads)
+ * @param a queries, keys, values, cache and mask
+ * @returns `[B, T, H * hd]`
+ */
+export function fusedAttention(g: GraphBuilder, c: ModelConfig, a: FusedAttentionArgs): string {
+  const outputs = [
+    `layer${a.layer}/attention`,
+    `present.${a.layer}.key`,
+    `present.${a.layer}.value`,
+  ];
+  // Inputs: query, key, value, bias, key_padding_mask, attention_bias, past_key, past_value.
+  return g.opN(
+    "MultiHeadAttention",
+    [a.q, a.k, a.v, "", "", a.mask, a.past.key, a.past.value],
+    { num_heads: c.numHeads, scale: { float: 1 / Math.sqrt(c.headDim) } },
+    { outputs, domain: ORT_DOMAIN },
+  )[0];
+}
+
+/**
+ * `[B, heads, T, hd]` -> `[B, T, heads * hd]`.
+ *
+ * @param g the graph
+ * @param x per-head activations
+ * @param width heads * hd
+ * @returns the value's name
+ */
+export function mergeHeads(g: GraphBuilder, x: string, width: number): string {
+  const t = g.op("Transpose", [x], { perm: [0, 2, 1, 3] });
+  return g.op("Reshape", [t, g.int64s([0, 0, width])]);
+}
+
+/** Whether a decoder uses ORT's fused attention (`--optimize` and H = Hk). */
+export function usesFusedAttention(c: ModelConfig, optimize: boolean): boolean {
+  return optimize && c.numHeads === c.numKvHeads;
 }
 
 /**

@@ -12,9 +12,11 @@ import {
   attention,
   declareInputs,
   declareOutputs,
+  fusedAttention,
   linear,
   lmHead,
   splitHeads,
+  usesFusedAttention,
 } from "./decoder_common.ts";
 import type { DecoderWeights } from "./decoder_weights.ts";
 import type { GraphBuilder } from "./graph_builder.ts";
@@ -51,8 +53,14 @@ export function checkGpt2Config(c: ModelConfig): void {
  * @param g the graph
  * @param c the model config (family gpt2)
  * @param w the weights
+ * @param optimize use ORT's fused MultiHeadAttention
  */
-export function buildGpt2Decoder(g: GraphBuilder, c: ModelConfig, w: DecoderWeights): void {
+export function buildGpt2Decoder(
+  g: GraphBuilder,
+  c: ModelConfig,
+  w: DecoderWeights,
+  optimize = false,
+): void {
   checkGpt2Config(c);
   const d = c.hiddenSize, m = c.intermediateSize;
   const x0 = declareInputs(g, c);
@@ -80,14 +88,17 @@ export function buildGpt2Decoder(g: GraphBuilder, c: ModelConfig, w: DecoderWeig
         w.vector(`${p}.attn.c_attn.bias`, [3 * d]),
       );
       const [q, k, v] = g.opN("Split", [qkv, g.int64s([d, d, d])], { axis: 2 }, { outputs: 3 });
-      const y = attention(g, c, {
-        layer: l,
-        q: splitHeads(g, q, c.numHeads, c.headDim),
-        k: splitHeads(g, k, c.numHeads, c.headDim),
-        v: splitHeads(g, v, c.numHeads, c.headDim),
-        past: x0.past[l],
-        mask,
-      });
+      const heads = (t: string) => splitHeads(g, t, c.numHeads, c.headDim);
+      const y = usesFusedAttention(c, optimize)
+        ? fusedAttention(g, c, { layer: l, q, k, v, past: x0.past[l], mask })
+        : attention(g, c, {
+          layer: l,
+          q: heads(q),
+          k: heads(k),
+          v: heads(v),
+          past: x0.past[l],
+          mask,
+        });
       const proj = (v: string, name: string, inDim: number) =>
         linear(
           g,

@@ -18,9 +18,12 @@ import {
   attention,
   declareInputs,
   declareOutputs,
+  fusedAttention,
   linear,
   lmHead,
+  mergeHeads,
   splitHeads,
+  usesFusedAttention,
 } from "./decoder_common.ts";
 import type { DecoderWeights } from "./decoder_weights.ts";
 import type { GraphBuilder } from "./graph_builder.ts";
@@ -73,8 +76,14 @@ export function inverseFrequencies(c: ModelConfig): Float32Array {
  * @param g the graph
  * @param c the model config (family llama)
  * @param w the weights
+ * @param optimize use ORT's fused MultiHeadAttention (when H = Hk)
  */
-export function buildLlamaDecoder(g: GraphBuilder, c: ModelConfig, w: DecoderWeights): void {
+export function buildLlamaDecoder(
+  g: GraphBuilder,
+  c: ModelConfig,
+  w: DecoderWeights,
+  optimize = false,
+): void {
   checkLlamaConfig(c);
   const d = c.hiddenSize, m = c.intermediateSize, H = c.numHeads, Hk = c.numKvHeads;
   const hd = c.headDim;
@@ -98,15 +107,24 @@ export function buildLlamaDecoder(g: GraphBuilder, c: ModelConfig, w: DecoderWei
       const h = rmsNorm(g, x, w.vector(`${p}.input_layernorm.weight`, [d]), c.normEps);
       const q = splitHeads(g, proj(h, `${p}.self_attn.q_proj.weight`, H * hd, d), H, hd);
       const k = splitHeads(g, proj(h, `${p}.self_attn.k_proj.weight`, Hk * hd, d), Hk, hd);
-      const v = splitHeads(g, proj(h, `${p}.self_attn.v_proj.weight`, Hk * hd, d), Hk, hd);
-      const y = attention(g, c, {
-        layer: l,
-        q: rotate(q),
-        k: rotate(k),
-        v,
-        past: x0.past[l],
-        mask,
-      });
+      const v = proj(h, `${p}.self_attn.v_proj.weight`, Hk * hd, d);
+      const y = usesFusedAttention(c, optimize)
+        ? fusedAttention(g, c, {
+          layer: l,
+          q: mergeHeads(g, rotate(q), H * hd),
+          k: mergeHeads(g, rotate(k), Hk * hd),
+          v,
+          past: x0.past[l],
+          mask,
+        })
+        : attention(g, c, {
+          layer: l,
+          q: rotate(q),
+          k: rotate(k),
+          v: splitHeads(g, v, Hk, hd),
+          past: x0.past[l],
+          mask,
+        });
       const x1 = g.op("Add", [x, proj(y, `${p}.self_attn.o_proj.weight`, d, H * hd)]);
       const h2 = rmsNorm(g, x1, w.vector(`${p}.post_attention_layernorm.weight`, [d]), c.normEps);
       const gate = proj(h2, `${p}.mlp.gate_proj.weight`, m, d);

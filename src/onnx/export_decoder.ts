@@ -15,6 +15,7 @@ import { basename, dirname, join } from "node:path";
 import denoJson from "../../deno.json" with { type: "json" };
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { type ModelConfig, parseConfig, SafetensorsFile } from "../model/mod.ts";
+import { ORT_DOMAIN, usesFusedAttention } from "./decoder_common.ts";
 import { buildGpt2Decoder } from "./decoder_gpt2.ts";
 import { buildLlamaDecoder } from "./decoder_llama.ts";
 import {
@@ -38,6 +39,12 @@ export interface ExportOptions {
   dtype?: ExportDtype;
   /** Output graph path (default `<model>/onnx/model.onnx`). */
   out?: string;
+  /**
+   * Use ORT's fused contrib ops where they are checked to keep per-row
+   * prefix masks right: `MultiHeadAttention` for models with H = Hk
+   * (default false: standard ops only).
+   */
+  optimize?: boolean;
   /** Weight bytes above which external data is used (default: just under 2 GB). */
   externalDataThreshold?: number;
   /** Called after each weight tensor is written. */
@@ -67,7 +74,13 @@ export interface ExportRecord {
   /** Weight storage. */
   dtype: ExportDtype;
   /** Options that shaped the graph. */
-  options: { optimize: false; opset: number; externalData: boolean };
+  options: {
+    optimize: boolean;
+    opset: number;
+    externalData: boolean;
+    /** ORT contrib ops the graph uses (`com.microsoft` domain); empty without `optimize`. */
+    fusedOps: string[];
+  };
   /** What was exported. */
   source: {
     family: ModelConfig["family"];
@@ -131,8 +144,10 @@ export async function exportOnnx(
   try {
     const g = new GraphBuilder(`${config.modelType}_decoder`);
     const weights = new DecoderWeights(g, file, dtype);
-    if (config.family === "gpt2") buildGpt2Decoder(g, config, weights);
-    else buildLlamaDecoder(g, config, weights);
+    const optimize = opts.optimize ?? false;
+    if (config.family === "gpt2") buildGpt2Decoder(g, config, weights, optimize);
+    else buildLlamaDecoder(g, config, weights, optimize);
+    const fusedOps = usesFusedAttention(config, optimize) ? ["MultiHeadAttention"] : [];
 
     await Deno.mkdir(dirname(onnxPath), { recursive: true });
     const external = storedBytes(weights.requests, dtype) >
@@ -157,6 +172,7 @@ export async function exportOnnx(
       onnxPath,
       g.toChunks({
         opset: DECODER_OPSET,
+        extraOpsets: fusedOps.length ? { [ORT_DOMAIN]: 1 } : {},
         producer: "prefix-edge",
         producerVersion: denoJson.version,
       }),
@@ -167,7 +183,7 @@ export async function exportOnnx(
       tool,
       createdAt: new Date().toISOString(),
       dtype,
-      options: { optimize: false, opset: DECODER_OPSET, externalData: external },
+      options: { optimize, opset: DECODER_OPSET, externalData: external, fusedOps },
       source: {
         family: config.family,
         modelType: config.modelType,

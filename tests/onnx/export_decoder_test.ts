@@ -29,14 +29,15 @@ const BOUNDS: Record<ExportDtype, { maxAbs: number; relL2: number }> = {
 };
 
 const exports = new Map<string, Promise<Uint8Array>>();
-/** Export a model once per dtype into a temporary folder; the graph's bytes. */
-function exported(dir: string, dtype: ExportDtype): Promise<Uint8Array> {
-  const key = `${dir}|${dtype}`;
+/** Export a model once per dtype and optimize flag into a temporary folder; the graph's bytes. */
+function exported(dir: string, dtype: ExportDtype, optimize = false): Promise<Uint8Array> {
+  const key = `${dir}|${dtype}|${optimize}`;
   let p = exports.get(key);
   if (!p) {
     p = (async () => {
       const out = `${await Deno.makeTempDir()}/model.onnx`;
-      await exportOnnx(dir, { dtype, out });
+      const r = await exportOnnx(dir, { dtype, out, optimize });
+      if (optimize) assertEquals(r.record.options.fusedOps, ["MultiHeadAttention"]);
       return await Deno.readFile(out);
     })();
     exports.set(key, p);
@@ -64,21 +65,27 @@ for (const { ep, ignore } of PROVIDERS) {
         const ref = await InferenceEngine.create(model, { executionProvider: ep });
         const want = real(await ref.logits(req), req.attentionMask);
         await ref.dispose();
-        for (const dtype of ["f32", "f16", "q8"] as const) {
+        // --optimize fuses attention only where H = Hk (gpt2-tiny; the Llama fixtures use GQA).
+        const variants = [
+          ...(["f32", "f16", "q8"] as const).map((dtype) => ({ dtype, optimize: false })),
+          ...(m.name === "gpt2-tiny" ? [{ dtype: "f32" as const, optimize: true }] : []),
+        ];
+        for (const { dtype, optimize } of variants) {
           const ours = await InferenceEngine.create(model, {
             executionProvider: ep,
-            onnx: await exported(m.dir, dtype),
+            onnx: await exported(m.dir, dtype, optimize),
           });
           try {
             const got = real(await ours.logits(req), req.attentionMask);
             const err = { maxAbs: maxAbsDiff(got, want), relL2: relL2(got, want) };
+            const what = `${dtype}${optimize ? " --optimize" : ""}`;
             console.log(
-              `${m.name} ${dtype} ${ep}: max |diff| ${err.maxAbs.toExponential(2)}, ` +
+              `${m.name} ${what} ${ep}: max |diff| ${err.maxAbs.toExponential(2)}, ` +
                 `rel L2 ${err.relL2.toExponential(2)}`,
             );
             assert(
               err.maxAbs <= BOUNDS[dtype].maxAbs && err.relL2 <= BOUNDS[dtype].relL2,
-              `${dtype}: ${JSON.stringify(err)} exceeds ${JSON.stringify(BOUNDS[dtype])}`,
+              `${what}: ${JSON.stringify(err)} exceeds ${JSON.stringify(BOUNDS[dtype])}`,
             );
           } finally {
             await ours.dispose();
@@ -110,6 +117,16 @@ for (const { ep, ignore } of PROVIDERS) {
           assertEquals((await drain(ours.generate(opts))).ids, want);
         } finally {
           await ours.dispose();
+        }
+        if (m.name !== "gpt2-tiny") return;
+        const fused = await InferenceEngine.create(model, {
+          executionProvider: ep,
+          onnx: await exported(m.dir, "f32", true),
+        });
+        try {
+          assertEquals((await drain(fused.generate(opts))).ids, want, "--optimize");
+        } finally {
+          await fused.dispose();
         }
       },
     });

@@ -33,7 +33,7 @@ Deno.test("export.json records the tool, dtype, options and a fingerprint of the
   const rec = await readExportRecord(out);
   assertEquals(rec, r.record);
   assertEquals(rec!.dtype, "f16");
-  assertEquals(rec!.options, { optimize: false, opset: 17, externalData: false });
+  assertEquals(rec!.options, { optimize: false, opset: 17, externalData: false, fusedOps: [] });
   assert(rec!.tool.startsWith("prefix-edge "));
   assertEquals(rec!.source.family, "llama");
   assertEquals(
