@@ -12,7 +12,7 @@ import { InferenceEngine } from "../../src/infer/mod.ts";
 import { encodeSafetensors, loadModel, prefixWidth } from "../../src/model/mod.ts";
 import { exportOnnx } from "../../src/onnx/mod.ts";
 
-const D = 32, H = 4, HD = 8, M = 48, V = 64, L = 2;
+const D = 32, H = 4, M = 48, V = 64, L = 2; // head size D / H = 8
 
 /** A tiny random Llama (H = Hk = 4, untied lm_head) in a temporary folder. */
 async function tinyMhaLlama(): Promise<string> {
