@@ -103,15 +103,18 @@ export function splitHeads(g: GraphBuilder, x: string, heads: number, hd: number
   return g.op("Transpose", [r], { perm: [0, 2, 1, 3] });
 }
 
-/** Inputs of {@link attention}. */
+/**
+ * Inputs of {@link attention} (per head: `[B, heads, T, hd]`) and of
+ * {@link fusedAttention} (`[B, T, heads * hd]`).
+ */
 export interface AttentionArgs {
   /** Layer index (names `present.{layer}.*`). */
   layer: number;
-  /** `[B, H, T, hd]` queries (RoPE applied where the family uses it). */
+  /** Queries (RoPE applied where the family uses it). */
   q: string;
-  /** `[B, Hk, T, hd]` new keys. */
+  /** New keys (RoPE applied where the family uses it). */
   k: string;
-  /** `[B, Hk, T, hd]` new values. */
+  /** New values. */
   v: string;
   /** The layer's cache inputs. */
   past: { key: string; value: string };
@@ -126,7 +129,7 @@ export interface AttentionArgs {
  *
  * @param g the graph
  * @param c the model config
- * @param a queries, keys, values, cache and mask
+ * @param a queries, keys and values as `[B, heads, T, hd]`, cache and mask
  * @returns `[B, T, H * hd]`
  */
 export function attention(g: GraphBuilder, c: ModelConfig, a: AttentionArgs): string {
@@ -152,22 +155,6 @@ export function attention(g: GraphBuilder, c: ModelConfig, a: AttentionArgs): st
   return mergeHeads(g, g.op("MatMul", [probs, v]), H * hd);
 }
 
-/** Inputs of {@link fusedAttention}: queries, keys and values as `[B, T, heads * hd]`. */
-export interface FusedAttentionArgs {
-  /** Layer index (names `present.{layer}.*`). */
-  layer: number;
-  /** `[B, T, H * hd]` queries. */
-  q: string;
-  /** `[B, T, H * hd]` new keys. */
-  k: string;
-  /** `[B, T, H * hd]` new values. */
-  v: string;
-  /** The layer's cache inputs. */
-  past: { key: string; value: string };
-  /** `[B, 1, T, S]` additive mask. */
-  mask: string;
-}
-
 /** The contrib-op domain of ORT's fused operators. */
 export const ORT_DOMAIN = "com.microsoft";
 
@@ -180,10 +167,10 @@ export const ORT_DOMAIN = "com.microsoft";
  *
  * @param g the graph
  * @param c the model config (numHeads = numKvHeads)
- * @param a queries, keys, values, cache and mask
+ * @param a queries, keys and values as `[B, T, heads * hd]`, cache and mask
  * @returns `[B, T, H * hd]`
  */
-export function fusedAttention(g: GraphBuilder, c: ModelConfig, a: FusedAttentionArgs): string {
+export function fusedAttention(g: GraphBuilder, c: ModelConfig, a: AttentionArgs): string {
   const outputs = [
     `layer${a.layer}/attention`,
     `present.${a.layer}.key`,

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { concatBytes } from "../model/mod.ts";
 import {
   type AttributeValue,
   type ElemType,
@@ -240,14 +241,7 @@ export class GraphBuilder {
    * @returns the bytes, ready for `InferenceSession.create`
    */
   toBytes(opts: ModelOptions = {}): Uint8Array {
-    const chunks = this.toChunks(opts);
-    const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-    let pos = 0;
-    for (const c of chunks) {
-      out.set(c, pos);
-      pos += c.byteLength;
-    }
-    return out;
+    return concatBytes(this.toChunks(opts));
   }
 
   #claim(name: string): void {
