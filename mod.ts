@@ -56,6 +56,14 @@ export {
   validateTaskName,
 } from "./src/bundle/mod.ts";
 
+// ONNX export from safetensors (no Python).
+export {
+  exportOnnx,
+  type ExportOptions,
+  type ExportResult,
+  readExportRecord,
+} from "./src/onnx/mod.ts";
+
 // Inference.
 export {
   type BatchOptions,

@@ -1,25 +1,15 @@
 /**
- * A minimal ONNX protobuf writer for small graphs (a few nodes, no
- * initializers), so that helper graphs (the on-GPU row gather, column drop and
- * padded concat of the KV cache, benchmark graphs) need no protobuf
- * dependency and no model file. Only the fields those graphs use are
- * written; field numbers follow onnx/onnx.proto.
+ * Small helper graphs (the on-GPU row gather, column drop and padded concat
+ * of the KV cache, benchmark graphs), described as plain node lists and
+ * encoded by the project's graph builder (src/onnx), so they need no model
+ * file.
  *
  * @module
  */
-
-/** Element types the helper graphs use (ONNX TensorProto.DataType codes). */
-const ELEM_TYPE = { float32: 1, int64: 7, int32: 6 } as const;
+import { GraphBuilder, type ValueInfo as OnnxValueInfo } from "../onnx/mod.ts";
 
 /** A graph input or output: its element type and shape (a string = a dynamic dim). */
-export interface ValueInfo {
-  /** The value's name. */
-  name: string;
-  /** Its element type. */
-  type: keyof typeof ELEM_TYPE;
-  /** Its dims: a number is fixed, a string names a dynamic dim (`dim_param`). */
-  dims: readonly (number | string)[];
-}
+export type ValueInfo = OnnxValueInfo & { type: "float32" | "int64" | "int32" };
 
 /** One node and its graph. */
 export interface SingleNodeGraph {
@@ -33,28 +23,6 @@ export interface SingleNodeGraph {
   intAttributes?: Readonly<Record<string, number>>;
   /** Default-domain opset version (default 17). */
   opset?: number;
-}
-
-function varint(n: number): number[] {
-  // Non-negative integers only; every number written here is a small count or code.
-  const out: number[] = [];
-  while (n > 127) {
-    out.push((n & 127) | 128);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-}
-const key = (field: number, wire: number) => varint(field * 8 + wire);
-const vint = (field: number, n: number) => [...key(field, 0), ...varint(n)];
-const bytes = (field: number, b: number[]) => [...key(field, 2), ...varint(b.length), ...b];
-const str = (field: number, s: string) => bytes(field, [...new TextEncoder().encode(s)]);
-
-function valueInfo(v: ValueInfo): number[] {
-  // TensorShapeProto.dim: Dimension { dim_value = 1 | dim_param = 2 }
-  const shape = v.dims.flatMap((d) => bytes(1, typeof d === "number" ? vint(1, d) : str(2, d)));
-  const tensorType = [...vint(1, ELEM_TYPE[v.type]), ...bytes(2, shape)]; // elem_type, shape
-  return [...str(1, v.name), ...bytes(2, bytes(1, tensorType))]; // name, type.tensor_type
 }
 
 /** One node of a {@link Graph}. */
@@ -83,36 +51,21 @@ export interface Graph {
   name?: string;
 }
 
-function nodeProto(n: GraphNode, index: number): number[] {
-  const attributes = Object.entries(n.intAttributes ?? {}).flatMap(([name, i]) =>
-    // AttributeProto: name = 1, i = 3, type = 20 (INT = 2)
-    bytes(5, [...str(1, name), ...vint(3, i), ...vint(20, 2)])
-  );
-  return [
-    ...n.inputs.flatMap((v) => str(1, v)),
-    ...n.outputs.flatMap((v) => str(2, v)),
-    ...str(3, `node${index}`),
-    ...str(4, n.opType),
-    ...attributes,
-  ];
-}
-
 /**
- * Encode an ONNX model (IR version 8) of a few nodes.
+ * Encode an ONNX model of a few nodes (through the project's
+ * {@link GraphBuilder}).
  *
  * @param g the nodes, the graph inputs and outputs
  * @returns the ModelProto bytes, ready for `InferenceSession.create`
  */
 export function graphModel(g: Graph): Uint8Array {
-  const graph = [
-    ...g.nodes.flatMap((n, i) => bytes(1, nodeProto(n, i))),
-    ...str(2, g.name ?? g.nodes[0].opType.toLowerCase()),
-    ...g.inputs.flatMap((v) => bytes(11, valueInfo(v))),
-    ...g.outputs.flatMap((v) => bytes(12, valueInfo(v))),
-  ];
-  const opset = [...str(1, ""), ...vint(2, g.opset ?? 17)];
-  // ModelProto: ir_version = 1, graph = 7, opset_import = 8
-  return new Uint8Array([...vint(1, 8), ...bytes(7, graph), ...bytes(8, opset)]);
+  const b = new GraphBuilder(g.name ?? g.nodes[0].opType.toLowerCase());
+  for (const v of g.inputs) b.input(v.name, v.type, v.dims);
+  for (const n of g.nodes) {
+    b.opN(n.opType, n.inputs, n.intAttributes ?? {}, { outputs: n.outputs });
+  }
+  for (const v of g.outputs) b.output(v.name, v.type, v.dims);
+  return b.toBytes({ opset: g.opset ?? 17 });
 }
 
 /**

@@ -10,7 +10,7 @@ import type { ModelConfig } from "../model/mod.ts";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { concatPaddedModel, gatherRowsModel, selectRowsModel } from "./_onnx_graph.ts";
 import { type GpuCacheOps, KvCache, type RowGather } from "./kv_cache.ts";
-import type { OrtBackend, OrtSession, OrtTensor } from "./ort_backend.ts";
+import type { OrtBackend, OrtSession, OrtSessionOptions, OrtTensor } from "./ort_backend.ts";
 import { discoverSessionIO, type SessionIO } from "./session_io.ts";
 
 /** Inputs of one forward pass. Letters: B rows, T new tokens, past cached columns. */
@@ -87,18 +87,20 @@ export class DecoderSession {
    * Create the session and discover its IO.
    *
    * @param backend the runtime
-   * @param bytes the ONNX graph
+   * @param bytes the ONNX graph (or its path, native only)
    * @param config the model's config
    * @param source graph path, for errors
    * @param keepKvOnGpu on WebGPU, leave `present` tensors on the GPU
+   * @param extra more session options (the graph's external data)
    * @returns the session
    */
   static async create(
     backend: OrtBackend,
-    bytes: Uint8Array,
+    bytes: Uint8Array | string,
     config: ModelConfig,
     source: string,
     keepKvOnGpu: boolean,
+    extra: OrtSessionOptions = {},
   ): Promise<DecoderSession> {
     // On WebGPU every output stays on the GPU; the logits are downloaded each
     // step (they are needed on the CPU), the presents are fed straight back.
@@ -106,6 +108,7 @@ export class DecoderSession {
     const session = await backend.createSession(bytes, {
       graphOptimizationLevel: "all",
       logSeverityLevel: 3, // errors only: ORT's EP-assignment notes are not actionable here
+      ...extra,
       ...(gpu ? { preferredOutputLocation: "gpu-buffer" as const } : {}),
     });
     const meta = (session as unknown as { inputMetadata?: [] }).inputMetadata;

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { basename } from "node:path";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import {
   type LoadedModel,
@@ -20,7 +21,7 @@ import { DecoderSession } from "./decoder_session.ts";
 import { checkIds, type GenerateOptions } from "./generate_options.ts";
 import type { GenerationStream } from "./generation_stream.ts";
 import { prefixCache } from "./kv_cache.ts";
-import { type ExecutionProvider, loadOrtBackend } from "./ort_backend.ts";
+import { type ExecutionProvider, loadOrtBackend, type OrtSessionOptions } from "./ort_backend.ts";
 
 /** How to build an engine. */
 export interface EngineOptions {
@@ -108,13 +109,16 @@ export class InferenceEngine {
       wasmThreads: options.wasmThreads,
       nativeThreads: options.nativeThreads,
     });
-    const bytes = options.onnx ?? await model.readOnnx();
+    const { graph, extra } = options.onnx
+      ? { graph: options.onnx, extra: {} }
+      : await readGraph(model, ep);
     const session = await DecoderSession.create(
       backend,
-      bytes,
+      graph,
       model.config,
       model.paths.onnx ?? "model.onnx",
       options.keepKvOnGpu ?? true,
+      extra,
     );
     return new InferenceEngine(model, session, ep);
   }
@@ -277,4 +281,23 @@ export class InferenceEngine {
       throw new PrefixEdgeError("INVALID_INPUT", "Cannot run the engine: it has been disposed");
     }
   }
+}
+
+/**
+ * The graph as ORT takes it. With external data (weights over 2 GB), the
+ * native runtime reads the file by path and finds the data beside it; the
+ * web runtimes take both as bytes.
+ */
+async function readGraph(
+  model: LoadedModel,
+  ep: ExecutionProvider,
+): Promise<{ graph: Uint8Array | string; extra: OrtSessionOptions }> {
+  const data = model.paths.onnxData;
+  if (data && ep === "native") return { graph: model.paths.onnx!, extra: {} };
+  const graph = await model.readOnnx();
+  if (!data) return { graph, extra: {} };
+  return {
+    graph,
+    extra: { externalData: [{ path: basename(data), data: await Deno.readFile(data) }] },
+  };
 }

@@ -33,8 +33,11 @@ export interface OrtBackend {
     data: Float32Array | BigInt64Array | Int32Array | Uint8Array,
     dims: readonly number[],
   ): OrtTensor;
-  /** Create a session from model bytes (onnxruntime-web wants bytes, not a path). */
-  createSession(bytes: Uint8Array, options: OrtSessionOptions): Promise<OrtSession>;
+  /**
+   * Create a session from model bytes (onnxruntime-web wants bytes), or from a
+   * path (native only: ORT then finds external data beside the file).
+   */
+  createSession(model: Uint8Array | string, options: OrtSessionOptions): Promise<OrtSession>;
 }
 
 /** Options that only apply to a backend's global setup. */
@@ -73,7 +76,7 @@ export async function loadOrtBackend(
   return {
     ep,
     tensor: (type, data, dims) => new ort.Tensor(type, data as Float32Array, dims),
-    async createSession(bytes, options) {
+    async createSession(model, options) {
       const opts: OrtSessionOptions = { ...options, executionProviders };
       if (ep === "native" && setup.nativeThreads) opts.intraOpNumThreads = setup.nativeThreads;
       if (ep === "wasm" && pendingThreadShim) return await withThreadShim(() => create(opts));
@@ -81,7 +84,9 @@ export async function loadOrtBackend(
 
       async function create(o: OrtSessionOptions) {
         try {
-          return await ort.InferenceSession.create(bytes, o);
+          return await (typeof model === "string"
+            ? ort.InferenceSession.create(model, o)
+            : ort.InferenceSession.create(model, o));
         } catch (e) {
           throw new PrefixEdgeError(
             "BACKEND_UNAVAILABLE",

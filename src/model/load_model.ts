@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { type ModelConfig, parseConfig } from "./config.ts";
@@ -22,6 +22,8 @@ export interface ModelPaths {
   weights?: string;
   /** onnx/model.onnx, or model.onnx at the top (inference) */
   onnx?: string;
+  /** The graph's external data (`model.onnx_data` beside it), for weights over 2 GB. */
+  onnxData?: string;
   /** tokenizer.json */
   tokenizer?: string;
   /** tokenizer_config.json (special tokens) */
@@ -103,6 +105,7 @@ export async function loadModel(dir: string | URL): Promise<LoadedModel> {
     (await isFile(join(root, rel))) ? join(root, rel) : undefined;
   paths.weights = await found("model.safetensors");
   paths.onnx = (await found("onnx/model.onnx")) ?? (await found("model.onnx"));
+  if (paths.onnx) paths.onnxData = await found(`${relative(root, paths.onnx)}_data`);
   paths.tokenizer = await found("tokenizer.json");
   paths.tokenizerConfig = await found("tokenizer_config.json");
   paths.generationConfig = await found("generation_config.json");
@@ -152,9 +155,13 @@ export async function loadModel(dir: string | URL): Promise<LoadedModel> {
     },
     async readOnnx() {
       if (!paths.onnx) {
+        // One line that says what to do: the export is a separate, visible
+        // step (it writes into the folder), never a side effect of loading.
         throw new PrefixEdgeError(
           "FILE_NOT_FOUND",
-          `Cannot load the ONNX graph: ${root} has no onnx/model.onnx`,
+          paths.weights
+            ? `Cannot load the ONNX graph: ${root} has no onnx/model.onnx; export it with: deno task export-onnx --model ${root}`
+            : `Cannot load the ONNX graph: ${root} has neither onnx/model.onnx nor model.safetensors to export one from`,
         );
       }
       return await Deno.readFile(paths.onnx);

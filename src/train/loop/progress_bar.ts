@@ -76,16 +76,19 @@ export class ProgressBar {
   #lastDraw = 0;
   #drawn = false;
   #lastRate: number | undefined;
+  #label: string;
 
   /**
    * Create a bar; nothing is drawn until {@link update}.
    *
    * @param total steps of the whole run
    * @param sink where to write (stderr by default)
+   * @param label the word before the count (default `train`)
    */
-  constructor(total: number, sink: ProgressSink = stderrSink()) {
+  constructor(total: number, sink: ProgressSink = stderrSink(), label = "train") {
     this.#total = total;
     this.#sink = sink;
+    this.#label = label;
   }
 
   /**
@@ -110,7 +113,7 @@ export class ProgressBar {
     const filled = Math.min(width, Math.round((done / Math.max(1, this.#total)) * width));
     const pct = Math.floor((100 * done) / Math.max(1, this.#total));
     const parts = [
-      `train ${done}/${this.#total}`,
+      `${this.#label} ${done}/${this.#total}`,
       `[${"#".repeat(filled)}${".".repeat(width - filled)}]`,
       `${String(pct).padStart(3)}%`,
     ];

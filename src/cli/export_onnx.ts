@@ -1,0 +1,71 @@
+/**
+ * `deno task export-onnx`: write the ONNX decoder (with past_key_values) that
+ * generate, serve and loadModel run, from an HF checkpoint's config.json and
+ * model.safetensors, without Python.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { PrefixEdgeError } from "../errors/mod.ts";
+import { type ExportDtype, exportOnnx } from "../onnx/mod.ts";
+import { formatDuration, ProgressBar } from "../train/mod.ts";
+import { type CliSpec, parseCli, runCli } from "./_args.ts";
+
+const SPEC: CliSpec = {
+  usage: "deno task export-onnx --model DIR [--dtype f32|f16|q8] [--optimize] [--out FILE]",
+  description:
+    "Export a GPT-2 or Llama checkpoint (config.json + model.safetensors) as an ONNX decoder with\n" +
+    "past_key_values (Optimum / transformers.js names), and record how in onnx/export.json.\n" +
+    "Weights over 2 GB go to external data beside the graph (model.onnx_data).",
+  options: {
+    model: { type: "string", valueName: "DIR", description: "HF model folder (required)" },
+    dtype: {
+      type: "string",
+      valueName: "DTYPE",
+      description:
+        "weight storage: f32 (default, exact), f16 (half the size), q8 (int8 matrices with per-channel scales)",
+    },
+    optimize: {
+      type: "boolean",
+      description:
+        "use ORT's fused MultiHeadAttention where it keeps per-row prefix masks (models with num_kv_heads = num_heads)",
+    },
+    out: {
+      type: "string",
+      valueName: "FILE",
+      description: "graph path (default DIR/onnx/model.onnx; export.json goes beside it)",
+    },
+  },
+};
+
+async function main(): Promise<void> {
+  const values = parseCli(SPEC, Deno.args);
+  if (!values) return;
+  const dir = values.model as string | undefined;
+  if (!dir) throw new PrefixEdgeError("INVALID_INPUT", "Cannot export: --model DIR is required");
+  const dtype = ((values.dtype as string | undefined) ?? "f32") as ExportDtype;
+  const started = performance.now();
+  let bar: ProgressBar | undefined;
+  const r = await exportOnnx(dir, {
+    dtype,
+    optimize: values.optimize === true,
+    out: (values.out as string | undefined) ?? join(dir, "onnx", "model.onnx"),
+    onProgress({ done, total }) {
+      bar ??= new ProgressBar(total, undefined, "export");
+      const s = (performance.now() - started) / 1000;
+      bar.update(done, { etaSec: (s / done) * (total - done) }, done === total);
+    },
+  });
+  bar?.finish();
+  const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
+  const f = r.record.files;
+  console.error(
+    `wrote ${r.onnxPath} (${mb(f.graphBytes)}${
+      f.externalDataBytes !== undefined ? ` + ${mb(f.externalDataBytes)} external data` : ""
+    }, ${dtype}${
+      r.record.options.fusedOps.length ? `, fused: ${r.record.options.fusedOps.join(", ")}` : ""
+    }) and ${r.recordPath} in ${formatDuration((performance.now() - started) / 1000)}`,
+  );
+}
+
+if (import.meta.main) await runCli(main);

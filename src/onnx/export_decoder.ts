@@ -1,0 +1,318 @@
+/**
+ * Export an HF checkpoint (config.json + model.safetensors) as the ONNX
+ * decoder with past_key_values the inference engine runs, plus
+ * `export.json`, the record of how it was made. No Python involved.
+ *
+ * Weights are read and encoded one tensor at a time. When they add up to
+ * more than 2 GB (protobuf's limit for one message) they go to ONNX external
+ * data (`model.onnx_data` beside the graph, each tensor 4 KiB-aligned), the
+ * way ONNX Runtime expects.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { basename, dirname, join } from "node:path";
+import denoJson from "../../deno.json" with { type: "json" };
+import { PrefixEdgeError } from "../errors/mod.ts";
+import { type ModelConfig, parseConfig, SafetensorsFile } from "../model/mod.ts";
+import { ORT_DOMAIN, usesFusedAttention } from "./decoder_common.ts";
+import { buildGpt2Decoder } from "./decoder_gpt2.ts";
+import { buildLlamaDecoder } from "./decoder_llama.ts";
+import {
+  DecoderWeights,
+  encodeWeight,
+  type ExportDtype,
+  type WeightRequest,
+} from "./decoder_weights.ts";
+import { GraphBuilder } from "./graph_builder.ts";
+import type { TensorData } from "./proto.ts";
+
+/** The default-domain opset of exported decoders. */
+export const DECODER_OPSET = 17;
+/** Above this many weight bytes, weights go to external data (protobuf's 2 GB limit). */
+export const EXTERNAL_DATA_THRESHOLD = 2 ** 31 - 2 ** 24;
+const EXTERNAL_ALIGN = 4096;
+
+/** Options of {@link exportOnnx}. */
+export interface ExportOptions {
+  /** How weights are stored (default `f32`). */
+  dtype?: ExportDtype;
+  /** Output graph path (default `<model>/onnx/model.onnx`). */
+  out?: string;
+  /**
+   * Use ORT's fused contrib ops where they are checked to keep per-row
+   * prefix masks right: `MultiHeadAttention` for models with H = Hk
+   * (default false: standard ops only).
+   */
+  optimize?: boolean;
+  /** Weight bytes above which external data is used (default: just under 2 GB). */
+  externalDataThreshold?: number;
+  /** Called after each weight tensor is written. */
+  onProgress?: (p: ExportProgress) => void;
+}
+
+/** Progress of an export. */
+export interface ExportProgress {
+  /** Tensors written. */
+  done: number;
+  /** Tensors in all. */
+  total: number;
+  /** The HF name of the tensor just written. */
+  tensor: string;
+}
+
+/** `onnx/export.json`: how a graph was exported. */
+export interface ExportRecord {
+  /** Always `prefix-edge-onnx-export`. */
+  format: "prefix-edge-onnx-export";
+  /** Version of this record's layout. */
+  formatVersion: 1;
+  /** The exporting tool and its version, e.g. `prefix-edge 0.1.0`. */
+  tool: string;
+  /** ISO time of the export. */
+  createdAt: string;
+  /** Weight storage. */
+  dtype: ExportDtype;
+  /** Options that shaped the graph. */
+  options: {
+    optimize: boolean;
+    opset: number;
+    externalData: boolean;
+    /** ORT contrib ops the graph uses (`com.microsoft` domain); empty without `optimize`. */
+    fusedOps: string[];
+  };
+  /** What was exported. */
+  source: {
+    family: ModelConfig["family"];
+    modelType: string;
+    /** sha256 of config.json. */
+    configSha256: string;
+    /** sha256 of model.safetensors. */
+    weightsSha256: string;
+    /** Size of model.safetensors. */
+    weightsBytes: number;
+  };
+  /** What was written, relative to the graph's folder. */
+  files: { graph: string; externalData?: string; graphBytes: number; externalDataBytes?: number };
+}
+
+/** What {@link exportOnnx} wrote. */
+export interface ExportResult {
+  /** The graph file. */
+  onnxPath: string;
+  /** The external data file, if weights went there. */
+  externalDataPath?: string;
+  /** The export.json file. */
+  recordPath: string;
+  /** Its contents. */
+  record: ExportRecord;
+}
+
+/**
+ * Export a model folder's checkpoint as an ONNX decoder.
+ *
+ * @param modelDir folder with config.json and model.safetensors
+ * @param opts dtype, output path, progress callback
+ * @returns the files written and the export record
+ * @throws {PrefixEdgeError} `FILE_NOT_FOUND` without config.json or weights,
+ *   `UNSUPPORTED_MODEL` for config fields the graph does not implement,
+ *   `CONFIG_INVALID` when tensor shapes disagree with config.json
+ *
+ * @example Export the embedded default model as f16
+ * ```ts ignore
+ * const { onnxPath } = await exportOnnx("models/stories260K", { dtype: "f16", out: "/tmp/m.onnx" });
+ * ```
+ */
+export async function exportOnnx(
+  modelDir: string,
+  opts: ExportOptions = {},
+): Promise<ExportResult> {
+  const dtype = opts.dtype ?? "f32";
+  if (!["f32", "f16", "q8"].includes(dtype)) {
+    throw new PrefixEdgeError(
+      "INVALID_INPUT",
+      `Cannot export ONNX: dtype "${dtype}" is not one of f32, f16, q8`,
+    );
+  }
+  const configPath = join(modelDir, "config.json");
+  const weightsPath = join(modelDir, "model.safetensors");
+  const configBytes = await readOrFail(configPath);
+  const config = parseConfig(JSON.parse(new TextDecoder().decode(configBytes)), configPath);
+  await readOrFail(weightsPath, true);
+  const onnxPath = opts.out ?? join(modelDir, "onnx", "model.onnx");
+  const file = await SafetensorsFile.open(weightsPath);
+  try {
+    const g = new GraphBuilder(`${config.modelType}_decoder`);
+    const weights = new DecoderWeights(g, file, dtype);
+    const optimize = opts.optimize ?? false;
+    if (config.family === "gpt2") buildGpt2Decoder(g, config, weights, optimize);
+    else buildLlamaDecoder(g, config, weights, optimize);
+    const fusedOps = usesFusedAttention(config, optimize) ? ["MultiHeadAttention"] : [];
+
+    await Deno.mkdir(dirname(onnxPath), { recursive: true });
+    const external = storedBytes(weights.requests, dtype) >
+      (opts.externalDataThreshold ?? EXTERNAL_DATA_THRESHOLD);
+    const externalName = `${basename(onnxPath)}_data`;
+    const externalPath = join(dirname(onnxPath), externalName);
+    const sink = external ? await ExternalData.create(externalPath, externalName) : undefined;
+    try {
+      let done = 0;
+      for (const req of weights.requests) {
+        for (const t of await encodeWeight(req, file, dtype)) {
+          const data: TensorData = sink ? await sink.append(t.bytes) : { raw: t.bytes };
+          g.initializer(t.name, t.type, t.dims, data);
+        }
+        opts.onProgress?.({ done: ++done, total: weights.requests.length, tensor: req.source });
+      }
+    } finally {
+      sink?.close();
+    }
+    const tool = `prefix-edge ${denoJson.version}`;
+    const graphBytes = await writeChunks(
+      onnxPath,
+      g.toChunks({
+        opset: DECODER_OPSET,
+        extraOpsets: fusedOps.length ? { [ORT_DOMAIN]: 1 } : {},
+        producer: "prefix-edge",
+        producerVersion: denoJson.version,
+      }),
+    );
+    const record: ExportRecord = {
+      format: "prefix-edge-onnx-export",
+      formatVersion: 1,
+      tool,
+      createdAt: new Date().toISOString(),
+      dtype,
+      options: { optimize, opset: DECODER_OPSET, externalData: external, fusedOps },
+      source: {
+        family: config.family,
+        modelType: config.modelType,
+        configSha256: hashBytes(configBytes),
+        weightsSha256: await hashFile(weightsPath),
+        weightsBytes: (await Deno.stat(weightsPath)).size,
+      },
+      files: {
+        graph: basename(onnxPath),
+        graphBytes,
+        ...(sink ? { externalData: externalName, externalDataBytes: sink.size } : {}),
+      },
+    };
+    const recordPath = join(dirname(onnxPath), "export.json");
+    await Deno.writeTextFile(recordPath, JSON.stringify(record, null, 2) + "\n");
+    return { onnxPath, externalDataPath: sink ? externalPath : undefined, recordPath, record };
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Read `export.json` beside a graph, if there is one.
+ *
+ * @param onnxPath the graph's path
+ * @returns the record, or `undefined` for a graph exported elsewhere
+ *
+ * @example Tell how a model's graph was exported
+ * ```ts ignore
+ * const rec = await readExportRecord("models/stories260K/onnx/model.onnx");
+ * console.log(rec ? `${rec.tool}, ${rec.dtype}` : "exported by another tool");
+ * ```
+ */
+export async function readExportRecord(onnxPath: string): Promise<ExportRecord | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(join(dirname(onnxPath), "export.json")));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+}
+
+/** Bytes the stored weights take (to choose between inline and external data). */
+function storedBytes(requests: readonly WeightRequest[], dtype: ExportDtype): number {
+  let n = 0;
+  for (const r of requests) {
+    const elems = r.dims.reduce((a, b) => a * b, 1);
+    if (r.role === "vector" || dtype === "f32") n += 4 * elems;
+    else if (dtype === "f16") n += 2 * elems;
+    else n += elems + 4 * r.dims[r.role === "matrix" ? 1 : 0];
+  }
+  return n;
+}
+
+/** The external data file, written tensor by tensor. */
+class ExternalData {
+  size = 0;
+  private constructor(private readonly file: Deno.FsFile, private readonly location: string) {}
+
+  static async create(path: string, location: string): Promise<ExternalData> {
+    const file = await Deno.open(path, { write: true, create: true, truncate: true });
+    return new ExternalData(file, location);
+  }
+
+  async append(bytes: Uint8Array): Promise<TensorData> {
+    const offset = Math.ceil(this.size / EXTERNAL_ALIGN) * EXTERNAL_ALIGN;
+    if (offset > this.size) await writeAll(this.file, new Uint8Array(offset - this.size));
+    await writeAll(this.file, bytes);
+    this.size = offset + bytes.byteLength;
+    return { external: { location: this.location, offset, length: bytes.byteLength } };
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let pos = 0;
+  while (pos < bytes.byteLength) pos += await file.write(bytes.subarray(pos));
+}
+
+/** Write chunks to a file, small ones coalesced. @returns bytes written */
+async function writeChunks(path: string, chunks: readonly Uint8Array[]): Promise<number> {
+  const file = await Deno.open(path, { write: true, create: true, truncate: true });
+  try {
+    const buf = new Uint8Array(1 << 20);
+    let fill = 0, total = 0;
+    for (const c of chunks) {
+      total += c.byteLength;
+      if (fill + c.byteLength > buf.byteLength) {
+        await writeAll(file, buf.subarray(0, fill));
+        fill = 0;
+      }
+      if (c.byteLength >= buf.byteLength) await writeAll(file, c);
+      else {
+        buf.set(c, fill);
+        fill += c.byteLength;
+      }
+    }
+    await writeAll(file, buf.subarray(0, fill));
+    return total;
+  } finally {
+    file.close();
+  }
+}
+
+async function readOrFail(path: string, statOnly = false): Promise<Uint8Array> {
+  try {
+    if (statOnly) {
+      await Deno.stat(path);
+      return new Uint8Array();
+    }
+    return await Deno.readFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new PrefixEdgeError("FILE_NOT_FOUND", `Cannot export ONNX: ${path} does not exist`);
+    }
+    throw e;
+  }
+}
+
+function hashBytes(b: Uint8Array): string {
+  return createHash("sha256").update(b).digest("hex");
+}
+
+async function hashFile(path: string): Promise<string> {
+  const h = createHash("sha256");
+  const file = await Deno.open(path);
+  for await (const chunk of file.readable) h.update(chunk); // closes the file at the end
+  return h.digest("hex");
+}
