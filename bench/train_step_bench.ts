@@ -1,11 +1,13 @@
 /**
  * One training step (forward + backward + prefix backward + AdamW) on WebGPU: tokens/s on
- * the gpt2-tiny fixture and on a GPT-2-small-shaped model with random weights (12 layers,
- * 768 wide, 12 heads, vocabulary 50257; built in memory), plus each kernel's share of the
- * step's GPU time from timestamp queries, so the next optimization is obvious.
+ * the gpt2-tiny fixture, on a GPT-2-small-shaped model with random weights (12 layers,
+ * 768 wide, 12 heads, vocabulary 50257; built in memory), on a Llama of the same width and
+ * depth (GQA 12/4 heads, SwiGLU 2048, same vocabulary), and on the embedded stories260K,
+ * plus each kernel's share of the step's GPU time from timestamp queries, so the next
+ * optimization is obvious.
  *
- * Usage: deno run -A bench/train_step_bench.ts [--model tiny|small|both] [--batch 1] [--len 64]
- *        [--steps 2] [--prefix 10] [--reparam residual] [--mid 512]
+ * Usage: deno run -A bench/train_step_bench.ts [--model tiny|small|llama-small|stories|both|all]
+ *        [--batch 1] [--len 64] [--steps 2] [--prefix 10] [--reparam residual] [--mid 512]
  */
 import { parseArgs } from "node:util";
 import { loadModel } from "../src/model/mod.ts";
@@ -13,7 +15,8 @@ import { PrefixModule, type Reparam } from "../src/prefix/mod.ts";
 import { PrefixTrainer } from "../src/train/mod.ts";
 import type { LoadedModel } from "../src/model/mod.ts";
 import { randomGpt2 } from "../tests/gpu/_random_gpt2.ts";
-import { GPT2_TINY } from "../tests/_fixtures.ts";
+import { randomLlama } from "../tests/gpu/_random_llama.ts";
+import { GPT2_TINY, STORIES } from "../tests/_fixtures.ts";
 import { printHelpIfAsked } from "./_help.ts";
 
 printHelpIfAsked(import.meta.url);
@@ -33,7 +36,8 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(
-    "Usage: deno run -A bench/train_step_bench.ts [--model tiny|small|both] [--batch B] [--len T]\n" +
+    "Usage: deno run -A bench/train_step_bench.ts [--model tiny|small|llama-small|stories|both|all]\n" +
+      "       [--batch B] [--len T]\n" +
       "       [--steps N] [--prefix P] [--reparam none|mlp|residual] [--mid m]\n" +
       "Times training steps on WebGPU and prints each kernel's share of one step.",
   );
@@ -54,9 +58,10 @@ if (!["none", "mlp", "residual"].includes(reparam)) {
   );
   Deno.exit(2);
 }
-if (!["tiny", "small", "both"].includes(values.model!)) {
+const MODELS = ["tiny", "small", "llama-small", "stories", "both", "all"];
+if (!MODELS.includes(values.model!)) {
   console.error(
-    `Cannot run the benchmark: --model must be tiny, small or both, got ${values.model}`,
+    `Cannot run the benchmark: --model must be one of ${MODELS.join(", ")}, got ${values.model}`,
   );
   Deno.exit(2);
 }
@@ -125,10 +130,16 @@ async function bench(name: string, model: LoadedModel) {
   }
 }
 
-if (values.model !== "small") {
+const wants = (name: string) =>
+  values.model === name || values.model === "all" ||
+  (values.model === "both" && (name === "tiny" || name === "small"));
+if (wants("tiny")) {
   await bench("gpt2-tiny fixture", await loadModel(`${GPT2_TINY}/model`));
 }
-if (values.model !== "tiny") {
+if (wants("stories")) {
+  await bench("stories260K (the embedded default, a Llama)", await loadModel(STORIES));
+}
+if (wants("small")) {
   const t = performance.now();
   const small = await randomGpt2({
     layers: 12,
@@ -142,6 +153,19 @@ if (values.model !== "tiny") {
     `\n(random GPT-2-small weights built in ${((performance.now() - t) / 1000).toFixed(1)} s)`,
   );
   await bench("GPT-2-small-shaped, random weights", small);
+}
+if (wants("llama-small")) {
+  const llama = await randomLlama({
+    layers: 12,
+    hidden: 768,
+    heads: 12,
+    kvHeads: 4,
+    intermediate: 2048,
+    vocab: 50257,
+    positions: 1024,
+    seed: 1,
+  });
+  await bench("Llama of GPT-2-small's width and depth (GQA 12/4), random weights", llama);
 }
 const info = (await navigator.gpu.requestAdapter())?.info;
 console.log(`\nadapter: ${info?.description || info?.vendor}`);

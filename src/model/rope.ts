@@ -51,7 +51,8 @@ export function ropeInverseFrequencies(config: ModelConfig): Float64Array {
  *
  * @example The tables of stories260K
  * ```ts
- * import { loadModel, ropeTables } from "../../mod.ts";
+ * import { loadModel } from "./load_model.ts";
+ * import { ropeTables } from "./rope.ts";
  * const model = await loadModel("models/stories260K");
  * const { cos, half } = ropeTables(model.config, model.config.maxPositions);
  * console.log(half, cos[0]); // 4 1

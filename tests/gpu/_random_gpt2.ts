@@ -25,7 +25,8 @@ export interface RandomGpt2Options {
   seed?: number;
 }
 
-function fill(n: number, std: number, state: { s: number }): Float32Array {
+/** Uniform values of standard deviation `std` from a xorshift state (advanced in place). */
+export function fill(n: number, std: number, state: { s: number }): Float32Array {
   const out = new Float32Array(n);
   const scale = std * Math.sqrt(3) * 2 / 4294967296; // uniform(-a, a) with a = std * sqrt(3)
   const a = std * Math.sqrt(3);
@@ -86,7 +87,16 @@ export async function randomGpt2(o: RandomGpt2Options): Promise<LoadedModel> {
     layer_norm_epsilon: 1e-5,
     eos_token_id: 0,
   };
-  const config = parseConfig(raw, "random-gpt2");
+  return await inMemoryModel(raw, bytes, "random-gpt2");
+}
+
+/** A {@link LoadedModel} over a config object and safetensors bytes held in memory. */
+export async function inMemoryModel(
+  raw: Record<string, unknown>,
+  bytes: Uint8Array,
+  name: string,
+): Promise<LoadedModel> {
+  const config = parseConfig(raw, name);
   await Promise.resolve();
   return {
     config,
@@ -96,7 +106,7 @@ export async function randomGpt2(o: RandomGpt2Options): Promise<LoadedModel> {
     requireTokenizer() {
       throw new Error("random model has no tokenizer");
     },
-    openWeights: () => SafetensorsFile.fromBytes(bytes, "random-gpt2"),
+    openWeights: () => SafetensorsFile.fromBytes(bytes, name),
     readOnnx() {
       throw new Error("random model has no ONNX graph");
     },

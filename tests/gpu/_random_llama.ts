@@ -1,0 +1,64 @@
+/**
+ * A Llama-family model with random weights built in memory (HF names and `[out, in]` Linear
+ * layout), for benchmarks of shapes no fixture has.
+ */
+import { encodeSafetensors, type LoadedModel, type TensorToWrite } from "../../src/model/mod.ts";
+import { fill, inMemoryModel } from "./_random_gpt2.ts";
+
+/** Shape of the random Llama. */
+export interface RandomLlamaOptions {
+  layers: number;
+  hidden: number;
+  heads: number;
+  kvHeads: number;
+  intermediate: number;
+  vocab: number;
+  positions: number;
+  std?: number;
+  seed?: number;
+}
+
+/** Build it (tied embeddings, rope_theta 10000). */
+export async function randomLlama(o: RandomLlamaOptions): Promise<LoadedModel> {
+  const std = o.std ?? 0.02, C = o.hidden, hd = C / o.heads, F = o.intermediate;
+  const state = { s: (o.seed ?? 1) * 2654435761 >>> 0 || 1 };
+  const t: Record<string, TensorToWrite> = {};
+  const put = (name: string, shape: number[], s: number | "ones") => {
+    const n = shape.reduce((x, y) => x * y, 1);
+    t[name] = {
+      dtype: "F32",
+      shape,
+      data: s === "ones" ? new Float32Array(n).fill(1) : fill(n, s, state),
+    };
+  };
+  put("model.embed_tokens.weight", [o.vocab, C], std);
+  for (let l = 0; l < o.layers; l++) {
+    const p = `model.layers.${l}.`;
+    put(`${p}input_layernorm.weight`, [C], "ones");
+    put(`${p}self_attn.q_proj.weight`, [o.heads * hd, C], std);
+    put(`${p}self_attn.k_proj.weight`, [o.kvHeads * hd, C], std);
+    put(`${p}self_attn.v_proj.weight`, [o.kvHeads * hd, C], std);
+    put(`${p}self_attn.o_proj.weight`, [C, o.heads * hd], std);
+    put(`${p}post_attention_layernorm.weight`, [C], "ones");
+    put(`${p}mlp.gate_proj.weight`, [F, C], std);
+    put(`${p}mlp.up_proj.weight`, [F, C], std);
+    put(`${p}mlp.down_proj.weight`, [C, F], std);
+  }
+  put("model.norm.weight", [C], "ones");
+  const raw = {
+    model_type: "llama",
+    vocab_size: o.vocab,
+    hidden_size: C,
+    intermediate_size: F,
+    num_hidden_layers: o.layers,
+    num_attention_heads: o.heads,
+    num_key_value_heads: o.kvHeads,
+    max_position_embeddings: o.positions,
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000,
+    tie_word_embeddings: true,
+    eos_token_id: 2,
+    bos_token_id: 1,
+  };
+  return await inMemoryModel(raw, encodeSafetensors(t, {}), "random-llama");
+}
