@@ -133,3 +133,45 @@ export {
   type ExperimentResult,
   runExperiment,
 } from "./src/study/mod.ts";
+
+// Types that the API above takes or returns.
+export type { ChatTemplateSource, ModelPaths, TensorInfo } from "./src/model/mod.ts";
+export type {
+  BaseFingerprint,
+  BundleBase,
+  BundleMethod,
+  BundleTraining,
+  FingerprintKind,
+  ImportPeftOptions,
+  PeftPrefixConfig,
+  PrefixSourceOptions,
+  WriteBundleOptions,
+} from "./src/bundle/mod.ts";
+export type { BatchStats, BatchStep } from "./src/infer/mod.ts";
+export type {
+  AdamWOptions,
+  BatchLoss,
+  Checkpoint,
+  DataFormat,
+  ExportedPrefix,
+  LoadedExamples,
+  OptimizerState,
+  TokenBatch,
+  TokenizedDataset,
+  TrainHooks,
+  TrainOptions,
+} from "./src/train/mod.ts";
+export type {
+  BundleDecoder,
+  JoinableBatch,
+  OpenedServer,
+  RowOptions,
+  RowStream,
+  Scheduler,
+  SchedulerOptions,
+  ServeContext,
+  ServeLimits,
+  ServerMetrics,
+  TaskRegistry,
+} from "./src/serve/mod.ts";
+export type { LineChartOptions } from "./src/eval/mod.ts";

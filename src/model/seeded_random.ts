@@ -49,7 +49,11 @@ export class SeededRandom {
     return this.#state;
   }
 
-  /** @returns the next float in `[0, 1)` */
+  /**
+   * Draw a float.
+   *
+   * @returns the next float in `[0, 1)`
+   */
   next(): number {
     let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
     t = Math.imul(t ^ (t >>> 15), t | 1);
@@ -58,6 +62,8 @@ export class SeededRandom {
   }
 
   /**
+   * Draw an integer.
+   *
    * @param n exclusive upper bound
    * @returns an integer in `[0, n)`
    */
@@ -79,7 +85,11 @@ export class SeededRandom {
     return items;
   }
 
-  /** @returns a standard normal draw (Box-Muller, the spare is kept) */
+  /**
+   * Draw from the standard normal (Box-Muller; the spare draw is kept for the next call).
+   *
+   * @returns a standard normal draw
+   */
   normal(): number {
     if (this.#spare !== null) {
       const s = this.#spare;
@@ -93,6 +103,8 @@ export class SeededRandom {
   }
 
   /**
+   * Draw Gaussian noise.
+   *
    * @param n how many
    * @param std standard deviation
    * @returns `n` draws of N(0, std²)
@@ -104,6 +116,8 @@ export class SeededRandom {
   }
 
   /**
+   * Draw uniform noise.
+   *
    * @param n how many
    * @param bound half-width
    * @returns `n` draws of U(-bound, bound)

@@ -1,6 +1,6 @@
 /**
  * The server with the real inference engine (WASM EP) and real bundles, on
- * the tiny random GPT-2 with the real tokenizer (text in, text out), over
+ * gpt2-text (tiny random GPT-2, GPT-2 tokenizer cut to 1000 ids; text in, text out), over
  * real HTTP on loopback.
  */
 import { PrefixBundle } from "../../src/bundle/mod.ts";
@@ -115,7 +115,8 @@ for (const ep of ["wasm", "native"] as const) {
         const scheduler = app.serve.scheduler;
         assert(scheduler.joining, "the real engine on a CPU backend takes joins");
         // A long row, streamed: once its first token is here, it is decoding.
-        const longBody = { prompt: "Hello world", max_tokens: 200, temperature: 0, stream: true };
+        // gpt2-text has 128 positions: prefix 3 + 4 prompt tokens + 110 new ones fit.
+        const longBody = { prompt: "Hello world", max_tokens: 110, temperature: 0, stream: true };
         const res = await fetch(`${base}/v1/tasks/alpha/generate`, {
           method: "POST",
           body: JSON.stringify(longBody),
@@ -142,7 +143,7 @@ for (const ep of ["wasm", "native"] as const) {
         const alone = await complete(base, "beta", "The quick brown fox");
         assertEquals(joined.choices[0].text, alone.choices[0].text);
         assertEquals(joined.usage, alone.usage);
-        const longAlone = await complete(base, "alpha", "Hello world", { max_tokens: 200 });
+        const longAlone = await complete(base, "alpha", "Hello world", { max_tokens: 110 });
         assertEquals(JSON.parse(frames.at(-1)!.data).text, longAlone.choices[0].text);
         assertEquals(scheduler.stats().joinedRows, 1, "nothing joined when alone");
       }, ep);
@@ -217,7 +218,7 @@ Deno.test("A client leaving a stream stops its row on the real engine (native ba
     const client = new AbortController();
     const res = await fetch(`${base}/v1/tasks/alpha/generate`, {
       method: "POST",
-      body: JSON.stringify({ prompt: "Hello", max_tokens: 250, stream: true }),
+      body: JSON.stringify({ prompt: "Hello", max_tokens: 115, stream: true }),
       signal: client.signal,
     });
     const reader = res.body!.getReader();
@@ -231,6 +232,6 @@ Deno.test("A client leaving a stream stops its row on the real engine (native ba
     assertEquals(app.serve.scheduler.stats().activeRows, 0, "the row ended");
     assertEquals(app.serve.metrics.cancelled.get({ reason: "client" }), 1);
     const generated = app.serve.metrics.tokens.get({ kind: "completion" });
-    assert(generated < 250, `the row stopped early (${generated} of 250 tokens)`);
+    assert(generated < 115, `the row stopped early (${generated} of 115 tokens)`);
   }, "native");
 });

@@ -133,11 +133,11 @@ function emptyWindow(): LogWindow {
  *
  * @example Train on the embedded E2E subset
  * ```ts ignore
- * const model = await loadModel("../shared/fixtures/gpt2-tok");
+ * const model = await loadModel("tests/fixtures/gpt2-text");
  * const tok = model.requireTokenizer();
  * const opts = { maxLen: 96, eosTokenId: tok.eosTokenId! };
- * const train = await tokenizeDataset(await loadExamples("data/e2e-small/train.csv"), tok, opts);
- * const result = await train(model, { train }, { outDir: "runs/e2e", steps: 20, batchSize: 4, maxLen: 96 });
+ * const data = await tokenizeDataset(await loadExamples("data/e2e-small/train.csv"), tok, opts);
+ * const result = await train(model, { train: data }, { outDir: "runs/e2e", steps: 20, batchSize: 4, maxLen: 96 });
  * console.log(result.finalLoss);
  * ```
  */

@@ -2,8 +2,10 @@
  * Serving soak test: `deno task serve` (the real CLI, real engine) held under load for
  * --duration seconds, on loopback only, with the server process's RSS sampled every
  * --sample-s seconds. The goal: zero errors, and no RSS growth after warm-up.
+ * Ten minutes by default, so `deno task bench` (which runs the `*_bench.ts` scripts) leaves it
+ * out; run it on its own.
  *
- *   deno run -A bench/serve_soak_bench.ts [--duration 600] [--sample-s 10] [--warmup-s 60]
+ *   deno run -A bench/serve_soak.ts [--duration 600] [--sample-s 10] [--warmup-s 60]
  *       [--clients 16] [--tasks 8] [--max-tokens 16] [--ep wasm] [--model models/stories260K]
  *
  * Each client loops over four request kinds, round robin over the tasks (and `base`): chat
