@@ -37,7 +37,7 @@ Deno.test({
         methods: ["none", "residual+gate"],
         prefixLens: [1, 3],
         seeds: [7],
-        training: { steps: 3, batchSize: 4, lr: 5e-3, midDim: 16, maxLen: 64, evalEvery: 1 },
+        training: { steps: 3, batchSize: 4, lr: 5e-3, midDim: 16, maxLen: 120, evalEvery: 1 },
         evaluation: { numBeams: 1, maxNewTokens: 4, limit: 2 },
         executionProvider: "wasm",
         outDir,

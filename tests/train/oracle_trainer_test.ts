@@ -5,7 +5,7 @@
 import { assert, assertAlmostEquals, assertEquals, assertRejects } from "../_assert.ts";
 import { GPT2_TINY, LLAMA_TINY, readCases, relL2 } from "../_fixtures.ts";
 import { PrefixEdgeError } from "../../src/errors/mod.ts";
-import { loadModel } from "../../src/model/mod.ts";
+import { loadModel, parseConfig } from "../../src/model/mod.ts";
 import { PrefixModule } from "../../src/prefix/mod.ts";
 import { PrefixTrainer, type TokenBatch } from "../../src/train/mod.ts";
 import { loadCase } from "../prefix/_oracle_case.ts";
@@ -123,7 +123,7 @@ Deno.test("a resumed trainer (params + optimizer state) continues the same traje
   }
 });
 
-Deno.test("PrefixTrainer refuses bad batches, an empty step and a non-GPT-2 model with typed errors", async () => {
+Deno.test("PrefixTrainer refuses bad batches, an empty step and a config it cannot train with typed errors", async () => {
   const { pm } = await loadCase(GPT2_TINY, model, residualGate);
   const trainer = await PrefixTrainer.create(model, pm, { maxBatch: 2, maxLen: 6 });
   try {
@@ -148,10 +148,18 @@ Deno.test("PrefixTrainer refuses bad batches, an empty step and a non-GPT-2 mode
     () => PrefixTrainer.create(model, pm, { maxBatch: 1, maxLen: 126 }),
     code("CONTEXT_OVERFLOW"),
   );
+  // A Llama whose config asks for RoPE scaling, which the training graph does not implement.
   const llama = await loadModel(`${LLAMA_TINY}/model`);
-  const lpm = PrefixModule.init(llama.config, { prefixLen: 2, reparam: "none", gate: false });
+  const scaled = {
+    ...llama,
+    config: parseConfig({ ...llama.config.raw, rope_scaling: { rope_type: "yarn", factor: 2 } }),
+  };
+  const lpm = PrefixModule.init(scaled.config, { prefixLen: 2, reparam: "none", gate: false });
   await assertRejects(
-    () => PrefixTrainer.create(llama, lpm, { maxBatch: 1, maxLen: 4 }),
-    code("UNSUPPORTED_MODEL"),
+    () => PrefixTrainer.create(scaled, lpm, { maxBatch: 1, maxLen: 4 }),
+    (e) => {
+      code("UNSUPPORTED_MODEL")(e);
+      assert((e as Error).message.includes('"rope_scaling"'), (e as Error).message);
+    },
   );
 });
