@@ -1,3 +1,5 @@
+import { PrefixEdgeError } from "../errors/mod.ts";
+
 /**
  * Pack a kernel's uniform struct: one character per 32-bit word in `layout`
  * ("u" = u32, "i" = i32, "f" = f32), padded to a multiple of 16 bytes.
@@ -25,4 +27,19 @@ export function packUniform(layout: string, values: number[]): ArrayBuffer {
 /** Ceiling division. */
 export function cdiv(a: number, b: number): number {
   return Math.ceil(a / b);
+}
+
+/**
+ * Refuse more rows than one dispatch axis holds (kernels that put a row per workgroup or
+ * per grid row).
+ *
+ * @throws {PrefixEdgeError} `INVALID_INPUT` past 65535 rows
+ */
+export function checkDispatchRows(rows: number, what: string): void {
+  if (rows > 65535) {
+    throw new PrefixEdgeError(
+      "INVALID_INPUT",
+      `Cannot run ${what}: ${rows} rows exceed the 65535 rows of one dispatch (use a smaller batch x length)`,
+    );
+  }
 }

@@ -3,18 +3,8 @@
  *
  * @module
  */
-import { PrefixEdgeError } from "../errors/mod.ts";
 import type { BufferRange, GpuContext } from "./gpu_context.ts";
-import { packUniform } from "./_uniform.ts";
-
-function checkRows(rows: number, what: string) {
-  if (rows > 65535) {
-    throw new PrefixEdgeError(
-      "INVALID_INPUT",
-      `Cannot run ${what}: ${rows} rows exceed the 65535 rows of one dispatch (use a smaller batch x length)`,
-    );
-  }
-}
+import { checkDispatchRows, packUniform } from "./_uniform.ts";
 
 /**
  * LayerNorm forward: y = (x - mean) * rstd * w + b, saving (mean, rstd) per row.
@@ -61,7 +51,7 @@ export class LayerNormForward {
     },
     label = "layernorm_forward",
   ): void {
-    checkRows(a.rows, label);
+    checkDispatchRows(a.rows, label);
     const u = this.ctx.uniform(packUniform("uufu", [a.rows, a.C, a.eps, 0]));
     const bg = this.ctx.bindGroup(this.pipeline, [u, a.x, a.weight, a.bias, a.y, a.stats]);
     this.ctx.dispatch(enc, label, this.pipeline, bg, [a.rows]);
@@ -112,7 +102,7 @@ export class LayerNormBackward {
     },
     label = "layernorm_backward",
   ): void {
-    checkRows(a.rows, label);
+    checkDispatchRows(a.rows, label);
     const u = this.ctx.uniform(packUniform("uuuu", [a.rows, a.C, 0, 0]));
     const bg = this.ctx.bindGroup(this.pipeline, [u, a.dy, a.x, a.stats, a.weight, a.dx]);
     this.ctx.dispatch(enc, label, this.pipeline, bg, [a.rows]);

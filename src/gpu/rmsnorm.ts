@@ -3,18 +3,8 @@
  *
  * @module
  */
-import { PrefixEdgeError } from "../errors/mod.ts";
 import type { BufferRange, GpuContext } from "./gpu_context.ts";
-import { packUniform } from "./_uniform.ts";
-
-function checkRows(rows: number, what: string) {
-  if (rows > 65535) {
-    throw new PrefixEdgeError(
-      "INVALID_INPUT",
-      `Cannot run ${what}: ${rows} rows exceed the 65535 rows of one dispatch (use a smaller batch x length)`,
-    );
-  }
-}
+import { checkDispatchRows, packUniform } from "./_uniform.ts";
 
 /**
  * RMSNorm forward: y = x * rstd * w, rstd = 1 / sqrt(mean(x²) + eps), saving rstd per row.
@@ -53,7 +43,7 @@ export class RmsNormForward {
     },
     label = "rmsnorm_forward",
   ): void {
-    checkRows(a.rows, label);
+    checkDispatchRows(a.rows, label);
     const u = this.ctx.uniform(packUniform("uufu", [a.rows, a.C, a.eps, 0]));
     const bg = this.ctx.bindGroup(this.pipeline, [u, a.x, a.weight, a.y, a.rstd]);
     this.ctx.dispatch(enc, label, this.pipeline, bg, [a.rows]);
@@ -104,7 +94,7 @@ export class RmsNormBackward {
     },
     label = "rmsnorm_backward",
   ): void {
-    checkRows(a.rows, label);
+    checkDispatchRows(a.rows, label);
     const u = this.ctx.uniform(packUniform("uuuu", [a.rows, a.C, 0, 0]));
     const bg = this.ctx.bindGroup(this.pipeline, [u, a.dy, a.x, a.rstd, a.weight, a.dx]);
     this.ctx.dispatch(enc, label, this.pipeline, bg, [a.rows]);

@@ -6,7 +6,7 @@
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
 import type { BufferRange, GpuContext } from "./gpu_context.ts";
-import { cdiv, packUniform } from "./_uniform.ts";
+import { cdiv, checkDispatchRows, packUniform } from "./_uniform.ts";
 
 /** Arguments of {@link Rope.record}. */
 export interface RopeArgs {
@@ -58,12 +58,7 @@ export class Rope {
     if (a.hd % 2 !== 0) {
       throw new PrefixEdgeError("UNSUPPORTED_MODEL", `Cannot apply RoPE: head size ${a.hd} is odd`);
     }
-    if (a.rows > 65535) {
-      throw new PrefixEdgeError(
-        "INVALID_INPUT",
-        `Cannot apply RoPE to ${a.rows} rows in one dispatch: the limit is 65535`,
-      );
-    }
+    checkDispatchRows(a.rows, label);
     const u = this.ctx.uniform(
       packUniform("uuuuuuuu", [a.rows, a.T, a.P, a.heads, a.hd, a.stride, a.inverse ? 1 : 0, 0]),
     );

@@ -4,18 +4,8 @@
  *
  * @module
  */
-import { PrefixEdgeError } from "../errors/mod.ts";
 import type { BufferRange, GpuContext } from "./gpu_context.ts";
-import { cdiv, packUniform } from "./_uniform.ts";
-
-function check(rows: number, what: string) {
-  if (rows > 65535) {
-    throw new PrefixEdgeError(
-      "INVALID_INPUT",
-      `Cannot run ${what}: ${rows} rows exceed the 65535 rows of one dispatch`,
-    );
-  }
-}
+import { cdiv, checkDispatchRows, packUniform } from "./_uniform.ts";
 
 /**
  * SwiGLU forward: y[r, i] = silu(gu[r, i]) * gu[r, F + i].
@@ -42,7 +32,7 @@ export class SwigluForward {
     enc: GPUCommandEncoder,
     a: { gu: BufferRange; y: BufferRange; rows: number; F: number },
   ): void {
-    check(a.rows, "swiglu_forward");
+    checkDispatchRows(a.rows, "swiglu_forward");
     const u = this.ctx.uniform(packUniform("uuuu", [a.rows, a.F, 0, 0]));
     const bg = this.ctx.bindGroup(this.pipeline, [u, a.gu, a.y]);
     this.ctx.dispatch(enc, "swiglu_forward", this.pipeline, bg, [cdiv(a.F, 64), a.rows]);
@@ -74,7 +64,7 @@ export class SwigluBackward {
     enc: GPUCommandEncoder,
     a: { gu: BufferRange; dy: BufferRange; dgu: BufferRange; rows: number; F: number },
   ): void {
-    check(a.rows, "swiglu_backward");
+    checkDispatchRows(a.rows, "swiglu_backward");
     const u = this.ctx.uniform(packUniform("uuuu", [a.rows, a.F, 0, 0]));
     const bg = this.ctx.bindGroup(this.pipeline, [u, a.gu, a.dy, a.dgu]);
     this.ctx.dispatch(enc, "swiglu_backward", this.pipeline, bg, [cdiv(a.F, 64), a.rows]);
