@@ -1,7 +1,11 @@
 /**
  * Parse an HF `config.json` into the shapes the SDK needs, for the GPT-2 and
- * Llama families. Everything downstream (prefix width, KV layout, context
- * budget) reads this normalized form, never the raw JSON.
+ * Llama families. The Llama family covers its close relatives as named
+ * features: Qwen2 (biases on q, k, v), Qwen3 (a per-head q/k RMSNorm and an
+ * explicit `head_dim`) and Llama 3 (`rope_scaling` of type `llama3`).
+ * Everything downstream (prefix width, KV layout, context budget, the
+ * exporter and the training graphs) reads this normalized form, never the raw
+ * JSON; {@link unsupportedFeature} is the one list of fields they refuse.
  *
  * @module
  */
@@ -38,14 +42,34 @@ export interface ModelConfig {
   activation: string;
   /** Whether the LM head shares the token embedding matrix. */
   tieWordEmbeddings: boolean;
-  /** RoPE base (Llama only). */
+  /** RoPE base (Llama family only). */
   ropeTheta?: number;
+  /** Llama 3 RoPE frequency scaling, when `rope_scaling.rope_type` is `llama3`. */
+  ropeScaling?: Llama3RopeScaling;
+  /** Biases on the q, k and v projections (Qwen2), none on o. */
+  qkvBias: boolean;
+  /** An RMSNorm over `head_dim` on every query and key head, before RoPE (Qwen3). */
+  qkNorm: boolean;
   /** BOS token id, if the config names one. */
   bosTokenId?: number;
   /** EOS token ids (a config may list several). */
   eosTokenIds: number[];
   /** The raw config.json, for fingerprints and tools. */
   raw: Record<string, unknown>;
+}
+
+/** Llama 3's RoPE scaling (`rope_scaling` with `rope_type: "llama3"`). */
+export interface Llama3RopeScaling {
+  /** Always `llama3`. */
+  type: "llama3";
+  /** How much longer the context is than the original one. */
+  factor: number;
+  /** Wavelengths above `originalMaxPositions / lowFreqFactor` are divided by `factor`. */
+  lowFreqFactor: number;
+  /** Wavelengths below `originalMaxPositions / highFreqFactor` are kept. */
+  highFreqFactor: number;
+  /** The context length the model was first trained with. */
+  originalMaxPositions: number;
 }
 
 /**
@@ -69,7 +93,7 @@ export function prefixWidth(config: ModelConfig): number {
 }
 
 const GPT2_TYPES = new Set(["gpt2"]);
-const LLAMA_TYPES = new Set(["llama"]);
+const LLAMA_TYPES = new Set(["llama", "qwen2", "qwen3"]);
 
 /**
  * Parse and validate an HF config object.
@@ -93,7 +117,7 @@ export function parseConfig(raw: unknown, source = "config.json"): ModelConfig {
   if (LLAMA_TYPES.has(modelType)) return parseLlama(obj, modelType, source);
   throw new PrefixEdgeError(
     "UNSUPPORTED_MODEL",
-    `Cannot load model from ${source}: model_type "${modelType}" is not supported (supported: gpt2, llama)`,
+    `Cannot load model from ${source}: model_type "${modelType}" is not supported (supported: gpt2, llama, qwen2, qwen3)`,
   );
 }
 
@@ -123,6 +147,8 @@ function parseGpt2(obj: Record<string, unknown>, modelType: string, source: stri
     normEps: f.optNumber("layer_norm_epsilon") ?? 1e-5,
     activation,
     tieWordEmbeddings: f.optBool("tie_word_embeddings") ?? true,
+    qkvBias: true,
+    qkNorm: false,
     bosTokenId: f.optTokenId("bos_token_id"),
     eosTokenIds: f.tokenIds("eos_token_id"),
     raw: obj,
@@ -163,10 +189,118 @@ function parseLlama(obj: Record<string, unknown>, modelType: string, source: str
     activation: f.optString("hidden_act") ?? "silu",
     tieWordEmbeddings: f.optBool("tie_word_embeddings") ?? false,
     ropeTheta: f.optNumber("rope_theta") ?? 10000,
+    ropeScaling: parseRopeScaling(obj.rope_scaling, source),
+    qkvBias: modelType === "qwen2",
+    qkNorm: modelType === "qwen3",
     bosTokenId: f.optTokenId("bos_token_id"),
     eosTokenIds: f.tokenIds("eos_token_id"),
     raw: obj,
   };
+}
+
+/** The `rope_scaling` types {@link unsupportedFeature} accepts. */
+function ropeScalingType(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "object" || Array.isArray(v)) return String(v);
+  const o = v as Record<string, unknown>;
+  const t = o.rope_type ?? o.type;
+  return typeof t === "string" ? t : JSON.stringify(t);
+}
+
+function parseRopeScaling(v: unknown, source: string): Llama3RopeScaling | undefined {
+  if (ropeScalingType(v) !== "llama3") return undefined;
+  const f = new FieldReader(v as Record<string, unknown>, `${source} rope_scaling`);
+  const positive = (key: string) => {
+    const x = f.optNumber(key);
+    if (x === undefined || x <= 0) {
+      throw new PrefixEdgeError(
+        "CONFIG_INVALID",
+        `Cannot parse ${source}: rope_scaling.${key} must be a positive number, got ${
+          JSON.stringify(x)
+        }`,
+      );
+    }
+    return x;
+  };
+  const scaling: Llama3RopeScaling = {
+    type: "llama3",
+    factor: positive("factor"),
+    lowFreqFactor: positive("low_freq_factor"),
+    highFreqFactor: positive("high_freq_factor"),
+    originalMaxPositions: f.int("original_max_position_embeddings"),
+  };
+  if (scaling.highFreqFactor <= scaling.lowFreqFactor) {
+    throw new PrefixEdgeError(
+      "CONFIG_INVALID",
+      `Cannot parse ${source}: rope_scaling.high_freq_factor (${scaling.highFreqFactor}) must exceed low_freq_factor (${scaling.lowFreqFactor})`,
+    );
+  }
+  return scaling;
+}
+
+/** A config field whose maths the SDK does not implement, with its value and what it means. */
+export interface UnsupportedFeature {
+  /** The config.json field. */
+  field: string;
+  /** Its value. */
+  value: unknown;
+  /** What the field asks for, in a few words. */
+  why: string;
+}
+
+const unset = (v: unknown) => v === undefined || v === null || v === false;
+
+/**
+ * The first config field that asks for maths the exporter and the training graphs do not
+ * implement, or `undefined`. One list for every place that builds the model's maths, so a
+ * config is refused by the same field everywhere. (Inference on a graph exported elsewhere
+ * needs none of this maths and loads regardless.)
+ *
+ * @example A Llama 3 scaling is implemented; YaRN is not
+ * ```ts
+ * import { parseConfig, unsupportedFeature } from "./config.ts";
+ * const base = {
+ *   model_type: "llama", num_hidden_layers: 2, num_attention_heads: 4, hidden_size: 64,
+ *   intermediate_size: 96, max_position_embeddings: 128, vocab_size: 600,
+ * };
+ * const llama3 = { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4,
+ *   original_max_position_embeddings: 8192 };
+ * console.log(unsupportedFeature(parseConfig({ ...base, rope_scaling: llama3 }))); // undefined
+ * const yarn = parseConfig({ ...base, rope_scaling: { rope_type: "yarn", factor: 4 } });
+ * console.log(unsupportedFeature(yarn)?.field); // "rope_scaling"
+ * ```
+ *
+ * @param config a parsed config
+ * @returns the field, its value and what it asks for; `undefined` when all is implemented
+ */
+export function unsupportedFeature(config: ModelConfig): UnsupportedFeature | undefined {
+  const r = config.raw;
+  const found = (field: string, why: string): UnsupportedFeature => ({
+    field,
+    value: r[field],
+    why,
+  });
+  // GPT-2's activations differ by consumer (the exporter has gelu too): each checks its own.
+  if (config.family === "gpt2") return undefined;
+  const scaling = ropeScalingType(r.rope_scaling);
+  if (scaling !== undefined && scaling !== "llama3" && scaling !== "default") {
+    return found("rope_scaling", `RoPE scaling of type ${scaling}`);
+  }
+  // Qwen2 always has q/k/v biases; elsewhere attention_bias also puts one on o_proj.
+  if (config.modelType !== "qwen2" && !unset(r.attention_bias)) {
+    return found("attention_bias", "biases on q/k/v/o");
+  }
+  if (!unset(r.mlp_bias)) return found("mlp_bias", "biases in the MLP");
+  if (!unset(r.use_sliding_window)) return found("use_sliding_window", "sliding-window attention");
+  // Qwen configs name a window size that only use_sliding_window switches on.
+  if (config.modelType === "llama" && !unset(r.sliding_window)) {
+    return found("sliding_window", "sliding-window attention");
+  }
+  if (typeof r.pretraining_tp === "number" && r.pretraining_tp > 1) {
+    return found("pretraining_tp", "tensor-parallel slicing of the projections");
+  }
+  if (config.activation !== "silu") return found("hidden_act", "an MLP activation other than silu");
+  return undefined;
 }
 
 /** Reads typed fields and names the field and file in every error. */

@@ -1,5 +1,14 @@
 /** Model loading: HF configs, safetensors, tokenizers. @module */
-export { kvWidth, type ModelConfig, type ModelFamily, parseConfig, prefixWidth } from "./config.ts";
+export {
+  kvWidth,
+  type Llama3RopeScaling,
+  type ModelConfig,
+  type ModelFamily,
+  parseConfig,
+  prefixWidth,
+  type UnsupportedFeature,
+  unsupportedFeature,
+} from "./config.ts";
 export {
   decodeFloat32,
   encodeSafetensors,

@@ -1,12 +1,13 @@
 /**
  * Rotary position embedding tables, computed once on the CPU in float64 (Hugging Face's
  * default RoPE: inv_freq_i = theta^(-2i/hd), angle = position * inv_freq_i, rotate_half
- * layout). Every runtime that rotates (the WebGPU trainer; exporters) reads these.
+ * layout; Llama 3's `rope_scaling` rescales inv_freq by wavelength). Every runtime that
+ * rotates (the WebGPU trainer; exporters) reads these.
  *
  * @module
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
-import type { ModelConfig } from "./config.ts";
+import type { Llama3RopeScaling, ModelConfig } from "./config.ts";
 
 /** cos and sin of every (position, frequency) pair. */
 export interface RopeTables {
@@ -43,7 +44,26 @@ export function ropeInverseFrequencies(config: ModelConfig): Float64Array {
       `Cannot build RoPE tables: head_dim ${hd} is odd`,
     );
   }
-  return Float64Array.from({ length: hd / 2 }, (_, i) => Math.pow(theta, -(2 * i) / hd));
+  const inv = Float64Array.from({ length: hd / 2 }, (_, i) => Math.pow(theta, -(2 * i) / hd));
+  return config.ropeScaling ? llama3Scaled(inv, config.ropeScaling) : inv;
+}
+
+/**
+ * Llama 3's frequency rescaling (transformers' `_compute_llama3_parameters`): wavelengths
+ * longer than `original / low_freq_factor` are slowed by `factor`, those shorter than
+ * `original / high_freq_factor` are kept, and those between are blended smoothly.
+ */
+function llama3Scaled(inv: Float64Array, s: Llama3RopeScaling): Float64Array {
+  const lowWavelen = s.originalMaxPositions / s.lowFreqFactor;
+  const highWavelen = s.originalMaxPositions / s.highFreqFactor;
+  return inv.map((f) => {
+    const wavelen = (2 * Math.PI) / f;
+    if (wavelen < highWavelen) return f;
+    if (wavelen > lowWavelen) return f / s.factor;
+    const smooth = (s.originalMaxPositions / wavelen - s.lowFreqFactor) /
+      (s.highFreqFactor - s.lowFreqFactor);
+    return (1 - smooth) * f / s.factor + smooth * f;
+  });
 }
 
 /**

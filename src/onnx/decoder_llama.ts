@@ -1,18 +1,16 @@
 /**
- * The Llama decoder (HF `LlamaForCausalLM` names): RMSNorm, rotate_half RoPE
- * with `rope_theta` at the `position_ids` positions, grouped-query attention
- * (`num_key_value_heads`), SwiGLU MLP, tied or separate lm_head.
- *
- * Written so that close relatives slot in: q/k/v biases (Qwen2) are the
- * optional `bias` of {@link linear}, a per-head q/k norm (Qwen3) is one
- * {@link rmsNorm} over `hd` before RoPE, an explicit `head_dim` already comes
- * from the config, and a rope scaling only changes {@link inverseFrequencies}.
- * Until then, {@link checkLlamaConfig} refuses those fields by name.
+ * The Llama-family decoder (HF `LlamaForCausalLM`, `Qwen2ForCausalLM` and
+ * `Qwen3ForCausalLM` names): RMSNorm, rotate_half RoPE with `rope_theta`
+ * (and Llama 3's `rope_scaling`) at the `position_ids` positions,
+ * grouped-query attention (`num_key_value_heads`, an explicit `head_dim`),
+ * q/k/v biases (Qwen2), a per-head q/k RMSNorm before RoPE (Qwen3), the
+ * SwiGLU MLP, and a tied or separate lm_head. Other fields that change the
+ * maths are refused by name ({@link checkLlamaConfig}).
  *
  * @module
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
-import type { ModelConfig } from "../model/mod.ts";
+import { type ModelConfig, ropeInverseFrequencies, unsupportedFeature } from "../model/mod.ts";
 import {
   additiveMask,
   attention,
@@ -35,32 +33,27 @@ import type { GraphBuilder } from "./graph_builder.ts";
  * @throws {PrefixEdgeError} `UNSUPPORTED_MODEL` naming the field
  */
 export function checkLlamaConfig(c: ModelConfig): void {
-  const refuse = (field: string, value: unknown): never => {
+  const bad = unsupportedFeature(c);
+  if (bad) {
     throw new PrefixEdgeError(
       "UNSUPPORTED_MODEL",
-      `Cannot export ONNX: config field ${field} = ${JSON.stringify(value)} is not supported`,
+      `Cannot export ONNX: config field ${bad.field} = ${
+        JSON.stringify(bad.value)
+      } (${bad.why}) is not supported`,
     );
-  };
-  const r = c.raw;
-  const set = (v: unknown) => v !== undefined && v !== null && v !== false;
-  if (set(r.rope_scaling)) refuse("rope_scaling", r.rope_scaling);
-  if (set(r.attention_bias)) refuse("attention_bias", r.attention_bias);
-  if (set(r.mlp_bias)) refuse("mlp_bias", r.mlp_bias);
-  if (set(r.sliding_window)) refuse("sliding_window", r.sliding_window);
-  if (typeof r.pretraining_tp === "number" && r.pretraining_tp > 1) {
-    refuse("pretraining_tp", r.pretraining_tp);
   }
-  if (c.activation !== "silu") refuse("hidden_act", c.activation);
 }
 
 /**
  * RoPE inverse frequencies `1 / theta^(2i / hd)`, rounded step by step to
- * float32 as PyTorch computes them in float32.
+ * float32 as PyTorch computes them in float32; with Llama 3's scaling, the
+ * shared float64 computation rounded once.
  *
  * @param c the model config
  * @returns `[hd / 2]`
  */
 export function inverseFrequencies(c: ModelConfig): Float32Array {
+  if (c.ropeScaling) return Float32Array.from(ropeInverseFrequencies(c));
   const hd = c.headDim, theta = Math.fround(c.ropeTheta ?? 10000);
   const inv = new Float32Array(hd / 2);
   for (let i = 0; i < hd / 2; i++) {
@@ -99,15 +92,24 @@ export function buildLlamaDecoder(
     const rot = g.op("Concat", [g.op("Neg", [b]), a], { axis: -1 });
     return g.op("Add", [g.op("Mul", [t, cos]), g.op("Mul", [rot, sin])]);
   };
-  const proj = (h: string, name: string, out: number, inDim: number) =>
-    linear(g, h, w.matrix(name, [out, inDim], true));
+  const proj = (h: string, name: string, out: number, inDim: number, bias = false) =>
+    linear(
+      g,
+      h,
+      w.matrix(`${name}.weight`, [out, inDim], true),
+      bias ? w.vector(`${name}.bias`, [out]) : undefined,
+    );
+  // Qwen3: an RMSNorm over hd on each head [B, heads, T, hd], before RoPE.
+  const headNorm = (t: string, name: string) =>
+    c.qkNorm ? rmsNorm(g, t, w.vector(`${name}.weight`, [hd]), c.normEps) : t;
   for (let l = 0; l < c.numLayers; l++) {
     x = g.scope(`layer${l}`, () => {
       const p = `model.layers.${l}`;
       const h = rmsNorm(g, x, w.vector(`${p}.input_layernorm.weight`, [d]), c.normEps);
-      const q = splitHeads(g, proj(h, `${p}.self_attn.q_proj.weight`, H * hd, d), H, hd);
-      const k = splitHeads(g, proj(h, `${p}.self_attn.k_proj.weight`, Hk * hd, d), Hk, hd);
-      const v = proj(h, `${p}.self_attn.v_proj.weight`, Hk * hd, d);
+      const a = `${p}.self_attn`, b = c.qkvBias;
+      const q = headNorm(splitHeads(g, proj(h, `${a}.q_proj`, H * hd, d, b), H, hd), `${a}.q_norm`);
+      const k = headNorm(splitHeads(g, proj(h, `${a}.k_proj`, Hk * hd, d, b), Hk, hd), `${a}.k_norm`);
+      const v = proj(h, `${a}.v_proj`, Hk * hd, d, b);
       const y = usesFusedAttention(c, optimize)
         ? fusedAttention(g, c, {
           layer: l,
@@ -125,12 +127,12 @@ export function buildLlamaDecoder(
           past: x0.past[l],
           mask,
         });
-      const x1 = g.op("Add", [x, proj(y, `${p}.self_attn.o_proj.weight`, d, H * hd)]);
+      const x1 = g.op("Add", [x, proj(y, `${a}.o_proj`, d, H * hd)]);
       const h2 = rmsNorm(g, x1, w.vector(`${p}.post_attention_layernorm.weight`, [d]), c.normEps);
-      const gate = proj(h2, `${p}.mlp.gate_proj.weight`, m, d);
-      const up = proj(h2, `${p}.mlp.up_proj.weight`, m, d);
+      const gate = proj(h2, `${p}.mlp.gate_proj`, m, d);
+      const up = proj(h2, `${p}.mlp.up_proj`, m, d);
       const act = g.op("Mul", [g.op("Mul", [gate, g.op("Sigmoid", [gate])]), up]); // silu(gate) * up
-      return g.op("Add", [x1, proj(act, `${p}.mlp.down_proj.weight`, d, m)]);
+      return g.op("Add", [x1, proj(act, `${p}.mlp.down_proj`, d, m)]);
     });
   }
   const head = c.tieWordEmbeddings ? embed : w.rows("lm_head.weight", [c.vocabSize, d]);

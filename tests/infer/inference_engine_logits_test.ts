@@ -1,11 +1,19 @@
 /**
- * The engine's logits against the PyTorch oracle (gpt2-tiny): every prefix
- * case to 1e-4 absolute where attention_mask is 1, on each provider; and a
+ * The engine's logits against the PyTorch oracle (gpt2-tiny, llama-tiny and the
+ * edge families qwen2-tiny, qwen3-tiny, llama3-tiny): every prefix case to 1e-4 absolute where attention_mask is 1, on each provider; and a
  * mixed batch (different prefixes, different P, one row without a prefix)
  * equals each row run alone.
  */
 import { assert } from "../_assert.ts";
-import { GPT2_TINY, LLAMA_TINY, maxAbsDiff, readCases } from "../_fixtures.ts";
+import {
+  GPT2_TINY,
+  LLAMA3_TINY,
+  LLAMA_TINY,
+  maxAbsDiff,
+  QWEN2_TINY,
+  QWEN3_TINY,
+  readCases,
+} from "../_fixtures.ts";
 import { InferenceEngine } from "../../src/infer/mod.ts";
 import { loadModel, type Prefix, prefixWidth } from "../../src/model/mod.ts";
 import { PROVIDERS, randomPrefix, readOracle } from "./_engines.ts";
@@ -24,7 +32,7 @@ function maskedMaxDiff(a: Float32Array, b: Float32Array, mask: number[][], V: nu
 }
 
 for (const { ep, ignore } of PROVIDERS) {
-  for (const dir of [GPT2_TINY, LLAMA_TINY]) {
+  for (const dir of [GPT2_TINY, LLAMA_TINY, QWEN2_TINY, QWEN3_TINY, LLAMA3_TINY]) {
     const name = dir.split("/").pop();
     Deno.test({
       name: `logits() matches the ${name} oracle for every prefix case on ${ep}`,

@@ -1,6 +1,6 @@
 /**
- * The exported decoders against the PyTorch-exported ONNX graphs beside the
- * checkpoints: same logits with per-row prefixes of different lengths and a
+ * The exported decoders (GPT-2; Llama, Qwen2, Qwen3 and Llama 3) against the
+ * PyTorch-exported ONNX graphs beside the checkpoints: same logits with per-row prefixes of different lengths and a
  * left-padded row, on every EP (WebGPU: the tiny models only), and
  * llama2.c's greedy story from our export of stories260K.
  *
@@ -9,7 +9,16 @@
  * measured errors (docs/onnx-export.md lists them) plus headroom.
  */
 import { assert, assertEquals } from "../_assert.ts";
-import { GPT2_TINY, LLAMA_TINY, maxAbsDiff, relL2, STORIES } from "../_fixtures.ts";
+import {
+  GPT2_TINY,
+  LLAMA3_TINY,
+  LLAMA_TINY,
+  maxAbsDiff,
+  QWEN2_TINY,
+  QWEN3_TINY,
+  relL2,
+  STORIES,
+} from "../_fixtures.ts";
 import { drain, PROVIDERS, randomPrefix } from "../infer/_engines.ts";
 import { InferenceEngine } from "../../src/infer/mod.ts";
 import { loadModel, prefixWidth } from "../../src/model/mod.ts";
@@ -18,6 +27,9 @@ import { type ExportDtype, exportOnnx } from "../../src/onnx/mod.ts";
 const MODELS = [
   { name: "gpt2-tiny", dir: `${GPT2_TINY}/model`, tiny: true },
   { name: "llama-tiny", dir: `${LLAMA_TINY}/model`, tiny: true },
+  { name: "qwen2-tiny", dir: `${QWEN2_TINY}/model`, tiny: true },
+  { name: "qwen3-tiny", dir: `${QWEN3_TINY}/model`, tiny: true },
+  { name: "llama3-tiny", dir: `${LLAMA3_TINY}/model`, tiny: true },
   { name: "stories260K", dir: STORIES, tiny: false },
 ] as const;
 

@@ -74,7 +74,9 @@ Deno.test("weights over the threshold go to external data beside the graph", asy
 Deno.test("config fields the graph does not implement are refused by name", async () => {
   const out = `${await Deno.makeTempDir()}/model.onnx`;
   const cases: [Record<string, unknown>, string][] = [
-    [{ rope_scaling: { rope_type: "llama3", factor: 8 } }, "rope_scaling"],
+    [{ rope_scaling: { rope_type: "yarn", factor: 8 } }, "rope_scaling"],
+    [{ rope_scaling: { type: "dynamic", factor: 2 } }, "rope_scaling"],
+    [{ use_sliding_window: true, sliding_window: 64 }, "use_sliding_window"],
     [{ attention_bias: true }, "attention_bias"],
     [{ mlp_bias: true }, "mlp_bias"],
     [{ sliding_window: 4096 }, "sliding_window"],
