@@ -1,16 +1,21 @@
 // rmsnorm_forward: y = x * rstd * weight over the last axis, rstd = 1 / sqrt(mean(x^2) + eps)
 // (Llama's RMSNorm: no mean subtraction, no bias), and rstd saved per row for the backward.
+// A row may hold `groups` vectors of C side by side at column `offset`, with rows `stride`
+// apart: Qwen3's per-head q/k norm normalizes each head of a qkv row (C = head size). The
+// plain case is groups 1, stride C, offset 0. Vector (row, g) starts at
+// row * stride + offset + g * C, and its rstd sits at row * groups + g.
 //
 // Bindings (group 0):
-//   0 uniform    u: { rows, C, eps }
-//   1 read       x: [rows, C] f32
+//   0 uniform    u: { rows, C, eps, groups, stride, offset }
+//   1 read       x: [rows, stride] f32
 //   2 read       weight: [C] f32
-//   3 read_write y: [rows, C] f32
-//   4 read_write rstd: [rows] f32
-// Dispatch: (rows, 1, 1), workgroup 64: one workgroup per row, strided over C, tree reduce.
-// Assumptions: rows <= 65535 (one dispatch axis), any C >= 1.
+//   3 read_write y: [rows, stride] f32 (only the normalized vectors are written)
+//   4 read_write rstd: [rows * groups] f32
+// Dispatch: (groups, rows, 1), workgroup 64: one workgroup per vector, strided over C, tree
+// reduce.
+// Assumptions: rows, groups <= 65535 (one dispatch axis each), any C >= 1.
 
-struct Uniforms { rows: u32, C: u32, eps: f32, _pad: u32 }
+struct Uniforms { rows: u32, C: u32, eps: f32, groups: u32, stride: u32, offset: u32, _p0: u32, _p1: u32 }
 
 @group(0) @binding(0) var<uniform> u: Uniforms;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -34,12 +39,12 @@ fn reduce_sum(lid: u32, v: f32) -> f32 {
 
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
-  let row = wg.x;
+  let row = wg.y;
   let lid = lid3.x;
-  let base = row * u.C;
+  let base = row * u.stride + u.offset + wg.x * u.C;
   var q = 0.0;
   for (var c = lid; c < u.C; c += 64u) { q += x[base + c] * x[base + c]; }
   let r = inverseSqrt(reduce_sum(lid, q) / f32(u.C) + u.eps);
   for (var c = lid; c < u.C; c += 64u) { y[base + c] = x[base + c] * r * weight[c]; }
-  if (lid == 0u) { rstd[row] = r; }
+  if (lid == 0u) { rstd[row * u.groups + wg.x] = r; }
 }

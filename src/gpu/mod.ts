@@ -23,7 +23,8 @@ export {
   type AttentionShape,
   MAX_HEAD_DIM,
 } from "./attention.ts";
-export { RmsNormBackward, RmsNormForward } from "./rmsnorm.ts";
+export { RmsNormBackward, RmsNormForward, type RmsNormLayout } from "./rmsnorm.ts";
+export { BiasAdd } from "./bias_add.ts";
 export { Rope, type RopeArgs } from "./rope.ts";
 export { SwigluBackward, SwigluForward } from "./swiglu.ts";
 export { CrossEntropyBackward, CrossEntropyForward } from "./cross_entropy.ts";

@@ -1,10 +1,32 @@
 /**
- * `kernels/rmsnorm_forward.wgsl` and `kernels/rmsnorm_backward.wgsl` (Llama's RMSNorm).
+ * `kernels/rmsnorm_forward.wgsl` and `kernels/rmsnorm_backward.wgsl` (Llama's RMSNorm, and
+ * Qwen3's per-head q/k norm: several vectors per row, rows a stride apart).
  *
  * @module
  */
 import type { BufferRange, GpuContext } from "./gpu_context.ts";
 import { checkDispatchRows, packUniform } from "./_uniform.ts";
+
+/**
+ * Where the normalized vectors sit: `groups` vectors of C per row, side by side from column
+ * `offset`, rows `stride` apart (defaults: 1, C, 0: each row is one vector). rstd holds one
+ * value per vector, row-major.
+ */
+export interface RmsNormLayout {
+  /** Vectors per row (e.g. heads). */
+  groups?: number;
+  /** Row width of x, y, dy and dx. */
+  stride?: number;
+  /** Column of the first vector. */
+  offset?: number;
+}
+
+function layoutWords(rows: number, C: number, l: RmsNormLayout, label: string) {
+  const groups = l.groups ?? 1, stride = l.stride ?? C, offset = l.offset ?? 0;
+  checkDispatchRows(rows, label);
+  checkDispatchRows(groups, label);
+  return { groups, stride, offset };
+}
 
 /**
  * RMSNorm forward: y = x * rstd * w, rstd = 1 / sqrt(mean(x²) + eps), saving rstd per row.
@@ -27,8 +49,8 @@ export class RmsNormForward {
   }
 
   /**
-   * Record one RMSNorm. x, y: [rows, C]; weight: [C]; rstd: [rows].
-   * Dispatch (rows) workgroups of 64.
+   * Record one RMSNorm. x, y: [rows, C] (or as `layout` says); weight: [C]; rstd: one per
+   * vector. Dispatch (groups, rows) workgroups of 64.
    */
   record(
     enc: GPUCommandEncoder,
@@ -40,13 +62,15 @@ export class RmsNormForward {
       rows: number;
       C: number;
       eps: number;
-    },
+    } & RmsNormLayout,
     label = "rmsnorm_forward",
   ): void {
-    checkDispatchRows(a.rows, label);
-    const u = this.ctx.uniform(packUniform("uufu", [a.rows, a.C, a.eps, 0]));
+    const { groups, stride, offset } = layoutWords(a.rows, a.C, a, label);
+    const u = this.ctx.uniform(
+      packUniform("uufuuuuu", [a.rows, a.C, a.eps, groups, stride, offset, 0, 0]),
+    );
     const bg = this.ctx.bindGroup(this.pipeline, [u, a.x, a.weight, a.y, a.rstd]);
-    this.ctx.dispatch(enc, label, this.pipeline, bg, [a.rows]);
+    this.ctx.dispatch(enc, label, this.pipeline, bg, [groups, a.rows]);
   }
 }
 
@@ -78,8 +102,9 @@ export class RmsNormBackward {
   }
 
   /**
-   * Record dx += RMSNorm input gradient. dy, x, dx: [rows, C]; rstd: [rows]; weight: [C].
-   * Dispatch (rows) workgroups of 64.
+   * Record dx += RMSNorm input gradient (dx = … with `accumulate: false`). dy, x, dx:
+   * [rows, C] (or as `layout` says); rstd: one per vector; weight: [C].
+   * Dispatch (groups, rows) workgroups of 64.
    */
   record(
     enc: GPUCommandEncoder,
@@ -91,12 +116,17 @@ export class RmsNormBackward {
       dx: BufferRange;
       rows: number;
       C: number;
-    },
+      /** Add into dx (default) or overwrite the vectors' columns. */
+      accumulate?: boolean;
+    } & RmsNormLayout,
     label = "rmsnorm_backward",
   ): void {
-    checkDispatchRows(a.rows, label);
-    const u = this.ctx.uniform(packUniform("uuuu", [a.rows, a.C, 0, 0]));
+    const { groups, stride, offset } = layoutWords(a.rows, a.C, a, label);
+    const acc = a.accumulate === false ? 0 : 1;
+    const u = this.ctx.uniform(
+      packUniform("uuuuuuuu", [a.rows, a.C, groups, stride, offset, acc, 0, 0]),
+    );
     const bg = this.ctx.bindGroup(this.pipeline, [u, a.dy, a.x, a.rstd, a.weight, a.dx]);
-    this.ctx.dispatch(enc, label, this.pipeline, bg, [a.rows]);
+    this.ctx.dispatch(enc, label, this.pipeline, bg, [groups, a.rows]);
   }
 }

@@ -108,7 +108,10 @@ export function buildLlamaDecoder(
       const h = rmsNorm(g, x, w.vector(`${p}.input_layernorm.weight`, [d]), c.normEps);
       const a = `${p}.self_attn`, b = c.qkvBias;
       const q = headNorm(splitHeads(g, proj(h, `${a}.q_proj`, H * hd, d, b), H, hd), `${a}.q_norm`);
-      const k = headNorm(splitHeads(g, proj(h, `${a}.k_proj`, Hk * hd, d, b), Hk, hd), `${a}.k_norm`);
+      const k = headNorm(
+        splitHeads(g, proj(h, `${a}.k_proj`, Hk * hd, d, b), Hk, hd),
+        `${a}.k_norm`,
+      );
       const v = proj(h, `${a}.v_proj`, Hk * hd, d, b);
       const y = usesFusedAttention(c, optimize)
         ? fusedAttention(g, c, {

@@ -4,7 +4,7 @@
  */
 import { assert, assertEquals, assertRejects } from "../_assert.ts";
 import { maxAbsDiff, readCases } from "../_fixtures.ts";
-import { GPT2_TINY, LLAMA_TINY } from "../_fixtures.ts";
+import { GPT2_TINY, LLAMA3_TINY, LLAMA_TINY, QWEN2_TINY, QWEN3_TINY } from "../_fixtures.ts";
 import { type BundleError, PrefixBundle } from "../../src/bundle/mod.ts";
 import { editManifest, gpt2Tiny, oraclePrefix, rezip, sha256, unzip } from "./_helpers.ts";
 import { loadModel, SafetensorsFile } from "../../src/model/mod.ts";
@@ -32,8 +32,8 @@ Deno.test("an F32 bundle round-trips the oracle kv exactly", async () => {
   assert(back.baseVerified);
 });
 
-Deno.test("every oracle case of gpt2-tiny and llama-tiny (GQA) round-trips in F32", async () => {
-  for (const dir of [GPT2_TINY, LLAMA_TINY]) {
+Deno.test("every oracle case of gpt2-tiny, llama-tiny (GQA), qwen2-tiny, qwen3-tiny (head_dim != C / H) and llama3-tiny round-trips in F32", async () => {
+  for (const dir of [GPT2_TINY, LLAMA_TINY, QWEN2_TINY, QWEN3_TINY, LLAMA3_TINY]) {
     const cases = await readCases(dir);
     const model = await loadModel(`${dir}/model`);
     for (const c of cases.cases) {

@@ -8,6 +8,7 @@ import {
   AdamWUpdate,
   AttentionBackward,
   AttentionForward,
+  BiasAdd,
   CrossEntropyBackward,
   CrossEntropyForward,
   EmbeddingForward,
@@ -29,7 +30,13 @@ import {
   SwigluForward,
 } from "../../src/gpu/mod.ts";
 import { parseConfig, ropeTables } from "../../src/model/mod.ts";
-import { rmsnormBackward, rmsnormForward } from "../reference/rmsnorm.ts";
+import {
+  rmsnormBackward,
+  rmsnormForward,
+  rmsnormGroupedBackward,
+  rmsnormGroupedForward,
+} from "../reference/rmsnorm.ts";
+import { biasAdd } from "../reference/bias_add.ts";
 import { rope } from "../reference/rope.ts";
 import { swigluBackward, swigluForward } from "../reference/swiglu.ts";
 import { matmulXW, matmulXWt } from "../reference/matmul.ts";
@@ -177,6 +184,48 @@ Deno.test("rmsnorm forward and backward match the reference", async () => {
       close(await ctx.read(rb), ref.rstd, 1e-5, `rmsnorm rstd ${rows}x${C}`);
       const want = rmsnormBackward(dy, x, w, rows, C, 1e-5, dx0);
       close(await ctx.read(dxb), want, 1e-5, `rmsnorm_backward ${rows}x${C}`);
+    }
+  });
+});
+
+Deno.test("rmsnorm over heads inside wider rows (Qwen3's q/k norm) matches the reference", async () => {
+  await withCtx(async (ctx) => {
+    const rF = await RmsNormForward.create(ctx);
+    const rB = await RmsNormBackward.create(ctx);
+    // rows, head size, heads, row stride, first column; accumulate or overwrite dx.
+    const shapes: [number, number, number, number, number, boolean][] = [
+      [5, 24, 4, 144, 0, false],
+      [3, 7, 2, 40, 21, true],
+      [1, 1, 1, 3, 2, false],
+    ];
+    for (const [rows, C, groups, stride, offset, accumulate] of shapes) {
+      const l = { rows, C, groups, stride, offset };
+      const x = rand(rows * stride, 2), w = rand(C), y0 = rand(rows * stride);
+      const dy = rand(rows * stride), dx0 = rand(rows * stride);
+      const xb = up(ctx, x), wb = up(ctx, w), yb = up(ctx, y0), dyb = up(ctx, dy);
+      const dxb = up(ctx, dx0), rb = ctx.buffer(rows * groups * 4, "rstd");
+      await run(ctx, (enc) => {
+        rF.record(enc, { ...l, x: xb, weight: wb, y: yb, rstd: rb, eps: 1e-6 });
+        rB.record(enc, { ...l, dy: dyb, x: xb, rstd: rb, weight: wb, dx: dxb, accumulate });
+      });
+      const what = `${rows}x${groups}x${C} in rows of ${stride} at ${offset}`;
+      const ref = rmsnormGroupedForward(x, w, l, 1e-6, y0);
+      close(await ctx.read(yb), ref.y, 1e-5, `grouped rmsnorm_forward ${what}`);
+      close(await ctx.read(rb), ref.rstd, 1e-5, `grouped rmsnorm rstd ${what}`);
+      const want = rmsnormGroupedBackward(dy, x, w, l, 1e-6, dx0, accumulate);
+      close(await ctx.read(dxb), want, 1e-5, `grouped rmsnorm_backward ${what}`);
+    }
+  });
+});
+
+Deno.test("bias_add matches the reference", async () => {
+  await withCtx(async (ctx) => {
+    const add = await BiasAdd.create(ctx);
+    for (const [rows, N] of [[1, 1], [7, 65], [3, 200]]) {
+      const y0 = rand(rows * N), bias = rand(N);
+      const yb = up(ctx, y0), bb = up(ctx, bias);
+      await run(ctx, (enc) => add.record(enc, { bias: bb, y: yb, rows, N }));
+      close(await ctx.read(yb), biasAdd(y0, bias, rows, N), 1e-6, `bias_add ${rows}x${N}`);
     }
   });
 });

@@ -1,5 +1,13 @@
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
-import { GPT2_TINY, LLAMA_TINY, maxAbsDiff, readCases } from "../_fixtures.ts";
+import {
+  GPT2_TINY,
+  LLAMA3_TINY,
+  LLAMA_TINY,
+  maxAbsDiff,
+  QWEN2_TINY,
+  QWEN3_TINY,
+  readCases,
+} from "../_fixtures.ts";
 import { loadModel, prefixWidth, validatePrefix } from "../../src/model/mod.ts";
 import { PrefixEdgeError } from "../../src/errors/mod.ts";
 import { paramShapes, PrefixModule } from "../../src/prefix/mod.ts";
@@ -9,7 +17,7 @@ const model = await loadModel(`${GPT2_TINY}/model`);
 const cases = await readCases(GPT2_TINY);
 const S = prefixWidth(model.config);
 
-for (const fixture of [GPT2_TINY, LLAMA_TINY]) {
+for (const fixture of [GPT2_TINY, LLAMA_TINY, QWEN2_TINY, QWEN3_TINY, LLAMA3_TINY]) {
   const family = fixture.split("/").pop();
   const fixtureModel = await loadModel(`${fixture}/model`);
   const width = prefixWidth(fixtureModel.config);

@@ -1,14 +1,24 @@
 /**
- * The WebGPU trainer against the PyTorch oracle (gpt2-tiny and llama-tiny, with GQA and
- * RoPE): the loss and every gradient of all six prefix methods to relative L2 error 1e-3.
+ * The WebGPU trainer against the PyTorch oracle (gpt2-tiny; llama-tiny with GQA and RoPE;
+ * qwen2-tiny's q/k/v biases, qwen3-tiny's q/k norm and head_dim != C / H, llama3-tiny's
+ * scaled RoPE and untied head): the loss and every gradient of all six prefix methods to
+ * relative L2 error 1e-3.
  */
 import { assert, assertAlmostEquals } from "../_assert.ts";
-import { GPT2_TINY, LLAMA_TINY, readCases, relL2 } from "../_fixtures.ts";
+import {
+  GPT2_TINY,
+  LLAMA3_TINY,
+  LLAMA_TINY,
+  QWEN2_TINY,
+  QWEN3_TINY,
+  readCases,
+  relL2,
+} from "../_fixtures.ts";
 import { loadModel } from "../../src/model/mod.ts";
 import { lossAndGrads } from "../../src/train/mod.ts";
 import { loadCase } from "../prefix/_oracle_case.ts";
 
-for (const fixture of [GPT2_TINY, LLAMA_TINY]) {
+for (const fixture of [GPT2_TINY, LLAMA_TINY, QWEN2_TINY, QWEN3_TINY, LLAMA3_TINY]) {
   const family = fixture.split("/").pop();
   const model = await loadModel(`${fixture}/model`);
   const cases = await readCases(fixture);

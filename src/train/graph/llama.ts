@@ -1,7 +1,10 @@
 /**
- * The Llama training graph on WebGPU: RMSNorm, rotate_half RoPE (real tokens at positions
- * P..; prefix keys are cache keys and are never rotated), grouped-query attention with the
- * prefix per KV head, the SwiGLU MLP, and a tied or untied LM head. Frozen weights; only
+ * The Llama-family training graph on WebGPU: RMSNorm, rotate_half RoPE (real tokens at
+ * positions P..; prefix keys are cache keys and are never rotated; Llama 3's scaled
+ * frequencies come from the shared table), grouped-query attention with the prefix per KV
+ * head, the SwiGLU MLP, and a tied or untied LM head. Qwen2 adds biases to q, k and v;
+ * Qwen3 an RMSNorm over hd on every query and key head before RoPE (never on prefix keys),
+ * and a head size that need not be C / H. Frozen weights; only
  * activation gradients flow back to the prefix's keys/values in `dkv`. Each backward step
  * sits in the same order as its forward.
  *
@@ -15,10 +18,16 @@
  * @module
  */
 import { PrefixEdgeError } from "../../errors/mod.ts";
-import { type LoadedModel, type ModelConfig, ropeTables } from "../../model/mod.ts";
+import {
+  type LoadedModel,
+  type ModelConfig,
+  ropeTables,
+  unsupportedFeature,
+} from "../../model/mod.ts";
 import {
   AttentionBackward,
   AttentionForward,
+  BiasAdd,
   type GpuContext,
   MatmulXW,
   MatmulXWt,
@@ -36,6 +45,9 @@ import { uploadWeights } from "./_weights.ts";
 interface LayerWeights {
   norm1: GPUBuffer; // [C] input_layernorm
   wqkv: GPUBuffer; // [Cq + 2D, C] q_proj | k_proj | v_proj
+  bqkv?: GPUBuffer; // [Cq + 2D] their biases (Qwen2)
+  qNorm?: GPUBuffer; // [hd] q_norm (Qwen3)
+  kNorm?: GPUBuffer; // [hd] k_norm (Qwen3)
   wo: GPUBuffer; // [C, Cq] o_proj
   norm2: GPUBuffer; // [C] post_attention_layernorm
   wgu: GPUBuffer; // [2F, C] gate_proj | up_proj
@@ -47,6 +59,9 @@ interface LayerActs {
   x: GPUBuffer; // [M, C] layer input (residual stream)
   r1: GPUBuffer; // [M] input_layernorm rstd
   qkv: GPUBuffer; // [M, Cq + 2D] q, k after RoPE; v
+  qkRaw?: GPUBuffer; // [M, Cq + 2D] the projection before the q/k norm (Qwen3)
+  rq?: GPUBuffer; // [M, H] q_norm rstd per head (Qwen3)
+  rk?: GPUBuffer; // [M, Hkv] k_norm rstd per head (Qwen3)
   att: GPUBuffer; // [M, Cq] attention output, heads merged
   lse: GPUBuffer; // [B, H, T]
   h: GPUBuffer; // [M, C] x + attention branch
@@ -64,37 +79,24 @@ interface Kernels {
   swB: SwigluBackward;
   attF: AttentionForward;
   attB: AttentionBackward;
+  bias: BiasAdd;
 }
 
 /**
- * The raw config fields whose maths this graph does not implement, with the value that is
- * accepted. A config that sets one otherwise is refused by name rather than trained wrong.
- */
-const UNSUPPORTED_FIELDS: [field: string, ok: (v: unknown) => boolean, why: string][] = [
-  ["rope_scaling", (v) => v === undefined || v === null, "RoPE frequency scaling"],
-  ["attention_bias", (v) => v === undefined || v === false, "biases on q/k/v/o"],
-  ["mlp_bias", (v) => v === undefined || v === false, "biases in the MLP"],
-  ["use_sliding_window", (v) => v === undefined || v === false, "sliding-window attention"],
-  ["sliding_window", (v) => v === undefined || v === null, "sliding-window attention"],
-  ["hidden_act", (v) => v === undefined || v === "silu", "an MLP activation other than silu"],
-];
-
-/**
- * Refuse a Llama config whose maths the graph does not implement.
+ * Refuse a Llama-family config whose maths the graph does not implement (the shared list in
+ * `unsupportedFeature`).
  *
  * @throws {PrefixEdgeError} `UNSUPPORTED_MODEL` naming the field and its value
  */
 export function checkLlamaTrainable(config: ModelConfig): void {
-  for (const [field, ok, why] of UNSUPPORTED_FIELDS) {
-    const v = config.raw[field];
-    if (!ok(v)) {
-      throw new PrefixEdgeError(
-        "UNSUPPORTED_MODEL",
-        `Cannot train on this ${config.modelType} model: config field "${field}" = ${
-          JSON.stringify(v)
-        } (${why}) is not implemented by the training graph`,
-      );
-    }
+  const bad = unsupportedFeature(config);
+  if (bad) {
+    throw new PrefixEdgeError(
+      "UNSUPPORTED_MODEL",
+      `Cannot train on this ${config.modelType} model: config field "${bad.field}" = ${
+        JSON.stringify(bad.value)
+      } (${bad.why}) is not implemented by the training graph`,
+    );
   }
 }
 
@@ -121,6 +123,7 @@ export class LlamaGraph implements TrainingGraph {
   #dsmall: GPUBuffer; // [M, max(C, Cq)] scratch gradient
   #dgu: GPUBuffer; // [M, 2F]
   #dqkv: GPUBuffer; // [M, Cq + 2D]
+  #dqkvPost?: GPUBuffer; // [M, Cq + 2D] gradient after the q/k norm (Qwen3)
   #dsum: GPUBuffer; // [B, H, T]
 
   private constructor(
@@ -135,7 +138,8 @@ export class LlamaGraph implements TrainingGraph {
     this.head = head;
     this.config = config;
     const M = (this.maxRows = maxRows);
-    const { C, H, Cq, D, F } = dims(config);
+    const { C, H, Hkv, Cq, D, F } = dims(config);
+    const qk = config.qkNorm;
     this.#normF = weights.normF;
     this.#cos = weights.cos;
     this.#sin = weights.sin;
@@ -145,6 +149,9 @@ export class LlamaGraph implements TrainingGraph {
       x: f(M * C, `layers.${l}.x`),
       r1: f(M, `layers.${l}.r1`),
       qkv: f(M * (Cq + 2 * D), `layers.${l}.qkv`),
+      qkRaw: qk ? f(M * (Cq + 2 * D), `layers.${l}.qkRaw`) : undefined,
+      rq: qk ? f(M * H, `layers.${l}.rq`) : undefined,
+      rk: qk ? f(M * Hkv, `layers.${l}.rk`) : undefined,
       att: f(M * Cq, `layers.${l}.att`),
       lse: f(M * H, `layers.${l}.lse`),
       h: f(M * C, `layers.${l}.h`),
@@ -159,6 +166,7 @@ export class LlamaGraph implements TrainingGraph {
     this.#dsmall = f(M * Math.max(C, Cq), "dsmall");
     this.#dgu = f(M * 2 * F, "dgu");
     this.#dqkv = f(M * (Cq + 2 * D), "dqkv");
+    if (qk) this.#dqkvPost = f(M * (Cq + 2 * D), "dqkvPost");
     this.#dsum = f(M * H, "dsum");
   }
 
@@ -177,8 +185,8 @@ export class LlamaGraph implements TrainingGraph {
   ): Promise<LlamaGraph> {
     const config = model.config;
     checkLlamaTrainable(config);
-    const { C, Cq, D, F, V } = dims(config);
-    const [rmsF, rmsB, xw, xwt, rope, swF, swB, attF, attB] = await Promise.all([
+    const { C, Cq, D, F, V, hd } = dims(config);
+    const [rmsF, rmsB, xw, xwt, rope, swF, swB, attF, attB, bias] = await Promise.all([
       RmsNormForward.create(ctx),
       RmsNormBackward.create(ctx),
       MatmulXW.create(ctx),
@@ -188,6 +196,7 @@ export class LlamaGraph implements TrainingGraph {
       SwigluBackward.create(ctx),
       AttentionForward.create(ctx),
       AttentionBackward.create(ctx),
+      BiasAdd.create(ctx),
     ]);
     const st = await model.openWeights();
     try {
@@ -198,7 +207,19 @@ export class LlamaGraph implements TrainingGraph {
       const layers: LayerWeights[] = [];
       for (let l = 0; l < config.numLayers; l++) {
         const p = `model.layers.${l}.`;
+        const bqkv = config.qkvBias
+          ? await uploadWeights(ctx, st, [
+            [`${p}self_attn.q_proj.bias`, [Cq]],
+            [`${p}self_attn.k_proj.bias`, [D]],
+            [`${p}self_attn.v_proj.bias`, [D]],
+          ])
+          : undefined;
+        const qNorm = config.qkNorm ? await up(`${p}self_attn.q_norm.weight`, [hd]) : undefined;
+        const kNorm = config.qkNorm ? await up(`${p}self_attn.k_norm.weight`, [hd]) : undefined;
         layers.push({
+          bqkv,
+          qNorm,
+          kNorm,
           norm1: await up(`${p}input_layernorm.weight`, [C]),
           wqkv: await uploadWeights(ctx, st, [
             [`${p}self_attn.q_proj.weight`, [Cq, C]],
@@ -220,7 +241,7 @@ export class LlamaGraph implements TrainingGraph {
       ctx.write(cos, tables.cos);
       ctx.write(sin, tables.sin);
       const lmHead = await LmHead.create(ctx, config, maxRows, chunking, { embed, head });
-      const kernels = { rmsF, rmsB, xw, xwt, rope, swF, swB, attF, attB };
+      const kernels = { rmsF, rmsB, xw, xwt, rope, swF, swB, attF, attB, bias };
       return new LlamaGraph(ctx, kernels, lmHead, config, maxRows, { normF, cos, sin, layers });
     } finally {
       st.close();
@@ -238,6 +259,10 @@ export class LlamaGraph implements TrainingGraph {
       // Attention: h = x + o_proj(attn(rope(q), rope(k), v)).
       k.rmsF.record(enc, { x: a.x, weight: w.norm1, y: this.#ny, rstd: a.r1, rows: M, C, eps });
       k.xwt.record(enc, { x: this.#ny, w: w.wqkv, y: a.qkv, M, K: C, N: Cq + 2 * D }, "qkv_proj");
+      if (w.bqkv) {
+        k.bias.record(enc, { bias: w.bqkv, y: a.qkv, rows: M, N: Cq + 2 * D }, "qkv_bias");
+      }
+      if (cfg.qkNorm) this.#recordQkNorm(enc, w, a, M);
       k.rope.record(enc, this.#ropeArgs(a.qkv, B, T, P, false));
       k.attF.record(enc, { B, T, H, kvHeads: Hkv, hd, P, layer: l }, L, {
         qkv: a.qkv,
@@ -336,6 +361,8 @@ export class LlamaGraph implements TrainingGraph {
       // Below layer 0 nothing is trained: the residual gradient is not needed there.
       if (l === 0) break;
       k.rope.record(enc, this.#ropeArgs(this.#dqkv, B, T, P, true), "rope.backward");
+      if (cfg.qkNorm) this.#recordQkNormBackward(enc, w, a, M);
+      // The q/k/v biases pass the gradient through unchanged (and are frozen).
       k.xw.record(
         enc,
         { x: this.#dqkv, w: w.wqkv, y: this.#dsmall, M, K: Cq + 2 * D, N: C },
@@ -351,6 +378,38 @@ export class LlamaGraph implements TrainingGraph {
         C,
       }, "input_layernorm.backward");
     }
+  }
+
+  /** Qwen3: RMSNorm over hd on every q and k head of `a.qkv`, keeping the input in `qkRaw`. */
+  #recordQkNorm(enc: GPUCommandEncoder, w: LayerWeights, a: LayerActs, M: number): void {
+    const { H, Hkv, hd, Cq, D } = dims(this.config);
+    const stride = Cq + 2 * D, eps = this.config.normEps;
+    enc.copyBufferToBuffer(a.qkv, 0, a.qkRaw!, 0, M * stride * 4);
+    const heads = { x: a.qkRaw!, y: a.qkv, rows: M, C: hd, eps, stride };
+    this.#k.rmsF.record(enc, { ...heads, weight: w.qNorm!, rstd: a.rq!, groups: H }, "q_norm");
+    this.#k.rmsF.record(
+      enc,
+      { ...heads, weight: w.kNorm!, rstd: a.rk!, groups: Hkv, offset: Cq },
+      "k_norm",
+    );
+  }
+
+  /** Qwen3: replace the q and k columns of the gradient in `dqkv` by their pre-norm gradient. */
+  #recordQkNormBackward(enc: GPUCommandEncoder, w: LayerWeights, a: LayerActs, M: number): void {
+    const { H, Hkv, hd, Cq, D } = dims(this.config);
+    const stride = Cq + 2 * D, post = this.#dqkvPost!;
+    enc.copyBufferToBuffer(this.#dqkv, 0, post, 0, M * stride * 4);
+    const heads = { dy: post, x: a.qkRaw!, dx: this.#dqkv, rows: M, C: hd, stride };
+    this.#k.rmsB.record(
+      enc,
+      { ...heads, weight: w.qNorm!, rstd: a.rq!, groups: H, accumulate: false },
+      "q_norm.backward",
+    );
+    this.#k.rmsB.record(
+      enc,
+      { ...heads, weight: w.kNorm!, rstd: a.rk!, groups: Hkv, offset: Cq, accumulate: false },
+      "k_norm.backward",
+    );
   }
 
   /** RoPE over the query heads and the key heads that follow them in a qkv row. */
