@@ -42,7 +42,9 @@ export async function verifyBase(
 ): Promise<void> {
   const want = m.base.architecture;
   const have = baseArchitecture(model.config);
-  const diffs = (Object.keys(have) as (keyof BaseArchitecture)[])
+  // Both sides' keys: the feature fields appear only where a model has the feature.
+  const keys = new Set([...Object.keys(have), ...Object.keys(want)]) as Set<keyof BaseArchitecture>;
+  const diffs = [...keys]
     .filter((k) => want[k] !== have[k])
     .map((k) => `${k} ${want[k]} (bundle) vs ${have[k]} (model)`);
   if (diffs.length) {

@@ -51,7 +51,17 @@ export function baseArchitecture(config: ModelConfig): BaseArchitecture {
     intermediateSize: config.intermediateSize,
     vocabSize: config.vocabSize,
     maxPositions: config.maxPositions,
+    // Only where set, so bundles of models without these features keep their fingerprints.
+    ...(config.qkvBias && config.family !== "gpt2" ? { qkvBias: true } : {}),
+    ...(config.qkNorm ? { qkNorm: true } : {}),
+    ...(config.ropeScaling ? { ropeScaling: describeRopeScaling(config) } : {}),
   };
+}
+
+function describeRopeScaling(config: ModelConfig): string | undefined {
+  const s = config.ropeScaling;
+  return s &&
+    `${s.type} factor=${s.factor} low=${s.lowFreqFactor} high=${s.highFreqFactor} original=${s.originalMaxPositions}`;
 }
 
 /**

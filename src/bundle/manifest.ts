@@ -62,7 +62,7 @@ export interface BundleTraining {
 
 /** Architecture numbers of the base model, checked against the loaded model. */
 export interface BaseArchitecture {
-  /** `gpt2` or `llama`. */
+  /** `gpt2` or `llama` (Qwen2 and Qwen3 are the llama family with the features below). */
   family: string;
   /** L */
   numLayers: number;
@@ -80,6 +80,12 @@ export interface BaseArchitecture {
   vocabSize: number;
   /** Positions, prefix included. */
   maxPositions: number;
+  /** Present (true) only for models with biases on q, k and v (Qwen2). */
+  qkvBias?: boolean;
+  /** Present (true) only for models with a per-head q/k norm (Qwen3). */
+  qkNorm?: boolean;
+  /** Present only for scaled RoPE, e.g. `llama3 factor=8 low=1 high=4 original=8192`. */
+  ropeScaling?: string;
 }
 
 /** The base model a bundle was made for. */

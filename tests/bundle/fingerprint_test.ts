@@ -1,19 +1,28 @@
 /**
  * Base-model fingerprints: stable, different for different weights, cheap
  * (sampled, ranged reads), cached per model, and available for an ONNX-only
- * model folder.
+ * model folder; the architecture names the edge families' features (q/k/v bias, q/k norm,
+ * RoPE scaling).
  */
 import { assert, assertEquals, assertRejects } from "../_assert.ts";
-import { GPT2_TINY, LLAMA_TINY, STORIES } from "../_fixtures.ts";
-import { modelFingerprint } from "../../src/bundle/mod.ts";
-import { sampleRanges } from "../../src/bundle/fingerprint.ts";
+import {
+  GPT2_TINY,
+  LLAMA3_TINY,
+  LLAMA_TINY,
+  QWEN2_TINY,
+  QWEN3_TINY,
+  STORIES,
+} from "../_fixtures.ts";
+import { type BundleError, modelFingerprint, PrefixBundle } from "../../src/bundle/mod.ts";
+import { baseArchitecture, sampleRanges } from "../../src/bundle/fingerprint.ts";
 import {
   encodeSafetensors,
   loadModel,
+  parseConfig,
   SafetensorsFile,
   type TensorToWrite,
 } from "../../src/model/mod.ts";
-import { sha256 } from "./_helpers.ts";
+import { oraclePrefix, sha256 } from "./_helpers.ts";
 
 Deno.test("modelFingerprint() is stable across loads and differs between models", async () => {
   const a1 = await modelFingerprint(await loadModel(`${GPT2_TINY}/model`));
@@ -116,4 +125,37 @@ Deno.test("SafetensorsFile.readRange() reads inside one tensor and refuses range
   } finally {
     st.close();
   }
+});
+
+Deno.test("the architecture covers the edge families' features, and a bundle refuses a model without them", async () => {
+  const method = { reparam: "none", gate: false, midDim: null } as const;
+  const bundleFor = async (dir: string) => {
+    const model = await loadModel(`${dir}/model`);
+    const prefix = await oraclePrefix("prefix-none.safetensors", dir);
+    const bytes = await (await PrefixBundle.create({ prefix, model, task: "t", method })).toBytes();
+    return { model, bytes };
+  };
+  const cases: [string, Record<string, unknown>, string][] = [
+    [QWEN2_TINY, { model_type: "qwen3" }, "qkvBias true (bundle) vs undefined (model)"],
+    [QWEN3_TINY, { model_type: "qwen2" }, "qkNorm true (bundle) vs undefined (model)"],
+    [
+      LLAMA3_TINY,
+      { rope_scaling: null },
+      "ropeScaling llama3 factor=4 low=1 high=4 original=32 (bundle) vs undefined (model)",
+    ],
+  ];
+  for (const [dir, edit, message] of cases) {
+    const { model, bytes } = await bundleFor(dir);
+    const back = await PrefixBundle.fromBytes(bytes, { model });
+    assert(back.baseVerified);
+    const other = { ...model, config: parseConfig({ ...model.config.raw, ...edit }) };
+    await assertRejects(
+      () => PrefixBundle.fromBytes(bytes, { model: other }),
+      (e: unknown) => {
+        assertEquals((e as BundleError).code, "BASE_MISMATCH");
+        assert((e as Error).message.includes(message), (e as Error).message);
+      },
+    );
+  }
+  assertEquals(baseArchitecture((await loadModel(`${LLAMA_TINY}/model`)).config).qkNorm, undefined);
 });

@@ -4,7 +4,7 @@
  * GQA models use the KV head count, and bad adapters are refused.
  */
 import { assert, assertEquals, assertRejects } from "../_assert.ts";
-import { LLAMA_TINY } from "../_fixtures.ts";
+import { LLAMA_TINY, QWEN3_TINY } from "../_fixtures.ts";
 import { BundleError, exportPeft, importPeft, PrefixBundle } from "../../src/bundle/mod.ts";
 import {
   encodeSafetensors,
@@ -85,7 +85,10 @@ async function writeAdapter(
 }
 
 Deno.test("PEFT's get_prompt layout equals our prefixSlot past_key_values", async () => {
-  for (const model of [await gpt2Tiny(), await loadModel(`${LLAMA_TINY}/model`)]) {
+  const qwen3 = await loadModel(`${QWEN3_TINY}/model`);
+  // Qwen3: head_dim 24 with hidden 64 and 4 heads, so token_dim = 2 KV heads x 24 = 48, not 64.
+  assertEquals(qwen3.config.numKvHeads * qwen3.config.headDim, 48);
+  for (const model of [await gpt2Tiny(), await loadModel(`${LLAMA_TINY}/model`), qwen3]) {
     const c = model.config;
     const P = 3, D = c.numKvHeads * c.headDim;
     const E = Float32Array.from({ length: P * 2 * c.numLayers * D }, (_, i) => i);
