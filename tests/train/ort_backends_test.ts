@@ -5,6 +5,7 @@
  * state move between backends mid-way and continue the same losses.
  */
 import { assert, assertAlmostEquals, assertEquals } from "../_assert.ts";
+import { PrefixEdgeError } from "../../src/errors/mod.ts";
 import { GPT2_TINY, LLAMA_TINY, readCases, relL2 } from "../_fixtures.ts";
 import { loadModel, SafetensorsFile } from "../../src/model/mod.ts";
 import { PrefixModule, type Reparam } from "../../src/prefix/mod.ts";
@@ -14,6 +15,7 @@ import {
   type OptimizerState,
   type TokenBatch,
   type TrainingBackend,
+  trainingBackendCandidates,
   trainSteps,
 } from "../../src/train/mod.ts";
 import { loadCase } from "../prefix/_oracle_case.ts";
@@ -199,3 +201,27 @@ for (const [from, to] of [["webgpu", "native"], ["native", "wasm"]] as const) {
     }
   });
 }
+
+Deno.test("the default backend: webgpu on a hardware GPU, else native, else software WebGPU, else wasm", async () => {
+  const order = async (probe: { available: boolean; hardware: boolean; description: string }) =>
+    (await trainingBackendCandidates("auto", probe)).map((c) => c.backend);
+  assertEquals(await order({ available: true, hardware: true, description: "NVIDIA" }), [
+    "webgpu",
+    "native",
+    "wasm",
+  ]);
+  assertEquals(await order({ available: true, hardware: false, description: "llvmpipe" }), [
+    "native",
+    "webgpu",
+    "wasm",
+  ]);
+  assertEquals(await order({ available: false, hardware: false, description: "no adapter" }), [
+    "native",
+    "wasm",
+  ]);
+  const [only] = await trainingBackendCandidates("wasm");
+  assertEquals(only, { backend: "wasm", reason: "requested" });
+  const err = await trainingBackendCandidates("cuda").catch((e) => e);
+  assert(err instanceof PrefixEdgeError && err.code === "INVALID_INPUT", String(err));
+  assert(err.message.includes("choose auto, webgpu, native or wasm"), err.message);
+});

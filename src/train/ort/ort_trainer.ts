@@ -135,6 +135,10 @@ export class OrtPrefixTrainer {
     });
     const session = await ort.createSession(await buildTrainingModel(model, pm.options), {
       graphOptimizationLevel: "all",
+      // Prepacking keeps a second (and, for weights used by both MatMul and the backward's
+      // Gemm, a third) copy of every frozen matrix: 0.5 GB more peak RSS at GPT-2 small for
+      // no step-time gain we could measure.
+      extra: { session: { disable_prepacking: "1" } },
     });
     return new OrtPrefixTrainer(pm, opts, ort, session);
   }
