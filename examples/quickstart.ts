@@ -23,9 +23,9 @@ const pm = PrefixModule.init(model.config, {
   seed: 1,
 });
 const batch = { inputIds: [[1, 2, 3, 4]], labels: [[-100, -100, 3, 4]] };
-const { loss, grads } = await lossAndGrads(model, pm, batch); // on WebGPU
+const { loss, grads } = await lossAndGrads(model, pm, batch); // on the fastest backend
 console.log("loss", loss.toFixed(4), "grad tensors", Object.keys(grads).join(","));
-const { losses } = await trainSteps(model, pm, batch, { steps: 10, lr: 1e-2 }); // AdamW, in place
+const { losses } = await trainSteps(model, pm, batch, { steps: 10, lr: 1e-2 }); // AdamW, in place; backend: "webgpu" | "native" | "wasm" picks one
 console.log("losses", losses.map((l) => l.toFixed(3)).join(" "));
 const prefix = pm.fold(); // { prefixLen, kv: [P, 2*L*D] }
 

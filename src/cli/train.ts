@@ -20,6 +20,8 @@ import {
   prepareDataset,
   resolveTrainOptions,
   train,
+  TRAINING_BACKENDS,
+  type TrainingBackend,
   type TrainOptions,
 } from "../train/mod.ts";
 import type { Reparam } from "../prefix/mod.ts";
@@ -90,7 +92,7 @@ const SPEC: CliSpec = {
   usage: "deno task train [--model DIR] [--data FILE] [options]",
   description: [
     "Train a prefix (prefix tuning with residual reparameterization and per-token gates)",
-    "for a frozen GPT-2 or Llama-family model on WebGPU. Writes metrics.jsonl, loss.svg,",
+    "for a frozen GPT-2 or Llama-family model on WebGPU or ONNX Runtime (--backend). Writes metrics.jsonl, loss.svg,",
     "gates.svg, checkpoint/, summary.json and the folded prefix as <task>.prefix.zip into",
     "--out, then shows a few held-out inputs continued without and with the prefix.",
     "",
@@ -213,6 +215,12 @@ const SPEC: CliSpec = {
       valueName: "N",
       description: `Stop after N non-finite steps in a row (default ${D.maxBadSteps})`,
     },
+    backend: {
+      type: "string",
+      valueName: "NAME",
+      description:
+        "Where steps run: webgpu, native (onnxruntime-node), wasm (onnxruntime-web) or auto (default: webgpu on a hardware GPU, else native, else wasm). A resumed run may switch backends",
+    },
     resume: {
       type: "string",
       valueName: "DIR",
@@ -321,6 +329,12 @@ async function main(): Promise<void> {
   if (dtype !== undefined && !["F32", "F16", "I8"].includes(dtype)) {
     throw new UsageError(`Cannot parse --dtype: "${v.dtype}" is not F32, F16 or I8`);
   }
+  const backend = v.backend as TrainingBackend | "auto" | undefined;
+  if (backend !== undefined && ![...TRAINING_BACKENDS, "auto"].includes(backend)) {
+    throw new UsageError(
+      `Cannot parse --backend: "${backend}" is not webgpu, native, wasm or auto`,
+    );
+  }
 
   const samples = numberOption(v, "samples", "int") ?? SAMPLES;
   const model = await loadModel((v.model as string | undefined) ?? EMBEDDED_MODEL);
@@ -403,13 +417,14 @@ async function main(): Promise<void> {
     taskName,
     resume,
     exportDtype: dtype,
+    backend,
   }).finally(stopOnInterrupt);
   const f = (x: number | null) => x === null ? "n/a" : x.toFixed(4);
   console.log(
     [
       `done: ${plural(result.steps, "step")} (${result.epochs.toFixed(2)} epochs)` +
       (result.resumedFrom !== null ? `, resumed from step ${result.resumedFrom}` : ""),
-      `  train loss (last window): ${f(result.finalLoss)}`,
+      `  train loss (last window): ${f(result.finalLoss)} (backend ${result.backend})`,
       devSet
         ? `  dev loss: ${f(result.initialDevLoss)} -> ${f(result.devLoss)}`
         : "  dev loss: none (no --eval data)",

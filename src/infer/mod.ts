@@ -26,3 +26,10 @@ export type {
 export { chooseExecutionProvider, type GpuProbe, probeGpu } from "./choose_execution_provider.ts";
 export type { ExecutionProvider } from "./ort_backend.ts";
 export { SeededRandom } from "../model/seeded_random.ts";
+export {
+  type BackendSetup,
+  loadOrtBackend,
+  type OrtBackend,
+  type OrtSession,
+  type OrtTensor,
+} from "./ort_backend.ts";

@@ -127,7 +127,7 @@ export function buildGpt2Decoder(
  * @param kind the config's activation name
  * @returns the value's name
  */
-function gelu(g: GraphBuilder, x: string, kind: string): string {
+export function gelu(g: GraphBuilder, x: string, kind: string): string {
   const half = g.op("Mul", [x, g.floats([0.5], [])]);
   if (kind === "gelu") {
     const erf = g.op("Erf", [g.op("Mul", [x, g.floats([Math.SQRT1_2], [])])]);

@@ -158,7 +158,11 @@ export function rmsNorm(g: GraphBuilder, x: string, weight: string, eps: number)
 }
 
 /** cos and sin `[B, 1, T, hd]` at the given positions (shared by every layer). */
-function rope(g: GraphBuilder, c: ModelConfig, positionIds: string): { cos: string; sin: string } {
+export function rope(
+  g: GraphBuilder,
+  c: ModelConfig,
+  positionIds: string,
+): { cos: string; sin: string } {
   return g.scope("rope", () => {
     const pos = g.op("Unsqueeze", [g.op("Cast", [positionIds], { to: 1 }), g.int64s([2])]);
     const f = g.op("Mul", [pos, g.floats(inverseFrequencies(c))]); // [B, T, hd/2]

@@ -1,11 +1,18 @@
 /**
- * One-shot loss and gradients of a prefix module on a batch, on WebGPU.
+ * One-shot loss and gradients of a prefix module on a batch, on any training backend.
  *
  * @module
  */
 import type { LoadedModel } from "../model/mod.ts";
 import type { PrefixModule } from "../prefix/mod.ts";
-import { PrefixTrainer, type TokenBatch } from "./gpu_trainer.ts";
+import type { TokenBatch } from "./gpu_trainer.ts";
+import { createTrainer, type TrainingBackend } from "./training_backend.ts";
+
+/** Options of {@link lossAndGrads}. */
+export interface LossAndGradsOptions {
+  /** `webgpu`, `native`, `wasm`, or `auto` (default: the fastest the machine has). */
+  backend?: TrainingBackend | "auto";
+}
 
 /**
  * The mean cross-entropy over counted tokens and its gradient with respect to every
@@ -14,12 +21,14 @@ import { PrefixTrainer, type TokenBatch } from "./gpu_trainer.ts";
  * @param model a loaded GPT-2 model
  * @param pm the prefix module (not modified)
  * @param batch right-padded rows; labels aligned with inputIds (HF), -100 ignored
- * @returns `loss` and `grads` keyed `E`, `W1`, `b1`, `W2`, `b2`, `a` (those the method has)
- * @throws {PrefixEdgeError} as {@link PrefixTrainer.create} and {@link PrefixTrainer.accumulate}
+ * @param options the backend
+ * @returns `loss`, `grads` keyed `E`, `W1`, `b1`, `W2`, `b2`, `a` (those the method has), and
+ *   the `backend` that ran
+ * @throws {PrefixEdgeError} as the trainers' `create` and `accumulate`
  *
  * @example Check a gradient
  * ```ts ignore
- * const { loss, grads } = await lossAndGrads(model, pm, { inputIds, labels, attentionMask });
+ * const { loss, grads } = await lossAndGrads(model, pm, { inputIds, labels, attentionMask }, { backend: "native" });
  * console.log(loss, grads.E.length);
  * ```
  */
@@ -27,15 +36,17 @@ export async function lossAndGrads(
   model: LoadedModel,
   pm: PrefixModule,
   batch: TokenBatch,
-): Promise<{ loss: number; grads: Record<string, Float32Array> }> {
-  const trainer = await PrefixTrainer.create(model, pm, {
+  options: LossAndGradsOptions = {},
+): Promise<{ loss: number; grads: Record<string, Float32Array>; backend: TrainingBackend }> {
+  const { trainer, backend } = await createTrainer(model, pm, {
     maxBatch: batch.inputIds.length,
     maxLen: batch.inputIds[0]?.length ?? 1,
+    backend: options.backend,
   });
   try {
     const { lossSum, tokens } = await trainer.accumulate(batch);
     const grads = await trainer.readGrads();
-    return { loss: lossSum / tokens, grads };
+    return { loss: lossSum / tokens, grads, backend };
   } finally {
     trainer.destroy();
   }

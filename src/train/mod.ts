@@ -1,4 +1,9 @@
-/** Training prefixes on WebGPU: the low-level trainer and thin wrappers over it. @module */
+/**
+ * Training prefixes on WebGPU or ONNX Runtime (native, WASM): the low-level trainers, the
+ * backend choice, and thin wrappers over them.
+ *
+ * @module
+ */
 export {
   type AdamWOptions,
   type BatchLoss,
@@ -7,7 +12,21 @@ export {
   type TokenBatch,
   type TrainerLimits,
 } from "./gpu_trainer.ts";
-export { lossAndGrads } from "./loss_and_grads.ts";
+export { lossAndGrads, type LossAndGradsOptions } from "./loss_and_grads.ts";
+export {
+  type ChosenTrainer,
+  createTrainer,
+  type CreateTrainerOptions,
+  TRAINING_BACKENDS,
+  type TrainingBackend,
+  type TrainingBackendCandidate,
+  trainingBackendCandidates,
+} from "./training_backend.ts";
+export {
+  OrtPrefixTrainer,
+  type OrtTrainerOptions,
+  type OrtTrainingBackend,
+} from "./ort/ort_trainer.ts";
 export { assertTrainable } from "./graph/mod.ts";
 export { trainSteps, type TrainStepsOptions } from "./train_steps.ts";
 // Training data, loop, schedule and export (appended by the data/loop owner).

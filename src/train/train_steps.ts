@@ -1,17 +1,21 @@
 /**
- * A fixed number of AdamW steps on one batch, on WebGPU: the smallest training loop.
+ * A fixed number of AdamW steps on one batch, on any training backend: the smallest training
+ * loop.
  *
  * @module
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
 import type { LoadedModel } from "../model/mod.ts";
 import type { PrefixModule } from "../prefix/mod.ts";
-import { type AdamWOptions, PrefixTrainer, type TokenBatch } from "./gpu_trainer.ts";
+import type { AdamWOptions, TokenBatch } from "./gpu_trainer.ts";
+import { createTrainer, type TrainingBackend } from "./training_backend.ts";
 
 /** Options of {@link trainSteps}: AdamW with a constant learning rate, and the step count. */
 export interface TrainStepsOptions extends AdamWOptions {
   /** Number of optimizer steps. */
   steps: number;
+  /** `webgpu`, `native`, `wasm`, or `auto` (default: the fastest the machine has). */
+  backend?: TrainingBackend | "auto";
 }
 
 /**
@@ -21,8 +25,9 @@ export interface TrainStepsOptions extends AdamWOptions {
  * @param pm the prefix module (updated in place)
  * @param batch the batch, reused every step
  * @param opts steps and AdamW hyperparameters (constant lr)
- * @returns `losses[i]`: the mean loss before step i; `gradNorms[i]`: the norm before clipping
- * @throws {PrefixEdgeError} `INVALID_INPUT` for a bad step count, and as {@link PrefixTrainer}
+ * @returns `losses[i]`: the mean loss before step i; `gradNorms[i]`: the norm before clipping;
+ *   the `backend` that ran
+ * @throws {PrefixEdgeError} `INVALID_INPUT` for a bad step count, and as the trainers
  *
  * @example Memorize a batch
  * ```ts ignore
@@ -34,16 +39,17 @@ export async function trainSteps(
   pm: PrefixModule,
   batch: TokenBatch,
   opts: TrainStepsOptions,
-): Promise<{ losses: number[]; gradNorms: number[] }> {
+): Promise<{ losses: number[]; gradNorms: number[]; backend: TrainingBackend }> {
   if (!Number.isInteger(opts.steps) || opts.steps < 0) {
     throw new PrefixEdgeError(
       "INVALID_INPUT",
       `Cannot train: steps must be a non-negative integer, got ${opts.steps}`,
     );
   }
-  const trainer = await PrefixTrainer.create(model, pm, {
+  const { trainer, backend } = await createTrainer(model, pm, {
     maxBatch: batch.inputIds.length,
     maxLen: batch.inputIds[0]?.length ?? 1,
+    backend: opts.backend,
   });
   try {
     const losses: number[] = [];
@@ -53,8 +59,11 @@ export async function trainSteps(
       losses.push(lossSum / tokens);
       gradNorms.push((await trainer.step(opts)).gradNorm);
     }
-    await trainer.readParams();
-    return { losses, gradNorms };
+    const params = await trainer.readParams();
+    for (const [name, v] of Object.entries(params)) {
+      if (v !== pm.params[name]) pm.params[name].set(v);
+    }
+    return { losses, gradNorms, backend };
   } finally {
     trainer.destroy();
   }

@@ -99,7 +99,12 @@ for (const reparam of ["none", "mlp", "residual"] as Reparam[]) {
         midDim: 32,
         seed: 1,
       });
-      const { losses } = await trainSteps(model, pm, memo, { steps: 30, lr: 0.1, weightDecay: 0 });
+      const { losses } = await trainSteps(model, pm, memo, {
+        steps: 30,
+        lr: 0.1,
+        weightDecay: 0,
+        backend: "webgpu",
+      });
       const first = losses[0], last = losses[losses.length - 1];
       assert(Number.isFinite(last), `${name}: loss became ${last}`);
       assert(last < 0.25 * first, `${name}: loss went from ${first} to ${last}`);

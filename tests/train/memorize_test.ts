@@ -39,7 +39,12 @@ for (const reparam of ["none", "mlp", "residual"] as Reparam[]) {
         seed: 1,
       });
       const before = Float32Array.from(pm.params.E);
-      const { losses } = await trainSteps(model, pm, batch, { steps: 30, lr: 0.1, weightDecay: 0 });
+      const { losses } = await trainSteps(model, pm, batch, {
+        steps: 30,
+        lr: 0.1,
+        weightDecay: 0,
+        backend: "webgpu",
+      });
       const first = losses[0], last = losses[losses.length - 1];
       assert(Number.isFinite(last), `${name}: loss became ${last}`);
       assert(last < 0.15 * first, `${name}: loss went from ${first} to ${last}`);

@@ -45,6 +45,7 @@ Deno.test("trainSteps() follows PyTorch AdamW with clipping for 5 steps", async 
     eps: h.eps,
     weightDecay: h.weight_decay,
     maxGradNorm: h.max_grad_norm,
+    backend: "webgpu",
   });
   for (let i = 0; i < h.steps; i++) {
     const want = traj.losses_before_each_step[i];

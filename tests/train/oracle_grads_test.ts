@@ -31,7 +31,7 @@ for (const fixture of [GPT2_TINY, LLAMA_TINY, QWEN2_TINY, QWEN3_TINY, LLAMA3_TIN
   for (const c of cases.cases) {
     Deno.test(`lossAndGrads matches the oracle's loss and gradients for ${family} ${c.name}`, async () => {
       const { pm, grads: expected } = await loadCase(fixture, model, c);
-      const { loss, grads } = await lossAndGrads(model, pm, batch);
+      const { loss, grads } = await lossAndGrads(model, pm, batch, { backend: "webgpu" });
       assertAlmostEquals(loss, c.loss, 1e-3 * c.loss, `loss ${loss} vs oracle ${c.loss}`);
       assert(
         Object.keys(grads).sort().join() === Object.keys(expected).sort().join(),

@@ -47,6 +47,7 @@ const OPTS: Omit<TrainRunOptions, "outDir"> = {
   evalEvery: 0,
   checkpointEvery: 2,
   seed: 11,
+  backend: "webgpu",
   taskName: "e2e-tiny",
 };
 
@@ -95,6 +96,9 @@ Deno.test("a short real run on gpt2-text lowers the dev loss, writes its outputs
     },
   }).catch((e) => assert((e as Error).message === "stop here", String(e)));
   assertEquals((await readCheckpoint(half)).state.step, 2);
+  const halfNative = `${half}-native`;
+  const cp = await new Deno.Command("cp", { args: ["-r", half, halfNative] }).output();
+  assert(cp.success, "copy the half-finished run");
   const resumed = await train(model, { train: trainSet, dev: devSet }, {
     ...OPTS,
     outDir: half,
@@ -107,6 +111,26 @@ Deno.test("a short real run on gpt2-text lowers the dev loss, writes its outputs
     const err = relL2(resumed.prefixModule.params[name], result.prefixModule.params[name]);
     assert(err < 1e-5, `param ${name} differs after resume: rel ${err}`);
   }
+
+  // The same checkpoint (written on WebGPU) resumed on the native ONNX Runtime backend: the
+  // losses of steps 3 and 4 continue the WebGPU run's.
+  const onNative = await train(model, { train: trainSet, dev: devSet }, {
+    ...OPTS,
+    outDir: halfNative,
+    resume: halfNative,
+    backend: "native",
+  }, { progress: false, onBackend: () => {} });
+  assertEquals([onNative.backend, onNative.resumedFrom], ["native", 2]);
+  const lossAt = async (dir: string) =>
+    (await readMetrics(join(dir, "metrics.jsonl"))).filter((r) => r.type === "train")
+      .map((r) => (r as { loss: number }).loss);
+  const want = await lossAt(full), got = await lossAt(halfNative);
+  assertEquals(got.length, 4);
+  for (let i = 2; i < 4; i++) {
+    const rel = Math.abs(got[i] - want[i]) / want[i];
+    assert(rel < 1e-4, `step ${i + 1} loss on native ${got[i]} vs WebGPU ${want[i]}`);
+  }
   await Deno.remove(full, { recursive: true });
   await Deno.remove(half, { recursive: true });
+  await Deno.remove(halfNative, { recursive: true });
 });

@@ -4,7 +4,7 @@
  * progress bar, metrics, plots and the final export.
  *
  * The loop never touches the GPU itself: it drives a {@link LoopTrainer}
- * (the WebGPU `PrefixTrainer` by default, a CPU fake in tests).
+ * (the backend's trainer by default: WebGPU or ONNX Runtime; a CPU fake in tests).
  *
  * Data position: micro-batch `k` of the run (0-based, counted across epochs)
  * is batch `k % N` of epoch `floor(k / N)`, where `N` batches make an epoch and
@@ -38,7 +38,7 @@ import {
   readCheckpoint,
   writeCheckpoint,
 } from "./checkpoint.ts";
-import { defaultTrainerFactory } from "./_default_trainer.ts";
+import { createTrainer, type TrainingBackend } from "../training_backend.ts";
 import {
   type EvalRecord,
   MetricsLog,
@@ -67,12 +67,19 @@ export interface TrainRunOptions extends Partial<TrainOptions> {
   resume?: string;
   /** Stored dtype of the exported bundle's keys/values (default `F16`). */
   exportDtype?: BundleDtype;
+  /**
+   * Where steps run: `webgpu`, `native`, `wasm`, or `auto` (default: the fastest the machine
+   * has; see `trainingBackendCandidates`). Ignored when `hooks.trainer` is given.
+   */
+  backend?: TrainingBackend | "auto";
 }
 
 /** Injection points: the trainer, and where logs and warnings go. */
 export interface TrainHooks {
-  /** Builds the trainer (default: the WebGPU `PrefixTrainer`). */
+  /** Builds the trainer (default: the `backend` option's trainer, `createTrainer`). */
   trainer?: TrainerFactory;
+  /** Called with the line saying which backend was chosen and why. */
+  onBackend?: (line: string) => void;
   /** Called with each metrics record as it is written. */
   onLog?: (record: MetricsRecord) => void;
   /** Called with each warning (default: printed to stderr under the bar). */
@@ -102,6 +109,8 @@ export interface TrainResult {
   prefixModule: PrefixModule;
   /** The step the run resumed from, if it did. */
   resumedFrom: number | null;
+  /** The backend that ran the steps (`custom` for an injected trainer). */
+  backend: TrainingBackend | "custom";
   /** Files written. */
   files: {
     metrics: string;
@@ -147,7 +156,8 @@ export async function train(
   runOptions: TrainRunOptions,
   hooks: TrainHooks = {},
 ): Promise<TrainResult> {
-  const { outDir, taskName = "task", resume, exportDtype, ...rest } = runOptions;
+  const { outDir, taskName = "task", resume, exportDtype, backend: requested, ...rest } =
+    runOptions;
   checkTaskName(taskName); // before training: the name becomes the bundle's file name
   const options = resolveTrainOptions(rest);
   const config = model.config;
@@ -193,10 +203,18 @@ export async function train(
   };
   const checkpointDir = join(outDir, "checkpoint");
 
-  const trainer: LoopTrainer = await (hooks.trainer ?? defaultTrainerFactory)(model, pm, {
-    maxBatch: batchSize,
-    maxLen: longest,
-  });
+  const limits = { maxBatch: batchSize, maxLen: longest };
+  let trainer: LoopTrainer, backend: TrainingBackend | "custom" = "custom";
+  if (hooks.trainer) trainer = await hooks.trainer(model, pm, limits);
+  else {
+    const chosen = await createTrainer(model, pm, {
+      ...limits,
+      backend: requested,
+      log: hooks.onBackend ?? ((line) => console.error(line)),
+    });
+    trainer = chosen.trainer;
+    backend = chosen.backend;
+  }
   let initialDevLoss: number | null = null;
   let devLoss: number | null = null;
   let finalLoss: number | null = null;
@@ -395,6 +413,7 @@ export async function train(
         finalLoss,
         gates,
         resumedFrom: checkpoint ? startStep : null,
+        backend,
         options,
         export: exported.path,
       },
@@ -411,6 +430,7 @@ export async function train(
     gates,
     prefixModule: pm,
     resumedFrom: checkpoint ? startStep : null,
+    backend,
     files: {
       metrics: metrics.path,
       lossPlot,

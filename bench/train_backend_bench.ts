@@ -1,0 +1,281 @@
+/**
+ * One training step (forward + backward + prefix backward + clipped AdamW) on each training
+ * backend, and PyTorch on the CPU in the same run: step time, tokens/s and peak RSS, as one
+ * table. Shapes: a GPT-2-small-shaped model with random weights (12 x 768, 12 heads,
+ * vocabulary 50257; built in memory) at B=1 and B=4, T=64, P=10, residual + gate, m=512;
+ * and the embedded stories260K at the main job's settings (B=8, T=160, P=10, residual +
+ * gate, m=512). Each backend runs in its own process, so its peak RSS is its own.
+ *
+ * PyTorch is the outside reference ../shared/reference/bench_torch_step.py (not part of the
+ * project), run with /usr/bin/python3 with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset.
+ *
+ * Usage: deno run -A bench/train_backend_bench.ts [--shapes small1,small4,stories]
+ *        [--backends native,wasm,webgpu] [--steps 3] [--no-torch] [--torch-script PATH]
+ */
+import { parseArgs } from "node:util";
+import { loadModel } from "../src/model/mod.ts";
+import type { LoadedModel } from "../src/model/mod.ts";
+import { PrefixModule } from "../src/prefix/mod.ts";
+import { createTrainer, type TrainingBackend } from "../src/train/mod.ts";
+import { randomGpt2 } from "../tests/gpu/_random_gpt2.ts";
+import { ROOT, STORIES } from "../tests/_fixtures.ts";
+import { printHelpIfAsked } from "./_help.ts";
+
+printHelpIfAsked(import.meta.url);
+
+interface Shape {
+  label: string;
+  model: "small" | "stories";
+  torchModel: string;
+  B: number;
+  T: number;
+  P: number;
+  mid: number;
+}
+
+const SHAPES: Record<string, Shape> = {
+  small1: {
+    label: "gpt2-small B=1",
+    model: "small",
+    torchModel: "gpt2-small",
+    B: 1,
+    T: 64,
+    P: 10,
+    mid: 512,
+  },
+  small4: {
+    label: "gpt2-small B=4",
+    model: "small",
+    torchModel: "gpt2-small",
+    B: 4,
+    T: 64,
+    P: 10,
+    mid: 512,
+  },
+  stories: {
+    label: "stories260K B=8",
+    model: "stories",
+    torchModel: "stories260k",
+    B: 8,
+    T: 160,
+    P: 10,
+    mid: 512,
+  },
+};
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    shapes: { type: "string", default: "small1,small4,stories" },
+    backends: { type: "string", default: "native,wasm,webgpu" },
+    steps: { type: "string", default: "3" },
+    "no-torch": { type: "boolean", default: false },
+    "torch-script": {
+      type: "string",
+      default: `${ROOT}../shared/reference/bench_torch_step.py`,
+    },
+    child: { type: "string" }, // internal: "<shape>:<backend>"
+    help: { type: "boolean", short: "h" },
+  },
+});
+const steps = Number(values.steps);
+if (!Number.isInteger(steps) || steps < 1) {
+  console.error(
+    `Cannot run the benchmark: --steps must be a positive integer, got ${values.steps}`,
+  );
+  Deno.exit(2);
+}
+
+/** Peak resident set of this process (Linux VmHWM), in bytes. */
+function peakRss(): number {
+  const m = Deno.readTextFileSync("/proc/self/status").match(/VmHWM:\s+(\d+) kB/);
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+function batchFor(model: LoadedModel, b: number, t: number) {
+  const V = model.config.vocabSize;
+  const inputIds = Array.from(
+    { length: b },
+    (_, r) => Array.from({ length: t }, (_, i) => (r * 7919 + i * 104729) % V),
+  );
+  return { inputIds, labels: inputIds.map((row) => row.map((id, i) => (i === 0 ? -100 : id))) };
+}
+
+async function loadShapeModel(s: Shape): Promise<LoadedModel> {
+  if (s.model === "stories") return await loadModel(STORIES);
+  return await randomGpt2({
+    layers: 12,
+    embd: 768,
+    heads: 12,
+    vocab: 50257,
+    positions: 1024,
+    std: 0.02,
+    seed: 1,
+  });
+}
+
+/** In a child process: time `steps` steps of one shape on one backend; print one JSON line. */
+async function child(shapeName: string, backend: TrainingBackend) {
+  const s = SHAPES[shapeName];
+  const model = await loadShapeModel(s);
+  const pm = PrefixModule.init(model.config, {
+    prefixLen: s.P,
+    reparam: "residual",
+    gate: true,
+    midDim: s.mid,
+    seed: 1,
+  });
+  const t0 = performance.now();
+  const { trainer } = await createTrainer(model, pm, { maxBatch: s.B, maxLen: s.T, backend });
+  const setupS = (performance.now() - t0) / 1000;
+  try {
+    const batch = batchFor(model, s.B, s.T);
+    const times: number[] = [];
+    for (let i = 0; i <= steps; i++) { // step 0 is a warm-up
+      const t = performance.now();
+      await trainer.accumulate(batch);
+      await trainer.step({ lr: 1e-3 });
+      if (i > 0) times.push((performance.now() - t) / 1000);
+    }
+    times.sort((a, b) => a - b);
+    const stepS = times[Math.floor(times.length / 2)];
+    console.log(JSON.stringify({ stepS, setupS, peakRss: peakRss() }));
+  } finally {
+    trainer.destroy();
+  }
+}
+
+interface Row {
+  shape: string;
+  runner: string;
+  stepS: number | null;
+  tokensPerS: number | null;
+  peakRss: number | null;
+  note: string;
+}
+
+async function run(cmd: string, args: string[], env?: Record<string, string>, clearEnv = false) {
+  const out = await new Deno.Command(cmd, { args, env, clearEnv, stdout: "piped", stderr: "piped" })
+    .output();
+  const text = new TextDecoder().decode(out.stdout);
+  const err = new TextDecoder().decode(out.stderr);
+  return { ok: out.success, text, err };
+}
+
+/** PyTorch's peak RSS from GNU time's "Maximum resident set size (kbytes)". */
+function timeRss(stderr: string): number | null {
+  const m = stderr.match(/Maximum resident set size \(kbytes\): (\d+)/);
+  return m ? Number(m[1]) * 1024 : null;
+}
+
+async function parent() {
+  const rows: Row[] = [];
+  const backends = values.backends!.split(",") as TrainingBackend[];
+  for (const name of values.shapes!.split(",")) {
+    const s = SHAPES[name];
+    if (!s) {
+      console.error(`Cannot run the benchmark: unknown shape ${name} (${Object.keys(SHAPES)})`);
+      Deno.exit(2);
+    }
+    const tokens = s.B * s.T;
+    for (const backend of backends) {
+      const args = [
+        "run",
+        "-A",
+        new URL(import.meta.url).pathname,
+        "--child",
+        `${name}:${backend}`,
+      ];
+      args.push("--steps", String(steps));
+      const r = await run(Deno.execPath(), args);
+      const line = r.text.trim().split("\n").at(-1) ?? "";
+      try {
+        const j = JSON.parse(line);
+        rows.push({
+          shape: s.label,
+          runner: backend,
+          stepS: j.stepS,
+          tokensPerS: tokens / j.stepS,
+          peakRss: j.peakRss,
+          note: `setup ${j.setupS.toFixed(1)} s`,
+        });
+      } catch {
+        rows.push({
+          shape: s.label,
+          runner: backend,
+          stepS: null,
+          tokensPerS: null,
+          peakRss: null,
+          note: `failed: ${r.err.trim().split("\n").at(-1)}`,
+        });
+      }
+      console.error(`done: ${s.label} on ${backend}`);
+    }
+    if (!values["no-torch"]) {
+      const env: Record<string, string> = {};
+      for (const [k, v] of Object.entries(Deno.env.toObject())) {
+        if (k !== "OPENBLAS_CORETYPE" && k !== "OPENBLAS_L2_SIZE") env[k] = v;
+      }
+      const torchArgs = [
+        "-v",
+        "/usr/bin/python3",
+        values["torch-script"]!,
+        "--model",
+        s.torchModel,
+        "--batch",
+        String(s.B),
+        "--len",
+        String(s.T),
+        "--prefix",
+        String(s.P),
+        "--mid",
+        String(s.mid),
+        "--steps",
+        String(steps + 1),
+      ];
+      const r = await run("/usr/bin/time", torchArgs, env, true);
+      try {
+        const j = JSON.parse(r.text.trim().split("\n").at(-1) ?? "");
+        rows.push({
+          shape: s.label,
+          runner: `pytorch ${j.torch} (${j.threads} threads)`,
+          stepS: j.step_s,
+          tokensPerS: j.tokens_per_s,
+          peakRss: timeRss(r.err),
+          note: "",
+        });
+      } catch {
+        rows.push({
+          shape: s.label,
+          runner: "pytorch",
+          stepS: null,
+          tokensPerS: null,
+          peakRss: null,
+          note: `failed: ${r.err.trim().split("\n").slice(-3).join(" ")}`,
+        });
+      }
+      console.error(`done: ${s.label} on pytorch`);
+    }
+  }
+  const f = (x: number | null, d: number) => (x === null ? "n/a" : x.toFixed(d));
+  console.log("| shape | runner | step (s) | tokens/s | vs PyTorch | peak RSS (GB) | note |");
+  console.log("| --- | --- | ---: | ---: | ---: | ---: | --- |");
+  for (const r of rows) {
+    const torch = rows.find((t) => t.shape === r.shape && t.runner.startsWith("pytorch"));
+    const ratio = r.tokensPerS && torch?.tokensPerS
+      ? `${(r.tokensPerS / torch.tokensPerS).toFixed(2)}x`
+      : "";
+    console.log(
+      `| ${r.shape} | ${r.runner} | ${f(r.stepS, 3)} | ${f(r.tokensPerS, 1)} | ${ratio} | ${
+        f(r.peakRss === null ? null : r.peakRss / 2 ** 30, 2)
+      } | ${r.note} |`,
+    );
+  }
+}
+
+if (values.child) {
+  const [shape, backend] = values.child.split(":");
+  await child(shape, backend as TrainingBackend);
+} else {
+  await parent();
+}

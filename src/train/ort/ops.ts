@@ -1,0 +1,425 @@
+/**
+ * The pieces of the ONNX training graph that every family shares, each backward next to its
+ * forward: the prefix module (fold and its backward), the folded prefix as per-layer
+ * `past_key_values` (and its gradient back to `[P, S]`), attention over `[prefix; tokens]`,
+ * linear layers, LayerNorm and RMSNorm, and the masked cross-entropy over the LM head.
+ *
+ * Activations are kept 2-D, `[M, width]` with M = B*T, so that a linear layer's input
+ * gradient is one `Gemm(dy, W, transB)` on the frozen `[in, out]` weight (no transposed copy of
+ * the weights). Attention works per head, `[B, heads, T, hd]`.
+ *
+ * Letters: B batch, T tokens, P prefix tokens, S = 2*L*D prefix width, H query heads,
+ * Hk key/value heads, hd head size, d model width, V vocabulary, m prefix-MLP width.
+ *
+ * @module
+ */
+import type { ModelConfig } from "../../model/mod.ts";
+import type { PrefixOptions } from "../../prefix/mod.ts";
+import type { GraphBuilder } from "../../onnx/mod.ts";
+import { additiveMask } from "../../onnx/decoder_common.ts";
+
+/** The graph inputs every training graph has. */
+export interface BatchInputs {
+  /** `[B, T]` int64 token ids. */
+  inputIds: string;
+  /** `[B, P + T]` int64: ones for the prefix, then the rows' padding mask. */
+  attentionMask: string;
+  /** `[B, T]` int64 positions P..P+T-1. */
+  positionIds: string;
+  /** `[M]` int64 next-token targets (0 where not counted). */
+  targets: string;
+  /** `[M]` float 1 where the target counts, else 0. */
+  weights: string;
+}
+
+/** A graph under construction with the batch's dynamic shapes at hand. */
+export class TrainGraph {
+  readonly g: GraphBuilder;
+  readonly c: ModelConfig;
+  readonly x: BatchInputs;
+  /** `[2]` int64: (B, T). */
+  readonly bt: string;
+  /** `[1]` int64: B. */
+  readonly batch: string;
+  /** `[B, 1, T, P + T]` additive attention mask (the exporter's). */
+  readonly mask: string;
+
+  constructor(g: GraphBuilder, c: ModelConfig) {
+    this.g = g;
+    this.c = c;
+    this.x = {
+      inputIds: g.input("input_ids", "int64", ["B", "T"]),
+      attentionMask: g.input("attention_mask", "int64", ["B", "S"]),
+      positionIds: g.input("position_ids", "int64", ["B", "T"]),
+      targets: g.input("targets", "int64", ["M"]),
+      weights: g.input("weights", "float32", ["M"]),
+    };
+    this.bt = g.op("Shape", [this.x.inputIds]);
+    this.batch = g.op("Slice", [this.bt, g.int64s([0]), g.int64s([1])]);
+    this.mask = additiveMask(g, { ...this.x, past: [] });
+  }
+
+  /** A float scalar constant. */
+  f(v: number): string {
+    return this.g.floats([v], []);
+  }
+
+  /** `[M, n * hd]` -> `[B, n, T, hd]`. */
+  heads(x: string, n: number): string {
+    const g = this.g;
+    const shape = g.op("Concat", [this.bt, g.int64s([n, this.c.headDim])], { axis: 0 });
+    return g.op("Transpose", [g.op("Reshape", [x, shape])], { perm: [0, 2, 1, 3] });
+  }
+
+  /** `[B, n, T, hd]` -> `[M, n * hd]`. */
+  merge(x: string, n: number): string {
+    const g = this.g;
+    const t = g.op("Transpose", [x], { perm: [0, 2, 1, 3] });
+    return g.op("Reshape", [t, g.int64s([-1, n * this.c.headDim])]);
+  }
+
+  /** Backward of `x W (+ b)` with a frozen `[in, out]` W: `dx = dy Wᵀ`. */
+  linearBackward(dy: string, w: string): string {
+    return this.g.op("Gemm", [dy, w], { transB: 1 });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The prefix module: kv = g * R (DESIGN §1), R = E | tanh(E W1 + b1) W2 + b2 (+ E).
+
+/** The prefix module's parameter inputs and the folded prefix `[P, S]`. */
+export interface PrefixFold {
+  /** Parameter name -> graph input. */
+  params: Record<string, string>;
+  /** `[P, m]` tanh(E W1 + b1), for the backward (reparameterized methods). */
+  hidden?: string;
+  /** `[P, S]` before the gate. */
+  r: string;
+  /** `[P]` sigmoid(a) (gated methods). */
+  gate?: string;
+  /** `[P, S]` the folded prefix. */
+  kv: string;
+}
+
+/**
+ * Declare the parameters as inputs (`param.E`, ...) and fold them into `kv` `[P, S]`.
+ *
+ * @param t the graph
+ * @param o the prefix method
+ * @param shapes the parameters' shapes (`paramShapes`)
+ * @returns the fold's values
+ */
+export function prefixFold(
+  t: TrainGraph,
+  o: PrefixOptions,
+  shapes: Partial<Record<string, number[]>>,
+): PrefixFold {
+  const g = t.g;
+  const params: Record<string, string> = {};
+  for (const [name, dims] of Object.entries(shapes)) {
+    params[name] = g.input(`param.${name}`, "float32", dims!);
+  }
+  let r = params.E, hidden: string | undefined;
+  if (o.reparam !== "none") {
+    hidden = g.op("Tanh", [g.op("Add", [g.op("MatMul", [params.E, params.W1]), params.b1])]);
+    r = g.op("Add", [g.op("MatMul", [hidden, params.W2]), params.b2]);
+    if (o.reparam === "residual") r = g.op("Add", [r, params.E]);
+  }
+  if (!o.gate) return { params, hidden, r, kv: r };
+  const gate = g.op("Sigmoid", [params.a]);
+  const kv = g.op("Mul", [r, g.op("Unsqueeze", [gate, g.int64s([1])])]);
+  return { params, hidden, r, gate, kv };
+}
+
+/**
+ * Backward of {@link prefixFold}: writes the outputs `grad.<name>` from `dkv` `[P, S]`.
+ *   gate:   dR = g dkv, da = g (1 - g) sum_s dkv R
+ *   W2, b2: dW2 = hiddenᵀ dR, db2 = sum_p dR
+ *   hidden: dZ = (dR W2ᵀ) (1 - hidden²)
+ *   W1, b1: dW1 = Eᵀ dZ, db1 = sum_p dZ
+ *   E:      dZ W1ᵀ (mlp, residual) + dR (none, residual)
+ *
+ * @param t the graph
+ * @param o the prefix method
+ * @param f the fold
+ * @param dkv `[P, S]` d(summed loss) / d kv
+ * @param shapes the parameters' shapes
+ */
+export function prefixFoldBackward(
+  t: TrainGraph,
+  o: PrefixOptions,
+  f: PrefixFold,
+  dkv: string,
+  shapes: Partial<Record<string, number[]>>,
+): void {
+  const g = t.g, p = f.params;
+  const out = (name: string, v: string) => {
+    g.op("Identity", [v], {}, { outputs: [`grad.${name}`] });
+    g.output(`grad.${name}`, "float32", shapes[name]!);
+  };
+  let dr = dkv;
+  if (f.gate) {
+    dr = g.op("Mul", [dkv, g.op("Unsqueeze", [f.gate, g.int64s([1])])]);
+    const s = g.op("ReduceSum", [g.op("Mul", [dkv, f.r]), g.int64s([1])], { keepdims: 0 });
+    const slope = g.op("Mul", [f.gate, g.op("Sub", [t.f(1), f.gate])]);
+    out("a", g.op("Mul", [slope, s]));
+  }
+  if (o.reparam === "none") {
+    out("E", dr);
+    return;
+  }
+  const sumRows = (v: string) => g.op("ReduceSum", [v, g.int64s([0])], { keepdims: 0 });
+  out("W2", g.op("Gemm", [f.hidden!, dr], { transA: 1 }));
+  out("b2", sumRows(dr));
+  const oneMinusH2 = g.op("Sub", [t.f(1), g.op("Mul", [f.hidden!, f.hidden!])]);
+  const dz = g.op("Mul", [g.op("Gemm", [dr, p.W2], { transB: 1 }), oneMinusH2]);
+  out("W1", g.op("Gemm", [p.E, dz], { transA: 1 }));
+  out("b1", sumRows(dz));
+  const dE = g.op("Gemm", [dz, p.W1], { transB: 1 });
+  out("E", o.reparam === "residual" ? g.op("Add", [dE, dr]) : dE);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The folded prefix as past_key_values: kv [P, S] viewed as [P, 2L, Hk, hd], slot j = 2l + kv.
+
+/**
+ * Layer `l`'s prefix keys and values `[B, Hk, P, hd]`, the same for every row.
+ *
+ * @param t the graph
+ * @param kv `[P, S]`
+ * @param P prefix length
+ * @param l layer
+ * @returns key and value
+ */
+export function prefixPast(
+  t: TrainGraph,
+  kv: string,
+  P: number,
+  l: number,
+): { key: string; value: string } {
+  const g = t.g, c = t.c;
+  const view = g.op("Reshape", [kv, g.int64s([P, 2 * c.numLayers, c.numKvHeads, c.headDim])]);
+  const expandTo = g.op("Concat", [t.batch, g.int64s([1, 1, 1])], { axis: 0 });
+  const slot = (j: number) => {
+    const s = g.op("Gather", [view, g.int64s([j], [])], { axis: 1 }); // [P, Hk, hd]
+    const hp = g.op("Transpose", [s], { perm: [1, 0, 2] }); // [Hk, P, hd]
+    return g.op("Expand", [g.op("Unsqueeze", [hp, g.int64s([0])]), expandTo]);
+  };
+  return { key: slot(2 * l), value: slot(2 * l + 1) };
+}
+
+/**
+ * Backward of {@link prefixPast} for all layers: the rows' gradients summed over B and laid
+ * out as `[P, S]`.
+ *
+ * @param t the graph
+ * @param dPast per layer, `[B, Hk, P, hd]` gradients of key and value
+ * @param P prefix length
+ * @returns `dkv` `[P, S]`
+ */
+export function prefixPastBackward(
+  t: TrainGraph,
+  dPast: { key: string; value: string }[],
+  P: number,
+): string {
+  const g = t.g, D = t.c.numKvHeads * t.c.headDim;
+  const slots: string[] = [];
+  for (const d of dPast) {
+    for (const v of [d.key, d.value]) {
+      const summed = g.op("ReduceSum", [v, g.int64s([0])], { keepdims: 0 }); // [Hk, P, hd]
+      const ph = g.op("Transpose", [summed], { perm: [1, 0, 2] }); // [P, Hk, hd]
+      slots.push(g.op("Reshape", [ph, g.int64s([P, D])]));
+    }
+  }
+  return g.op("Concat", slots, { axis: 1 });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention over [prefix; tokens] (as decoder_common's `attention`, keeping the probabilities).
+
+/** What the attention backward needs. */
+export interface AttentionSaved {
+  q: string; // [B, H, T, hd]
+  k: string; // [B, H, S, hd] after repeat_kv
+  v: string; // [B, H, S, hd] after repeat_kv
+  probs: string; // [B, H, T, S]
+}
+
+/** `[B, Hk, S, hd]` -> `[B, H, S, hd]` (HF `repeat_kv`). */
+function repeatKv(t: TrainGraph, x: string): string {
+  const g = t.g, rep = t.c.numHeads / t.c.numKvHeads;
+  if (rep === 1) return x;
+  const e = g.op("Expand", [g.op("Unsqueeze", [x, g.int64s([2])]), g.int64s([1, 1, rep, 1, 1])]);
+  return g.op("Reshape", [e, g.int64s([0, t.c.numHeads, -1, t.c.headDim])]);
+}
+
+/** Backward of {@link repeatKv}: sum each group of query heads. */
+function repeatKvBackward(t: TrainGraph, dx: string): string {
+  const g = t.g, Hk = t.c.numKvHeads, rep = t.c.numHeads / Hk;
+  if (rep === 1) return dx;
+  const grouped = g.op("Reshape", [dx, g.int64s([0, Hk, rep, -1, t.c.headDim])]);
+  return g.op("ReduceSum", [grouped, g.int64s([2])], { keepdims: 0 });
+}
+
+/**
+ * Scaled dot-product attention of new queries over `[past; new]` keys and values.
+ *
+ * @param t the graph
+ * @param q `[B, H, T, hd]`
+ * @param k `[B, Hk, T, hd]`
+ * @param v `[B, Hk, T, hd]`
+ * @param past the prefix's `[B, Hk, P, hd]` keys and values
+ * @returns `y` `[M, H*hd]` and what the backward needs
+ */
+export function attentionForward(
+  t: TrainGraph,
+  q: string,
+  k: string,
+  v: string,
+  past: { key: string; value: string },
+): { y: string; saved: AttentionSaved } {
+  const g = t.g, c = t.c;
+  const K = repeatKv(t, g.op("Concat", [past.key, k], { axis: 2 }));
+  const V = repeatKv(t, g.op("Concat", [past.value, v], { axis: 2 }));
+  const kT = g.op("Transpose", [K], { perm: [0, 1, 3, 2] });
+  const scores = g.op("Mul", [g.op("MatMul", [q, kT]), t.f(1 / Math.sqrt(c.headDim))]);
+  const probs = g.op("Softmax", [g.op("Add", [scores, t.mask])], { axis: -1 });
+  const y = t.merge(g.op("MatMul", [probs, V]), c.numHeads);
+  return { y, saved: { q, k: K, v: V, probs } };
+}
+
+/**
+ * Backward of {@link attentionForward}.
+ *
+ * @param t the graph
+ * @param s the saved values
+ * @param dy `[M, H*hd]`
+ * @param P prefix length
+ * @param needQuery whether dq is needed (not below the first trained value)
+ * @returns dq `[B, H, T, hd]`, the new tokens' dk, dv `[B, Hk, T, hd]`, and the prefix's
+ */
+export function attentionBackward(
+  t: TrainGraph,
+  s: AttentionSaved,
+  dy: string,
+  P: number,
+  needQuery: boolean,
+): { dq?: string; dk: string; dv: string; dPast: { key: string; value: string } } {
+  const g = t.g, c = t.c;
+  const dy4 = t.heads(dy, c.numHeads);
+  const swap = (x: string) => g.op("Transpose", [x], { perm: [0, 1, 3, 2] });
+  // y = probs V
+  const dProbs = g.op("MatMul", [dy4, swap(s.v)]);
+  const dV = repeatKvBackward(t, g.op("MatMul", [swap(s.probs), dy4]));
+  // probs = softmax(scores): dscores = probs (dprobs - sum(dprobs probs)); scores = q kᵀ / sqrt(hd)
+  const rowDot = g.op("ReduceSum", [g.op("Mul", [dProbs, s.probs]), g.int64s([-1])], {
+    keepdims: 1,
+  });
+  const dScores = g.op("Mul", [
+    g.op("Mul", [s.probs, g.op("Sub", [dProbs, rowDot])]),
+    t.f(1 / Math.sqrt(c.headDim)),
+  ]);
+  const dK = repeatKvBackward(t, g.op("MatMul", [swap(dScores), s.q]));
+  const dq = needQuery ? g.op("MatMul", [dScores, s.k]) : undefined;
+  // [past; new] along the sequence axis.
+  const cut = (x: string, from: number, to: number) =>
+    g.op("Slice", [x, g.int64s([from]), g.int64s([to]), g.int64s([2])]);
+  const END = 2 ** 31 - 1;
+  return {
+    dq,
+    dk: cut(dK, P, END),
+    dv: cut(dV, P, END),
+    dPast: { key: cut(dK, 0, P), value: cut(dV, 0, P) },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Norms.
+
+/**
+ * LayerNorm over the last axis (the exporter's `LayerNormalization`), with its statistics.
+ *
+ * @returns `y`, and `mean`, `rstd` `[M, 1]`
+ */
+export function layerNorm(
+  t: TrainGraph,
+  x: string,
+  weight: string,
+  bias: string,
+): { y: string; mean: string; rstd: string } {
+  const [y, mean, rstd] = t.g.opN("LayerNormalization", [x, weight, bias], {
+    axis: -1,
+    epsilon: { float: t.c.normEps },
+  }, { outputs: 3 });
+  return { y, mean, rstd };
+}
+
+/**
+ * Backward of {@link layerNorm}: with x̂ = (x - mean) rstd and u = dy γ,
+ * dx = rstd (u - mean(u) - x̂ mean(u x̂)).
+ */
+export function layerNormBackward(
+  t: TrainGraph,
+  x: string,
+  stats: { mean: string; rstd: string },
+  weight: string,
+  dy: string,
+): string {
+  const g = t.g;
+  const mean = (v: string) => g.op("ReduceMean", [v], { axes: [-1], keepdims: 1 });
+  const xhat = g.op("Mul", [g.op("Sub", [x, stats.mean]), stats.rstd]);
+  const u = g.op("Mul", [dy, weight]);
+  const inner = g.op("Sub", [
+    g.op("Sub", [u, mean(u)]),
+    g.op("Mul", [xhat, mean(g.op("Mul", [u, xhat]))]),
+  ]);
+  return g.op("Mul", [inner, stats.rstd]);
+}
+
+/**
+ * Backward of the exporter's `rmsNorm` (y = w x r, r = 1 / sqrt(mean(x²) + eps)), recomputing
+ * r from x: dx = r u - x r³ mean(u x), u = dy w.
+ */
+export function rmsNormBackward(t: TrainGraph, x: string, weight: string, dy: string): string {
+  const g = t.g;
+  const mean = (v: string) => g.op("ReduceMean", [v], { axes: [-1], keepdims: 1 });
+  const r = g.op("Reciprocal", [
+    g.op("Sqrt", [g.op("Add", [mean(g.op("Mul", [x, x])), t.f(t.c.normEps)])]),
+  ]);
+  const u = g.op("Mul", [dy, weight]);
+  const r3 = g.op("Mul", [g.op("Mul", [r, r]), r]);
+  return g.op("Sub", [
+    g.op("Mul", [u, r]),
+    g.op("Mul", [g.op("Mul", [x, r3]), mean(g.op("Mul", [u, x]))]),
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// LM head and masked cross-entropy.
+
+/**
+ * `logits = h tableᵀ`, the summed masked cross-entropy (output `loss_sum`), and its gradient
+ * with respect to h: `dlogits = w (softmax - onehot)`, `dh = dlogits table`.
+ *
+ * @param t the graph
+ * @param h `[M, d]` final hidden states (after the last norm)
+ * @param table `[V, d]` the LM head (tied embedding or lm_head)
+ * @returns dh `[M, d]`
+ */
+export function lossAndHeadBackward(t: TrainGraph, h: string, table: string): string {
+  const g = t.g;
+  const logits = g.op("Gemm", [h, table], { transB: 1 }); // [M, V]
+  const lse = g.op("ReduceLogSumExp", [logits], { axes: [-1], keepdims: 1 }); // [M, 1]
+  const target = g.op("Unsqueeze", [t.x.targets, g.int64s([1])]); // [M, 1]
+  const picked = g.op("GatherElements", [logits, target], { axis: 1 });
+  const w = g.op("Unsqueeze", [t.x.weights, g.int64s([1])]); // [M, 1]
+  const perToken = g.op("Mul", [g.op("Sub", [lse, picked]), w]);
+  g.op("ReduceSum", [perToken], { keepdims: 0 }, { outputs: ["loss_sum"] });
+  g.output("loss_sum", "float32", []);
+  const softmaxW = g.op("Mul", [g.op("Exp", [g.op("Sub", [logits, lse])]), w]);
+  const dLogits = g.op("ScatterElements", [softmaxW, target, g.op("Neg", [w])], {
+    axis: 1,
+    reduction: "add",
+  });
+  return g.op("MatMul", [dLogits, table]);
+}

@@ -1,0 +1,154 @@
+/**
+ * Where a training step runs, and the default choice: `webgpu` on a hardware GPU (the WGSL
+ * trainer), else `native` (the ONNX training graph on onnxruntime-node, several times faster
+ * than WebGPU on a software rasterizer), else the faster of WebGPU on a software rasterizer
+ * and `wasm` (the same ONNX graph on single-threaded onnxruntime-web): on a 2-core machine
+ * the stories260K step took 0.71 s on llvmpipe and 0.93 s on WASM, so software WebGPU comes
+ * first (bench/train_backend_bench.ts measures all of them).
+ * Every backend reads and writes the same parameters, AdamW state, checkpoints and bundles,
+ * so a run may resume on another backend.
+ *
+ * @module
+ */
+import { PrefixEdgeError } from "../errors/mod.ts";
+import type { LoadedModel } from "../model/mod.ts";
+import { type GpuProbe, probeGpu } from "../infer/mod.ts";
+import type { PrefixModule } from "../prefix/mod.ts";
+import { PrefixTrainer } from "./gpu_trainer.ts";
+import { OrtPrefixTrainer } from "./ort/ort_trainer.ts";
+import type { LoopTrainer } from "./loop/trainer_contract.ts";
+
+/** Where a training step runs. */
+export type TrainingBackend = "webgpu" | "native" | "wasm";
+
+/** The backends, in the CLI's spelling. */
+export const TRAINING_BACKENDS: readonly TrainingBackend[] = ["webgpu", "native", "wasm"];
+
+/** One backend to try, and why. */
+export interface TrainingBackendCandidate {
+  /** The backend. */
+  backend: TrainingBackend;
+  /** Why it is tried (for the startup log). */
+  reason: string;
+}
+
+/**
+ * Order the training backends to try.
+ *
+ * @param requested `auto` (or undefined) for the default order, or one backend
+ * @param probe what WebGPU offers (default: probe it now)
+ * @returns the candidates, best first
+ * @throws {PrefixEdgeError} `INVALID_INPUT` for an unknown name
+ *
+ * @example The order on a machine without a GPU
+ * ```ts
+ * import { trainingBackendCandidates } from "./training_backend.ts";
+ * const list = await trainingBackendCandidates("auto", { available: false, hardware: false, description: "no adapter" });
+ * console.log(list.map((c) => c.backend)); // ["native", "wasm"]
+ * ```
+ */
+export async function trainingBackendCandidates(
+  requested?: string,
+  probe?: GpuProbe,
+): Promise<TrainingBackendCandidate[]> {
+  if (requested && requested !== "auto") {
+    if (!(TRAINING_BACKENDS as readonly string[]).includes(requested)) {
+      throw new PrefixEdgeError(
+        "INVALID_INPUT",
+        `Cannot train on backend '${requested}': choose auto, webgpu, native or wasm`,
+      );
+    }
+    return [{ backend: requested as TrainingBackend, reason: "requested" }];
+  }
+  const gpu = probe ?? await probeGpu();
+  if (gpu.hardware) {
+    return [
+      { backend: "webgpu", reason: `hardware WebGPU adapter (${gpu.description})` },
+      { backend: "native", reason: "fallback after WebGPU" },
+      { backend: "wasm", reason: "portable fallback" },
+    ];
+  }
+  const noGpu = gpu.available
+    ? `the only WebGPU adapter is software (${gpu.description})`
+    : `no WebGPU adapter (${gpu.description})`;
+  const out: TrainingBackendCandidate[] = [
+    { backend: "native", reason: `${noGpu}; ONNX Runtime's native CPU backend is fastest` },
+  ];
+  if (gpu.available) {
+    out.push({
+      backend: "webgpu",
+      reason:
+        `the native backend did not load; software WebGPU (${gpu.description}) measured faster than WASM`,
+    });
+  }
+  out.push({ backend: "wasm", reason: "the native backend did not load; WASM runs everywhere" });
+  return out;
+}
+
+/** Options of {@link createTrainer}. */
+export interface CreateTrainerOptions {
+  /** Most rows per batch. */
+  maxBatch: number;
+  /** Most tokens per row. */
+  maxLen: number;
+  /** `auto` (default) or one backend (then no fallback). */
+  backend?: TrainingBackend | "auto";
+  /** Receives one line per attempt and the final choice. */
+  log?: (line: string) => void;
+  /** WebGPU probe result (default: probe now). */
+  probe?: GpuProbe;
+}
+
+/** A trainer and the backend it runs on. */
+export interface ChosenTrainer {
+  /** The trainer. */
+  trainer: LoopTrainer & { readGrads(): Promise<Record<string, Float32Array>> };
+  /** Its backend. */
+  backend: TrainingBackend;
+  /** Why that backend. */
+  reason: string;
+}
+
+/**
+ * Create a trainer on the first backend that loads.
+ *
+ * @param model the frozen base model
+ * @param pm the prefix module to train
+ * @param opts limits, backend, log
+ * @returns the trainer, its backend and why
+ * @throws {PrefixEdgeError} the last backend's error when none loads
+ *
+ * @example Train on whatever the machine does best
+ * ```ts ignore
+ * const { trainer, backend } = await createTrainer(model, pm, { maxBatch: 4, maxLen: 64 });
+ * ```
+ */
+export async function createTrainer(
+  model: LoadedModel,
+  pm: PrefixModule,
+  opts: CreateTrainerOptions,
+): Promise<ChosenTrainer> {
+  const candidates = await trainingBackendCandidates(opts.backend, opts.probe);
+  const limits = { maxBatch: opts.maxBatch, maxLen: opts.maxLen };
+  let last: unknown;
+  for (const c of candidates) {
+    try {
+      const trainer = c.backend === "webgpu"
+        ? await PrefixTrainer.create(model, pm, limits)
+        : await OrtPrefixTrainer.create(model, pm, { ...limits, backend: c.backend });
+      opts.log?.(`backend: ${c.backend} (${c.reason})`);
+      return { trainer, backend: c.backend, reason: c.reason };
+    } catch (e) {
+      last = e;
+      if (
+        candidates.length > 1 && e instanceof PrefixEdgeError &&
+        (e.code === "BACKEND_UNAVAILABLE" || e.code === "GPU_UNAVAILABLE")
+      ) {
+        opts.log?.(`backend: ${c.backend} unavailable (${e.message}); trying the next one`);
+        continue;
+      }
+      throw e;
+    }
+  }
+  throw last;
+}
