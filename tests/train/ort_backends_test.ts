@@ -6,7 +6,15 @@
  */
 import { assert, assertAlmostEquals, assertEquals } from "../_assert.ts";
 import { PrefixEdgeError } from "../../src/errors/mod.ts";
-import { GPT2_TINY, LLAMA_TINY, readCases, relL2 } from "../_fixtures.ts";
+import {
+  GPT2_TINY,
+  LLAMA3_TINY,
+  LLAMA_TINY,
+  QWEN2_TINY,
+  QWEN3_TINY,
+  readCases,
+  relL2,
+} from "../_fixtures.ts";
 import { loadModel, SafetensorsFile } from "../../src/model/mod.ts";
 import { PrefixModule, type Reparam } from "../../src/prefix/mod.ts";
 import {
@@ -23,7 +31,7 @@ import { randomGpt2 } from "../gpu/_random_gpt2.ts";
 
 const BACKENDS = ["native", "wasm"] as const;
 
-for (const fixture of [GPT2_TINY, LLAMA_TINY]) {
+for (const fixture of [GPT2_TINY, LLAMA_TINY, QWEN2_TINY, QWEN3_TINY, LLAMA3_TINY]) {
   const family = fixture.split("/").pop();
   const model = await loadModel(`${fixture}/model`);
   const cases = await readCases(fixture);

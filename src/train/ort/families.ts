@@ -153,7 +153,11 @@ export const gpt2Graph: FamilyGraph = (t, w, past, P) => {
   return dPast;
 };
 
-/** Llama: RMSNorm, RoPE on q and k (not on the prefix), grouped-query attention, SwiGLU. */
+/**
+ * Llama: RMSNorm, RoPE on q and k (not on the prefix; Llama 3's scaled frequencies come from
+ * the exporter's table), grouped-query attention, SwiGLU; Qwen2's q/k/v biases and Qwen3's
+ * per-head q/k norm.
+ */
 export const llamaGraph: FamilyGraph = (t, w, past, P) => {
   const g = t.g, c = t.c, d = c.hiddenSize, m = c.intermediateSize;
   const H = c.numHeads, Hk = c.numKvHeads, hd = c.headDim;
@@ -189,9 +193,19 @@ export const llamaGraph: FamilyGraph = (t, w, past, P) => {
       const wq = mat(`${p}.self_attn.q_proj.weight`, H * hd, d);
       const wk = mat(`${p}.self_attn.k_proj.weight`, Hk * hd, d);
       const wv = mat(`${p}.self_attn.v_proj.weight`, Hk * hd, d);
-      const q = rotate(t.heads(linear(g, h, wq), H));
-      const k = rotate(t.heads(linear(g, h, wk), Hk));
-      const v = t.heads(linear(g, h, wv), Hk);
+      // Qwen2's q/k/v biases (their backward into the input is the identity).
+      const bias = (n: string, o: number) =>
+        c.qkvBias ? w.vector(`${p}.self_attn.${n}_proj.bias`, [o]) : undefined;
+      // Qwen3's RMSNorm over hd on each q and k head, before RoPE (x kept for the backward).
+      const qn = c.qkNorm ? w.vector(`${p}.self_attn.q_norm.weight`, [hd]) : undefined;
+      const kn = c.qkNorm ? w.vector(`${p}.self_attn.k_norm.weight`, [hd]) : undefined;
+      const qRaw = t.heads(linear(g, h, wq, bias("q", H * hd)), H);
+      const kRaw = t.heads(linear(g, h, wk, bias("k", Hk * hd)), Hk);
+      const q = rotate(qn ? rmsNorm(g, qRaw, qn, c.normEps) : qRaw);
+      const k = rotate(kn ? rmsNorm(g, kRaw, kn, c.normEps) : kRaw);
+      const v = t.heads(linear(g, h, wv, bias("v", Hk * hd)), Hk);
+      const headNormBackward = (raw: string, weight: string | undefined, dy: string) =>
+        weight ? rmsNormBackward(t, raw, weight, dy) : dy;
       const att = attentionForward(t, q, k, v, past[l]);
       const wo = mat(`${p}.self_attn.o_proj.weight`, d, H * hd);
       const x1 = g.op("Add", [layerIn, linear(g, att.y, wo)]);
@@ -222,8 +236,8 @@ export const llamaGraph: FamilyGraph = (t, w, past, P) => {
           if (l === 0) return dx1;
           const dh = g.op("Add", [
             g.op("Add", [
-              t.linearBackward(t.merge(rotateBackward(a.dq!), H), wq),
-              t.linearBackward(t.merge(rotateBackward(a.dk), Hk), wk),
+              t.linearBackward(t.merge(headNormBackward(qRaw, qn, rotateBackward(a.dq!)), H), wq),
+              t.linearBackward(t.merge(headNormBackward(kRaw, kn, rotateBackward(a.dk)), Hk), wk),
             ]),
             t.linearBackward(t.merge(a.dv, Hk), wv),
           ]);
