@@ -33,6 +33,8 @@ export const FAKE_CONFIG: ModelConfig = {
   normEps: 1e-5,
   activation: "gelu_new",
   tieWordEmbeddings: true,
+  qkvBias: true,
+  qkNorm: false,
   eosTokenIds: [],
   raw: {},
 };
