@@ -6,12 +6,15 @@
 import { PrefixEdgeError } from "../errors/mod.ts";
 import type { LoadedModel } from "../model/mod.ts";
 import type { PrefixModule } from "../prefix/mod.ts";
+import type { KernelSetName } from "../gpu/mod.ts";
 import { type AdamWOptions, PrefixTrainer, type TokenBatch } from "./gpu_trainer.ts";
 
 /** Options of {@link trainSteps}: AdamW with a constant learning rate, and the step count. */
 export interface TrainStepsOptions extends AdamWOptions {
   /** Number of optimizer steps. */
   steps: number;
+  /** Force a kernel set (default: `PREFIX_EDGE_KERNELS`, else the adapter's). */
+  kernels?: KernelSetName;
 }
 
 /**
@@ -21,7 +24,8 @@ export interface TrainStepsOptions extends AdamWOptions {
  * @param pm the prefix module (updated in place)
  * @param batch the batch, reused every step
  * @param opts steps and AdamW hyperparameters (constant lr)
- * @returns `losses[i]`: the mean loss before step i; `gradNorms[i]`: the norm before clipping
+ * @returns `losses[i]`: the mean loss before step i; `gradNorms[i]`: the norm before clipping;
+ * `kernelSet`: the kernels that ran
  * @throws {PrefixEdgeError} `INVALID_INPUT` for a bad step count, and as {@link PrefixTrainer}
  *
  * @example Memorize a batch
@@ -34,7 +38,7 @@ export async function trainSteps(
   pm: PrefixModule,
   batch: TokenBatch,
   opts: TrainStepsOptions,
-): Promise<{ losses: number[]; gradNorms: number[] }> {
+): Promise<{ losses: number[]; gradNorms: number[]; kernelSet: KernelSetName }> {
   if (!Number.isInteger(opts.steps) || opts.steps < 0) {
     throw new PrefixEdgeError(
       "INVALID_INPUT",
@@ -44,6 +48,7 @@ export async function trainSteps(
   const trainer = await PrefixTrainer.create(model, pm, {
     maxBatch: batch.inputIds.length,
     maxLen: batch.inputIds[0]?.length ?? 1,
+    kernels: opts.kernels,
   });
   try {
     const losses: number[] = [];
@@ -54,7 +59,7 @@ export async function trainSteps(
       gradNorms.push((await trainer.step(opts)).gradNorm);
     }
     await trainer.readParams();
-    return { losses, gradNorms };
+    return { losses, gradNorms, kernelSet: trainer.kernelSet };
   } finally {
     trainer.destroy();
   }

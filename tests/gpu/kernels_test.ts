@@ -14,6 +14,8 @@ import {
   GeluBackward,
   GeluForward,
   GpuContext,
+  KERNEL_SET_NAMES,
+  type KernelSetName,
   LayerNormBackward,
   LayerNormForward,
   MatmulXW,
@@ -51,8 +53,9 @@ function rand(n: number, scale = 1): Float32Array {
   return out;
 }
 
-async function withCtx(fn: (ctx: GpuContext) => Promise<void>) {
-  const ctx = await GpuContext.create();
+async function withCtx(fn: (ctx: GpuContext) => Promise<void>, kernels?: KernelSetName) {
+  const ctx = await GpuContext.create({ kernels });
+  assertEquals(ctx.kernelSet.name, kernels ?? ctx.kernelSet.name);
   try {
     await fn(ctx);
   } finally {
@@ -78,61 +81,66 @@ function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: numb
   assert(err < tol, `${what}: relative L2 error ${err.toExponential(2)} >= ${tol}`);
 }
 
-Deno.test("matmul_xw matches the reference on odd shapes, with bias and accumulation", async () => {
-  await withCtx(async (ctx) => {
-    const mm = await MatmulXW.create(ctx);
-    // K, N multiples of 4 run matmul_xw.wgsl (32 x 128 tiles: partial tiles in both
-    // dimensions, several workgroups along N); the others run matmul_xw_unaligned.wgsl.
-    const aligned = [[1, 4, 4], [37, 52, 44], [17, 8, 260], [33, 68, 132]];
-    const unaligned = [[1, 1, 1], [37, 53, 29], [65, 130, 67], [130, 17, 200], [5, 8, 6]];
-    for (const [M, K, N] of [...aligned, ...unaligned]) {
-      for (const flags of [0, 1, 3]) {
-        const x = rand(M * K), w = rand(K * N), bias = rand(N), y0 = rand(M * N);
-        const xb = up(ctx, x), wb = up(ctx, w), bb = up(ctx, bias), yb = up(ctx, y0);
-        await run(ctx, (enc) =>
-          mm.record(enc, {
-            x: xb,
-            w: wb,
-            bias: flags & 1 ? bb : undefined,
-            y: yb,
+for (const kernels of KERNEL_SET_NAMES) {
+  Deno.test(`matmul_xw (${kernels} kernels) matches the reference on odd shapes, with bias and accumulation`, async () => {
+    await withCtx(async (ctx) => {
+      const mm = await MatmulXW.create(ctx);
+      // K, N multiples of 4 run matmul_xw.wgsl (32 x 128 tiles: partial tiles in both
+      // dimensions, several workgroups along N) or, hardware, matmul_xw_tiled.wgsl (64 x 64
+      // tiles, 16 reduction steps per stage: partial stages, several workgroups both ways); the
+      // others run matmul_xw_unaligned.wgsl.
+      const aligned = [[1, 4, 4], [37, 52, 44], [17, 8, 260], [33, 68, 132], [130, 36, 132]];
+      const unaligned = [[1, 1, 1], [37, 53, 29], [65, 130, 67], [130, 17, 200], [5, 8, 6]];
+      for (const [M, K, N] of [...aligned, ...unaligned]) {
+        for (const flags of [0, 1, 3]) {
+          const x = rand(M * K), w = rand(K * N), bias = rand(N), y0 = rand(M * N);
+          const xb = up(ctx, x), wb = up(ctx, w), bb = up(ctx, bias), yb = up(ctx, y0);
+          await run(ctx, (enc) =>
+            mm.record(enc, {
+              x: xb,
+              w: wb,
+              bias: flags & 1 ? bb : undefined,
+              y: yb,
+              M,
+              K,
+              N,
+              accumulate: (flags & 2) !== 0,
+            }));
+          const want = matmulXW(
+            x,
+            w,
+            flags & 1 ? bias : null,
             M,
             K,
             N,
-            accumulate: (flags & 2) !== 0,
-          }));
-        const want = matmulXW(
-          x,
-          w,
-          flags & 1 ? bias : null,
-          M,
-          K,
-          N,
-          flags & 2 ? y0 : undefined,
-        );
-        close(await ctx.read(yb), want, 1e-5, `matmul_xw ${M}x${K}x${N} flags ${flags}`);
+            flags & 2 ? y0 : undefined,
+          );
+          close(await ctx.read(yb), want, 1e-5, `matmul_xw ${M}x${K}x${N} flags ${flags}`);
+        }
       }
-    }
+    }, kernels);
   });
-});
 
-Deno.test("matmul_xwt matches the reference on odd shapes, with accumulation", async () => {
-  await withCtx(async (ctx) => {
-    const mm = await MatmulXWt.create(ctx);
-    // [M, K, N]: K a multiple of 4 runs matmul_xwt.wgsl (16 x 128 tiles, several workgroups
-    // along N in the third shape); the others run matmul_xwt_unaligned.wgsl.
-    const aligned = [[1, 4, 1], [37, 28, 53], [19, 8, 260], [130, 20, 200]];
-    const unaligned = [[1, 1, 1], [37, 29, 53], [65, 67, 130], [130, 17, 200]];
-    for (const [M, K, N] of [...aligned, ...unaligned]) {
-      for (const accumulate of [false, true]) {
-        const x = rand(M * K), w = rand(N * K), y0 = rand(M * N);
-        const xb = up(ctx, x), wb = up(ctx, w), yb = up(ctx, y0);
-        await run(ctx, (enc) => mm.record(enc, { x: xb, w: wb, y: yb, M, K, N, accumulate }));
-        const want = matmulXWt(x, w, M, K, N, accumulate ? y0 : undefined);
-        close(await ctx.read(yb), want, 1e-5, `matmul_xwt ${M}x${K}x${N} acc ${accumulate}`);
+  Deno.test(`matmul_xwt (${kernels} kernels) matches the reference on odd shapes, with accumulation`, async () => {
+    await withCtx(async (ctx) => {
+      const mm = await MatmulXWt.create(ctx);
+      // [M, K, N]: K a multiple of 4 runs matmul_xwt.wgsl (16 x 128 tiles, several workgroups
+      // along N in the third shape) or, hardware, matmul_xwt_tiled.wgsl (64 x 64 tiles); the
+      // others run matmul_xwt_unaligned.wgsl.
+      const aligned = [[1, 4, 1], [37, 28, 53], [19, 8, 260], [130, 20, 200]];
+      const unaligned = [[1, 1, 1], [37, 29, 53], [65, 67, 130], [130, 17, 200]];
+      for (const [M, K, N] of [...aligned, ...unaligned]) {
+        for (const accumulate of [false, true]) {
+          const x = rand(M * K), w = rand(N * K), y0 = rand(M * N);
+          const xb = up(ctx, x), wb = up(ctx, w), yb = up(ctx, y0);
+          await run(ctx, (enc) => mm.record(enc, { x: xb, w: wb, y: yb, M, K, N, accumulate }));
+          const want = matmulXWt(x, w, M, K, N, accumulate ? y0 : undefined);
+          close(await ctx.read(yb), want, 1e-5, `matmul_xwt ${M}x${K}x${N} acc ${accumulate}`);
+        }
       }
-    }
+    }, kernels);
   });
-});
+}
 
 Deno.test("layernorm forward and backward match the reference", async () => {
   await withCtx(async (ctx) => {
