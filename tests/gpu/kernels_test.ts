@@ -291,48 +291,52 @@ Deno.test("embedding_forward gathers across vocabulary chunks like the reference
   });
 });
 
-Deno.test("attention forward and backward match the reference with a prefix, padding and GQA", async () => {
-  await withCtx(async (ctx) => {
-    const aF = await AttentionForward.create(ctx);
-    const aB = await AttentionBackward.create(ctx);
-    // [P, Hkv]: multi-head (Hkv = H, GPT-2) and grouped-query (3 KV heads for 6 query heads).
-    for (const [P, Hkv] of [[3, 6], [0, 6], [3, 3], [4, 1]]) {
-      const d: AttentionDims = { B: 2, T: 5, H: 6, Hkv, hd: 7, P, L: 2, layer: 1 };
-      const Cq = d.H * d.hd, D = Hkv * d.hd, RS = Cq + 2 * D, S = 2 * d.L * D;
-      const qkv = rand(d.B * d.T * RS), kv = rand(Math.max(1, P * S)), dy = rand(d.B * d.T * Cq);
-      const mask = Uint32Array.from([1, 1, 1, 1, 1, 1, 1, 1, 0, 0]);
-      const dkv0 = rand(Math.max(1, P * S));
-      const qb = up(ctx, qkv), kb = up(ctx, kv), mb = up(ctx, mask), db = up(ctx, dy);
-      const yb = ctx.buffer(d.B * d.T * Cq * 4, "y"), lb = ctx.buffer(d.B * d.H * d.T * 4, "lse");
-      const dqb = ctx.buffer(d.B * d.T * RS * 4, "dqkv"), dkb = up(ctx, dkv0);
-      const dsb = ctx.buffer(d.B * d.H * d.T * 4, "dsum");
-      const shape = { B: d.B, T: d.T, H: d.H, kvHeads: Hkv, hd: d.hd, P, layer: d.layer };
-      await run(ctx, (enc) => {
-        aF.record(enc, shape, d.L, { qkv: qb, kv: kb, mask: mb, y: yb, lse: lb });
-        aB.record(enc, shape, d.L, {
-          qkv: qb,
-          kv: kb,
-          mask: mb,
-          y: yb,
-          lse: lb,
-          dy: db,
-          dqkv: dqb,
-          dkv: dkb,
-          dsum: dsb,
+for (const kernels of KERNEL_SET_NAMES) {
+  Deno.test(`attention forward and backward (${kernels} kernels) match the reference with a prefix, padding and GQA`, async () => {
+    await withCtx(async (ctx) => {
+      const aF = await AttentionForward.create(ctx);
+      const aB = await AttentionBackward.create(ctx);
+      // [P, Hkv, T]: multi-head (Hkv = H, GPT-2) and grouped-query (3 KV heads for 6 query heads);
+      // T = 70 spans two 64-query workgroups and several 16-key stages of the tiled kernel.
+      for (const [P, Hkv, T] of [[3, 6, 5], [0, 6, 5], [3, 3, 5], [4, 1, 5], [5, 2, 70]]) {
+        const d: AttentionDims = { B: 2, T, H: 6, Hkv, hd: 7, P, L: 2, layer: 1 };
+        const Cq = d.H * d.hd, D = Hkv * d.hd, RS = Cq + 2 * D, S = 2 * d.L * D;
+        const qkv = rand(d.B * d.T * RS), kv = rand(Math.max(1, P * S)), dy = rand(d.B * d.T * Cq);
+        // Row 0 all real; row 1 right-padded by 2.
+        const mask = Uint32Array.from({ length: 2 * T }, (_, i) => (i < 2 * T - 2 ? 1 : 0));
+        const dkv0 = rand(Math.max(1, P * S));
+        const qb = up(ctx, qkv), kb = up(ctx, kv), mb = up(ctx, mask), db = up(ctx, dy);
+        const yb = ctx.buffer(d.B * d.T * Cq * 4, "y"), lb = ctx.buffer(d.B * d.H * d.T * 4, "lse");
+        const dqb = ctx.buffer(d.B * d.T * RS * 4, "dqkv"), dkb = up(ctx, dkv0);
+        const dsb = ctx.buffer(d.B * d.H * d.T * 4, "dsum");
+        const shape = { B: d.B, T: d.T, H: d.H, kvHeads: Hkv, hd: d.hd, P, layer: d.layer };
+        await run(ctx, (enc) => {
+          aF.record(enc, shape, d.L, { qkv: qb, kv: kb, mask: mb, y: yb, lse: lb });
+          aB.record(enc, shape, d.L, {
+            qkv: qb,
+            kv: kb,
+            mask: mb,
+            y: yb,
+            lse: lb,
+            dy: db,
+            dqkv: dqb,
+            dkv: dkb,
+            dsum: dsb,
+          });
         });
-      });
-      const ref = attentionForward(d, qkv, kv, mask);
-      close(await ctx.read(yb), ref.y, 1e-5, `attention_forward P=${P} Hkv=${Hkv}`);
-      close(await ctx.read(lb), ref.lse, 1e-5, `attention lse P=${P} Hkv=${Hkv}`);
-      const g = attentionBackward(d, qkv, kv, mask, dy);
-      close(await ctx.read(dqb), g.dqkv, 1e-5, `attention_backward dqkv P=${P} Hkv=${Hkv}`);
-      if (P > 0) {
-        const want = Float64Array.from(g.dkv, (v, i) => v + dkv0[i]); // accumulated into
-        close(await ctx.read(dkb), want, 1e-5, `attention_backward dkv P=${P} Hkv=${Hkv}`);
+        const ref = attentionForward(d, qkv, kv, mask);
+        close(await ctx.read(yb), ref.y, 1e-5, `attention_forward P=${P} Hkv=${Hkv}`);
+        close(await ctx.read(lb), ref.lse, 1e-5, `attention lse P=${P} Hkv=${Hkv}`);
+        const g = attentionBackward(d, qkv, kv, mask, dy);
+        close(await ctx.read(dqb), g.dqkv, 1e-5, `attention_backward dqkv P=${P} Hkv=${Hkv}`);
+        if (P > 0) {
+          const want = Float64Array.from(g.dkv, (v, i) => v + dkv0[i]); // accumulated into
+          close(await ctx.read(dkb), want, 1e-5, `attention_backward dkv P=${P} Hkv=${Hkv}`);
+        }
       }
-    }
+    }, kernels);
   });
-});
+}
 
 Deno.test("cross-entropy over vocabulary chunks matches the reference loss and gradient", async () => {
   await withCtx(async (ctx) => {
