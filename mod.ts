@@ -101,6 +101,7 @@ export {
   trainSteps,
   type TrainStepsOptions,
 } from "./src/train/mod.ts";
+export type { KernelSetName } from "./src/gpu/mod.ts";
 
 // Serving.
 export {

@@ -6,7 +6,7 @@
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
 import type { BufferRange, GpuContext } from "./gpu_context.ts";
-import { cdiv, packUniform } from "./_uniform.ts";
+import { cdiv, checkDispatchRows, packUniform } from "./_uniform.ts";
 
 /** The kernels keep one head's vectors in private arrays of this size. */
 export const MAX_HEAD_DIM = 128;
@@ -73,27 +73,30 @@ function pack(s: AttentionShape, L: number): ArrayBuffer {
  * ```
  */
 export class AttentionForward {
-  private constructor(private ctx: GpuContext, private pipeline: GPUComputePipeline) {}
+  private constructor(
+    private ctx: GpuContext,
+    private pipeline: GPUComputePipeline,
+    private tiled: boolean,
+  ) {}
 
-  /** Compile (cached per context). */
+  /**
+   * Compile (cached per context): `attention_forward.wgsl` for the software set,
+   * `attention_forward_tiled.wgsl` (K/V tiles shared by 64 query rows) for the hardware set.
+   */
   static async create(ctx: GpuContext): Promise<AttentionForward> {
+    const tiled = ctx.kernelSet.name === "hardware";
+    const kernel = tiled ? "attention_forward_tiled" : "attention_forward";
     return new AttentionForward(
       ctx,
-      await ctx.pipeline("attention_forward", "main", [
-        "uniform",
-        "read",
-        "read",
-        "read",
-        "rw",
-        "rw",
-      ]),
+      await ctx.pipeline(kernel, "main", ["uniform", "read", "read", "read", "rw", "rw"]),
+      tiled,
     );
   }
 
   /**
    * qkv: [B, T, Cq + 2D] (q | k | v; Cq = H hd, D = Hkv hd); kv: [P, 2LD] folded prefix;
    * mask: [B, T] u32; y: [B, T, Cq]; lse: [B, H, T].
-   * Dispatch ceil(B*H*T / 64).
+   * Dispatch ceil(B*H*T / 64); tiled: (ceil(T / 64), B*H).
    */
   record(
     enc: GPUCommandEncoder,
@@ -103,7 +106,11 @@ export class AttentionForward {
   ): void {
     const u = this.ctx.uniform(pack(s, numLayers));
     const bg = this.ctx.bindGroup(this.pipeline, [u, a.qkv, a.kv, a.mask, a.y, a.lse]);
-    this.ctx.dispatch(enc, "attention_forward", this.pipeline, bg, [cdiv(s.B * s.H * s.T, 64)]);
+    if (this.tiled) checkDispatchRows(s.B * s.H, "attention_forward (B x H)");
+    const grid: [number, number] = this.tiled
+      ? [cdiv(s.T, 64), s.B * s.H]
+      : [cdiv(s.B * s.H * s.T, 64), 1];
+    this.ctx.dispatch(enc, "attention_forward", this.pipeline, bg, grid);
   }
 }
 

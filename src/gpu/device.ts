@@ -6,6 +6,7 @@
  * @module
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
+import type { AdapterFacts } from "./kernel_set.ts";
 
 /** The limits this SDK raises to the adapter's values when the adapter offers more. */
 const RAISED_LIMITS = [
@@ -17,11 +18,19 @@ const RAISED_LIMITS = [
   "maxComputeWorkgroupsPerDimension",
 ] as const;
 
-let shared: Promise<GPUDevice> | null = null;
+/** Optional features requested when the adapter offers them. */
+const WANTED_FEATURES: GPUFeatureName[] = [
+  "timestamp-query",
+  "shader-f16",
+  "subgroups" as GPUFeatureName,
+];
+
+let shared: Promise<{ device: GPUDevice; facts: AdapterFacts }> | null = null;
 
 /**
  * The process-wide WebGPU device (requested on first use, then shared).
- * It asks for the adapter's limits and the `timestamp-query` feature when offered.
+ * It asks for the adapter's limits and the `timestamp-query`, `shader-f16` and `subgroups`
+ * features when offered.
  *
  * @returns the device
  * @throws {PrefixEdgeError} `GPU_UNAVAILABLE` when there is no WebGPU adapter
@@ -32,7 +41,27 @@ let shared: Promise<GPUDevice> | null = null;
  * console.log(device.limits.maxStorageBufferBindingSize);
  * ```
  */
-export function acquireDevice(): Promise<GPUDevice> {
+export async function acquireDevice(): Promise<GPUDevice> {
+  return (await acquire()).device;
+}
+
+/**
+ * What the process-wide device's adapter reports (for choosing a kernel set, and for logs).
+ *
+ * @returns the adapter's facts
+ * @throws {PrefixEdgeError} `GPU_UNAVAILABLE` when there is no WebGPU adapter
+ *
+ * @example Print the adapter
+ * ```ts ignore
+ * const facts = await adapterFacts();
+ * console.log(facts.vendor, facts.description, facts.features);
+ * ```
+ */
+export async function adapterFacts(): Promise<AdapterFacts> {
+  return (await acquire()).facts;
+}
+
+function acquire(): Promise<{ device: GPUDevice; facts: AdapterFacts }> {
   if (!shared) {
     shared = requestDevice().catch((e) => {
       shared = null;
@@ -42,7 +71,7 @@ export function acquireDevice(): Promise<GPUDevice> {
   return shared;
 }
 
-async function requestDevice(): Promise<GPUDevice> {
+async function requestDevice(): Promise<{ device: GPUDevice; facts: AdapterFacts }> {
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) {
     throw new PrefixEdgeError(
@@ -59,11 +88,21 @@ async function requestDevice(): Promise<GPUDevice> {
   }
   const requiredLimits: Record<string, number> = {};
   for (const name of RAISED_LIMITS) requiredLimits[name] = adapter.limits[name];
-  const requiredFeatures: GPUFeatureName[] = [];
-  if (adapter.features.has("timestamp-query")) requiredFeatures.push("timestamp-query");
+  const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   device.lost.then((info) => {
     if (info.reason !== "destroyed") shared = null;
   });
-  return device;
+  const info = adapter.info;
+  const facts: AdapterFacts = {
+    isFallbackAdapter: Boolean((adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter),
+    vendor: info?.vendor ?? "",
+    architecture: info?.architecture ?? "",
+    device: info?.device ?? "",
+    description: info?.description ?? "",
+    features: [...device.features],
+    maxComputeInvocationsPerWorkgroup: device.limits.maxComputeInvocationsPerWorkgroup,
+    maxComputeWorkgroupStorageSize: device.limits.maxComputeWorkgroupStorageSize,
+  };
+  return { device, facts };
 }

@@ -9,7 +9,8 @@
  * @module
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
-import { acquireDevice } from "./device.ts";
+import { acquireDevice, adapterFacts } from "./device.ts";
+import { chooseKernelSet, kernelEnv, type KernelSet, type KernelSetName } from "./kernel_set.ts";
 
 /** How a binding is declared in WGSL: uniform, `storage, read` or `storage, read_write`. */
 export type BindingKind = "uniform" | "read" | "rw";
@@ -70,6 +71,8 @@ export interface PassTimes {
 export class GpuContext {
   /** The device. */
   readonly device: GPUDevice;
+  /** The kernels this context's modules run (chosen from the adapter, or forced). */
+  readonly kernelSet: KernelSet;
   #pipelines = new Map<string, Promise<GPUComputePipeline>>();
   #buffers = new Set<GPUBuffer>();
   #uniformBuf: GPUBuffer;
@@ -80,8 +83,9 @@ export class GpuContext {
   #queryResolve: GPUBuffer | null = null;
   #times: PassTimes | null = null;
 
-  private constructor(device: GPUDevice) {
+  private constructor(device: GPUDevice, kernelSet: KernelSet) {
     this.device = device;
+    this.kernelSet = kernelSet;
     this.#uniformBuf = device.createBuffer({
       label: "uniform arena",
       size: UNIFORM_SLOT * UNIFORM_SLOTS,
@@ -90,13 +94,20 @@ export class GpuContext {
   }
 
   /**
-   * A context on the process-wide device.
+   * A context on the process-wide device. Its kernel set is `opts.kernels` when given, else
+   * `PREFIX_EDGE_KERNELS` when set, else the adapter's (see {@link chooseKernelSet}).
    *
+   * @param opts `kernels`: force a kernel set
    * @returns a context on the shared device
-   * @throws {PrefixEdgeError} `GPU_UNAVAILABLE` without a WebGPU adapter
+   * @throws {PrefixEdgeError} `GPU_UNAVAILABLE` without a WebGPU adapter; `INVALID_INPUT` for
+   * an unknown kernel set name
    */
-  static async create(): Promise<GpuContext> {
-    return new GpuContext(await acquireDevice());
+  static async create(opts: { kernels?: KernelSetName } = {}): Promise<GpuContext> {
+    const device = await acquireDevice();
+    const env = kernelEnv();
+    const set = chooseKernelSet(await adapterFacts(), opts.kernels ?? env.kernels, env.f16);
+    if (opts.kernels) set.reason = "chosen by the caller";
+    return new GpuContext(device, set);
   }
 
   /** The largest storage binding the device accepts, in bytes. */

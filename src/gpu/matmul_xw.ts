@@ -8,6 +8,7 @@
  */
 import type { BufferRange, GpuContext } from "./gpu_context.ts";
 import { cdiv, packUniform } from "./_uniform.ts";
+import { HARDWARE_MATMUL_TILE } from "./kernel_set.ts";
 
 /** Arguments of {@link MatmulXW.record}. */
 export interface MatmulXWArgs {
@@ -45,22 +46,24 @@ export class MatmulXW {
     private ctx: GpuContext,
     private vec4: GPUComputePipeline,
     private unaligned: GPUComputePipeline,
+    private tiled: boolean,
   ) {}
 
-  /** Compile (cached per context). */
+  /** Compile (cached per context) the kernels of the context's kernel set. */
   static async create(ctx: GpuContext): Promise<MatmulXW> {
     const layout = ["uniform", "read", "read", "read", "rw"] as const;
     const [vec4, unaligned] = await Promise.all([
-      ctx.pipeline("matmul_xw", "main", [...layout]),
+      ctx.pipeline(alignedKernel(ctx), "main", [...layout]),
       ctx.pipeline("matmul_xw_unaligned", "main", [...layout]),
     ]);
-    return new MatmulXW(ctx, vec4, unaligned);
+    return new MatmulXW(ctx, vec4, unaligned, ctx.kernelSet.name === "hardware");
   }
 
   /**
    * Record Y = X W (+ bias) (+ Y). K and N multiples of 4: `matmul_xw.wgsl`, dispatch
    * (ceil(N/128), ceil(M/32)); otherwise `matmul_xw_unaligned.wgsl`, (ceil(N/64), ceil(M/64)).
    */
+  // Hardware set: aligned shapes run `matmul_xw_tiled[_f16].wgsl` on (ceil(N/BN), ceil(M/BM)).
   record(enc: GPUCommandEncoder, a: MatmulXWArgs, label = "matmul_xw"): void {
     const flags = (a.bias ? 1 : 0) | (a.accumulate ? 2 : 0);
     const u = this.ctx.uniform(packUniform("uuuu", [a.M, a.K, a.N, flags]));
@@ -68,8 +71,17 @@ export class MatmulXW {
     const pipeline = aligned ? this.vec4 : this.unaligned;
     const bg = this.ctx.bindGroup(pipeline, [u, a.x, a.w, a.bias ?? a.w, a.y]);
     const grid: [number, number] = aligned
-      ? [cdiv(a.N, 128), cdiv(a.M, 32)]
+      ? this.tiled
+        ? [cdiv(a.N, HARDWARE_MATMUL_TILE.BN), cdiv(a.M, HARDWARE_MATMUL_TILE.BM)]
+        : [cdiv(a.N, 128), cdiv(a.M, 32)]
       : [cdiv(a.N, 64), cdiv(a.M, 64)];
     this.ctx.dispatch(enc, label, pipeline, bg, grid);
   }
+}
+
+/** The aligned-shape kernel of the context's set: software `matmul_xw`, hardware `matmul_xw_tiled[_f16]`. */
+function alignedKernel(ctx: GpuContext): string {
+  const set = ctx.kernelSet;
+  if (set.name === "software") return "matmul_xw";
+  return set.f16 ? "matmul_xw_tiled_f16" : "matmul_xw_tiled";
 }

@@ -8,6 +8,7 @@
  */
 import type { BufferRange, GpuContext } from "./gpu_context.ts";
 import { cdiv, packUniform } from "./_uniform.ts";
+import { HARDWARE_MATMUL_TILE } from "./kernel_set.ts";
 
 /** Arguments of {@link MatmulXWt.record}. */
 export interface MatmulXWtArgs {
@@ -43,22 +44,24 @@ export class MatmulXWt {
     private ctx: GpuContext,
     private vec4: GPUComputePipeline,
     private unaligned: GPUComputePipeline,
+    private tiled: boolean,
   ) {}
 
-  /** Compile (cached per context). */
+  /** Compile (cached per context) the kernels of the context's kernel set. */
   static async create(ctx: GpuContext): Promise<MatmulXWt> {
     const layout = ["uniform", "read", "read", "rw"] as const;
     const [vec4, unaligned] = await Promise.all([
-      ctx.pipeline("matmul_xwt", "main", [...layout]),
+      ctx.pipeline(alignedKernel(ctx), "main", [...layout]),
       ctx.pipeline("matmul_xwt_unaligned", "main", [...layout]),
     ]);
-    return new MatmulXWt(ctx, vec4, unaligned);
+    return new MatmulXWt(ctx, vec4, unaligned, ctx.kernelSet.name === "hardware");
   }
 
   /**
    * Record Y = X Wᵀ (+ Y). K a multiple of 4: `matmul_xwt.wgsl`, dispatch
    * (ceil(N/128), ceil(M/16)); otherwise `matmul_xwt_unaligned.wgsl`, (ceil(N/64), ceil(M/64)).
    */
+  // Hardware set: aligned shapes run `matmul_xwt_tiled[_f16].wgsl` on (ceil(N/BN), ceil(M/BM)).
   record(enc: GPUCommandEncoder, a: MatmulXWtArgs, label = "matmul_xwt"): void {
     // The kernels' uniform is { rows, output columns, reduction length, flags }.
     const u = this.ctx.uniform(packUniform("uuuu", [a.M, a.N, a.K, a.accumulate ? 2 : 0]));
@@ -66,8 +69,17 @@ export class MatmulXWt {
     const pipeline = aligned ? this.vec4 : this.unaligned;
     const bg = this.ctx.bindGroup(pipeline, [u, a.x, a.w, a.y]);
     const grid: [number, number] = aligned
-      ? [cdiv(a.N, 128), cdiv(a.M, 16)]
+      ? this.tiled
+        ? [cdiv(a.N, HARDWARE_MATMUL_TILE.BN), cdiv(a.M, HARDWARE_MATMUL_TILE.BM)]
+        : [cdiv(a.N, 128), cdiv(a.M, 16)]
       : [cdiv(a.N, 64), cdiv(a.M, 64)];
     this.ctx.dispatch(enc, label, pipeline, bg, grid);
   }
+}
+
+/** The aligned-shape kernel of the context's set: software `matmul_xwt`, hardware `matmul_xwt_tiled[_f16]`. */
+function alignedKernel(ctx: GpuContext): string {
+  const set = ctx.kernelSet;
+  if (set.name === "software") return "matmul_xwt";
+  return set.f16 ? "matmul_xwt_tiled_f16" : "matmul_xwt_tiled";
 }

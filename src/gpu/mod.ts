@@ -4,7 +4,15 @@
  *
  * @module
  */
-export { acquireDevice } from "./device.ts";
+export { acquireDevice, adapterFacts } from "./device.ts";
+export {
+  type AdapterFacts,
+  chooseKernelSet,
+  HARDWARE_MATMUL_TILE,
+  KERNEL_SET_NAMES,
+  type KernelSet,
+  type KernelSetName,
+} from "./kernel_set.ts";
 export {
   type BindingKind,
   type BufferRange,

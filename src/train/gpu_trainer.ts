@@ -17,6 +17,7 @@ import type { LoadedModel } from "../model/mod.ts";
 import {
   AdamWUpdate,
   GpuContext,
+  type KernelSetName,
   NORM_PARTIALS,
   PrefixBackward,
   PrefixForward,
@@ -42,6 +43,8 @@ export interface TrainerLimits {
   vocabChunk?: number;
   /** Keep all chunks' logits between forward and backward (default: when they fit in 128 MiB). */
   keepLogits?: boolean;
+  /** Force a kernel set (default: `PREFIX_EDGE_KERNELS`, else the adapter's; see docs/kernels.md). */
+  kernels?: KernelSetName;
 }
 
 /** AdamW hyperparameters (torch.optim.AdamW semantics). */
@@ -220,7 +223,7 @@ export class PrefixTrainer {
         `Cannot create the trainer: prefix ${pm.options.prefixLen} + maxLen ${maxLen} exceed the model's ${model.config.maxPositions} positions`,
       );
     }
-    const ctx = await GpuContext.create();
+    const ctx = await GpuContext.create({ kernels: opts.kernels });
     try {
       const [graph, pf, pb, adam] = await Promise.all([
         createTrainingGraph(ctx, model, maxBatch * maxLen, {
@@ -236,6 +239,11 @@ export class PrefixTrainer {
       ctx.destroy();
       throw e;
     }
+  }
+
+  /** The kernel set this trainer runs (`software` or `hardware`). */
+  get kernelSet(): KernelSetName {
+    return this.#ctx.kernelSet.name;
   }
 
   /** The underlying GPU context (for timing in benchmarks). */

@@ -5,6 +5,7 @@
  */
 import type { LoadedModel } from "../model/mod.ts";
 import type { PrefixModule } from "../prefix/mod.ts";
+import type { KernelSetName } from "../gpu/mod.ts";
 import type { TokenBatch } from "./gpu_trainer.ts";
 import { createTrainer, type TrainingBackend } from "./training_backend.ts";
 
@@ -12,6 +13,8 @@ import { createTrainer, type TrainingBackend } from "./training_backend.ts";
 export interface LossAndGradsOptions {
   /** `webgpu`, `native`, `wasm`, or `auto` (default: the fastest the machine has). */
   backend?: TrainingBackend | "auto";
+  /** WebGPU only: force a kernel set (default: `PREFIX_EDGE_KERNELS`, else the adapter's). */
+  kernels?: KernelSetName;
 }
 
 /**
@@ -21,9 +24,9 @@ export interface LossAndGradsOptions {
  * @param model a loaded GPT-2 model
  * @param pm the prefix module (not modified)
  * @param batch right-padded rows; labels aligned with inputIds (HF), -100 ignored
- * @param options the backend
- * @returns `loss`, `grads` keyed `E`, `W1`, `b1`, `W2`, `b2`, `a` (those the method has), and
- *   the `backend` that ran
+ * @param options the backend, and on WebGPU the kernel set
+ * @returns `loss`, `grads` keyed `E`, `W1`, `b1`, `W2`, `b2`, `a` (those the method has), the
+ *   `backend` that ran, and the `kernelSet` (WebGPU; `null` on ONNX Runtime)
  * @throws {PrefixEdgeError} as the trainers' `create` and `accumulate`
  *
  * @example Check a gradient
@@ -37,16 +40,24 @@ export async function lossAndGrads(
   pm: PrefixModule,
   batch: TokenBatch,
   options: LossAndGradsOptions = {},
-): Promise<{ loss: number; grads: Record<string, Float32Array>; backend: TrainingBackend }> {
+): Promise<
+  {
+    loss: number;
+    grads: Record<string, Float32Array>;
+    backend: TrainingBackend;
+    kernelSet: KernelSetName | null;
+  }
+> {
   const { trainer, backend } = await createTrainer(model, pm, {
     maxBatch: batch.inputIds.length,
     maxLen: batch.inputIds[0]?.length ?? 1,
     backend: options.backend,
+    kernels: options.kernels,
   });
   try {
     const { lossSum, tokens } = await trainer.accumulate(batch);
     const grads = await trainer.readGrads();
-    return { loss: lossSum / tokens, grads, backend };
+    return { loss: lossSum / tokens, grads, backend, kernelSet: trainer.kernelSet ?? null };
   } finally {
     trainer.destroy();
   }

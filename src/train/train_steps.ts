@@ -7,6 +7,7 @@
 import { PrefixEdgeError } from "../errors/mod.ts";
 import type { LoadedModel } from "../model/mod.ts";
 import type { PrefixModule } from "../prefix/mod.ts";
+import type { KernelSetName } from "../gpu/mod.ts";
 import type { AdamWOptions, TokenBatch } from "./gpu_trainer.ts";
 import { createTrainer, type TrainingBackend } from "./training_backend.ts";
 
@@ -16,6 +17,8 @@ export interface TrainStepsOptions extends AdamWOptions {
   steps: number;
   /** `webgpu`, `native`, `wasm`, or `auto` (default: the fastest the machine has). */
   backend?: TrainingBackend | "auto";
+  /** WebGPU only: force a kernel set (default: `PREFIX_EDGE_KERNELS`, else the adapter's). */
+  kernels?: KernelSetName;
 }
 
 /**
@@ -26,7 +29,7 @@ export interface TrainStepsOptions extends AdamWOptions {
  * @param batch the batch, reused every step
  * @param opts steps and AdamW hyperparameters (constant lr)
  * @returns `losses[i]`: the mean loss before step i; `gradNorms[i]`: the norm before clipping;
- *   the `backend` that ran
+ *   the `backend` that ran and the `kernelSet` (WebGPU; `null` on ONNX Runtime)
  * @throws {PrefixEdgeError} `INVALID_INPUT` for a bad step count, and as the trainers
  *
  * @example Memorize a batch
@@ -39,7 +42,14 @@ export async function trainSteps(
   pm: PrefixModule,
   batch: TokenBatch,
   opts: TrainStepsOptions,
-): Promise<{ losses: number[]; gradNorms: number[]; backend: TrainingBackend }> {
+): Promise<
+  {
+    losses: number[];
+    gradNorms: number[];
+    backend: TrainingBackend;
+    kernelSet: KernelSetName | null;
+  }
+> {
   if (!Number.isInteger(opts.steps) || opts.steps < 0) {
     throw new PrefixEdgeError(
       "INVALID_INPUT",
@@ -50,6 +60,7 @@ export async function trainSteps(
     maxBatch: batch.inputIds.length,
     maxLen: batch.inputIds[0]?.length ?? 1,
     backend: opts.backend,
+    kernels: opts.kernels,
   });
   try {
     const losses: number[] = [];
@@ -63,7 +74,7 @@ export async function trainSteps(
     for (const [name, v] of Object.entries(params)) {
       if (v !== pm.params[name]) pm.params[name].set(v);
     }
-    return { losses, gradNorms, backend };
+    return { losses, gradNorms, backend, kernelSet: trainer.kernelSet ?? null };
   } finally {
     trainer.destroy();
   }

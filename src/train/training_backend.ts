@@ -10,6 +10,7 @@
  *
  * @module
  */
+import type { KernelSetName } from "../gpu/mod.ts";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import type { LoadedModel } from "../model/mod.ts";
 import { type GpuProbe, probeGpu } from "../infer/mod.ts";
@@ -97,12 +98,18 @@ export interface CreateTrainerOptions {
   log?: (line: string) => void;
   /** WebGPU probe result (default: probe now). */
   probe?: GpuProbe;
+  /** WebGPU only: force a kernel set (default: `PREFIX_EDGE_KERNELS`, else the adapter's). */
+  kernels?: KernelSetName;
 }
 
 /** A trainer and the backend it runs on. */
 export interface ChosenTrainer {
   /** The trainer. */
-  trainer: LoopTrainer & { readGrads(): Promise<Record<string, Float32Array>> };
+  trainer: LoopTrainer & {
+    readGrads(): Promise<Record<string, Float32Array>>;
+    /** WebGPU: the kernel set that runs; ONNX Runtime trainers have none. */
+    readonly kernelSet?: KernelSetName;
+  };
   /** Its backend. */
   backend: TrainingBackend;
   /** Why that backend. */
@@ -134,7 +141,7 @@ export async function createTrainer(
   for (const c of candidates) {
     try {
       const trainer = c.backend === "webgpu"
-        ? await PrefixTrainer.create(model, pm, limits)
+        ? await PrefixTrainer.create(model, pm, { ...limits, kernels: opts.kernels })
         : await OrtPrefixTrainer.create(model, pm, { ...limits, backend: c.backend });
       opts.log?.(`backend: ${c.backend} (${c.reason})`);
       return { trainer, backend: c.backend, reason: c.reason };

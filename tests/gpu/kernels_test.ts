@@ -15,6 +15,8 @@ import {
   GeluBackward,
   GeluForward,
   GpuContext,
+  KERNEL_SET_NAMES,
+  type KernelSetName,
   LayerNormBackward,
   LayerNormForward,
   MatmulXW,
@@ -58,8 +60,9 @@ function rand(n: number, scale = 1): Float32Array {
   return out;
 }
 
-async function withCtx(fn: (ctx: GpuContext) => Promise<void>) {
-  const ctx = await GpuContext.create();
+async function withCtx(fn: (ctx: GpuContext) => Promise<void>, kernels?: KernelSetName) {
+  const ctx = await GpuContext.create({ kernels });
+  assertEquals(ctx.kernelSet.name, kernels ?? ctx.kernelSet.name);
   try {
     await fn(ctx);
   } finally {
@@ -85,61 +88,66 @@ function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: numb
   assert(err < tol, `${what}: relative L2 error ${err.toExponential(2)} >= ${tol}`);
 }
 
-Deno.test("matmul_xw matches the reference on odd shapes, with bias and accumulation", async () => {
-  await withCtx(async (ctx) => {
-    const mm = await MatmulXW.create(ctx);
-    // K, N multiples of 4 run matmul_xw.wgsl (32 x 128 tiles: partial tiles in both
-    // dimensions, several workgroups along N); the others run matmul_xw_unaligned.wgsl.
-    const aligned = [[1, 4, 4], [37, 52, 44], [17, 8, 260], [33, 68, 132]];
-    const unaligned = [[1, 1, 1], [37, 53, 29], [65, 130, 67], [130, 17, 200], [5, 8, 6]];
-    for (const [M, K, N] of [...aligned, ...unaligned]) {
-      for (const flags of [0, 1, 3]) {
-        const x = rand(M * K), w = rand(K * N), bias = rand(N), y0 = rand(M * N);
-        const xb = up(ctx, x), wb = up(ctx, w), bb = up(ctx, bias), yb = up(ctx, y0);
-        await run(ctx, (enc) =>
-          mm.record(enc, {
-            x: xb,
-            w: wb,
-            bias: flags & 1 ? bb : undefined,
-            y: yb,
+for (const kernels of KERNEL_SET_NAMES) {
+  Deno.test(`matmul_xw (${kernels} kernels) matches the reference on odd shapes, with bias and accumulation`, async () => {
+    await withCtx(async (ctx) => {
+      const mm = await MatmulXW.create(ctx);
+      // K, N multiples of 4 run matmul_xw.wgsl (32 x 128 tiles: partial tiles in both
+      // dimensions, several workgroups along N) or, hardware, matmul_xw_tiled.wgsl (64 x 64
+      // tiles, 16 reduction steps per stage: partial stages, several workgroups both ways); the
+      // others run matmul_xw_unaligned.wgsl.
+      const aligned = [[1, 4, 4], [37, 52, 44], [17, 8, 260], [33, 68, 132], [130, 36, 132]];
+      const unaligned = [[1, 1, 1], [37, 53, 29], [65, 130, 67], [130, 17, 200], [5, 8, 6]];
+      for (const [M, K, N] of [...aligned, ...unaligned]) {
+        for (const flags of [0, 1, 3]) {
+          const x = rand(M * K), w = rand(K * N), bias = rand(N), y0 = rand(M * N);
+          const xb = up(ctx, x), wb = up(ctx, w), bb = up(ctx, bias), yb = up(ctx, y0);
+          await run(ctx, (enc) =>
+            mm.record(enc, {
+              x: xb,
+              w: wb,
+              bias: flags & 1 ? bb : undefined,
+              y: yb,
+              M,
+              K,
+              N,
+              accumulate: (flags & 2) !== 0,
+            }));
+          const want = matmulXW(
+            x,
+            w,
+            flags & 1 ? bias : null,
             M,
             K,
             N,
-            accumulate: (flags & 2) !== 0,
-          }));
-        const want = matmulXW(
-          x,
-          w,
-          flags & 1 ? bias : null,
-          M,
-          K,
-          N,
-          flags & 2 ? y0 : undefined,
-        );
-        close(await ctx.read(yb), want, 1e-5, `matmul_xw ${M}x${K}x${N} flags ${flags}`);
+            flags & 2 ? y0 : undefined,
+          );
+          close(await ctx.read(yb), want, 1e-5, `matmul_xw ${M}x${K}x${N} flags ${flags}`);
+        }
       }
-    }
+    }, kernels);
   });
-});
 
-Deno.test("matmul_xwt matches the reference on odd shapes, with accumulation", async () => {
-  await withCtx(async (ctx) => {
-    const mm = await MatmulXWt.create(ctx);
-    // [M, K, N]: K a multiple of 4 runs matmul_xwt.wgsl (16 x 128 tiles, several workgroups
-    // along N in the third shape); the others run matmul_xwt_unaligned.wgsl.
-    const aligned = [[1, 4, 1], [37, 28, 53], [19, 8, 260], [130, 20, 200]];
-    const unaligned = [[1, 1, 1], [37, 29, 53], [65, 67, 130], [130, 17, 200]];
-    for (const [M, K, N] of [...aligned, ...unaligned]) {
-      for (const accumulate of [false, true]) {
-        const x = rand(M * K), w = rand(N * K), y0 = rand(M * N);
-        const xb = up(ctx, x), wb = up(ctx, w), yb = up(ctx, y0);
-        await run(ctx, (enc) => mm.record(enc, { x: xb, w: wb, y: yb, M, K, N, accumulate }));
-        const want = matmulXWt(x, w, M, K, N, accumulate ? y0 : undefined);
-        close(await ctx.read(yb), want, 1e-5, `matmul_xwt ${M}x${K}x${N} acc ${accumulate}`);
+  Deno.test(`matmul_xwt (${kernels} kernels) matches the reference on odd shapes, with accumulation`, async () => {
+    await withCtx(async (ctx) => {
+      const mm = await MatmulXWt.create(ctx);
+      // [M, K, N]: K a multiple of 4 runs matmul_xwt.wgsl (16 x 128 tiles, several workgroups
+      // along N in the third shape) or, hardware, matmul_xwt_tiled.wgsl (64 x 64 tiles); the
+      // others run matmul_xwt_unaligned.wgsl.
+      const aligned = [[1, 4, 1], [37, 28, 53], [19, 8, 260], [130, 20, 200]];
+      const unaligned = [[1, 1, 1], [37, 29, 53], [65, 67, 130], [130, 17, 200]];
+      for (const [M, K, N] of [...aligned, ...unaligned]) {
+        for (const accumulate of [false, true]) {
+          const x = rand(M * K), w = rand(N * K), y0 = rand(M * N);
+          const xb = up(ctx, x), wb = up(ctx, w), yb = up(ctx, y0);
+          await run(ctx, (enc) => mm.record(enc, { x: xb, w: wb, y: yb, M, K, N, accumulate }));
+          const want = matmulXWt(x, w, M, K, N, accumulate ? y0 : undefined);
+          close(await ctx.read(yb), want, 1e-5, `matmul_xwt ${M}x${K}x${N} acc ${accumulate}`);
+        }
       }
-    }
+    }, kernels);
   });
-});
+}
 
 Deno.test("layernorm forward and backward match the reference", async () => {
   await withCtx(async (ctx) => {
@@ -332,48 +340,52 @@ Deno.test("embedding_forward gathers across vocabulary chunks like the reference
   });
 });
 
-Deno.test("attention forward and backward match the reference with a prefix, padding and GQA", async () => {
-  await withCtx(async (ctx) => {
-    const aF = await AttentionForward.create(ctx);
-    const aB = await AttentionBackward.create(ctx);
-    // [P, Hkv]: multi-head (Hkv = H, GPT-2) and grouped-query (3 KV heads for 6 query heads).
-    for (const [P, Hkv] of [[3, 6], [0, 6], [3, 3], [4, 1]]) {
-      const d: AttentionDims = { B: 2, T: 5, H: 6, Hkv, hd: 7, P, L: 2, layer: 1 };
-      const Cq = d.H * d.hd, D = Hkv * d.hd, RS = Cq + 2 * D, S = 2 * d.L * D;
-      const qkv = rand(d.B * d.T * RS), kv = rand(Math.max(1, P * S)), dy = rand(d.B * d.T * Cq);
-      const mask = Uint32Array.from([1, 1, 1, 1, 1, 1, 1, 1, 0, 0]);
-      const dkv0 = rand(Math.max(1, P * S));
-      const qb = up(ctx, qkv), kb = up(ctx, kv), mb = up(ctx, mask), db = up(ctx, dy);
-      const yb = ctx.buffer(d.B * d.T * Cq * 4, "y"), lb = ctx.buffer(d.B * d.H * d.T * 4, "lse");
-      const dqb = ctx.buffer(d.B * d.T * RS * 4, "dqkv"), dkb = up(ctx, dkv0);
-      const dsb = ctx.buffer(d.B * d.H * d.T * 4, "dsum");
-      const shape = { B: d.B, T: d.T, H: d.H, kvHeads: Hkv, hd: d.hd, P, layer: d.layer };
-      await run(ctx, (enc) => {
-        aF.record(enc, shape, d.L, { qkv: qb, kv: kb, mask: mb, y: yb, lse: lb });
-        aB.record(enc, shape, d.L, {
-          qkv: qb,
-          kv: kb,
-          mask: mb,
-          y: yb,
-          lse: lb,
-          dy: db,
-          dqkv: dqb,
-          dkv: dkb,
-          dsum: dsb,
+for (const kernels of KERNEL_SET_NAMES) {
+  Deno.test(`attention forward and backward (${kernels} kernels) match the reference with a prefix, padding and GQA`, async () => {
+    await withCtx(async (ctx) => {
+      const aF = await AttentionForward.create(ctx);
+      const aB = await AttentionBackward.create(ctx);
+      // [P, Hkv, T]: multi-head (Hkv = H, GPT-2) and grouped-query (3 KV heads for 6 query heads);
+      // T = 70 spans two 64-query workgroups and several 16-key stages of the tiled kernel.
+      for (const [P, Hkv, T] of [[3, 6, 5], [0, 6, 5], [3, 3, 5], [4, 1, 5], [5, 2, 70]]) {
+        const d: AttentionDims = { B: 2, T, H: 6, Hkv, hd: 7, P, L: 2, layer: 1 };
+        const Cq = d.H * d.hd, D = Hkv * d.hd, RS = Cq + 2 * D, S = 2 * d.L * D;
+        const qkv = rand(d.B * d.T * RS), kv = rand(Math.max(1, P * S)), dy = rand(d.B * d.T * Cq);
+        // Row 0 all real; row 1 right-padded by 2.
+        const mask = Uint32Array.from({ length: 2 * T }, (_, i) => (i < 2 * T - 2 ? 1 : 0));
+        const dkv0 = rand(Math.max(1, P * S));
+        const qb = up(ctx, qkv), kb = up(ctx, kv), mb = up(ctx, mask), db = up(ctx, dy);
+        const yb = ctx.buffer(d.B * d.T * Cq * 4, "y"), lb = ctx.buffer(d.B * d.H * d.T * 4, "lse");
+        const dqb = ctx.buffer(d.B * d.T * RS * 4, "dqkv"), dkb = up(ctx, dkv0);
+        const dsb = ctx.buffer(d.B * d.H * d.T * 4, "dsum");
+        const shape = { B: d.B, T: d.T, H: d.H, kvHeads: Hkv, hd: d.hd, P, layer: d.layer };
+        await run(ctx, (enc) => {
+          aF.record(enc, shape, d.L, { qkv: qb, kv: kb, mask: mb, y: yb, lse: lb });
+          aB.record(enc, shape, d.L, {
+            qkv: qb,
+            kv: kb,
+            mask: mb,
+            y: yb,
+            lse: lb,
+            dy: db,
+            dqkv: dqb,
+            dkv: dkb,
+            dsum: dsb,
+          });
         });
-      });
-      const ref = attentionForward(d, qkv, kv, mask);
-      close(await ctx.read(yb), ref.y, 1e-5, `attention_forward P=${P} Hkv=${Hkv}`);
-      close(await ctx.read(lb), ref.lse, 1e-5, `attention lse P=${P} Hkv=${Hkv}`);
-      const g = attentionBackward(d, qkv, kv, mask, dy);
-      close(await ctx.read(dqb), g.dqkv, 1e-5, `attention_backward dqkv P=${P} Hkv=${Hkv}`);
-      if (P > 0) {
-        const want = Float64Array.from(g.dkv, (v, i) => v + dkv0[i]); // accumulated into
-        close(await ctx.read(dkb), want, 1e-5, `attention_backward dkv P=${P} Hkv=${Hkv}`);
+        const ref = attentionForward(d, qkv, kv, mask);
+        close(await ctx.read(yb), ref.y, 1e-5, `attention_forward P=${P} Hkv=${Hkv}`);
+        close(await ctx.read(lb), ref.lse, 1e-5, `attention lse P=${P} Hkv=${Hkv}`);
+        const g = attentionBackward(d, qkv, kv, mask, dy);
+        close(await ctx.read(dqb), g.dqkv, 1e-5, `attention_backward dqkv P=${P} Hkv=${Hkv}`);
+        if (P > 0) {
+          const want = Float64Array.from(g.dkv, (v, i) => v + dkv0[i]); // accumulated into
+          close(await ctx.read(dkb), want, 1e-5, `attention_backward dkv P=${P} Hkv=${Hkv}`);
+        }
       }
-    }
+    }, kernels);
   });
-});
+}
 
 Deno.test("cross-entropy over vocabulary chunks matches the reference loss and gradient", async () => {
   await withCtx(async (ctx) => {

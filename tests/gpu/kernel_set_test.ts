@@ -1,0 +1,82 @@
+/** The kernel set is chosen from the adapter, forced by PREFIX_EDGE_KERNELS, and refused when wrong. */
+import { assert, assertEquals, assertThrows } from "../_assert.ts";
+import { PrefixEdgeError } from "../../src/errors/mod.ts";
+import { type AdapterFacts, chooseKernelSet, GpuContext } from "../../src/gpu/mod.ts";
+
+const gpu: AdapterFacts = {
+  isFallbackAdapter: false,
+  vendor: "nvidia",
+  architecture: "hopper",
+  device: "",
+  description: "NVIDIA H100",
+  features: ["timestamp-query", "shader-f16", "subgroups"],
+  maxComputeInvocationsPerWorkgroup: 1024,
+  maxComputeWorkgroupStorageSize: 49152,
+};
+const llvmpipe: AdapterFacts = {
+  ...gpu,
+  vendor: "mesa",
+  architecture: "",
+  description: "llvmpipe (LLVM 15.0.6, 256 bits)",
+  features: ["timestamp-query"],
+};
+
+function code(c: string) {
+  return (e: unknown) => {
+    assert(e instanceof PrefixEdgeError, `expected a PrefixEdgeError, got ${e}`);
+    assertEquals(e.code, c, e.message);
+    assert(e.message.startsWith("Cannot "), e.message);
+  };
+}
+
+Deno.test("chooseKernelSet picks hardware for a GPU and software for CPU adapters", () => {
+  assertEquals(chooseKernelSet(gpu).name, "hardware");
+  assertEquals(chooseKernelSet(llvmpipe).name, "software");
+  assertEquals(chooseKernelSet({ ...gpu, isFallbackAdapter: true }).name, "software");
+  assertEquals(chooseKernelSet({ ...gpu, description: "SwiftShader Device" }).name, "software");
+  // A GPU whose limits cannot hold a 256-invocation workgroup keeps the software kernels.
+  assertEquals(
+    chooseKernelSet({ ...gpu, maxComputeInvocationsPerWorkgroup: 128 }).name,
+    "software",
+  );
+});
+
+Deno.test("chooseKernelSet obeys a forced name and refuses unknown names and unfit adapters", () => {
+  assertEquals(chooseKernelSet(llvmpipe, "hardware").name, "hardware");
+  assertEquals(chooseKernelSet(gpu, "software").name, "software");
+  assertEquals(chooseKernelSet(gpu, "").name, "hardware");
+  assertThrows(() => chooseKernelSet(gpu, "fast"), code("INVALID_INPUT"));
+  const small = { ...gpu, maxComputeWorkgroupStorageSize: 8192 };
+  assertThrows(() => chooseKernelSet(small, "hardware"), code("GPU_UNAVAILABLE"));
+});
+
+Deno.test("f16 matmuls are on only when asked for, on the hardware set, with shader-f16", () => {
+  assertEquals(chooseKernelSet(gpu).f16, false);
+  assertEquals(chooseKernelSet(gpu, undefined, "1").f16, true);
+  assertEquals(chooseKernelSet(gpu, "software", "1").f16, false);
+  assertEquals(chooseKernelSet({ ...gpu, features: [] }, undefined, "1").f16, false);
+  assertEquals(chooseKernelSet(gpu).subgroups, true);
+  assertEquals(chooseKernelSet(llvmpipe).subgroups, false);
+});
+
+Deno.test("GpuContext takes its kernel set from PREFIX_EDGE_KERNELS, and a caller's choice wins", async () => {
+  const before = Deno.env.get("PREFIX_EDGE_KERNELS");
+  try {
+    Deno.env.set("PREFIX_EDGE_KERNELS", "hardware");
+    const hw = await GpuContext.create();
+    assertEquals(hw.kernelSet.name, "hardware");
+    assertEquals(hw.kernelSet.reason, "forced by PREFIX_EDGE_KERNELS");
+    hw.destroy();
+    const sw = await GpuContext.create({ kernels: "software" });
+    assertEquals(sw.kernelSet.name, "software");
+    sw.destroy();
+    Deno.env.set("PREFIX_EDGE_KERNELS", "turbo");
+    await GpuContext.create().then(
+      () => assert(false, "an unknown PREFIX_EDGE_KERNELS was accepted"),
+      code("INVALID_INPUT"),
+    );
+  } finally {
+    if (before === undefined) Deno.env.delete("PREFIX_EDGE_KERNELS");
+    else Deno.env.set("PREFIX_EDGE_KERNELS", before);
+  }
+});
