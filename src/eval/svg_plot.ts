@@ -78,10 +78,15 @@ export function niceTicks(min: number, max: number, count = 5): number[] {
   const raw = (max - min) / Math.max(1, count);
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  // Count ticks by integer index, and give up on ranges narrower than the values' float
+  // spacing (two scores 0.5 and the next float): there neither v += step nor i++ advances.
+  const first = Math.ceil(min / step - 1e-9), last = Math.floor(max / step + 1e-9);
+  const countable = Number.isSafeInteger(first) && Number.isSafeInteger(last);
+  if (!countable || !(last >= first && last - first <= 1000)) return [min, max];
   const ticks: number[] = [];
-  for (let v = Math.ceil(min / step - 1e-9) * step; v <= max + step * 1e-9; v += step) {
+  for (let i = first; i <= last; i++) {
     // Round away float noise such as 0.30000000000000004.
-    ticks.push(Number(v.toPrecision(12)));
+    ticks.push(Number((i * step).toPrecision(12)));
   }
   return ticks;
 }

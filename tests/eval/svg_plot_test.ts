@@ -70,3 +70,19 @@ Deno.test("niceTicks() returns round, evenly spaced values covering the range", 
   assertEquals(niceTicks(10.75, 10.85, 5), [10.76, 10.78, 10.8, 10.82, 10.84]);
   assertEquals(niceTicks(3, 3), [3]);
 });
+
+Deno.test("niceTicks() and the line chart survive ranges narrower than the values' float spacing", () => {
+  // Two cells scoring 0.5 and the next float above it: the step underflows the spacing.
+  const hi = 0.5 + Number.EPSILON / 2;
+  const ticks = niceTicks(0.5, hi, 5);
+  assert(ticks.length >= 1 && ticks.length <= 1001, `ticks ${ticks.length}`);
+  assert(ticks.every(Number.isFinite));
+  const svg = lineChartSvg({
+    title: "t",
+    xLabel: "x",
+    yLabel: "y",
+    series: [{ name: "a", points: [[1, 0.5], [5, hi]] }],
+  });
+  assert(svg.includes("<svg") && svg.trimEnd().endsWith("</svg>"), svg.slice(0, 80));
+  checkWellFormedXml(svg);
+});
