@@ -15,11 +15,11 @@
 import { parseArgs } from "node:util";
 import { loadModel } from "../src/model/mod.ts";
 import type { LoadedModel } from "../src/model/mod.ts";
-import { PrefixModule } from "../src/prefix/mod.ts";
-import { createTrainer, type TrainingBackend } from "../src/train/mod.ts";
+import type { TrainingBackend } from "../src/train/mod.ts";
 import { randomGpt2 } from "../tests/gpu/_random_gpt2.ts";
-import { ROOT, STORIES } from "../tests/_fixtures.ts";
+import { STORIES } from "../tests/_fixtures.ts";
 import { printHelpIfAsked } from "./_help.ts";
+import { peakRss, runChild, timeTrainStep, TORCH_STEP_SCRIPT, torchStep } from "./_measure.ts";
 
 printHelpIfAsked(import.meta.url);
 
@@ -72,7 +72,7 @@ const { values } = parseArgs({
     "no-torch": { type: "boolean", default: false },
     "torch-script": {
       type: "string",
-      default: `${ROOT}../shared/reference/bench_torch_step.py`,
+      default: TORCH_STEP_SCRIPT,
     },
     child: { type: "string" }, // internal: "<shape>:<backend>"
     help: { type: "boolean", short: "h" },
@@ -84,21 +84,6 @@ if (!Number.isInteger(steps) || steps < 1) {
     `Cannot run the benchmark: --steps must be a positive integer, got ${values.steps}`,
   );
   Deno.exit(2);
-}
-
-/** Peak resident set of this process (Linux VmHWM), in bytes. */
-function peakRss(): number {
-  const m = Deno.readTextFileSync("/proc/self/status").match(/VmHWM:\s+(\d+) kB/);
-  return m ? Number(m[1]) * 1024 : NaN;
-}
-
-function batchFor(model: LoadedModel, b: number, t: number) {
-  const V = model.config.vocabSize;
-  const inputIds = Array.from(
-    { length: b },
-    (_, r) => Array.from({ length: t }, (_, i) => (r * 7919 + i * 104729) % V),
-  );
-  return { inputIds, labels: inputIds.map((row) => row.map((id, i) => (i === 0 ? -100 : id))) };
 }
 
 async function loadShapeModel(s: Shape): Promise<LoadedModel> {
@@ -118,31 +103,8 @@ async function loadShapeModel(s: Shape): Promise<LoadedModel> {
 async function child(shapeName: string, backend: TrainingBackend) {
   const s = SHAPES[shapeName];
   const model = await loadShapeModel(s);
-  const pm = PrefixModule.init(model.config, {
-    prefixLen: s.P,
-    reparam: "residual",
-    gate: true,
-    midDim: s.mid,
-    seed: 1,
-  });
-  const t0 = performance.now();
-  const { trainer } = await createTrainer(model, pm, { maxBatch: s.B, maxLen: s.T, backend });
-  const setupS = (performance.now() - t0) / 1000;
-  try {
-    const batch = batchFor(model, s.B, s.T);
-    const times: number[] = [];
-    for (let i = 0; i <= steps; i++) { // step 0 is a warm-up
-      const t = performance.now();
-      await trainer.accumulate(batch);
-      await trainer.step({ lr: 1e-3 });
-      if (i > 0) times.push((performance.now() - t) / 1000);
-    }
-    times.sort((a, b) => a - b);
-    const stepS = times[Math.floor(times.length / 2)];
-    console.log(JSON.stringify({ stepS, setupS, peakRss: peakRss() }));
-  } finally {
-    trainer.destroy();
-  }
+  const { stepS, setupS } = await timeTrainStep(model, s, backend, steps);
+  console.log(JSON.stringify({ stepS, setupS, peakRss: peakRss() }));
 }
 
 interface Row {
@@ -152,20 +114,6 @@ interface Row {
   tokensPerS: number | null;
   peakRss: number | null;
   note: string;
-}
-
-async function run(cmd: string, args: string[], env?: Record<string, string>, clearEnv = false) {
-  const out = await new Deno.Command(cmd, { args, env, clearEnv, stdout: "piped", stderr: "piped" })
-    .output();
-  const text = new TextDecoder().decode(out.stdout);
-  const err = new TextDecoder().decode(out.stderr);
-  return { ok: out.success, text, err };
-}
-
-/** PyTorch's peak RSS from GNU time's "Maximum resident set size (kbytes)". */
-function timeRss(stderr: string): number | null {
-  const m = stderr.match(/Maximum resident set size \(kbytes\): (\d+)/);
-  return m ? Number(m[1]) * 1024 : null;
 }
 
 async function parent() {
@@ -179,18 +127,14 @@ async function parent() {
     }
     const tokens = s.B * s.T;
     for (const backend of backends) {
-      const args = [
-        "run",
-        "-A",
-        new URL(import.meta.url).pathname,
+      const r = await runChild(import.meta.url, [
         "--child",
         `${name}:${backend}`,
-      ];
-      args.push("--steps", String(steps));
-      const r = await run(Deno.execPath(), args);
-      const line = r.text.trim().split("\n").at(-1) ?? "";
-      try {
-        const j = JSON.parse(line);
+        "--steps",
+        String(steps),
+      ]);
+      if ("json" in r) {
+        const j = r.json;
         rows.push({
           shape: s.label,
           runner: backend,
@@ -199,61 +143,32 @@ async function parent() {
           peakRss: j.peakRss,
           note: `setup ${j.setupS.toFixed(1)} s`,
         });
-      } catch {
+      } else {
         rows.push({
           shape: s.label,
           runner: backend,
           stepS: null,
           tokensPerS: null,
           peakRss: null,
-          note: `failed: ${r.err.trim().split("\n").at(-1)}`,
+          note: `failed: ${r.error}`,
         });
       }
       console.error(`done: ${s.label} on ${backend}`);
     }
     if (!values["no-torch"]) {
-      const env: Record<string, string> = {};
-      for (const [k, v] of Object.entries(Deno.env.toObject())) {
-        if (k !== "OPENBLAS_CORETYPE" && k !== "OPENBLAS_L2_SIZE") env[k] = v;
-      }
-      const torchArgs = [
-        "-v",
-        "/usr/bin/python3",
-        values["torch-script"]!,
-        "--model",
-        s.torchModel,
-        "--batch",
-        String(s.B),
-        "--len",
-        String(s.T),
-        "--prefix",
-        String(s.P),
-        "--mid",
-        String(s.mid),
-        "--steps",
-        String(steps + 1),
-      ];
-      const r = await run("/usr/bin/time", torchArgs, env, true);
-      try {
-        const j = JSON.parse(r.text.trim().split("\n").at(-1) ?? "");
-        rows.push({
-          shape: s.label,
-          runner: `pytorch ${j.torch} (${j.threads} threads)`,
-          stepS: j.step_s,
-          tokensPerS: j.tokens_per_s,
-          peakRss: timeRss(r.err),
-          note: "",
-        });
-      } catch {
-        rows.push({
-          shape: s.label,
-          runner: "pytorch",
-          stepS: null,
-          tokensPerS: null,
-          peakRss: null,
-          note: `failed: ${r.err.trim().split("\n").slice(-3).join(" ")}`,
-        });
-      }
+      const t = await torchStep(values["torch-script"]!, s.torchModel, s, steps);
+      rows.push(
+        "error" in t
+          ? {
+            shape: s.label,
+            runner: "pytorch",
+            stepS: null,
+            tokensPerS: null,
+            peakRss: null,
+            note: `failed: ${t.error}`,
+          }
+          : { shape: s.label, ...t, note: "" },
+      );
       console.error(`done: ${s.label} on pytorch`);
     }
   }

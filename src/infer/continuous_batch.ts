@@ -102,6 +102,8 @@ export interface BatchContext {
   session: DecoderSession;
   config: ModelConfig;
   tokenizer: TextTokenizer | null;
+  /** The ids that end a row when it names none (see `defaultEosIds`). */
+  eosTokenIds: readonly number[];
   /** An in-vocabulary id fed in masked columns. */
   padId: number;
   /** Throws if the engine has been disposed. */
@@ -214,10 +216,16 @@ export class ContinuousBatch {
    * @throws {PrefixEdgeError} synchronously if any row is invalid (naming it)
    */
   addAll(rows: readonly GenerateOptions[]): GenerationStream[] {
-    const { config, tokenizer } = this.#ctx;
+    const { config, tokenizer, eosTokenIds } = this.#ctx;
     this.#ctx.checkOpen();
     const prepared = rows.map((r, i) =>
-      prepareRow(r, config, tokenizer, rows.length > 1 ? `generate row ${i}` : "generate")
+      prepareRow(
+        r,
+        config,
+        tokenizer,
+        eosTokenIds,
+        rows.length > 1 ? `generate row ${i}` : "generate",
+      )
     );
     const runs = prepared.map((p) => new RowRun(p, tokenizer, new StreamController()));
     if (this.#pending.length === 0) this.#waitingSince = this.#stats.decodeSteps;

@@ -81,6 +81,8 @@ export const DEFAULT_MAX_NEW_TOKENS = 64;
  * @param opts the caller's options
  * @param config the base model
  * @param tokenizer the model's tokenizer, if any
+ * @param defaultEos the ids that end a row when `opts.eosTokenIds` is absent (see
+ *   {@link defaultEosIds})
  * @param what row name for errors ("row 2")
  * @returns the prepared row
  * @throws {PrefixEdgeError} `INVALID_INPUT`, `TOKENIZER_MISSING`,
@@ -90,6 +92,7 @@ export function prepareRow(
   opts: GenerateOptions,
   config: ModelConfig,
   tokenizer: TextTokenizer | null,
+  defaultEos: readonly number[],
   what = "generate",
 ): PreparedRow {
   const bad = (why: string): never => {
@@ -171,8 +174,7 @@ export function prepareRow(
     );
   }
   for (const seq of opts.badWordsIds ?? []) checkIds(seq, config.vocabSize, `${what}: badWordsIds`);
-  const eosIds = opts.eosTokenIds ??
-    [...config.eosTokenIds, ...(tokenizer?.eosTokenId !== undefined ? [tokenizer.eosTokenId] : [])];
+  const eosIds = opts.eosTokenIds ?? defaultEos;
   checkIds(eosIds, config.vocabSize, `${what}: eosTokenIds`);
 
   return {
@@ -187,6 +189,38 @@ export function prepareRow(
     eos: new Set(eosIds),
     signal: opts.signal,
   };
+}
+
+/**
+ * The ids that end a row by default, as HF `generate` reads them: generation_config.json's
+ * `eos_token_id` (Qwen lists `<|im_end|>` and `<|endoftext|>` there, so a chat ends at the end
+ * of its turn), config.json's, and the tokenizer's EOS. Ids outside the vocabulary are left out.
+ *
+ * @param config the base model
+ * @param generationConfig generation_config.json, parsed (`{}` when absent)
+ * @param tokenizer the model's tokenizer, if any
+ * @returns the ids, without repeats
+ *
+ * @example Qwen's end of turn
+ * ```ts
+ * import { loadModel } from "../model/mod.ts";
+ * import { defaultEosIds } from "./generate_options.ts";
+ * const model = await loadModel("models/stories260K");
+ * console.log(defaultEosIds(model.config, { eos_token_id: [3, 2] }, null)); // [3, 2]
+ * ```
+ */
+export function defaultEosIds(
+  config: ModelConfig,
+  generationConfig: Record<string, unknown>,
+  tokenizer: TextTokenizer | null,
+): number[] {
+  const fromGeneration = [generationConfig.eos_token_id].flat().filter((id): id is number =>
+    Number.isInteger(id)
+  );
+  const ids = [...fromGeneration, ...config.eosTokenIds, tokenizer?.eosTokenId];
+  return [...new Set(ids)].filter((id): id is number =>
+    id !== undefined && id >= 0 && id < config.vocabSize
+  );
 }
 
 /**

@@ -18,7 +18,7 @@ import { BatchLayout } from "./batch_layout.ts";
 import { chooseExecutionProvider } from "./choose_execution_provider.ts";
 import { type BatchOptions, ContinuousBatch } from "./continuous_batch.ts";
 import { DecoderSession } from "./decoder_session.ts";
-import { checkIds, type GenerateOptions } from "./generate_options.ts";
+import { checkIds, defaultEosIds, type GenerateOptions } from "./generate_options.ts";
 import type { GenerationStream } from "./generation_stream.ts";
 import { prefixCache } from "./kv_cache.ts";
 import { type ExecutionProvider, loadOrtBackend, type OrtSessionOptions } from "./ort_backend.ts";
@@ -80,6 +80,11 @@ export class InferenceEngine {
   readonly executionProvider: ExecutionProvider;
   /** The model's tokenizer, or `null`. */
   readonly tokenizer: TextTokenizer | null;
+  /**
+   * The ids that end a row that names no `eosTokenIds`: generation_config.json's `eos_token_id`
+   * (Qwen: `<|im_end|>` and `<|endoftext|>`), config.json's and the tokenizer's EOS.
+   */
+  readonly eosTokenIds: readonly number[];
   readonly #session: DecoderSession;
   readonly #padId: number;
   #disposed = false;
@@ -87,6 +92,7 @@ export class InferenceEngine {
   private constructor(model: LoadedModel, session: DecoderSession, ep: ExecutionProvider) {
     this.config = model.config;
     this.tokenizer = model.tokenizer;
+    this.eosTokenIds = defaultEosIds(model.config, model.generationConfig, model.tokenizer);
     this.executionProvider = ep;
     this.#session = session;
     // Pad columns are masked; any in-vocabulary id works.
@@ -237,6 +243,7 @@ export class InferenceEngine {
       session: this.#session,
       config: this.config,
       tokenizer: this.tokenizer,
+      eosTokenIds: this.eosTokenIds,
       padId: this.#padId,
       checkOpen: () => this.#checkOpen(),
     }, options);

@@ -26,10 +26,23 @@ export interface RandomLlamaOptions {
   ropeScaling?: Record<string, unknown>;
   /** Tie the LM head to the embedding (default true). */
   tie?: boolean;
+  /** RoPE base (default 10000). */
+  ropeTheta?: number;
 }
 
-/** Build it (rope_theta 10000). */
+/** Build it in memory. */
 export async function randomLlama(o: RandomLlamaOptions): Promise<LoadedModel> {
+  const { config, safetensors } = randomLlamaFiles(o);
+  return await inMemoryModel(config, safetensors, "random-llama");
+}
+
+/**
+ * Its two files: config.json's object and model.safetensors' bytes (for a folder on disk that
+ * the exporter and the engine read).
+ */
+export function randomLlamaFiles(
+  o: RandomLlamaOptions,
+): { config: Record<string, unknown>; safetensors: Uint8Array } {
   const std = o.std ?? 0.02, C = o.hidden, hd = o.headDim ?? C / o.heads, F = o.intermediate;
   const type = o.modelType ?? "llama", tie = o.tie ?? true;
   const state = { s: (o.seed ?? 1) * 2654435761 >>> 0 || 1 };
@@ -76,12 +89,12 @@ export async function randomLlama(o: RandomLlamaOptions): Promise<LoadedModel> {
     num_key_value_heads: o.kvHeads,
     max_position_embeddings: o.positions,
     rms_norm_eps: 1e-5,
-    rope_theta: 10000,
+    rope_theta: o.ropeTheta ?? 10000,
     ...(o.headDim ? { head_dim: o.headDim } : {}),
     ...(o.ropeScaling ? { rope_scaling: o.ropeScaling } : {}),
     tie_word_embeddings: tie,
     eos_token_id: 2,
     bos_token_id: 1,
   };
-  return await inMemoryModel(raw, encodeSafetensors(t, {}), "random-llama");
+  return { config: raw, safetensors: encodeSafetensors(t, {}) };
 }

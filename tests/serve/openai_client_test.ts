@@ -8,10 +8,9 @@ import OpenAI from "openai";
 import { PrefixBundle } from "../../src/bundle/mod.ts";
 import { applyChatTemplate, loadModel, prefixWidth } from "../../src/model/mod.ts";
 import { assert, assertEquals } from "../_assert.ts";
-import { ROOT, STORIES } from "../_fixtures.ts";
+import { STORIES } from "../_fixtures.ts";
 import { randomPrefix } from "../infer/_engines.ts";
-
-const CLI = `${ROOT}src/cli/serve.ts`;
+import { withServeCli as startServeCli } from "./_serve_cli.ts";
 
 async function withServeCli(fn: (url: string) => Promise<void>) {
   const bundles = await Deno.makeTempDir();
@@ -24,41 +23,12 @@ async function withServeCli(fn: (url: string) => Promise<void>) {
     training: { data: "random", steps: 0 },
   });
   await Deno.writeFile(`${bundles}/story.prefix.zip`, await bundle.toBytes({ dtype: "F32" }));
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--unstable-no-legacy-abort",
-      "-A",
-      CLI,
-      "--model",
-      STORIES,
-      "--bundles",
-      bundles,
-      "--port",
-      "0",
-      "--ep",
-      "wasm",
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let log = "";
   try {
-    let url: string | undefined;
-    const deadline = Date.now() + 60_000;
-    while (!url && Date.now() < deadline) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      log += value;
-      url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log)?.[1];
-    }
-    assert(url, `server did not start:\n${log}`);
-    await fn(url);
+    await startServeCli(
+      ["--model", STORIES, "--bundles", bundles, "--ep", "wasm"],
+      (url) => fn(url),
+    );
   } finally {
-    child.kill("SIGTERM");
-    await reader.cancel().catch(() => {});
-    await child.status;
     await Deno.remove(bundles, { recursive: true });
   }
 }

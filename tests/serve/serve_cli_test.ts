@@ -1,6 +1,7 @@
 /** `deno task serve` as a user runs it: help, bad input, and a real start on loopback. */
 import { assert, assertEquals } from "../_assert.ts";
 import { GPT2_TOK, ROOT } from "../_fixtures.ts";
+import { withServeCli } from "./_serve_cli.ts";
 
 const CLI = `${ROOT}src/cli/serve.ts`;
 
@@ -40,44 +41,18 @@ Deno.test("serve refuses bad input with a coded error: exit 2 for usage, 1 for f
 
 Deno.test("serve starts on loopback, logs its backend and answers /healthz", async () => {
   const bundles = await Deno.makeTempDir();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      CLI,
-      "--model",
-      GPT2_TOK,
-      "--bundles",
-      bundles,
-      "--port",
-      "0",
-      "--ep",
-      "wasm",
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let log = "";
   try {
-    let url: string | undefined;
-    const deadline = Date.now() + 60_000;
-    while (!url && Date.now() < deadline) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      log += value;
-      url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log)?.[1];
-    }
-    assert(url, `server did not start:\n${log}`);
-    assert(log.includes("backend: wasm (requested with --ep)"), log);
-    assert(log.includes("uploads: off"), log);
-    const health = await (await fetch(`${url}/healthz`)).json();
-    assertEquals(health.execution_provider, "wasm");
-    assertEquals(health.model.family, "gpt2");
+    await withServeCli(
+      ["--model", GPT2_TOK, "--bundles", bundles, "--ep", "wasm"],
+      async (url, log) => {
+        assert(log.includes("backend: wasm (requested with --ep)"), log);
+        assert(log.includes("uploads: off"), log);
+        const health = await (await fetch(`${url}/healthz`)).json();
+        assertEquals(health.execution_provider, "wasm");
+        assertEquals(health.model.family, "gpt2");
+      },
+    );
   } finally {
-    child.kill("SIGTERM");
-    await reader.cancel().catch(() => {});
-    await child.status;
     await Deno.remove(bundles, { recursive: true });
   }
 });

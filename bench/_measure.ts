@@ -1,0 +1,175 @@
+/**
+ * What the benchmark scripts share: each measurement runs in its own process (so its peak RSS is
+ * its own), a training step timed the same way on every backend, and the PyTorch reference step
+ * (../shared/reference/bench_torch_step.py, an outside tool called as one: /usr/bin/python3 under
+ * GNU time, with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset).
+ */
+import type { LoadedModel } from "../src/model/mod.ts";
+import { PrefixModule } from "../src/prefix/mod.ts";
+import { createTrainer, type TrainingBackend } from "../src/train/mod.ts";
+import { ROOT } from "../tests/_fixtures.ts";
+
+/** Where the PyTorch reference step lives, beside the project. */
+export const TORCH_STEP_SCRIPT = `${ROOT}../shared/reference/bench_torch_step.py`;
+
+/** Peak resident set of this process (Linux VmHWM), in bytes. */
+export function peakRss(): number {
+  const m = Deno.readTextFileSync("/proc/self/status").match(/VmHWM:\s+(\d+) kB/);
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** Run a command to its end; stdout and stderr as text. */
+export async function runCommand(
+  cmd: string,
+  args: string[],
+  env?: Record<string, string>,
+  clearEnv = false,
+): Promise<{ ok: boolean; text: string; err: string }> {
+  const out = await new Deno.Command(cmd, { args, env, clearEnv, stdout: "piped", stderr: "piped" })
+    .output();
+  const text = new TextDecoder().decode(out.stdout);
+  const err = new TextDecoder().decode(out.stderr);
+  return { ok: out.success, text, err };
+}
+
+/**
+ * Run a benchmark script again in a child process (`deno run -A <script> ...args`) and parse the
+ * JSON line it prints last.
+ *
+ * @returns the parsed line, or the child's last stderr line as the reason it failed
+ */
+export async function runChild(
+  scriptUrl: string,
+  args: string[],
+): Promise<{ json: Record<string, number> } | { error: string }> {
+  const r = await runCommand(Deno.execPath(), ["run", "-A", new URL(scriptUrl).pathname, ...args]);
+  try {
+    return { json: JSON.parse(r.text.trim().split("\n").at(-1) ?? "") };
+  } catch {
+    return { error: r.err.trim().split("\n").at(-1) ?? `exit ${r.ok ? 0 : 1}` };
+  }
+}
+
+/** A prefix-tuning training step's shape. */
+export interface StepShape {
+  /** Batch rows. */
+  B: number;
+  /** Tokens per row. */
+  T: number;
+  /** Prefix length. */
+  P: number;
+  /** Residual MLP width. */
+  mid: number;
+}
+
+function batchFor(model: LoadedModel, b: number, t: number) {
+  const V = model.config.vocabSize;
+  const inputIds = Array.from(
+    { length: b },
+    (_, r) => Array.from({ length: t }, (_, i) => (r * 7919 + i * 104729) % V),
+  );
+  return { inputIds, labels: inputIds.map((row) => row.map((id, i) => (i === 0 ? -100 : id))) };
+}
+
+/**
+ * Time training steps (forward + backward + prefix backward + clipped AdamW) with a residual +
+ * gate prefix; the first step is a warm-up.
+ *
+ * @returns the median step time and the trainer's setup time, in seconds
+ */
+export async function timeTrainStep(
+  model: LoadedModel,
+  s: StepShape,
+  backend: TrainingBackend,
+  steps: number,
+): Promise<{ stepS: number; setupS: number }> {
+  const pm = PrefixModule.init(model.config, {
+    prefixLen: s.P,
+    reparam: "residual",
+    gate: true,
+    midDim: s.mid,
+    seed: 1,
+  });
+  const t0 = performance.now();
+  const { trainer } = await createTrainer(model, pm, { maxBatch: s.B, maxLen: s.T, backend });
+  const setupS = (performance.now() - t0) / 1000;
+  try {
+    const batch = batchFor(model, s.B, s.T);
+    const times: number[] = [];
+    for (let i = 0; i <= steps; i++) { // step 0 is a warm-up
+      const t = performance.now();
+      await trainer.accumulate(batch);
+      await trainer.step({ lr: 1e-3 });
+      if (i > 0) times.push((performance.now() - t) / 1000);
+    }
+    times.sort((a, b) => a - b);
+    return { stepS: times[Math.floor(times.length / 2)], setupS };
+  } finally {
+    trainer.destroy();
+  }
+}
+
+/** PyTorch's peak RSS from GNU time's "Maximum resident set size (kbytes)". */
+function timeRss(stderr: string): number | null {
+  const m = stderr.match(/Maximum resident set size \(kbytes\): (\d+)/);
+  return m ? Number(m[1]) * 1024 : null;
+}
+
+/** One PyTorch reference step's numbers. */
+export interface TorchStep {
+  /** "pytorch <version> (<n> threads)". */
+  runner: string;
+  stepS: number;
+  tokensPerS: number;
+  peakRss: number | null;
+}
+
+/**
+ * Time the PyTorch reference step on one of its named shapes (`--help` of the script lists them).
+ *
+ * @param script path of bench_torch_step.py
+ * @param model the script's shape name, e.g. `qwen3-0.6b`
+ * @param s batch, length, prefix and MLP width
+ * @param steps timed steps (the script adds none; one more is passed for its warm-up)
+ * @returns the numbers, or why it failed
+ */
+export async function torchStep(
+  script: string,
+  model: string,
+  s: StepShape,
+  steps: number,
+): Promise<TorchStep | { error: string }> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(Deno.env.toObject())) {
+    if (k !== "OPENBLAS_CORETYPE" && k !== "OPENBLAS_L2_SIZE") env[k] = v;
+  }
+  const args = [
+    "-v",
+    "/usr/bin/python3",
+    script,
+    "--model",
+    model,
+    "--batch",
+    String(s.B),
+    "--len",
+    String(s.T),
+    "--prefix",
+    String(s.P),
+    "--mid",
+    String(s.mid),
+    "--steps",
+    String(steps + 1),
+  ];
+  const r = await runCommand("/usr/bin/time", args, env, true);
+  try {
+    const j = JSON.parse(r.text.trim().split("\n").at(-1) ?? "");
+    return {
+      runner: `pytorch ${j.torch} (${j.threads} threads)`,
+      stepS: j.step_s,
+      tokensPerS: j.tokens_per_s,
+      peakRss: timeRss(r.err),
+    };
+  } catch {
+    return { error: r.err.trim().split("\n").slice(-3).join(" ") };
+  }
+}
