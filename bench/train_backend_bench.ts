@@ -2,7 +2,8 @@
  * One training step (forward + backward + prefix backward + clipped AdamW) on each training
  * backend, and PyTorch on the CPU in the same run: step time, tokens/s and peak RSS, as one
  * table. Shapes: a GPT-2-small-shaped model with random weights (12 x 768, 12 heads,
- * vocabulary 50257; built in memory) at B=1 and B=4, T=64, P=10, residual + gate, m=512;
+ * vocabulary 50257), written to a temporary model folder by a separate process first, and
+ * loaded from it the way users load a model, at B=1 and B=4, T=64, P=10, residual + gate, m=512;
  * and the embedded stories260K at the main job's settings (B=8, T=160, P=10, residual +
  * gate, m=512). Each backend runs in its own process, so its peak RSS is its own.
  *
@@ -17,7 +18,7 @@ import { loadModel } from "../src/model/mod.ts";
 import type { LoadedModel } from "../src/model/mod.ts";
 import { PrefixModule } from "../src/prefix/mod.ts";
 import { createTrainer, type TrainingBackend } from "../src/train/mod.ts";
-import { randomGpt2 } from "../tests/gpu/_random_gpt2.ts";
+import { writeRandomGpt2 } from "../tests/gpu/_random_gpt2.ts";
 import { ROOT, STORIES } from "../tests/_fixtures.ts";
 import { printHelpIfAsked } from "./_help.ts";
 
@@ -75,6 +76,8 @@ const { values } = parseArgs({
       default: `${ROOT}../shared/reference/bench_torch_step.py`,
     },
     child: { type: "string" }, // internal: "<shape>:<backend>"
+    "model-dir": { type: "string" }, // internal: the GPT-2-small folder
+    "write-small": { type: "string" }, // internal: write the GPT-2-small folder here
     help: { type: "boolean", short: "h" },
   },
 });
@@ -101,17 +104,18 @@ function batchFor(model: LoadedModel, b: number, t: number) {
   return { inputIds, labels: inputIds.map((row) => row.map((id, i) => (i === 0 ? -100 : id))) };
 }
 
+const SMALL = {
+  layers: 12,
+  embd: 768,
+  heads: 12,
+  vocab: 50257,
+  positions: 1024,
+  std: 0.02,
+  seed: 1,
+};
+
 async function loadShapeModel(s: Shape): Promise<LoadedModel> {
-  if (s.model === "stories") return await loadModel(STORIES);
-  return await randomGpt2({
-    layers: 12,
-    embd: 768,
-    heads: 12,
-    vocab: 50257,
-    positions: 1024,
-    std: 0.02,
-    seed: 1,
-  });
+  return await loadModel(s.model === "stories" ? STORIES : values["model-dir"]!);
 }
 
 /** In a child process: time `steps` steps of one shape on one backend; print one JSON line. */
@@ -169,9 +173,34 @@ function timeRss(stderr: string): number | null {
 }
 
 async function parent() {
+  const shapes = values.shapes!.split(",");
+  let smallDir: string | undefined;
+  if (shapes.some((n) => SHAPES[n]?.model === "small")) {
+    // Written by another process, so that no process measured below ever held the weights.
+    smallDir = await Deno.makeTempDir({ prefix: "gpt2-small-random-" });
+    const w = await run(Deno.execPath(), [
+      "run",
+      "-A",
+      new URL(import.meta.url).pathname,
+      "--write-small",
+      smallDir,
+    ]);
+    if (!w.ok) {
+      console.error(`Cannot write the GPT-2-small folder: ${w.err}`);
+      Deno.exit(1);
+    }
+  }
+  try {
+    await measure(shapes, smallDir);
+  } finally {
+    if (smallDir) await Deno.remove(smallDir, { recursive: true });
+  }
+}
+
+async function measure(shapes: string[], smallDir: string | undefined) {
   const rows: Row[] = [];
   const backends = values.backends!.split(",") as TrainingBackend[];
-  for (const name of values.shapes!.split(",")) {
+  for (const name of shapes) {
     const s = SHAPES[name];
     if (!s) {
       console.error(`Cannot run the benchmark: unknown shape ${name} (${Object.keys(SHAPES)})`);
@@ -187,6 +216,7 @@ async function parent() {
         `${name}:${backend}`,
       ];
       args.push("--steps", String(steps));
+      if (smallDir) args.push("--model-dir", smallDir);
       const r = await run(Deno.execPath(), args);
       const line = r.text.trim().split("\n").at(-1) ?? "";
       try {
@@ -273,7 +303,9 @@ async function parent() {
   }
 }
 
-if (values.child) {
+if (values["write-small"]) {
+  await writeRandomGpt2(values["write-small"], SMALL);
+} else if (values.child) {
   const [shape, backend] = values.child.split(":");
   await child(shape, backend as TrainingBackend);
 } else {
