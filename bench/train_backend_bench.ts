@@ -16,10 +16,17 @@ import { parseArgs } from "node:util";
 import { loadModel } from "../src/model/mod.ts";
 import type { LoadedModel } from "../src/model/mod.ts";
 import type { TrainingBackend } from "../src/train/mod.ts";
-import { randomGpt2 } from "../tests/gpu/_random_gpt2.ts";
+import { writeRandomGpt2 } from "../tests/gpu/_random_gpt2.ts";
 import { STORIES } from "../tests/_fixtures.ts";
 import { printHelpIfAsked } from "./_help.ts";
-import { peakRss, runChild, timeTrainStep, TORCH_STEP_SCRIPT, torchStep } from "./_measure.ts";
+import {
+  peakRss,
+  runChild,
+  runCommand,
+  timeTrainStep,
+  TORCH_STEP_SCRIPT,
+  torchStep,
+} from "./_measure.ts";
 
 printHelpIfAsked(import.meta.url);
 
@@ -75,6 +82,8 @@ const { values } = parseArgs({
       default: TORCH_STEP_SCRIPT,
     },
     child: { type: "string" }, // internal: "<shape>:<backend>"
+    "model-dir": { type: "string" }, // internal: the GPT-2-small folder
+    "write-small": { type: "string" }, // internal: write the GPT-2-small folder here
     help: { type: "boolean", short: "h" },
   },
 });
@@ -86,17 +95,19 @@ if (!Number.isInteger(steps) || steps < 1) {
   Deno.exit(2);
 }
 
+const SMALL = {
+  layers: 12,
+  embd: 768,
+  heads: 12,
+  vocab: 50257,
+  positions: 1024,
+  std: 0.02,
+  seed: 1,
+};
+
+/** Loaded from a folder, as users load models (the GPT-2-small one is written by another process). */
 async function loadShapeModel(s: Shape): Promise<LoadedModel> {
-  if (s.model === "stories") return await loadModel(STORIES);
-  return await randomGpt2({
-    layers: 12,
-    embd: 768,
-    heads: 12,
-    vocab: 50257,
-    positions: 1024,
-    std: 0.02,
-    seed: 1,
-  });
+  return await loadModel(s.model === "stories" ? STORIES : values["model-dir"]!);
 }
 
 /** In a child process: time `steps` steps of one shape on one backend; print one JSON line. */
@@ -117,9 +128,34 @@ interface Row {
 }
 
 async function parent() {
+  const shapes = values.shapes!.split(",");
+  let smallDir: string | undefined;
+  if (shapes.some((n) => SHAPES[n]?.model === "small")) {
+    // Written by another process, so that no process measured below ever held the weights.
+    smallDir = await Deno.makeTempDir({ prefix: "gpt2-small-random-" });
+    const w = await runCommand(Deno.execPath(), [
+      "run",
+      "-A",
+      new URL(import.meta.url).pathname,
+      "--write-small",
+      smallDir,
+    ]);
+    if (!w.ok) {
+      console.error(`Cannot write the GPT-2-small folder: ${w.err}`);
+      Deno.exit(1);
+    }
+  }
+  try {
+    await measure(shapes, smallDir);
+  } finally {
+    if (smallDir) await Deno.remove(smallDir, { recursive: true });
+  }
+}
+
+async function measure(shapes: string[], smallDir: string | undefined) {
   const rows: Row[] = [];
   const backends = values.backends!.split(",") as TrainingBackend[];
-  for (const name of values.shapes!.split(",")) {
+  for (const name of shapes) {
     const s = SHAPES[name];
     if (!s) {
       console.error(`Cannot run the benchmark: unknown shape ${name} (${Object.keys(SHAPES)})`);
@@ -132,6 +168,7 @@ async function parent() {
         `${name}:${backend}`,
         "--steps",
         String(steps),
+        ...(smallDir ? ["--model-dir", smallDir] : []),
       ]);
       if ("json" in r) {
         const j = r.json;
@@ -188,7 +225,9 @@ async function parent() {
   }
 }
 
-if (values.child) {
+if (values["write-small"]) {
+  await writeRandomGpt2(values["write-small"], SMALL);
+} else if (values.child) {
   const [shape, backend] = values.child.split(":");
   await child(shape, backend as TrainingBackend);
 } else {

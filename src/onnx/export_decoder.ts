@@ -24,6 +24,7 @@ import {
   type ExportDtype,
   type WeightRequest,
 } from "./decoder_weights.ts";
+import { ExternalData, writeChunks } from "./external_data.ts";
 import { GraphBuilder } from "./graph_builder.ts";
 import type { TensorData } from "./proto.ts";
 
@@ -31,7 +32,6 @@ import type { TensorData } from "./proto.ts";
 export const DECODER_OPSET = 17;
 /** Above this many weight bytes, weights go to external data (protobuf's 2 GB limit). */
 export const EXTERNAL_DATA_THRESHOLD = 2 ** 31 - 2 ** 24;
-const EXTERNAL_ALIGN = 4096;
 
 /** Options of {@link exportOnnx}. */
 export interface ExportOptions {
@@ -236,59 +236,6 @@ function storedBytes(requests: readonly WeightRequest[], dtype: ExportDtype): nu
     else n += elems + 4 * r.dims[r.role === "matrix" ? 1 : 0];
   }
   return n;
-}
-
-/** The external data file, written tensor by tensor. */
-class ExternalData {
-  size = 0;
-  private constructor(private readonly file: Deno.FsFile, private readonly location: string) {}
-
-  static async create(path: string, location: string): Promise<ExternalData> {
-    const file = await Deno.open(path, { write: true, create: true, truncate: true });
-    return new ExternalData(file, location);
-  }
-
-  async append(bytes: Uint8Array): Promise<TensorData> {
-    const offset = Math.ceil(this.size / EXTERNAL_ALIGN) * EXTERNAL_ALIGN;
-    if (offset > this.size) await writeAll(this.file, new Uint8Array(offset - this.size));
-    await writeAll(this.file, bytes);
-    this.size = offset + bytes.byteLength;
-    return { external: { location: this.location, offset, length: bytes.byteLength } };
-  }
-
-  close(): void {
-    this.file.close();
-  }
-}
-
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let pos = 0;
-  while (pos < bytes.byteLength) pos += await file.write(bytes.subarray(pos));
-}
-
-/** Write chunks to a file, small ones coalesced. @returns bytes written */
-async function writeChunks(path: string, chunks: readonly Uint8Array[]): Promise<number> {
-  const file = await Deno.open(path, { write: true, create: true, truncate: true });
-  try {
-    const buf = new Uint8Array(1 << 20);
-    let fill = 0, total = 0;
-    for (const c of chunks) {
-      total += c.byteLength;
-      if (fill + c.byteLength > buf.byteLength) {
-        await writeAll(file, buf.subarray(0, fill));
-        fill = 0;
-      }
-      if (c.byteLength >= buf.byteLength) await writeAll(file, c);
-      else {
-        buf.set(c, fill);
-        fill += c.byteLength;
-      }
-    }
-    await writeAll(file, buf.subarray(0, fill));
-    return total;
-  } finally {
-    file.close();
-  }
 }
 
 async function readOrFail(path: string, statOnly = false): Promise<Uint8Array> {

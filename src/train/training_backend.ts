@@ -2,8 +2,8 @@
  * Where a training step runs, and the default choice: `webgpu` on a hardware GPU (the WGSL
  * trainer), else `native` (the ONNX training graph on onnxruntime-node, several times faster
  * than WebGPU on a software rasterizer), else the faster of WebGPU on a software rasterizer
- * and `wasm` (the same ONNX graph on single-threaded onnxruntime-web): on a 2-core machine
- * the stories260K step took 0.71 s on llvmpipe and 0.93 s on WASM, so software WebGPU comes
+ * and `wasm` (the same ONNX graph on onnxruntime-web): on a 2-core machine the stories260K
+ * step took 0.71 s on llvmpipe and 0.93 s on single-threaded WASM, so software WebGPU comes
  * first (bench/train_backend_bench.ts measures all of them).
  * Every backend reads and writes the same parameters, AdamW state, checkpoints and bundles,
  * so a run may resume on another backend.

@@ -43,6 +43,25 @@ export function fill(n: number, std: number, state: { s: number }): Float32Array
 
 /** @returns a LoadedModel whose weights live in memory */
 export async function randomGpt2(o: RandomGpt2Options): Promise<LoadedModel> {
+  const { raw, bytes } = randomGpt2Checkpoint(o);
+  return await inMemoryModel(raw, bytes, "random-gpt2");
+}
+
+/**
+ * Write a random GPT-2 as a model folder (config.json + model.safetensors), to load the way
+ * users do.
+ */
+export async function writeRandomGpt2(dir: string, o: RandomGpt2Options): Promise<void> {
+  const { raw, bytes } = randomGpt2Checkpoint(o);
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(raw, null, 2));
+  await Deno.writeFile(`${dir}/model.safetensors`, bytes);
+}
+
+/** @returns the config.json object and the model.safetensors bytes of a random GPT-2 */
+export function randomGpt2Checkpoint(
+  o: RandomGpt2Options,
+): { raw: Record<string, unknown>; bytes: Uint8Array } {
   const std = o.std ?? 0.02;
   const C = o.embd;
   const state = { s: (o.seed ?? 1) * 2654435761 >>> 0 || 1 };
@@ -87,7 +106,7 @@ export async function randomGpt2(o: RandomGpt2Options): Promise<LoadedModel> {
     layer_norm_epsilon: 1e-5,
     eos_token_id: 0,
   };
-  return await inMemoryModel(raw, bytes, "random-gpt2");
+  return { raw, bytes };
 }
 
 /** A {@link LoadedModel} over a config object and safetensors bytes held in memory. */

@@ -233,3 +233,39 @@ Deno.test("the default backend: webgpu on a hardware GPU, else native, else soft
   assert(err instanceof PrefixEdgeError && err.code === "INVALID_INPUT", String(err));
   assert(err.message.includes("choose auto, webgpu, native or wasm"), err.message);
 });
+
+for (const backend of BACKENDS) {
+  Deno.test(`${backend}: micro-batches accumulate the whole batch's gradient; evaluate leaves it alone`, async () => {
+    const rows = (b: TokenBatch, r: number[]): TokenBatch => ({
+      inputIds: r.map((i) => b.inputIds[i]),
+      labels: r.map((i) => b.labels[i]),
+      attentionMask: r.map((i) => b.attentionMask![i]),
+    });
+    const pm = PrefixModule.init(randomModel.config, {
+      prefixLen: 4,
+      reparam: "residual",
+      gate: true,
+      midDim: 32,
+      seed: 2,
+    });
+    const { trainer } = await createTrainer(randomModel, pm, { maxBatch: 2, maxLen: 9, backend });
+    try {
+      const whole = await trainer.accumulate(memorize);
+      const expected = await trainer.readGrads();
+      await trainer.step({ lr: 0 }); // clears the gradient; lr 0 keeps the parameters
+      const evaluated = await trainer.evaluate(memorize);
+      assertAlmostEquals(evaluated.lossSum, whole.lossSum, 1e-5 * whole.lossSum);
+      const a = await trainer.accumulate(rows(memorize, [0]));
+      await trainer.evaluate(rows(memorize, [1])); // must not add to the gradient
+      const b = await trainer.accumulate(rows(memorize, [1]));
+      assertEquals(a.tokens + b.tokens, whole.tokens);
+      const got = await trainer.readGrads();
+      for (const [name, want] of Object.entries(expected)) {
+        const err = relL2(got[name], want);
+        assert(err < 1e-5, `grad.${name} relative L2 ${err.toExponential(2)}`);
+      }
+    } finally {
+      trainer.destroy();
+    }
+  });
+}

@@ -8,14 +8,21 @@
  *
  * @module
  */
+import { join } from "node:path";
 import { PrefixEdgeError } from "../../errors/mod.ts";
 import type { LoadedModel } from "../../model/mod.ts";
-import { loadOrtBackend, type OrtBackend, type OrtSession } from "../../infer/mod.ts";
+import {
+  defaultWasmThreads,
+  loadOrtBackend,
+  type OrtBackend,
+  type OrtSession,
+  type OrtTensor,
+} from "../../infer/mod.ts";
 import { paramShapes, type PrefixModule } from "../../prefix/mod.ts";
 import type { AdamWOptions, BatchLoss, OptimizerState, TokenBatch } from "../gpu_trainer.ts";
 import { packBatch } from "../graph/mod.ts";
 import { adamwStep } from "./adamw.ts";
-import { buildTrainingModel } from "./training_model.ts";
+import { buildTrainingModel, writeTrainingModel } from "./training_model.ts";
 
 /** Where the ONNX training graph runs. */
 export type OrtTrainingBackend = "native" | "wasm";
@@ -28,7 +35,11 @@ export interface OrtTrainerOptions {
   maxLen: number;
   /** `native` (default) or `wasm`. */
   backend?: OrtTrainingBackend;
-  /** Threads: native intra-op threads, or WASM threads (default: ORT's choice / 1). */
+  /**
+   * Threads: native intra-op threads (default: ORT's choice, all cores), or WASM threads
+   * (default: `defaultWasmThreads()`, the cores up to 4). ORT-web fixes its thread count at
+   * the process's first WASM session, so a later value is ignored.
+   */
   threads?: number;
 }
 
@@ -56,6 +67,7 @@ export class OrtPrefixTrainer {
   #ort: OrtBackend;
   #session: OrtSession;
   #grads: Record<string, Float32Array> = {};
+  #gradOut: Record<string, Float32Array> = {};
   #m: Record<string, Float32Array> = {};
   #v: Record<string, Float32Array> = {};
   #tokens = 0;
@@ -131,15 +143,37 @@ export class OrtPrefixTrainer {
     }
     const ort = await loadOrtBackend(backend, {
       nativeThreads: backend === "native" ? opts.threads : undefined,
-      wasmThreads: backend === "wasm" ? opts.threads : undefined,
+      wasmThreads: backend === "wasm" ? opts.threads ?? defaultWasmThreads() : undefined,
     });
-    const session = await ort.createSession(await buildTrainingModel(model, pm.options), {
-      graphOptimizationLevel: "all",
+    const sessionOptions = {
+      graphOptimizationLevel: "all" as const,
       // Prepacking keeps a second (and, for weights used by both MatMul and the backward's
       // Gemm, a third) copy of every frozen matrix: 0.5 GB more peak RSS at GPT-2 small for
       // no step-time gain we could measure.
       extra: { session: { disable_prepacking: "1" } },
-    });
+      // ORT's arena grows in doubling chunks and keeps them: off, the activations' memory is
+      // what the plan needs.
+      enableCpuMemArena: false,
+    };
+    let session: OrtSession;
+    if (backend === "native") {
+      // Through a file: the graph's bytes never sit whole in this process, and ORT maps the
+      // weights from the file rather than copying them out of a buffer we hold.
+      const dir = await Deno.makeTempDir({ prefix: "prefix-edge-train-" });
+      try {
+        const path = join(dir, "training.onnx");
+        await writeTrainingModel(model, pm.options, path);
+        session = await ort.createSession(path, sessionOptions);
+      } finally {
+        // ORT has read or mapped the file by now; a mapping outlives the file's name.
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+      }
+    } else {
+      session = await ort.createSession(
+        await buildTrainingModel(model, pm.options),
+        sessionOptions,
+      );
+    }
     return new OrtPrefixTrainer(pm, opts, ort, session);
   }
 
@@ -189,11 +223,31 @@ export class OrtPrefixTrainer {
     for (const [name, shape] of Object.entries(shapes)) {
       feeds[`param.${name}`] = o.tensor("float32", this.pm.params[name], shape!);
     }
-    const out = await this.#session.run(feeds);
+    // Without the backward only `loss_sum` is fetched: ORT then runs just the nodes that
+    // output needs (the forward), not the backward. With it, native ORT writes the gradient
+    // into buffers we hand it: straight into the (empty) accumulator for a step's first
+    // micro-batch, else into one scratch set allocated once, never into fresh buffers per
+    // call that linger until collected. (onnxruntime-web leaves pre-allocated outputs
+    // unwritten, so wasm gets ORT's own.)
+    const direct = backward && this.backend === "native" && this.#tokens === 0;
+    const fetches: Record<string, OrtTensor | null> = { loss_sum: null };
+    if (backward && this.backend === "native") {
+      for (const [name, shape] of Object.entries(shapes)) {
+        const into = direct
+          ? this.#grads[name]
+          : (this.#gradOut[name] ??= new Float32Array(this.#grads[name].length));
+        fetches[`grad.${name}`] = o.tensor("float32", into, shape!);
+      }
+    }
+    const out = backward && this.backend !== "native"
+      ? await this.#session.run(feeds)
+      : await this.#session.run(feeds, fetches);
     const lossSum = Number((out.loss_sum.data as Float32Array)[0]);
     if (backward) {
+      const from = this.backend === "native" ? this.#gradOut : undefined;
       for (const [name, acc] of Object.entries(this.#grads)) {
-        const g = out[`grad.${name}`].data as Float32Array;
+        if (direct) continue;
+        const g = from?.[name] ?? out[`grad.${name}`].data as Float32Array;
         for (let i = 0; i < acc.length; i++) acc[i] += g[i];
       }
       this.#tokens += packed.tokens;
@@ -216,7 +270,7 @@ export class OrtPrefixTrainer {
   }
 
   /**
-   * Forward only (the graph computes the gradient too; it is dropped).
+   * Forward only: the loss, without running the graph's backward.
    *
    * @param batch as {@link accumulate}
    * @returns the summed loss and the number of counted tokens
@@ -269,9 +323,14 @@ export class OrtPrefixTrainer {
         "Cannot step: no token was accumulated since the last step (every label is -100?)",
       );
     }
+    // Averaged in place (the sum is cleared below anyway): no second copy of the gradient.
+    const scale = 1 / this.#tokens;
+    for (const g of Object.values(this.#grads)) {
+      for (let i = 0; i < g.length; i++) g[i] *= scale;
+    }
     const r = adamwStep(
       this.pm.params,
-      this.#averaged(),
+      this.#grads,
       { m: this.#m, v: this.#v },
       opt,
       this.#step + 1,

@@ -6,13 +6,16 @@
  * [P, 18432] x [18432, 512] that ONNX Runtime's MatMul does in milliseconds, where a
  * TypeScript loop takes about a second.
  *
- * The frozen weights become initializers, read once from model.safetensors.
+ * The frozen weights become initializers, read from model.safetensors one tensor at a time:
+ * inline for onnxruntime-web, or as ONNX external data in a file that onnxruntime-node maps.
  *
  * @module
  */
 import type { LoadedModel } from "../../model/mod.ts";
 import { paramShapes, type PrefixOptions } from "../../prefix/mod.ts";
-import { GraphBuilder } from "../../onnx/mod.ts";
+import { basename, dirname, join } from "node:path";
+import { GraphBuilder, type TensorData } from "../../onnx/mod.ts";
+import { ExternalData, writeChunks } from "../../onnx/external_data.ts";
 import { DecoderWeights, encodeWeight } from "../../onnx/decoder_weights.ts";
 import { checkOrtTrainable, gpt2Graph, llamaGraph } from "./families.ts";
 import {
@@ -27,7 +30,8 @@ import {
 export const TRAINING_OPSET = 17;
 
 /**
- * Build the training graph's ModelProto bytes, weights included.
+ * Build the training graph's ModelProto bytes, weights inline (for onnxruntime-web, which
+ * takes bytes).
  *
  * @param model the loaded base model (GPT-2 or Llama family)
  * @param options the prefix method
@@ -38,6 +42,42 @@ export async function buildTrainingModel(
   model: LoadedModel,
   options: PrefixOptions,
 ): Promise<Uint8Array> {
+  const g = await assemble(model, options, (bytes) => Promise.resolve({ raw: bytes }));
+  return g.toBytes({ opset: TRAINING_OPSET, producer: "prefix-edge" });
+}
+
+/**
+ * Write the training graph to `onnxPath`, its weights to `<onnxPath>_data` (ONNX external
+ * data), one tensor at a time: no buffer ever holds more than one weight, and ONNX Runtime,
+ * given the path, maps the weights from the file itself.
+ *
+ * @param model the loaded base model (GPT-2 or Llama family)
+ * @param options the prefix method
+ * @param onnxPath where the graph goes (its folder must exist)
+ * @throws {PrefixEdgeError} `UNSUPPORTED_MODEL` for maths the graph does not implement
+ */
+export async function writeTrainingModel(
+  model: LoadedModel,
+  options: PrefixOptions,
+  onnxPath: string,
+): Promise<void> {
+  const location = `${basename(onnxPath)}_data`;
+  const sink = await ExternalData.create(join(dirname(onnxPath), location), location);
+  let g: GraphBuilder;
+  try {
+    g = await assemble(model, options, (bytes) => sink.append(bytes));
+  } finally {
+    sink.close();
+  }
+  await writeChunks(onnxPath, g.toChunks({ opset: TRAINING_OPSET, producer: "prefix-edge" }));
+}
+
+/** The graph, each frozen weight read from model.safetensors and handed to `store` in turn. */
+async function assemble(
+  model: LoadedModel,
+  options: PrefixOptions,
+  store: (bytes: Uint8Array) => Promise<TensorData>,
+): Promise<GraphBuilder> {
   const c = model.config;
   checkOrtTrainable(c);
   const P = options.prefixLen;
@@ -56,11 +96,11 @@ export async function buildTrainingModel(
     });
     for (const req of w.requests) {
       for (const s of await encodeWeight(req, file, "f32")) {
-        g.initializer(s.name, s.type, s.dims, { raw: s.bytes });
+        g.initializer(s.name, s.type, s.dims, await store(s.bytes));
       }
     }
   } finally {
     file.close();
   }
-  return g.toBytes({ opset: TRAINING_OPSET, producer: "prefix-edge" });
+  return g;
 }
