@@ -25,8 +25,16 @@ export async function runCommand(
   env?: Record<string, string>,
   clearEnv = false,
 ): Promise<{ ok: boolean; text: string; err: string }> {
-  const out = await new Deno.Command(cmd, { args, env, clearEnv, stdout: "piped", stderr: "piped" })
-    .output();
+  // A hung child must not hang the whole table: each gets at most 10 minutes.
+  const signal = AbortSignal.timeout(600_000);
+  const out = await new Deno.Command(cmd, {
+    args,
+    env,
+    clearEnv,
+    stdout: "piped",
+    stderr: "piped",
+    signal,
+  }).output();
   const text = new TextDecoder().decode(out.stdout);
   const err = new TextDecoder().decode(out.stderr);
   return { ok: out.success, text, err };

@@ -1,10 +1,10 @@
 /**
  * Where a training step runs, and the default choice: `webgpu` on a hardware GPU (the WGSL
  * trainer), else `native` (the ONNX training graph on onnxruntime-node, several times faster
- * than WebGPU on a software rasterizer), else the faster of WebGPU on a software rasterizer
- * and `wasm` (the same ONNX graph on onnxruntime-web): on a 2-core machine the stories260K
- * step took 0.71 s on llvmpipe and 0.93 s on single-threaded WASM, so software WebGPU comes
- * first (bench/train_backend_bench.ts measures all of them).
+ * than WebGPU on a software rasterizer), else the faster of `wasm` (the same ONNX graph on
+ * onnxruntime-web) and WebGPU on a software rasterizer: on a quiet 2-core machine the
+ * stories260K step took 0.20-0.33 s on WASM and 0.44 s on llvmpipe, and the GPT-2-small step
+ * 0.72 s and 1.72 s, so WASM comes first (bench/train_backend_bench.ts, bench/RESULTS.md).
  * Every backend reads and writes the same parameters, AdamW state, checkpoints and bundles,
  * so a run may resume on another backend.
  *
@@ -75,14 +75,16 @@ export async function trainingBackendCandidates(
   const out: TrainingBackendCandidate[] = [
     { backend: "native", reason: `${noGpu}; ONNX Runtime's native CPU backend is fastest` },
   ];
+  out.push({
+    backend: "wasm",
+    reason: "the native backend did not load; WASM measured faster than software WebGPU",
+  });
   if (gpu.available) {
     out.push({
       backend: "webgpu",
-      reason:
-        `the native backend did not load; software WebGPU (${gpu.description}) measured faster than WASM`,
+      reason: `the native backend and WASM did not load; software WebGPU (${gpu.description})`,
     });
   }
-  out.push({ backend: "wasm", reason: "the native backend did not load; WASM runs everywhere" });
   return out;
 }
 

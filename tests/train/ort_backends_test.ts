@@ -210,7 +210,7 @@ for (const [from, to] of [["webgpu", "native"], ["native", "wasm"]] as const) {
   });
 }
 
-Deno.test("the default backend: webgpu on a hardware GPU, else native, else software WebGPU, else wasm", async () => {
+Deno.test("the default backend: webgpu on a hardware GPU, else native, else wasm, else software WebGPU", async () => {
   const order = async (probe: { available: boolean; hardware: boolean; description: string }) =>
     (await trainingBackendCandidates("auto", probe)).map((c) => c.backend);
   assertEquals(await order({ available: true, hardware: true, description: "NVIDIA" }), [
@@ -220,8 +220,8 @@ Deno.test("the default backend: webgpu on a hardware GPU, else native, else soft
   ]);
   assertEquals(await order({ available: true, hardware: false, description: "llvmpipe" }), [
     "native",
-    "webgpu",
     "wasm",
+    "webgpu",
   ]);
   assertEquals(await order({ available: false, hardware: false, description: "no adapter" }), [
     "native",

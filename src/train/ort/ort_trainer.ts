@@ -12,7 +12,6 @@ import { join } from "node:path";
 import { PrefixEdgeError } from "../../errors/mod.ts";
 import type { LoadedModel } from "../../model/mod.ts";
 import {
-  defaultWasmThreads,
   loadOrtBackend,
   type OrtBackend,
   type OrtSession,
@@ -37,8 +36,9 @@ export interface OrtTrainerOptions {
   backend?: OrtTrainingBackend;
   /**
    * Threads: native intra-op threads (default: ORT's choice, all cores), or WASM threads
-   * (default: `defaultWasmThreads()`, the cores up to 4). ORT-web fixes its thread count at
-   * the process's first WASM session, so a later value is ignored.
+   * (default 1: with 2 threads the stories260K training step hung in 2 of 3 runs, spinning
+   * one core; 1 thread never did). ORT-web fixes its thread count at the process's first WASM
+   * session, so a later value is ignored.
    */
   threads?: number;
 }
@@ -143,7 +143,7 @@ export class OrtPrefixTrainer {
     }
     const ort = await loadOrtBackend(backend, {
       nativeThreads: backend === "native" ? opts.threads : undefined,
-      wasmThreads: backend === "wasm" ? opts.threads ?? defaultWasmThreads() : undefined,
+      wasmThreads: backend === "wasm" ? opts.threads ?? 1 : undefined,
     });
     const sessionOptions = {
       graphOptimizationLevel: "all" as const,
