@@ -106,8 +106,14 @@ export async function timeTrainStep(
     const times: number[] = [];
     for (let i = 0; i <= steps; i++) { // step 0 is a warm-up
       const t = performance.now();
-      await trainer.accumulate(batch);
-      await trainer.step({ lr: 1e-3 });
+      const { lossSum, tokens } = await trainer.accumulate(batch);
+      const { skipped } = await trainer.step({ lr: 1e-3 });
+      // A step that computed nothing is fast; never report it as a time.
+      if (!Number.isFinite(lossSum / tokens) || skipped) {
+        throw new Error(
+          `step ${i} on ${backend} gave loss ${lossSum / tokens} (skipped: ${skipped})`,
+        );
+      }
       if (i > 0) times.push((performance.now() - t) / 1000);
     }
     times.sort((a, b) => a - b);

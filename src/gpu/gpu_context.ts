@@ -214,6 +214,21 @@ export class GpuContext {
 
   /** A bind group for `pipeline` with entries bound at 0, 1, 2, ... */
   bindGroup(pipeline: GPUComputePipeline, entries: BufferRange[]): GPUBindGroup {
+    // An oversized binding is a validation error that WebGPU reports nowhere we look: the
+    // dispatch then silently does nothing, and training reads garbage. Refuse it by name.
+    const max = this.maxBinding;
+    for (const e of entries) {
+      const buffer = e instanceof GPUBuffer ? e : e.buffer;
+      const size = e instanceof GPUBuffer ? e.size : e.size ?? buffer.size - (e.offset ?? 0);
+      if (size > max) {
+        throw new PrefixEdgeError(
+          "GPU_UNAVAILABLE",
+          `Cannot bind ${
+            buffer.label || "a buffer"
+          } (${size} bytes): the adapter binds at most ${max} bytes (maxStorageBufferBindingSize); use a smaller model, or train on --backend native or wasm`,
+        );
+      }
+    }
     return this.device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
       entries: entries.map((e, binding) => ({

@@ -80,3 +80,27 @@ Deno.test("GpuContext takes its kernel set from PREFIX_EDGE_KERNELS, and a calle
     else Deno.env.set("PREFIX_EDGE_KERNELS", before);
   }
 });
+
+Deno.test("a binding larger than the adapter allows is refused by name, not run as garbage", async () => {
+  const ctx = await GpuContext.create();
+  try {
+    const max = ctx.maxBinding;
+    const big = ctx.buffer(max + 16, "too.big");
+    const pipeline = await ctx.pipeline("bias_add", "main", ["uniform", "read", "rw"]);
+    const u = ctx.uniform(new Uint32Array([1, 1, 0, 0]).buffer);
+    const small = ctx.buffer(16, "small");
+    const err = (() => {
+      try {
+        ctx.bindGroup(pipeline, [u, small, big]);
+      } catch (e) {
+        return e;
+      }
+    })();
+    assert(err instanceof PrefixEdgeError && err.code === "GPU_UNAVAILABLE", String(err));
+    assert(err.message.includes("too.big"), err.message);
+    // A range inside the limit binds.
+    ctx.bindGroup(pipeline, [u, small, { buffer: big, offset: 0, size: 16 }]);
+  } finally {
+    ctx.destroy();
+  }
+});
