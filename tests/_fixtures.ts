@@ -60,6 +60,27 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+/**
+ * Largest absolute difference between two `[B, T, V]` logit arrays over the positions where
+ * `mask` (`[B][T]`) is 1.
+ */
+export function maskedMaxDiff(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  mask: number[][],
+  V: number,
+): number {
+  let m = 0;
+  mask.forEach((row, bi) =>
+    row.forEach((on, t) => {
+      if (!on) return;
+      const base = (bi * row.length + t) * V;
+      for (let v = 0; v < V; v++) m = Math.max(m, Math.abs(a[base + v] - b[base + v]));
+    })
+  );
+  return m;
+}
+
 /** ||a - b|| / ||b|| (relative L2 error against the reference b). */
 export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);

@@ -52,7 +52,7 @@ export function baseArchitecture(config: ModelConfig): BaseArchitecture {
     vocabSize: config.vocabSize,
     maxPositions: config.maxPositions,
     // Only where set, so bundles of models without these features keep their fingerprints.
-    ...(config.qkvBias && config.family !== "gpt2" ? { qkvBias: true } : {}),
+    ...(config.qkvBias ? { qkvBias: true } : {}),
     ...(config.qkNorm ? { qkNorm: true } : {}),
     ...(config.ropeScaling ? { ropeScaling: describeRopeScaling(config) } : {}),
   };

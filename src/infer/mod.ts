@@ -28,7 +28,6 @@ export type { ExecutionProvider } from "./ort_backend.ts";
 export { SeededRandom } from "../model/seeded_random.ts";
 export {
   type BackendSetup,
-  defaultWasmThreads,
   loadOrtBackend,
   type OrtBackend,
   type OrtSession,

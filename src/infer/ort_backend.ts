@@ -53,27 +53,6 @@ export interface BackendSetup {
 
 type OrtModule = typeof Ort;
 
-/** Most WASM threads {@link defaultWasmThreads} picks: ORT-web's own cap. */
-const MAX_DEFAULT_WASM_THREADS = 4;
-
-/**
- * The WASM thread count for work large enough to split (training steps): the machine's cores,
- * at most 4 (ORT-web's own default cap; more rarely help). Inference keeps 1 unless asked,
- * since decoding steps on small models are too short to split (docs/inference.md).
- *
- * @returns a thread count >= 1
- *
- * @example Threads for the wasm training backend
- * ```ts
- * import { defaultWasmThreads } from "./ort_backend.ts";
- * console.log(defaultWasmThreads() >= 1); // true
- * ```
- */
-export function defaultWasmThreads(): number {
-  const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
-  return Math.max(1, Math.min(MAX_DEFAULT_WASM_THREADS, Math.floor(cores)));
-}
-
 let webModule: Promise<OrtModule> | undefined;
 let nativeModule: Promise<OrtModule> | undefined;
 let wasmInitialized = false;

@@ -46,7 +46,8 @@ export interface ModelConfig {
   ropeTheta?: number;
   /** Llama 3 RoPE frequency scaling, when `rope_scaling.rope_type` is `llama3`. */
   ropeScaling?: Llama3RopeScaling;
-  /** Biases on the q, k and v projections (Qwen2), none on o. */
+  /** Llama family: biases on the q, k and v projections (Qwen2), none on o. GPT-2's attention
+   * always has its biases and leaves this false. */
   qkvBias: boolean;
   /** An RMSNorm over `head_dim` on every query and key head, before RoPE (Qwen3). */
   qkNorm: boolean;
@@ -147,7 +148,7 @@ function parseGpt2(obj: Record<string, unknown>, modelType: string, source: stri
     normEps: f.optNumber("layer_norm_epsilon") ?? 1e-5,
     activation,
     tieWordEmbeddings: f.optBool("tie_word_embeddings") ?? true,
-    qkvBias: true,
+    qkvBias: false,
     qkNorm: false,
     bosTokenId: f.optTokenId("bos_token_id"),
     eosTokenIds: f.tokenIds("eos_token_id"),
@@ -301,6 +302,36 @@ export function unsupportedFeature(config: ModelConfig): UnsupportedFeature | un
   }
   if (config.activation !== "silu") return found("hidden_act", "an MLP activation other than silu");
   return undefined;
+}
+
+/**
+ * Throw for the first field {@link unsupportedFeature} names, so every place that builds the
+ * model's maths refuses a config with the same words.
+ *
+ * @example Before building a graph
+ * ```ts
+ * import { assertImplemented, parseConfig } from "./config.ts";
+ * const config = parseConfig({
+ *   model_type: "qwen2", num_hidden_layers: 2, num_attention_heads: 4, hidden_size: 64,
+ *   intermediate_size: 96, max_position_embeddings: 128, vocab_size: 600,
+ * });
+ * assertImplemented(config, "Cannot export ONNX"); // Qwen2 is implemented: no error
+ * ```
+ *
+ * @param config a parsed config
+ * @param doing what the caller was about to do, e.g. "Cannot export ONNX"
+ * @throws {PrefixEdgeError} `UNSUPPORTED_MODEL` naming the field and its value
+ */
+export function assertImplemented(config: ModelConfig, doing: string): void {
+  const bad = unsupportedFeature(config);
+  if (bad) {
+    throw new PrefixEdgeError(
+      "UNSUPPORTED_MODEL",
+      `${doing}: config field "${bad.field}" = ${
+        JSON.stringify(bad.value)
+      } (${bad.why}) is not implemented`,
+    );
+  }
 }
 
 /** Reads typed fields and names the field and file in every error. */

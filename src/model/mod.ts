@@ -1,5 +1,6 @@
 /** Model loading: HF configs, safetensors, tokenizers. @module */
 export {
+  assertImplemented,
   kvWidth,
   type Llama3RopeScaling,
   type ModelConfig,

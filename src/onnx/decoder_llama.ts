@@ -9,8 +9,7 @@
  *
  * @module
  */
-import { PrefixEdgeError } from "../errors/mod.ts";
-import { type ModelConfig, ropeInverseFrequencies, unsupportedFeature } from "../model/mod.ts";
+import { assertImplemented, type ModelConfig, ropeInverseFrequencies } from "../model/mod.ts";
 import {
   additiveMask,
   attention,
@@ -33,15 +32,7 @@ import type { GraphBuilder } from "./graph_builder.ts";
  * @throws {PrefixEdgeError} `UNSUPPORTED_MODEL` naming the field
  */
 export function checkLlamaConfig(c: ModelConfig): void {
-  const bad = unsupportedFeature(c);
-  if (bad) {
-    throw new PrefixEdgeError(
-      "UNSUPPORTED_MODEL",
-      `Cannot export ONNX: config field ${bad.field} = ${
-        JSON.stringify(bad.value)
-      } (${bad.why}) is not supported`,
-    );
-  }
+  assertImplemented(c, "Cannot export ONNX");
 }
 
 /**

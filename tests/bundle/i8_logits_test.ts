@@ -12,7 +12,7 @@
  */
 import * as ort from "onnxruntime-web";
 import { assert } from "../_assert.ts";
-import { GPT2_TINY, readCases } from "../_fixtures.ts";
+import { GPT2_TINY, maskedMaxDiff, readCases } from "../_fixtures.ts";
 import { PrefixBundle } from "../../src/bundle/mod.ts";
 import { type LoadedModel, type Prefix, prefixSlot, SafetensorsFile } from "../../src/model/mod.ts";
 import { gpt2Tiny } from "./_helpers.ts";
@@ -63,19 +63,6 @@ async function runLogits(
   }
   const out = await session.run(feeds);
   return out.logits.data as Float32Array;
-}
-
-function maskedMaxDiff(a: Float32Array, b: ArrayLike<number>, mask: number[][], V: number) {
-  let m = 0;
-  const T = mask[0].length;
-  mask.forEach((row, bi) =>
-    row.forEach((on, t) => {
-      if (!on) return;
-      const base = (bi * T + t) * V;
-      for (let v = 0; v < V; v++) m = Math.max(m, Math.abs(a[base + v] - b[base + v]));
-    })
-  );
-  return m;
 }
 
 Deno.test("ONNX logits with F16 and I8 bundles stay within the stated bounds of F32", async () => {

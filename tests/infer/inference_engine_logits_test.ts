@@ -9,6 +9,7 @@ import {
   GPT2_TINY,
   LLAMA3_TINY,
   LLAMA_TINY,
+  maskedMaxDiff,
   maxAbsDiff,
   QWEN2_TINY,
   QWEN3_TINY,
@@ -17,19 +18,6 @@ import {
 import { InferenceEngine } from "../../src/infer/mod.ts";
 import { loadModel, type Prefix, prefixWidth } from "../../src/model/mod.ts";
 import { PROVIDERS, randomPrefix, readOracle } from "./_engines.ts";
-
-/** Max |a - b| over positions where mask is 1 (a, b: [B, T, V]). */
-function maskedMaxDiff(a: Float32Array, b: Float32Array, mask: number[][], V: number): number {
-  let m = 0;
-  mask.forEach((row, bi) =>
-    row.forEach((on, t) => {
-      if (!on) return;
-      const at = (bi * row.length + t) * V;
-      m = Math.max(m, maxAbsDiff(a.subarray(at, at + V), b.subarray(at, at + V)));
-    })
-  );
-  return m;
-}
 
 for (const { ep, ignore } of PROVIDERS) {
   for (const dir of [GPT2_TINY, LLAMA_TINY, QWEN2_TINY, QWEN3_TINY, LLAMA3_TINY]) {

@@ -75,7 +75,7 @@ export function rmsnormGroupedForward(
   for (let r = 0; r < l.rows; r++) {
     for (let g = 0; g < l.groups; g++) {
       const s = start(l, r, g);
-      const one = rmsnormForward(Array.from(x).slice(s, s + l.C), w, 1, l.C, eps);
+      const one = rmsnormForward(Array.prototype.slice.call(x, s, s + l.C), w, 1, l.C, eps);
       y.set(one.y, s);
       rstd[r * l.groups + g] = one.rstd[0];
     }
@@ -97,7 +97,7 @@ export function rmsnormGroupedBackward(
   accumulate: boolean,
 ): Float64Array {
   const dx = Float64Array.from(dx0);
-  const slice = (a: ArrayLike<number>, s: number) => Array.from(a).slice(s, s + l.C);
+  const slice = (a: ArrayLike<number>, s: number) => Array.prototype.slice.call(a, s, s + l.C);
   for (let r = 0; r < l.rows; r++) {
     for (let g = 0; g < l.groups; g++) {
       const s = start(l, r, g);

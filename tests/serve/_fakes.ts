@@ -33,7 +33,7 @@ export const FAKE_CONFIG: ModelConfig = {
   normEps: 1e-5,
   activation: "gelu_new",
   tieWordEmbeddings: true,
-  qkvBias: true,
+  qkvBias: false,
   qkNorm: false,
   eosTokenIds: [],
   raw: {},

@@ -11,7 +11,7 @@
  *   the oracle test's job.
  */
 import { assert, assertEquals } from "../_assert.ts";
-import { LLAMA3_TINY, maxAbsDiff, QWEN2_TINY, QWEN3_TINY } from "../_fixtures.ts";
+import { LLAMA3_TINY, maskedMaxDiff, maxAbsDiff, QWEN2_TINY, QWEN3_TINY } from "../_fixtures.ts";
 import { InferenceEngine } from "../../src/infer/mod.ts";
 import { loadModel } from "../../src/model/mod.ts";
 import { PrefixModule, type Reparam } from "../../src/prefix/mod.ts";
@@ -42,18 +42,7 @@ for (const fixture of [QWEN2_TINY, QWEN3_TINY, LLAMA3_TINY]) {
       const prefix = pm.fold();
       const onnx = await engine.logits({ ...batch, prefixes: [prefix, prefix] });
       assertEquals(onnx.dims, gpu.dims);
-      const [, T, V] = gpu.dims;
-      let worst = 0;
-      batch.attentionMask.forEach((row, b) =>
-        row.forEach((on, t) => {
-          if (!on) return;
-          const at = (b * T + t) * V;
-          worst = Math.max(
-            worst,
-            maxAbsDiff(gpu.data.subarray(at, at + V), onnx.data.subarray(at, at + V)),
-          );
-        })
-      );
+      const worst = maskedMaxDiff(gpu.data, onnx.data, batch.attentionMask, gpu.dims[2]);
       assert(worst < 1e-4, `${name}: max |WebGPU - ONNX| = ${worst}`);
       const init = PrefixModule.init(model.config, options).fold();
       assert(maxAbsDiff(init.kv, prefix.kv) > 1e-3, `${name}: the prefix did not move`);

@@ -17,12 +17,11 @@
  *
  * @module
  */
-import { PrefixEdgeError } from "../../errors/mod.ts";
 import {
+  assertImplemented,
   type LoadedModel,
   type ModelConfig,
   ropeTables,
-  unsupportedFeature,
 } from "../../model/mod.ts";
 import {
   AttentionBackward,
@@ -89,15 +88,7 @@ interface Kernels {
  * @throws {PrefixEdgeError} `UNSUPPORTED_MODEL` naming the field and its value
  */
 export function checkLlamaTrainable(config: ModelConfig): void {
-  const bad = unsupportedFeature(config);
-  if (bad) {
-    throw new PrefixEdgeError(
-      "UNSUPPORTED_MODEL",
-      `Cannot train on this ${config.modelType} model: config field "${bad.field}" = ${
-        JSON.stringify(bad.value)
-      } (${bad.why}) is not implemented by the training graph`,
-    );
-  }
+  assertImplemented(config, `Cannot train on this ${config.modelType} model`);
 }
 
 /**
