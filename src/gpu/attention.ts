@@ -5,7 +5,7 @@
  * @module
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
-import type { BufferRange, GpuContext } from "./gpu_context.ts";
+import type { BindingKind, BufferRange, GpuContext } from "./gpu_context.ts";
 import { cdiv, checkDispatchRows, packUniform } from "./_uniform.ts";
 
 /** The kernels keep one head's vectors in private arrays of this size. */
@@ -124,37 +124,47 @@ export class AttentionForward {
  * ```
  */
 export class AttentionBackward {
+  #partial: GPUBuffer | null = null;
+
   private constructor(
     private ctx: GpuContext,
     private query: GPUComputePipeline,
     private key: GPUComputePipeline,
+    private reduce: GPUComputePipeline | null,
   ) {}
 
-  /** Compile (cached per context). */
+  /**
+   * Compile (cached per context): `attention_backward.wgsl` for the software set,
+   * `attention_backward_tiled.wgsl` (query and key tiles in workgroup memory, the prefix's
+   * per-row gradients reduced by a third pass) for the hardware set.
+   */
   static async create(ctx: GpuContext): Promise<AttentionBackward> {
-    const layout = [
-      "uniform",
-      "read",
-      "read",
-      "read",
-      "read",
-      "read",
-      "read",
-      "rw",
-      "rw",
-      "rw",
-    ] as const;
-    const [q, k] = await Promise.all([
-      ctx.pipeline("attention_backward", "query_grad", [...layout]),
-      ctx.pipeline("attention_backward", "key_grad", [...layout]),
+    const tiled = ctx.kernelSet.name === "hardware";
+    const kernel = tiled ? "attention_backward_tiled" : "attention_backward";
+    const layout: BindingKind[] = ["uniform", "read", "read", "read", "read", "read", "read"];
+    layout.push("rw", "rw", "rw");
+    if (tiled) layout.push("rw"); // partial
+    const [q, k, r] = await Promise.all([
+      ctx.pipeline(kernel, "query_grad", layout),
+      ctx.pipeline(kernel, "key_grad", layout),
+      tiled ? ctx.pipeline(kernel, "prefix_reduce", layout) : null,
     ]);
-    return new AttentionBackward(ctx, q, k);
+    return new AttentionBackward(ctx, q, k, r);
+  }
+
+  /** The tiled kernel's [B, P, 2D] scratch, grown on demand (older ones stay until destroy). */
+  #partialFor(floats: number): GPUBuffer {
+    if (!this.#partial || this.#partial.size < 4 * floats) {
+      this.#partial = this.ctx.buffer(4 * floats, "attention prefix partials");
+    }
+    return this.#partial;
   }
 
   /**
    * dy: [B, T, Cq]; writes dqkv [B, T, Cq + 2D]; adds the prefix's gradient into dkv [P, 2LD] at
-   * this layer's slots; dsum: [B, H, T] scratch. Dispatch ceil(B*H*T / 64) then
-   * ceil(Hkv*(P+B*T) / 64).
+   * this layer's slots; dsum: [B, H, T] scratch. Software: dispatch ceil(B*H*T / 64) then
+   * ceil(Hkv*(P+B*T) / 64); hardware: (ceil(T / 64), B*H), (ceil((P+T) / 64), B*Hkv), then
+   * ceil(P*2D / 64) when P > 0.
    */
   record(
     enc: GPUCommandEncoder,
@@ -174,13 +184,33 @@ export class AttentionBackward {
   ): void {
     const u = this.ctx.uniform(pack(s, numLayers));
     const entries = [u, a.qkv, a.kv, a.mask, a.y, a.lse, a.dy, a.dqkv, a.dkv, a.dsum];
+    const Hkv = kvHeadsOf(s), D = Hkv * s.hd;
+    if (this.reduce) entries.push(this.#partialFor(Math.max(1, s.B * s.P * 2 * D)));
     const bgq = this.ctx.bindGroup(this.query, entries);
     const bgk = this.ctx.bindGroup(this.key, entries);
+    if (!this.reduce) {
+      this.ctx.dispatch(enc, "attention_backward.query", this.query, bgq, [
+        cdiv(s.B * s.H * s.T, 64),
+      ]);
+      this.ctx.dispatch(enc, "attention_backward.key", this.key, bgk, [
+        cdiv(Hkv * (s.P + s.B * s.T), 64),
+      ]);
+      return;
+    }
+    checkDispatchRows(s.B * s.H, "attention_backward (B x H)");
     this.ctx.dispatch(enc, "attention_backward.query", this.query, bgq, [
-      cdiv(s.B * s.H * s.T, 64),
+      cdiv(s.T, 64),
+      s.B * s.H,
     ]);
     this.ctx.dispatch(enc, "attention_backward.key", this.key, bgk, [
-      cdiv(kvHeadsOf(s) * (s.P + s.B * s.T), 64),
+      cdiv(s.P + s.T, 64),
+      s.B * Hkv,
     ]);
+    if (s.P > 0) {
+      const bgr = this.ctx.bindGroup(this.reduce, entries);
+      this.ctx.dispatch(enc, "attention_backward.prefix", this.reduce, bgr, [
+        cdiv(s.P * 2 * D, 64),
+      ]);
+    }
   }
 }

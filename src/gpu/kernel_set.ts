@@ -63,6 +63,12 @@ export const HARDWARE_MATMUL_TILE = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 } as 
 export const HARDWARE_MATMUL_INVOCATIONS = (HARDWARE_MATMUL_TILE.BM / HARDWARE_MATMUL_TILE.TM) *
   (HARDWARE_MATMUL_TILE.BN / HARDWARE_MATMUL_TILE.TN);
 
+/**
+ * Workgroup memory the hardware set needs, in bytes: the tiled attention kernels stage two
+ * [16, 128] f32 tiles plus three 16-word row vectors (the matmuls need 2 x 64 x 16 f32 = 8 KiB).
+ */
+export const HARDWARE_WORKGROUP_BYTES = 2 * 16 * 128 * 4 + 3 * 16 * 4;
+
 const SOFTWARE_NAMES = /llvmpipe|lavapipe|swiftshader|software|warp|\bcpu\b/i;
 
 /**
@@ -87,7 +93,7 @@ const SOFTWARE_NAMES = /llvmpipe|lavapipe|swiftshader|software|warp|\bcpu\b/i;
  */
 export function chooseKernelSet(facts: AdapterFacts, force?: string, f16?: string): KernelSet {
   const fits = facts.maxComputeInvocationsPerWorkgroup >= HARDWARE_MATMUL_INVOCATIONS &&
-    facts.maxComputeWorkgroupStorageSize >= 16384;
+    facts.maxComputeWorkgroupStorageSize >= HARDWARE_WORKGROUP_BYTES;
   const offersF16 = facts.features.includes("shader-f16");
   const subgroups = facts.features.includes("subgroups");
   const make = (name: KernelSetName, reason: string): KernelSet => ({
@@ -108,7 +114,7 @@ export function chooseKernelSet(facts: AdapterFacts, force?: string, f16?: strin
     if (force === "hardware" && !fits) {
       throw new PrefixEdgeError(
         "GPU_UNAVAILABLE",
-        `Cannot use the hardware kernels: the adapter allows ${facts.maxComputeInvocationsPerWorkgroup} invocations and ${facts.maxComputeWorkgroupStorageSize} bytes of workgroup memory, they need ${HARDWARE_MATMUL_INVOCATIONS} and 16384`,
+        `Cannot use the hardware kernels: the adapter allows ${facts.maxComputeInvocationsPerWorkgroup} invocations and ${facts.maxComputeWorkgroupStorageSize} bytes of workgroup memory, they need ${HARDWARE_MATMUL_INVOCATIONS} and ${HARDWARE_WORKGROUP_BYTES}`,
       );
     }
     return make(force as KernelSetName, "forced by PREFIX_EDGE_KERNELS");

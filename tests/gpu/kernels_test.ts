@@ -346,8 +346,11 @@ for (const kernels of KERNEL_SET_NAMES) {
       const aF = await AttentionForward.create(ctx);
       const aB = await AttentionBackward.create(ctx);
       // [P, Hkv, T]: multi-head (Hkv = H, GPT-2) and grouped-query (3 KV heads for 6 query heads);
-      // T = 70 spans two 64-query workgroups and several 16-key stages of the tiled kernel.
-      for (const [P, Hkv, T] of [[3, 6, 5], [0, 6, 5], [3, 3, 5], [4, 1, 5], [5, 2, 70]]) {
+      // T = 70 spans two 64-row workgroups and several 16-row stages of the tiled kernels;
+      // P = 20 puts prefix keys in two stages and spreads the tiled key pass's first workgroup
+      // over prefix and token keys.
+      const shapes = [[3, 6, 5], [0, 6, 5], [3, 3, 5], [4, 1, 5], [5, 2, 70], [20, 3, 70]];
+      for (const [P, Hkv, T] of shapes) {
         const d: AttentionDims = { B: 2, T, H: 6, Hkv, hd: 7, P, L: 2, layer: 1 };
         const Cq = d.H * d.hd, D = Hkv * d.hd, RS = Cq + 2 * D, S = 2 * d.L * D;
         const qkv = rand(d.B * d.T * RS), kv = rand(Math.max(1, P * S)), dy = rand(d.B * d.T * Cq);
