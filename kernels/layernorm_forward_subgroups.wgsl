@@ -35,15 +35,17 @@ struct Uniforms { rows: u32, C: u32, eps: f32, _pad: u32 }
 var<workgroup> red: array<f32, 64>;
 
 // Subgroup reduction (generated). sg_lane: this invocation's subgroup_invocation_id,
-// set by the entry point. Each subgroup's lane 0 writes the subgroup's sum, every other
-// invocation writes 0; then every invocation adds red[0..64) in index order, so all of
-// them return the same total for any subgroup size and any lane layout. Callers are in
-// uniform control flow, as subgroupAdd and the barriers require.
+// set by the entry point. Each subgroup's lowest active lane writes the subgroup's sum (no
+// subgroupElect in Deno's naga), every other invocation writes 0; then every invocation adds
+// red[0..64) in index order, so all of them return the same total for any subgroup size
+// and any lane layout. Callers are in uniform control flow, as subgroup operations and
+// barriers require.
 var<private> sg_lane: u32;
 
 fn reduce_sum(lid: u32, v: f32) -> f32 {
   let part = subgroupAdd(v);
-  red[lid] = select(0.0, part, sg_lane == 0u);
+  let writer = subgroupMin(sg_lane);
+  red[lid] = select(0.0, part, sg_lane == writer);
   workgroupBarrier();
   var total = 0.0;
   for (var i = 0u; i < 64u; i++) { total += red[i]; }

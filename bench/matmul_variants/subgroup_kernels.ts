@@ -7,9 +7,11 @@
  *
  * The subgroup `reduce_sum` assumes nothing about the subgroup size (4 to 128 lanes) or about
  * how lanes map to `local_invocation_index`: every subgroup adds its lanes with `subgroupAdd`,
- * its lane 0 writes that sum to `red[lid]` while every other invocation writes 0, and after a
- * barrier every invocation adds all of `red` in index order, so all get the same total. A
- * subgroup wider than the workgroup is one partly filled subgroup, which is still correct.
+ * its lowest active lane (`subgroupMin` of the lane ids: this compiler has no `subgroupElect`,
+ * and nothing promises that lane 0 is active in a partly filled subgroup) writes that sum to
+ * `red[lid]` while every other invocation writes 0, and after a barrier every invocation adds
+ * all of `red` in index order, so all get the same total. A subgroup wider than the workgroup
+ * is one partly filled subgroup, which is still correct.
  * Builtins reach only entry points, so each entry point that calls `reduce_sum` takes
  * `@builtin(subgroup_invocation_id)` and copies it to a module-scope `var<private>`.
  *
@@ -40,15 +42,17 @@ function header(name: string): string {
 
 function reduceSum(lid: string, v: string, size: number): string {
   return `// Subgroup reduction (generated). ${SUBGROUP_LANE.private}: this invocation's subgroup_invocation_id,
-// set by the entry point. Each subgroup's lane 0 writes the subgroup's sum, every other
-// invocation writes 0; then every invocation adds red[0..${size}) in index order, so all of
-// them return the same total for any subgroup size and any lane layout. Callers are in
-// uniform control flow, as subgroupAdd and the barriers require.
+// set by the entry point. Each subgroup's lowest active lane writes the subgroup's sum (no
+// subgroupElect in Deno's naga), every other invocation writes 0; then every invocation adds
+// red[0..${size}) in index order, so all of them return the same total for any subgroup size
+// and any lane layout. Callers are in uniform control flow, as subgroup operations and
+// barriers require.
 var<private> ${SUBGROUP_LANE.private}: u32;
 
 fn reduce_sum(${lid}: u32, ${v}: f32) -> f32 {
   let part = subgroupAdd(${v});
-  red[${lid}] = select(0.0, part, ${SUBGROUP_LANE.private} == 0u);
+  let writer = subgroupMin(${SUBGROUP_LANE.private});
+  red[${lid}] = select(0.0, part, ${SUBGROUP_LANE.private} == writer);
   workgroupBarrier();
   var total = 0.0;
   for (var i = 0u; i < ${size}u; i++) { total += red[i]; }
