@@ -36,6 +36,10 @@ export interface AdapterFacts {
   maxComputeInvocationsPerWorkgroup: number;
   /** `maxComputeWorkgroupStorageSize` in bytes. */
   maxComputeWorkgroupStorageSize: number;
+  /** `GPUAdapterInfo.subgroupMinSize` (lanes), where the runtime reports it. */
+  subgroupMinSize?: number;
+  /** `GPUAdapterInfo.subgroupMaxSize` (lanes), where the runtime reports it. */
+  subgroupMaxSize?: number;
 }
 
 /** The kernel set a context runs, and why. */

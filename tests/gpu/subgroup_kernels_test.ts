@@ -6,10 +6,10 @@
  * subgroup of one lane (no capability needed), which must validate without any message.
  * On a device with `subgroups`, the variants themselves must compile without errors.
  */
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { ROOT } from "../_fixtures.ts";
 import { acquireDevice, SUBGROUP_KERNELS } from "../../src/gpu/mod.ts";
-import { SUBGROUP_LANE } from "../../bench/matmul_variants/subgroup_kernels.ts";
+import { SUBGROUP_LANE, subgroupVariant } from "../../bench/matmul_variants/subgroup_kernels.ts";
 import { SeededRandom } from "../../src/model/mod.ts";
 import { randomLayout, subgroupReduceSum } from "../reference/subgroup_reduce.ts";
 
@@ -103,4 +103,94 @@ Deno.test("electing lane 0 instead of the lowest active lane loses a partly fill
   };
   assertEquals(subgroupReduceSum(v, layout)[0], 64);
   assertEquals(subgroupReduceSum(v, layout, "lane0")[0], 0);
+});
+
+/** Run one entry point on fresh buffers: a uniform, read-only inputs, then zeroed outputs. */
+async function run(
+  device: GPUDevice,
+  code: string,
+  workgroups: number,
+  uniform: ArrayBuffer,
+  inputs: Float32Array[],
+  outputLengths: number[],
+): Promise<Float32Array[]> {
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+  const u = device.createBuffer({
+    size: 16,
+    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+  });
+  device.queue.writeBuffer(u, 0, uniform);
+  const ins = inputs.map((data) => {
+    const b = device.createBuffer({ size: data.byteLength, usage });
+    device.queue.writeBuffer(b, 0, new Float32Array(data));
+    return b;
+  });
+  const outs = outputLengths.map((n) => device.createBuffer({ size: n * 4, usage }));
+  const reads = outputLengths.map((n) =>
+    device.createBuffer({ size: n * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })
+  );
+  const pipeline = await device.createComputePipelineAsync({
+    layout: "auto",
+    compute: { module: device.createShaderModule({ code }), entryPoint: "main" },
+  });
+  const bind = device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: [u, ...ins, ...outs].map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+  const enc = device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bind);
+  pass.dispatchWorkgroups(workgroups);
+  pass.end();
+  outs.forEach((b, i) => enc.copyBufferToBuffer(b, 0, reads[i], 0, b.size));
+  device.queue.submit([enc.finish()]);
+  const result = [];
+  for (const r of reads) {
+    await r.mapAsync(GPUMapMode.READ);
+    result.push(new Float32Array(r.getMappedRange().slice(0)));
+  }
+  for (const b of [u, ...ins, ...outs, ...reads]) b.destroy();
+  return result;
+}
+
+Deno.test("layernorm_forward's variant, emulated with one-lane subgroups, computes what the base kernel does", async () => {
+  // Checks the generated plumbing (the entry point's lane copy, the writer, the index-order
+  // sum) numerically where no device has subgroups; the real subgroupAdd runs on a GPU only.
+  const device = await acquireDevice();
+  const rand = new SeededRandom(5);
+  const rows = 3, C = 150; // C not a multiple of 64: invocations with uneven shares
+  const x = rand.normals(rows * C, 2).map((v, i) => v + (i % 7));
+  const weight = rand.normals(C, 1), bias = rand.normals(C, 1);
+  const uniform = new ArrayBuffer(16);
+  new Uint32Array(uniform, 0, 2).set([rows, C]);
+  new Float32Array(uniform, 8, 1)[0] = 1e-5;
+  const base = await Deno.readTextFile(`${ROOT}kernels/layernorm_forward.wgsl`);
+  const emulated = emulateOneLane(await variant("layernorm_forward"));
+  const inputs = [x, weight, bias], outputs = [rows * C, rows * 2];
+  const [yBase, statsBase] = await run(device, base, rows, uniform, inputs, outputs);
+  const [ySub, statsSub] = await run(device, emulated, rows, uniform, inputs, outputs);
+  for (const [got, want, what] of [[ySub, yBase, "y"], [statsSub, statsBase, "stats"]] as const) {
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) {
+      worst = Math.max(worst, Math.abs(got[i] - want[i]) / (1e-3 + Math.abs(want[i])));
+    }
+    assert(worst < 1e-5, `${what}: relative difference ${worst}`);
+  }
+  assert(statsBase.some((v) => v !== 0), "the base kernel wrote nothing");
+});
+
+function says(text: string) {
+  return (e: unknown) => assert(e instanceof Error && e.message.includes(text), String(e));
+}
+
+Deno.test("the generator refuses a kernel whose reduction it cannot rewrite", async () => {
+  const base = await Deno.readTextFile(`${ROOT}kernels/rmsnorm_forward.wgsl`);
+  assertEquals(subgroupVariant("rmsnorm_forward", base), await variant("rmsnorm_forward"));
+  // No reduce_sum (cross_entropy_forward reduces inline).
+  const ce = await Deno.readTextFile(`${ROOT}kernels/cross_entropy_forward.wgsl`);
+  assertThrows(() => subgroupVariant("cross_entropy_forward", ce), says("reduce_sum"));
+  // A workgroup that does not match red's length: the index-order sum would miss entries.
+  const wide = base.replace("@workgroup_size(64, 1, 1)", "@workgroup_size(128, 1, 1)");
+  assertThrows(() => subgroupVariant("rmsnorm_forward", wide), says("workgroup size (128)"));
 });
