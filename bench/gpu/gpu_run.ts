@@ -3,7 +3,9 @@
  * calls it): prints the adapter, times training steps with each kernel set (and with f16
  * matmuls where the adapter offers shader-f16) on GPT-2 small and medium shapes and on
  * stories260K, times the same steps in PyTorch with CUDA when Python with torch is there,
- * runs the oracle tests on this adapter with each kernel set, and writes one JSON file.
+ * runs the oracle tests on this adapter with each kernel set (and once more with the subgroup
+ * reductions, PREFIX_EDGE_SUBGROUPS=1, where the device has `subgroups`), and writes one JSON
+ * file.
  *
  * Usage: deno run -A bench/gpu/gpu_run.ts [--out bench/gpu/results.json] [--steps 5]
  *        [--models gpt2-small,gpt2-medium,stories260k] [--torch-script PATH] [--dry-run]
@@ -65,22 +67,36 @@ const auto = (await GpuContext.create()).kernelSet;
 log(`adapter: ${JSON.stringify(facts)}`);
 log(`kernel set chosen for it: ${auto.name} (${auto.reason})`);
 const offersF16 = facts.features.includes("shader-f16");
+const offersSubgroups = facts.features.includes("subgroups");
+log(
+  `subgroups: ${offersSubgroups ? "offered" : "not offered"} (sizes ${
+    facts.subgroupMinSize ?? "?"
+  } to ${facts.subgroupMaxSize ?? "?"} lanes)`,
+);
 
 // 2. WebGPU training steps per model and kernel set.
 interface WebGpuResult {
   model: string;
   kernels: KernelSetName;
   f16: boolean;
+  subgroups: boolean;
   setupS: number;
   stepMs: number[];
   tokensPerSec: number;
   error?: string;
 }
-const configs: { kernels: KernelSetName; f16: boolean }[] = [
-  { kernels: "software", f16: false },
-  { kernels: "hardware", f16: false },
-  ...(offersF16 ? [{ kernels: "hardware" as const, f16: true }] : []),
+interface Config {
+  kernels: KernelSetName;
+  f16: boolean;
+  subgroups: boolean;
+}
+const configs: Config[] = [
+  { kernels: "software", f16: false, subgroups: false },
+  { kernels: "hardware", f16: false, subgroups: false },
+  ...(offersF16 ? [{ kernels: "hardware" as const, f16: true, subgroups: false }] : []),
+  ...(offersSubgroups ? [{ kernels: "hardware" as const, f16: false, subgroups: true }] : []),
 ];
+const configName = (c: Config) => `${c.kernels}${c.f16 ? "+f16" : ""}${c.subgroups ? "+sg" : ""}`;
 function batchFor(V: number, b: number, t: number) {
   const inputIds = Array.from(
     { length: b },
@@ -88,8 +104,10 @@ function batchFor(V: number, b: number, t: number) {
   );
   return { inputIds, labels: inputIds.map((row) => row.map((id, i) => (i === 0 ? -100 : id))) };
 }
-async function timeSteps(name: string, model: LoadedModel, kernels: KernelSetName, f16: boolean) {
+async function timeSteps(name: string, model: LoadedModel, c: Config) {
+  const { kernels, f16, subgroups } = c;
   Deno.env.set("PREFIX_EDGE_F16", f16 ? "1" : "0");
+  Deno.env.set("PREFIX_EDGE_SUBGROUPS", subgroups ? "1" : "0");
   const pm = PrefixModule.init(model.config, {
     prefixLen: SHAPE.P,
     reparam: "residual",
@@ -105,6 +123,12 @@ async function timeSteps(name: string, model: LoadedModel, kernels: KernelSetNam
   });
   const setupS = (performance.now() - s0) / 1000;
   try {
+    const ran = trainer.context.kernelSet;
+    if (ran.f16 !== f16 || ran.subgroups !== subgroups) {
+      throw new Error(
+        `asked for ${configName(c)}, the trainer's kernel set is ${JSON.stringify(ran)}`,
+      );
+    }
     const batch = batchFor(model.config.vocabSize, SHAPE.B, SHAPE.T);
     await trainer.accumulate(batch); // warm-up: compiles every pipeline
     await trainer.step({ lr: 1e-3 });
@@ -120,11 +144,12 @@ async function timeSteps(name: string, model: LoadedModel, kernels: KernelSetNam
       model: name,
       kernels,
       f16,
+      subgroups,
       setupS,
       stepMs,
       tokensPerSec: (SHAPE.B * SHAPE.T) / (med / 1000),
     };
-    log(`webgpu ${name} ${kernels}${f16 ? "+f16" : ""}: ${r.tokensPerSec.toFixed(0)} tokens/s`);
+    log(`webgpu ${name} ${configName(c)}: ${r.tokensPerSec.toFixed(0)} tokens/s`);
     return r;
   } finally {
     trainer.destroy();
@@ -135,9 +160,9 @@ for (const name of models) {
   const model = await MODELS[name]();
   for (const c of configs) {
     try {
-      webgpu.push(await timeSteps(name, model, c.kernels, c.f16));
+      webgpu.push(await timeSteps(name, model, c));
     } catch (e) {
-      log(`webgpu ${name} ${c.kernels}: failed: ${e}`);
+      log(`webgpu ${name} ${configName(c)}: failed: ${e}`);
       webgpu.push({
         model: name,
         ...c,
@@ -150,6 +175,7 @@ for (const name of models) {
   }
 }
 Deno.env.delete("PREFIX_EDGE_F16");
+Deno.env.delete("PREFIX_EDGE_SUBGROUPS");
 
 // 3. PyTorch eager on CUDA, same shapes, when Python with torch is there.
 async function sh(cmd: string, args: string[], env: Record<string, string> = {}) {
@@ -212,28 +238,47 @@ if (torchStatus === "ran") {
   }
 }
 
-// 4. The oracle and kernel tests on this adapter (they run each kernel set themselves).
+// 4. The oracle and kernel tests on this adapter (they run each kernel set themselves), then
+// once more with the subgroup reductions (PREFIX_EDGE_SUBGROUPS=1) where the device has them.
 const testFiles = [
   "tests/gpu/kernel_set_test.ts",
   "tests/gpu/kernels_test.ts",
   "tests/gpu/matmul_f16_test.ts",
+  "tests/gpu/subgroup_kernels_test.ts",
   "tests/train/oracle_grads_test.ts",
   "tests/train/oracle_adamw_test.ts",
 ];
-const tt = performance.now();
-const tests = await sh(Deno.execPath(), ["test", "-A", ...testFiles.map((f) => ROOT + f)], {
-  NO_COLOR: "1",
-});
-const summary = tests.stdout.match(/(ok|FAILED) \| (\d+) passed.*?\| (\d+) failed/);
-const oracle = {
-  files: testFiles,
-  ok: tests.code === 0,
-  passed: Number(summary?.[2] ?? 0),
-  failed: Number(summary?.[3] ?? 0),
-  seconds: (performance.now() - tt) / 1000,
-  failures: tests.code === 0 ? [] : tests.stdout.split("\n").filter((l) => /FAILED|error/.test(l)),
+async function runTests(label: string, env: Record<string, string>) {
+  const tt = performance.now();
+  const tests = await sh(Deno.execPath(), ["test", "-A", ...testFiles.map((f) => ROOT + f)], {
+    NO_COLOR: "1",
+    ...env,
+  });
+  const summary = tests.stdout.match(/(ok|FAILED) \| (\d+) passed.*?\| (\d+) failed/);
+  const r = {
+    files: testFiles,
+    env,
+    ok: tests.code === 0,
+    passed: Number(summary?.[2] ?? 0),
+    failed: Number(summary?.[3] ?? 0),
+    seconds: (performance.now() - tt) / 1000,
+    failures: tests.code === 0
+      ? []
+      : tests.stdout.split("\n").filter((l) => /FAILED|error/.test(l)),
+  };
+  log(`${label}: ${r.ok ? "ok" : "FAILED"}, ${r.passed} passed, ${r.failed} failed`);
+  return r;
+}
+const oracle = await runTests("tests", { PREFIX_EDGE_SUBGROUPS: "0" });
+const subgroups = {
+  offered: offersSubgroups,
+  minSize: facts.subgroupMinSize ?? null,
+  maxSize: facts.subgroupMaxSize ?? null,
+  tests: offersSubgroups
+    ? await runTests("tests with subgroup reductions", { PREFIX_EDGE_SUBGROUPS: "1" })
+    : "skipped: the device has no subgroups feature",
 };
-log(`tests: ${oracle.ok ? "ok" : "FAILED"}, ${oracle.passed} passed, ${oracle.failed} failed`);
+if (!offersSubgroups) log(`tests with subgroup reductions: ${subgroups.tests}`);
 
 // 5. One JSON file, and a table.
 const ratios = models.map((name) => {
@@ -257,6 +302,7 @@ const result = {
   torch: { status: torchStatus, results: torch },
   ratios,
   tests: oracle,
+  subgroups,
   seconds: (performance.now() - t0) / 1000,
 };
 await Deno.writeTextFile(values.out!, JSON.stringify(result, null, 2) + "\n");
@@ -265,10 +311,10 @@ log(`| --- | --- | --- | --- |`);
 for (const r of webgpu) {
   const t = ratios.find((x) => x.model === r.model)?.torchTokensPerSec;
   log(
-    `| ${r.model} | ${r.kernels}${r.f16 ? "+f16" : ""} | ${
-      r.error ? "failed" : r.tokensPerSec.toFixed(0)
-    } | ${t?.toFixed(0) ?? "-"} |`,
+    `| ${r.model} | ${configName(r)} | ${r.error ? "failed" : r.tokensPerSec.toFixed(0)} | ${
+      t?.toFixed(0) ?? "-"
+    } |`,
   );
 }
 log(`\nwrote ${values.out} (${result.seconds.toFixed(0)} s)`);
-if (!oracle.ok) Deno.exitCode = 1;
+if (!oracle.ok || (typeof subgroups.tests === "object" && !subgroups.tests.ok)) Deno.exitCode = 1;

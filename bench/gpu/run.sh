@@ -3,9 +3,10 @@
 #   bench/gpu/run.sh [--dry-run] [gpu_run.ts options...]
 # Installs what it needs from bench/gpu/carry/ (Deno from deno.xz, the Vulkan loader from a
 # libvulkan1 .deb or libvulkan.so.1, the npm packages from node_modules.tar.xz) into a scratch
-# folder when the machine lacks them, then runs bench/gpu/gpu_run.ts, which prints the adapter,
-# times the training steps, runs PyTorch with CUDA when present and the oracle tests, and
-# writes bench/gpu/results.json.
+# folder when the machine lacks them, then runs bench/gpu/gpu_run.ts, which prints the adapter
+# (and whether it offers subgroups), times the training steps, runs PyTorch with CUDA when
+# present and the oracle tests (again with PREFIX_EDGE_SUBGROUPS=1 where the adapter offers
+# subgroups), and writes bench/gpu/results.json.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"

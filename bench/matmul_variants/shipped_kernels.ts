@@ -1,21 +1,25 @@
 /**
- * The single source of the shipped vec4 matmul kernels. Software set: `kernels/matmul_xw.wgsl`
+ * The single source of the shipped generated kernels: the vec4 matmuls, and the subgroup
+ * variants of the reductions. Matmuls: Software set: `kernels/matmul_xw.wgsl`
  * and `kernels/matmul_xwt.wgsl` are the register-blocked generator's output ({@link rb4}) at the
  * block sizes that measured best on llvmpipe (bench/RESULTS.md). Hardware set:
  * `kernels/matmul_xw_tiled.wgsl`, `kernels/matmul_xwt_tiled.wgsl` and their `_f16` variants are
  * the tiled generator's output ({@link tiled}) at `HARDWARE_MATMUL_TILE` (src/gpu/kernel_set.ts,
- * which the dispatch reads too). Each file opens with a header that states what it computes.
- * `deno task kernels` rewrites them; a test checks that the files in kernels/ equal this output,
- * so the tested and the shipped copies cannot drift.
+ * which the dispatch reads too). Subgroups: `kernels/<name>_subgroups.wgsl` for each name of
+ * `SUBGROUP_KERNELS` (same file), from `kernels/<name>.wgsl` by subgroup_kernels.ts. Each
+ * file opens with a header that states what it computes. `deno task kernels` rewrites them; a
+ * test checks that the files in kernels/ equal this output, so the tested and the shipped copies
+ * cannot drift.
  *
- *   deno task kernels          rewrite the generated kernels/matmul_*.wgsl
- *   deno task kernels --check  exit 1 when they differ from the generator
+ *   deno task kernels          rewrite the generated kernels
+ *   deno task kernels --check  exit 1 when they differ from the generators
  *
  * @module
  */
 import { rb4 } from "./variants.ts";
 import { tiled } from "./tiled.ts";
-import { HARDWARE_MATMUL_TILE } from "../../src/gpu/kernel_set.ts";
+import { subgroupKernels } from "./subgroup_kernels.ts";
+import { HARDWARE_MATMUL_TILE, SUBGROUP_KERNELS } from "../../src/gpu/kernel_set.ts";
 
 const XW_HEADER =
   `// matmul_xw: Y[M,N] = X[M,K] · W[K,N] (+ bias[N]) (+ Y, when accumulating), for K and N
@@ -133,16 +137,23 @@ export function shippedMatmulKernels(): Record<string, string> {
   return out;
 }
 
+/** Every generated kernel (matmuls and subgroup variants), by file name in kernels/. */
+export async function shippedKernels(): Promise<Record<string, string>> {
+  const read = (name: string) =>
+    Deno.readTextFile(new URL(`../../kernels/${name}.wgsl`, import.meta.url));
+  return { ...shippedMatmulKernels(), ...await subgroupKernels(SUBGROUP_KERNELS, read) };
+}
+
 if (import.meta.main) {
   if (Deno.args.includes("--help")) {
     console.log(
-      "Usage: deno task kernels [--check]\n\nRewrite the generated kernels/matmul_*.wgsl (software and hardware sets) from the generators (--check: only compare, exit 1 on a difference).",
+      "Usage: deno task kernels [--check]\n\nRewrite the generated kernels (kernels/matmul_*.wgsl of the software and hardware sets, kernels/*_subgroups.wgsl) from the generators (--check: only compare, exit 1 on a difference).",
     );
     Deno.exit(0);
   }
   const check = Deno.args.includes("--check");
   let stale = 0;
-  for (const [name, code] of Object.entries(shippedMatmulKernels())) {
+  for (const [name, code] of Object.entries(await shippedKernels())) {
     const url = new URL(`../../kernels/${name}`, import.meta.url);
     const now = await Deno.readTextFile(url).catch(() => "");
     if (now === code) continue;

@@ -104,5 +104,8 @@ async function requestDevice(): Promise<{ device: GPUDevice; facts: AdapterFacts
     maxComputeInvocationsPerWorkgroup: device.limits.maxComputeInvocationsPerWorkgroup,
     maxComputeWorkgroupStorageSize: device.limits.maxComputeWorkgroupStorageSize,
   };
+  const sizes = info as { subgroupMinSize?: number; subgroupMaxSize?: number } | undefined;
+  if (typeof sizes?.subgroupMinSize === "number") facts.subgroupMinSize = sizes.subgroupMinSize;
+  if (typeof sizes?.subgroupMaxSize === "number") facts.subgroupMaxSize = sizes.subgroupMaxSize;
   return { device, facts };
 }

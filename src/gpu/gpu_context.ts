@@ -10,7 +10,13 @@
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { acquireDevice, adapterFacts } from "./device.ts";
-import { chooseKernelSet, kernelEnv, type KernelSet, type KernelSetName } from "./kernel_set.ts";
+import {
+  chooseKernelSet,
+  kernelEnv,
+  kernelFile,
+  type KernelSet,
+  type KernelSetName,
+} from "./kernel_set.ts";
 
 /** How a binding is declared in WGSL: uniform, `storage, read` or `storage, read_write`. */
 export type BindingKind = "uniform" | "read" | "rw";
@@ -105,7 +111,12 @@ export class GpuContext {
   static async create(opts: { kernels?: KernelSetName } = {}): Promise<GpuContext> {
     const device = await acquireDevice();
     const env = kernelEnv();
-    const set = chooseKernelSet(await adapterFacts(), opts.kernels ?? env.kernels, env.f16);
+    const set = chooseKernelSet(
+      await adapterFacts(),
+      opts.kernels ?? env.kernels,
+      env.f16,
+      env.subgroups,
+    );
     if (opts.kernels) set.reason = "chosen by the caller";
     return new GpuContext(device, set);
   }
@@ -117,9 +128,12 @@ export class GpuContext {
 
   /**
    * A compute pipeline for `kernels/<kernel>.wgsl`'s `entry`, with an explicit
-   * layout (binding i of group 0 has kind `layout[i]`). Cached.
+   * layout (binding i of group 0 has kind `layout[i]`). Cached. Where the kernel set has
+   * subgroups on, a kernel with a subgroup variant loads `kernels/<kernel>_subgroups.wgsl`
+   * instead (same entry points and bindings; see {@link kernelFile}).
    */
-  pipeline(kernel: string, entry: string, layout: BindingKind[]): Promise<GPUComputePipeline> {
+  pipeline(name: string, entry: string, layout: BindingKind[]): Promise<GPUComputePipeline> {
+    const kernel = kernelFile(this.kernelSet, name);
     const key = `${kernel}:${entry}:${layout.join(",")}`;
     let p = this.#pipelines.get(key);
     if (!p) {
@@ -142,17 +156,30 @@ export class GpuContext {
         },
       })),
     });
+    // An invalid shader rejects createComputePipelineAsync (a GPUPipelineError that says only
+    // "invalid"); other validation errors surface in the scope. Either way, pop the scope and
+    // report the compiler's own messages.
     this.device.pushErrorScope("validation");
-    const pipeline = await this.device.createComputePipelineAsync({
-      label: `${kernel}:${entry}`,
-      layout: this.device.createPipelineLayout({ bindGroupLayouts: [bgl] }),
-      compute: { module, entryPoint: entry },
-    });
+    let pipeline: GPUComputePipeline | null = null;
+    let failure: unknown = null;
+    try {
+      pipeline = await this.device.createComputePipelineAsync({
+        label: `${kernel}:${entry}`,
+        layout: this.device.createPipelineLayout({ bindGroupLayouts: [bgl] }),
+        compute: { module, entryPoint: entry },
+      });
+    } catch (e) {
+      failure = e;
+    }
     const err = await this.device.popErrorScope();
-    if (err) {
+    if (!pipeline || err) {
+      const info = await module.getCompilationInfo();
+      const messages = info.messages.filter((m) => m.type === "error").map((m) => m.message);
+      const why = messages.length ? messages.join("\n") : err?.message ?? String(failure);
       throw new PrefixEdgeError(
         "GPU_UNAVAILABLE",
-        `Cannot compile kernel ${kernel}.wgsl (${entry}): ${err.message}`,
+        `Cannot compile kernel ${kernel}.wgsl (${entry}): ${why}`,
+        { cause: failure ?? err },
       );
     }
     return pipeline;

@@ -4,7 +4,9 @@
  * through workgroup memory with 256 invocations and vec4 loads, and K/V-tiled attention, for
  * discrete and integrated GPUs). The set is chosen once per context from the adapter, or forced
  * by `PREFIX_EDGE_KERNELS=software|hardware`; kernel modules consult `ctx.kernelSet` to pick
- * their shader and dispatch grid, so the training graphs do not change.
+ * their shader and dispatch grid, so the training graphs do not change. On the hardware set,
+ * `PREFIX_EDGE_SUBGROUPS=1` swaps the workgroup reductions of {@link SUBGROUP_KERNELS} for their
+ * generated `_subgroups` variants where the adapter offers `subgroups` ({@link kernelFile}).
  *
  * @module
  */
@@ -34,6 +36,10 @@ export interface AdapterFacts {
   maxComputeInvocationsPerWorkgroup: number;
   /** `maxComputeWorkgroupStorageSize` in bytes. */
   maxComputeWorkgroupStorageSize: number;
+  /** `GPUAdapterInfo.subgroupMinSize` (lanes), where the runtime reports it. */
+  subgroupMinSize?: number;
+  /** `GPUAdapterInfo.subgroupMaxSize` (lanes), where the runtime reports it. */
+  subgroupMaxSize?: number;
 }
 
 /** The kernel set a context runs, and why. */
@@ -45,7 +51,11 @@ export interface KernelSet {
    * (needs `shader-f16`; opt-in with `PREFIX_EDGE_F16=1`, see docs/kernels.md for the error).
    */
   f16: boolean;
-  /** The adapter offers `subgroups` (reported; the reductions do not use it yet). */
+  /**
+   * The kernels of {@link SUBGROUP_KERNELS} reduce with subgroup operations (their generated
+   * `kernels/<name>_subgroups.wgsl`): hardware set, the device has `subgroups`, and opt-in with
+   * `PREFIX_EDGE_SUBGROUPS=1` (no GPU has checked them yet; see docs/kernels.md).
+   */
   subgroups: boolean;
   /** One line on why this set was chosen. */
   reason: string;
@@ -69,6 +79,42 @@ export const HARDWARE_MATMUL_INVOCATIONS = (HARDWARE_MATMUL_TILE.BM / HARDWARE_M
  */
 export const HARDWARE_WORKGROUP_BYTES = 2 * 16 * 128 * 4 + 3 * 16 * 4;
 
+/**
+ * The kernels whose `reduce_sum` has a subgroup variant, `kernels/<name>_subgroups.wgsl`,
+ * generated from `kernels/<name>.wgsl` by `deno task kernels`. The generator writes one file
+ * per name here, and {@link kernelFile} loads them; add a name to both at once by adding it here.
+ */
+export const SUBGROUP_KERNELS: readonly string[] = [
+  "layernorm_forward",
+  "layernorm_backward",
+  "rmsnorm_forward",
+  "rmsnorm_backward",
+  "prefix_backward",
+  "adamw_update",
+];
+
+/**
+ * The file under `kernels/` (without `.wgsl`) that a kernel set runs for a kernel: the
+ * `_subgroups` variant when the set has subgroups on and the kernel has one, else the kernel.
+ *
+ * @param set the context's kernel set
+ * @param kernel a kernel's base name, e.g. `layernorm_forward`
+ * @returns the name to load
+ *
+ * @example Subgroup reductions on a hardware set
+ * ```ts
+ * import { kernelFile } from "./kernel_set.ts";
+ * const set = { name: "hardware", f16: false, subgroups: true, reason: "" } as const;
+ * console.log(kernelFile(set, "layernorm_forward")); // "layernorm_forward_subgroups"
+ * console.log(kernelFile(set, "matmul_xw")); // "matmul_xw"
+ * ```
+ */
+export function kernelFile(set: KernelSet, kernel: string): string {
+  return set.subgroups && set.name === "hardware" && SUBGROUP_KERNELS.includes(kernel)
+    ? `${kernel}_subgroups`
+    : kernel;
+}
+
 const SOFTWARE_NAMES = /llvmpipe|lavapipe|swiftshader|software|warp|\bcpu\b/i;
 
 /**
@@ -77,6 +123,8 @@ const SOFTWARE_NAMES = /llvmpipe|lavapipe|swiftshader|software|warp|\bcpu\b/i;
  * @param facts what the adapter reports
  * @param force a set name to use regardless (the `PREFIX_EDGE_KERNELS` value), or undefined
  * @param f16 the `PREFIX_EDGE_F16` value ("1" asks for f16 matmuls where offered)
+ * @param subgroups the `PREFIX_EDGE_SUBGROUPS` value ("1" asks for subgroup reductions where
+ * the device has `subgroups`)
  * @returns the set and the reason
  * @throws {PrefixEdgeError} `INVALID_INPUT` for an unknown forced name; `GPU_UNAVAILABLE` when
  * `hardware` is forced on an adapter whose limits cannot run its workgroups
@@ -91,15 +139,20 @@ const SOFTWARE_NAMES = /llvmpipe|lavapipe|swiftshader|software|warp|\bcpu\b/i;
  * console.log(set.name); // "hardware"
  * ```
  */
-export function chooseKernelSet(facts: AdapterFacts, force?: string, f16?: string): KernelSet {
+export function chooseKernelSet(
+  facts: AdapterFacts,
+  force?: string,
+  f16?: string,
+  subgroups?: string,
+): KernelSet {
   const fits = facts.maxComputeInvocationsPerWorkgroup >= HARDWARE_MATMUL_INVOCATIONS &&
     facts.maxComputeWorkgroupStorageSize >= HARDWARE_WORKGROUP_BYTES;
   const offersF16 = facts.features.includes("shader-f16");
-  const subgroups = facts.features.includes("subgroups");
+  const offersSubgroups = facts.features.includes("subgroups");
   const make = (name: KernelSetName, reason: string): KernelSet => ({
     name,
     f16: name === "hardware" && offersF16 && f16 === "1",
-    subgroups,
+    subgroups: name === "hardware" && offersSubgroups && subgroups === "1",
     reason,
   });
   if (force !== undefined && force !== "") {
@@ -127,12 +180,16 @@ export function chooseKernelSet(facts: AdapterFacts, force?: string, f16?: strin
   return make("hardware", `a hardware adapter (${named.trim() || "unnamed"})`);
 }
 
-/** `PREFIX_EDGE_KERNELS` and `PREFIX_EDGE_F16`, read without failing where env access is denied. */
-export function kernelEnv(): { kernels?: string; f16?: string } {
+/**
+ * `PREFIX_EDGE_KERNELS`, `PREFIX_EDGE_F16` and `PREFIX_EDGE_SUBGROUPS`, read without failing
+ * where env access is denied.
+ */
+export function kernelEnv(): { kernels?: string; f16?: string; subgroups?: string } {
   try {
     return {
       kernels: Deno.env.get("PREFIX_EDGE_KERNELS"),
       f16: Deno.env.get("PREFIX_EDGE_F16"),
+      subgroups: Deno.env.get("PREFIX_EDGE_SUBGROUPS"),
     };
   } catch {
     return {};

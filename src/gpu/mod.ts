@@ -10,8 +10,10 @@ export {
   chooseKernelSet,
   HARDWARE_MATMUL_TILE,
   KERNEL_SET_NAMES,
+  kernelFile,
   type KernelSet,
   type KernelSetName,
+  SUBGROUP_KERNELS,
 } from "./kernel_set.ts";
 export {
   type BindingKind,

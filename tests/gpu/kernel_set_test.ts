@@ -1,7 +1,13 @@
 /** The kernel set is chosen from the adapter, forced by PREFIX_EDGE_KERNELS, and refused when wrong. */
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { PrefixEdgeError } from "../../src/errors/mod.ts";
-import { type AdapterFacts, chooseKernelSet, GpuContext } from "../../src/gpu/mod.ts";
+import {
+  type AdapterFacts,
+  chooseKernelSet,
+  GpuContext,
+  kernelFile,
+  SUBGROUP_KERNELS,
+} from "../../src/gpu/mod.ts";
 
 const gpu: AdapterFacts = {
   isFallbackAdapter: false,
@@ -55,8 +61,89 @@ Deno.test("f16 matmuls are on only when asked for, on the hardware set, with sha
   assertEquals(chooseKernelSet(gpu, undefined, "1").f16, true);
   assertEquals(chooseKernelSet(gpu, "software", "1").f16, false);
   assertEquals(chooseKernelSet({ ...gpu, features: [] }, undefined, "1").f16, false);
-  assertEquals(chooseKernelSet(gpu).subgroups, true);
-  assertEquals(chooseKernelSet(llvmpipe).subgroups, false);
+});
+
+Deno.test("subgroup reductions are on only with the hardware set, the subgroups feature and PREFIX_EDGE_SUBGROUPS=1", () => {
+  const noSubgroups = { ...gpu, features: ["timestamp-query", "shader-f16"] };
+  const cases: [string, AdapterFacts, string | undefined, string | undefined, boolean][] = [
+    ["GPU, opted in", gpu, undefined, "1", true],
+    ["GPU, forced hardware, opted in", gpu, "hardware", "1", true],
+    ["GPU, not opted in", gpu, undefined, undefined, false],
+    ["GPU, opted out", gpu, undefined, "0", false],
+    ["GPU, other value", gpu, undefined, "true", false],
+    ["GPU, forced software, opted in", gpu, "software", "1", false],
+    ["GPU without subgroups, opted in", noSubgroups, undefined, "1", false],
+    ["llvmpipe, opted in", llvmpipe, undefined, "1", false],
+    ["llvmpipe forced hardware, opted in", llvmpipe, "hardware", "1", false],
+    [
+      "llvmpipe with subgroups, opted in",
+      { ...llvmpipe, features: ["subgroups"] },
+      undefined,
+      "1",
+      false,
+    ],
+  ];
+  for (const [what, facts, force, opt, want] of cases) {
+    assertEquals(chooseKernelSet(facts, force, undefined, opt).subgroups, want, what);
+  }
+  // The two opt-ins are independent.
+  assertEquals(chooseKernelSet(gpu, undefined, "1", undefined).subgroups, false);
+  assertEquals(chooseKernelSet(gpu, undefined, undefined, "1").f16, false);
+});
+
+Deno.test("kernelFile loads the _subgroups variant only for listed kernels of a hardware set with subgroups", () => {
+  const on = chooseKernelSet(gpu, undefined, undefined, "1");
+  const off = chooseKernelSet(gpu);
+  assertEquals(SUBGROUP_KERNELS.length, 6);
+  for (const name of SUBGROUP_KERNELS) {
+    assertEquals(kernelFile(on, name), `${name}_subgroups`);
+    assertEquals(kernelFile(off, name), name);
+    assertEquals(kernelFile({ ...on, name: "software" }, name), name);
+  }
+  for (const name of ["matmul_xw", "cross_entropy_forward", "attention_forward"]) {
+    assertEquals(kernelFile(on, name), name);
+  }
+});
+
+Deno.test("GpuContext reads PREFIX_EDGE_SUBGROUPS and its pipelines load the subgroup variants", async () => {
+  const before = Deno.env.get("PREFIX_EDGE_SUBGROUPS");
+  const layout = ["uniform", "read", "read", "read", "rw", "rw"] as const;
+  try {
+    Deno.env.set("PREFIX_EDGE_SUBGROUPS", "1");
+    const ctx = await GpuContext.create({ kernels: "hardware" });
+    const offers = ctx.device.features.has("subgroups");
+    try {
+      assertEquals(ctx.kernelSet.subgroups, offers);
+      // The base kernel compiles either way when subgroups are off.
+      ctx.kernelSet.subgroups = false;
+      await ctx.pipeline("layernorm_forward", "main", [...layout]);
+      // With subgroups on, the context loads layernorm_forward_subgroups.wgsl: on a device
+      // without the feature that compile fails, and the error names the file.
+      ctx.kernelSet.subgroups = true;
+      const variant = ctx.pipeline("rmsnorm_forward", "main", [
+        "uniform",
+        "read",
+        "read",
+        "rw",
+        "rw",
+      ]);
+      if (offers) await variant;
+      else {
+        await variant.then(
+          () => assert(false, "a subgroup kernel compiled on a device without subgroups"),
+          (e) => {
+            code("GPU_UNAVAILABLE")(e);
+            assert((e as Error).message.includes("rmsnorm_forward_subgroups.wgsl"), String(e));
+          },
+        );
+      }
+    } finally {
+      ctx.destroy();
+    }
+  } finally {
+    if (before === undefined) Deno.env.delete("PREFIX_EDGE_SUBGROUPS");
+    else Deno.env.set("PREFIX_EDGE_SUBGROUPS", before);
+  }
 });
 
 Deno.test("GpuContext takes its kernel set from PREFIX_EDGE_KERNELS, and a caller's choice wins", async () => {

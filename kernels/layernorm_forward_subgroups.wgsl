@@ -1,0 +1,82 @@
+// layernorm_forward_subgroups: GENERATED from kernels/layernorm_forward.wgsl by
+// bench/matmul_variants/subgroup_kernels.ts (edit those, then run `deno task kernels`): the
+// same kernel, bindings and dispatch, with reduce_sum on subgroup operations, and the entry
+// points that call it given @builtin(subgroup_invocation_id). For devices with the `subgroups`
+// feature: src/gpu/gpu_context.ts loads it instead of layernorm_forward.wgsl on the hardware
+// kernel set with PREFIX_EDGE_SUBGROUPS=1.
+// No `enable subgroups;` directive: Deno's WGSL compiler (naga) rejects it ("not yet
+// supported") and accepts the subgroup builtins without it; on a device without the feature
+// the module fails validation ("Shader requires capability Capabilities(SUBGROUP)"). Tint, in
+// browsers, requires the directive: add it there.
+//
+// layernorm_forward: y = (x - mean) * rstd * weight + bias over the last axis, and the
+// per-row mean and rstd = 1 / sqrt(var + eps) saved for the backward pass (biased variance,
+// as torch.nn.LayerNorm). Two-pass (mean, then squared deviations) for f32 accuracy.
+//
+// Bindings (group 0):
+//   0 uniform    u: { rows, C, eps }
+//   1 read       x: [rows, C] f32
+//   2 read       weight: [C] f32
+//   3 read       bias: [C] f32
+//   4 read_write y: [rows, C] f32
+//   5 read_write stats: [rows, 2] f32: (mean, rstd)
+// Dispatch: (rows, 1, 1), workgroup 64: one workgroup per row, strided over C, tree reduce.
+// Assumptions: rows <= 65535 (one dispatch axis), any C >= 1.
+
+struct Uniforms { rows: u32, C: u32, eps: f32, _pad: u32 }
+
+@group(0) @binding(0) var<uniform> u: Uniforms;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read_write> stats: array<f32>;
+
+var<workgroup> red: array<f32, 64>;
+
+// Subgroup reduction (generated). sg_lane: this invocation's subgroup_invocation_id,
+// set by the entry point. Each subgroup's lowest active lane writes the subgroup's sum (no
+// subgroupElect in Deno's naga), every other invocation writes 0; then every invocation adds
+// red[0..64) in index order, so all of them return the same total for any subgroup size
+// and any lane layout. Callers are in uniform control flow, as subgroup operations and
+// barriers require.
+var<private> sg_lane: u32;
+
+fn reduce_sum(lid: u32, v: f32) -> f32 {
+  let part = subgroupAdd(v);
+  let writer = subgroupMin(sg_lane);
+  red[lid] = select(0.0, part, sg_lane == writer);
+  workgroupBarrier();
+  var total = 0.0;
+  for (var i = 0u; i < 64u; i++) { total += red[i]; }
+  workgroupBarrier();
+  return total;
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn main(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(local_invocation_id) lid3: vec3<u32>,
+  @builtin(subgroup_invocation_id) sg_lane_in: u32,
+) {
+  sg_lane = sg_lane_in;
+  let row = wg.x;
+  let lid = lid3.x;
+  let base = row * u.C;
+  var s = 0.0;
+  for (var c = lid; c < u.C; c += 64u) { s += x[base + c]; }
+  let mean = reduce_sum(lid, s) / f32(u.C);
+  var q = 0.0;
+  for (var c = lid; c < u.C; c += 64u) {
+    let d = x[base + c] - mean;
+    q += d * d;
+  }
+  let rstd = inverseSqrt(reduce_sum(lid, q) / f32(u.C) + u.eps);
+  for (var c = lid; c < u.C; c += 64u) {
+    y[base + c] = (x[base + c] - mean) * rstd * weight[c] + bias[c];
+  }
+  if (lid == 0u) {
+    stats[row * 2u] = mean;
+    stats[row * 2u + 1u] = rstd;
+  }
+}
