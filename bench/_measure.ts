@@ -44,7 +44,8 @@ export async function runCommand(
  * Run a benchmark script again in a child process (`deno run -A <script> ...args`) and parse the
  * JSON line it prints last.
  *
- * @returns the parsed line, or the child's last stderr line as the reason it failed
+ * @returns the parsed line, or the child's error message (the first stderr line that names an
+ * error, not the stack trace below it) as the reason it failed
  */
 export async function runChild(
   scriptUrl: string,
@@ -54,8 +55,15 @@ export async function runChild(
   try {
     return { json: JSON.parse(r.text.trim().split("\n").at(-1) ?? "") };
   } catch {
-    return { error: r.err.trim().split("\n").at(-1) ?? `exit ${r.ok ? 0 : 1}` };
+    return { error: failureReason(r.err) ?? `exit ${r.ok ? 0 : 1}` };
   }
+}
+
+/** The line of a child's stderr that says what failed: its error message, else its last line. */
+export function failureReason(stderr: string): string | undefined {
+  const lines = stderr.split("\n").map((l) => l.replace(/\x1b\[[0-9;]*m/g, "").trim())
+    .filter((l) => l !== "");
+  return lines.find((l) => /^(error|uncaught|\w*error\b)/i.test(l)) ?? lines.at(-1);
 }
 
 /** A prefix-tuning training step's shape. */

@@ -11,7 +11,8 @@
 //   1 read       qkv: [B, T, Cq + 2D] f32     2 read kv: [P, S] f32     3 read mask: [B, T] u32
 //   4 read_write y: [B, T, Cq] f32           5 read_write lse: [B, H, T] f32
 // Dispatch: (ceil(T / 64), B * H, 1), workgroup 64; invocation lid owns query t = 64 wg.x + lid.
-// Workgroup memory: 2 * 16 * 128 f32 (K and V tiles) = 16 KiB, and 16 key flags.
+// Workgroup memory: 2 * 16 * 128 f32 (K and V tiles) = 16 KiB, and 16 key flags (within
+// HARDWARE_WORKGROUP_BYTES, which attention_backward_tiled sets).
 // Assumptions: hd <= 128 (MAX_HD; checked on the host); P + T >= 1.
 // On llvmpipe this kernel is correct but slow, and takes ~50 s to compile on a cold shader
 // cache (the private q and acc arrays live across barriers, which a CPU backend implements as

@@ -9,6 +9,7 @@ export {
   type AdapterFacts,
   chooseKernelSet,
   HARDWARE_MATMUL_TILE,
+  HARDWARE_WORKGROUP_BYTES,
   KERNEL_SET_NAMES,
   kernelFile,
   type KernelSet,

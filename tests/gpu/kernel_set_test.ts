@@ -5,6 +5,7 @@ import {
   type AdapterFacts,
   chooseKernelSet,
   GpuContext,
+  HARDWARE_WORKGROUP_BYTES,
   kernelFile,
   SUBGROUP_KERNELS,
 } from "../../src/gpu/mod.ts";
@@ -44,6 +45,12 @@ Deno.test("chooseKernelSet picks hardware for a GPU and software for CPU adapter
   assertEquals(
     chooseKernelSet({ ...gpu, maxComputeInvocationsPerWorkgroup: 128 }).name,
     "software",
+  );
+  // WebGPU's default 16 KiB of workgroup memory is short of the attention tiles.
+  assertEquals(chooseKernelSet({ ...gpu, maxComputeWorkgroupStorageSize: 16384 }).name, "software");
+  assertEquals(
+    chooseKernelSet({ ...gpu, maxComputeWorkgroupStorageSize: HARDWARE_WORKGROUP_BYTES }).name,
+    "hardware",
   );
 });
 
