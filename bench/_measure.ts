@@ -4,6 +4,7 @@
  * (../shared/reference/bench_torch_step.py, an outside tool called as one: /usr/bin/python3 under
  * GNU time, with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset).
  */
+import { stripVTControlCharacters } from "node:util";
 import type { LoadedModel } from "../src/model/mod.ts";
 import { PrefixModule } from "../src/prefix/mod.ts";
 import { createTrainer, type TrainingBackend } from "../src/train/mod.ts";
@@ -61,7 +62,7 @@ export async function runChild(
 
 /** The line of a child's stderr that says what failed: its error message, else its last line. */
 export function failureReason(stderr: string): string | undefined {
-  const lines = stderr.split("\n").map((l) => l.replace(/\x1b\[[0-9;]*m/g, "").trim())
+  const lines = stderr.split("\n").map((l) => stripVTControlCharacters(l).trim())
     .filter((l) => l !== "");
   return lines.find((l) => /^(error|uncaught|\w*error\b)/i.test(l)) ?? lines.at(-1);
 }
