@@ -81,14 +81,14 @@ export class AttentionForward {
 
   /**
    * Compile (cached per context): `attention_forward.wgsl` for the software set,
-   * `attention_forward_tiled.wgsl` (K/V tiles shared by 64 query rows) for the hardware set.
+   * `attention_tiled.wgsl`'s `forward` (K/V tiles shared by 64 query rows) for the hardware set.
    */
   static async create(ctx: GpuContext): Promise<AttentionForward> {
     const tiled = ctx.kernelSet.name === "hardware";
-    const kernel = tiled ? "attention_forward_tiled" : "attention_forward";
+    const [kernel, entry] = tiled ? ["attention_tiled", "forward"] : ["attention_forward", "main"];
     return new AttentionForward(
       ctx,
-      await ctx.pipeline(kernel, "main", ["uniform", "read", "read", "read", "rw", "rw"]),
+      await ctx.pipeline(kernel, entry, ["uniform", "read", "read", "read", "rw", "rw"]),
       tiled,
     );
   }
@@ -135,13 +135,16 @@ export class AttentionBackward {
 
   /**
    * Compile (cached per context): `attention_backward.wgsl` for the software set,
-   * `attention_backward_tiled.wgsl` (query and key tiles in workgroup memory, the prefix's
-   * per-row gradients reduced by a third pass) for the hardware set.
+   * `attention_tiled.wgsl`'s backward passes (query and key tiles in workgroup memory, the
+   * prefix's per-row gradients reduced by a third pass) for the hardware set.
    */
   static async create(ctx: GpuContext): Promise<AttentionBackward> {
     const tiled = ctx.kernelSet.name === "hardware";
-    const kernel = tiled ? "attention_backward_tiled" : "attention_backward";
-    const layout: BindingKind[] = ["uniform", "read", "read", "read", "read", "read", "read"];
+    const kernel = tiled ? "attention_tiled" : "attention_backward";
+    // The tiled module declares y and lse read_write (its forward writes them) and adds the
+    // prefix partials at binding 10.
+    const yLse: BindingKind = tiled ? "rw" : "read";
+    const layout: BindingKind[] = ["uniform", "read", "read", "read", yLse, yLse, "read"];
     layout.push("rw", "rw", "rw");
     if (tiled) layout.push("rw"); // partial
     const [q, k, r] = await Promise.all([

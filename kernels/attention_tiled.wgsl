@@ -1,13 +1,15 @@
-// attention_backward_tiled: the hardware kernel set's attention_backward (same maths, same
-// outputs; see kernels/attention_backward.wgsl for the formulas): gradients of causal
-// grouped-query attention over [prefix K/V ; token K/V] with respect to q, k, v and the prefix.
-// Flash-attention style: no [T, P + T] probability matrix exists anywhere. Probabilities are
-// recomputed from the saved lse inside tiles staged through workgroup memory, so each operand
-// is read from global memory once per tile of 64 rows instead of once per row.
-// Three entry points, run in this order:
-//   query_grad:    a workgroup owns 64 consecutive queries of one (b, h); keys and values
-//                  are staged 16 at a time and shared by the 64 rows. Writes Dsum and
-//                  dq into dqkv[..., 0:Cq].
+// attention_tiled: the hardware kernel set's attention, forward and backward (same maths,
+// uniform and outputs as kernels/attention_forward.wgsl and kernels/attention_backward.wgsl, where
+// the formulas are): causal grouped-query attention over [prefix K/V ; token K/V] with the
+// padding mask. Flash-attention style: no [T, P + T] score or probability matrix exists anywhere,
+// and every operand is staged through workgroup memory once per tile of 64 rows instead of being
+// read from global memory once per row. Entry points:
+//   forward:       a workgroup owns 64 consecutive queries of one (b, h); keys and values are
+//                  staged 16 at a time and shared by the 64 rows; each row keeps a running max,
+//                  sum and output accumulator (online softmax), and saves lse.
+// Then the backward, in this order (probabilities recomputed from lse):
+//   query_grad:    as forward, 64 queries of one (b, h) share each staged tile of keys and
+//                  values. Writes Dsum = dO·y and dq into dqkv[..., 0:Cq].
 //   key_grad:      a workgroup owns 64 consecutive keys of one (b, hk) on row b's key axis
 //                  [P prefix keys ; T token keys]; the G query heads' queries, output
 //                  gradients, lse and Dsum are staged 16 queries at a time. A token key writes
@@ -17,17 +19,20 @@
 //   prefix_reduce: dkv[p, slots of this layer] += sum over b of partial[b, p] (adds, so
 //                  micro-batches accumulate; slotV = slotK + D, so k | v are one 2D run).
 //
-// Bindings (group 0): 0..9 as attention_backward.wgsl, plus
+// Bindings (group 0; forward binds 0..5, the backward passes 0..10):
 //   0 uniform    u: { B, T, H, hd, P, Cq, S, slotK, slotV, scale, G, D }
-//   1 read qkv: [B, T, Cq + 2D]   2 read kv: [P, S]   3 read mask: [B, T] u32
-//   4 read y: [B, T, Cq]   5 read lse: [B, H, T]   6 read dy: [B, T, Cq]
-//   7 read_write dqkv: [B, T, Cq + 2D]   8 read_write dkv: [P, S]
-//   9 read_write dsum: [B, H, T] (Dsum, written by query_grad, read by key_grad)
+//   1 read       qkv: [B, T, Cq + 2D]   2 read kv: [P, S]   3 read mask: [B, T] u32
+//   4 read_write y: [B, T, Cq]          5 read_write lse: [B, H, T]  (written by forward)
+//   6 read       dy: [B, T, Cq]         7 read_write dqkv: [B, T, Cq + 2D]
+//   8 read_write dkv: [P, S]            9 read_write dsum: [B, H, T] (query_grad -> key_grad)
 //  10 read_write partial: [B, P, 2D] (prefix keys' per-row gradients: k then v)
-// Dispatch: query_grad (ceil(T / 64), B * H), key_grad (ceil((P + T) / 64), B * Hkv),
-// prefix_reduce (ceil(P * 2D / 64)) when P > 0; workgroup 64 each.
+// Dispatch: forward and query_grad (ceil(T / 64), B * H); key_grad (ceil((P + T) / 64),
+// B * Hkv); prefix_reduce (ceil(P * 2D / 64)) when P > 0; workgroup 64 each.
 // Workgroup memory: 2 * 16 * 128 f32 + 48 words = 16,576 bytes (HARDWARE_WORKGROUP_BYTES).
-// Assumptions: hd <= 128 (MAX_HD; checked on the host).
+// Assumptions: hd <= 128 (MAX_HD; checked on the host); P + T >= 1.
+// On llvmpipe these kernels are correct but slow, and take about a minute each to compile on a
+// cold shader cache (the private per-row arrays live across barriers, which a CPU backend
+// implements as coroutine switches); Mesa's on-disk cache makes later runs start at once.
 
 struct Uniforms {
   B: u32, T: u32, H: u32, hd: u32,
@@ -39,8 +44,8 @@ struct Uniforms {
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;
 @group(0) @binding(2) var<storage, read> kv: array<f32>;
 @group(0) @binding(3) var<storage, read> mask: array<u32>;
-@group(0) @binding(4) var<storage, read> y: array<f32>;
-@group(0) @binding(5) var<storage, read> lse: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(6) var<storage, read> dy: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dqkv: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dkv: array<f32>;
@@ -51,13 +56,97 @@ const MAX_HD = 128u;
 const RT = 64u; // rows (queries or keys) per workgroup
 const ST = 16u; // staged keys or queries per step
 
-// Two [ST, MAX_HD] tiles: keys and values (query_grad), or queries and output gradients
-// (key_grad); and per staged row a flag (query_grad) or lse and Dsum (key_grad).
+// Two [ST, MAX_HD] tiles: keys and values (forward, query_grad), or queries and output
+// gradients (key_grad); and per staged row a flag (forward, query_grad) or lse and Dsum.
 var<workgroup> tileA: array<f32, 2048>;
 var<workgroup> tileB: array<f32, 2048>;
 var<workgroup> rowLive: array<u32, 16>;
 var<workgroup> rowLse: array<f32, 16>;
 var<workgroup> rowDsum: array<f32, 16>;
+
+// Stage keys j0 .. j0 + ST of row b, KV head hk (of nKeys visible to the workgroup) into tileA
+// (keys) and tileB (values), with rowLive[jj] = 1 for a real key (prefix, or an unmasked token).
+// Called by all 64 invocations; the caller puts the barrier after it.
+fn stage_keys(b: u32, hk: u32, j0: u32, nKeys: u32, lid: u32) {
+  let RS = u.Cq + 2u * u.D; // qkv row stride
+  for (var e = lid; e < ST * u.hd; e += RT) {
+    let jj = e / u.hd;
+    let i = e % u.hd;
+    let j = j0 + jj;
+    var kval = 0.0;
+    var vval = 0.0;
+    if (j < u.P) {
+      kval = kv[j * u.S + u.slotK + hk * u.hd + i];
+      vval = kv[j * u.S + u.slotV + hk * u.hd + i];
+    } else if (j < nKeys) {
+      let kBase = (b * u.T + (j - u.P)) * RS + u.Cq + hk * u.hd;
+      kval = qkv[kBase + i];
+      vval = qkv[kBase + u.D + i];
+    }
+    tileA[jj * MAX_HD + i] = kval;
+    tileB[jj * MAX_HD + i] = vval;
+  }
+  if (lid < ST) {
+    let j = j0 + lid;
+    var ok = 0u;
+    if (j < u.P) {
+      ok = 1u;
+    } else if (j < nKeys) {
+      ok = select(0u, 1u, mask[b * u.T + (j - u.P)] != 0u);
+    }
+    rowLive[lid] = ok;
+  }
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let bh = wg.y;
+  let h = bh % u.H;
+  let b = bh / u.H;
+  let hk = h / u.G;
+  let t = wg.x * RT + lid;
+  let valid = t < u.T;
+  let RS = u.Cq + 2u * u.D; // qkv row stride
+
+  var q: array<f32, MAX_HD>;
+  var acc: array<f32, MAX_HD>;
+  if (valid) {
+    let qBase = (b * u.T + t) * RS + h * u.hd;
+    for (var i = 0u; i < u.hd; i++) {
+      q[i] = qkv[qBase + i] * u.scale;
+      acc[i] = 0.0;
+    }
+  }
+  var mx = -3.0e38;
+  var den = 0.0;
+  // Keys any row of this workgroup can see (uniform across the workgroup, for the barriers).
+  let nKeys = u.P + min(u.T, wg.x * RT + RT);
+  for (var j0 = 0u; j0 < nKeys; j0 += ST) {
+    stage_keys(b, hk, j0, nKeys, lid);
+    workgroupBarrier();
+    let kn = min(ST, nKeys - j0); // the last stage may be partial
+    if (valid) {
+      for (var jj = 0u; jj < kn; jj++) {
+        // Causal: token key j - P is visible to query t when j <= P + t.
+        if (rowLive[jj] == 0u || j0 + jj > u.P + t) { continue; }
+        var s = 0.0;
+        for (var i = 0u; i < u.hd; i++) { s += q[i] * tileA[jj * MAX_HD + i]; }
+        let newMx = max(mx, s);
+        let corr = exp(mx - newMx);
+        let p = exp(s - newMx);
+        den = den * corr + p;
+        for (var i = 0u; i < u.hd; i++) { acc[i] = acc[i] * corr + p * tileB[jj * MAX_HD + i]; }
+        mx = newMx;
+      }
+    }
+    workgroupBarrier();
+  }
+  if (!valid) { return; }
+  let yBase = (b * u.T + t) * u.Cq + h * u.hd;
+  let inv = 1.0 / den;
+  for (var i = 0u; i < u.hd; i++) { y[yBase + i] = acc[i] * inv; }
+  lse[(b * u.H + h) * u.T + t] = mx + log(den);
+}
 
 @compute @workgroup_size(64, 1, 1)
 fn query_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -89,33 +178,7 @@ fn query_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
   // Keys any row of this workgroup can see (uniform across the workgroup, for the barriers).
   let nKeys = u.P + min(u.T, wg.x * RT + RT);
   for (var j0 = 0u; j0 < nKeys; j0 += ST) {
-    for (var e = lid; e < ST * u.hd; e += RT) {
-      let jj = e / u.hd;
-      let i = e % u.hd;
-      let j = j0 + jj;
-      var kval = 0.0;
-      var vval = 0.0;
-      if (j < u.P) {
-        kval = kv[j * u.S + u.slotK + hk * u.hd + i];
-        vval = kv[j * u.S + u.slotV + hk * u.hd + i];
-      } else if (j < nKeys) {
-        let kBase = (b * u.T + (j - u.P)) * RS + u.Cq + hk * u.hd;
-        kval = qkv[kBase + i];
-        vval = qkv[kBase + u.D + i];
-      }
-      tileA[jj * MAX_HD + i] = kval;
-      tileB[jj * MAX_HD + i] = vval;
-    }
-    if (lid < ST) {
-      let j = j0 + lid;
-      var ok = 0u;
-      if (j < u.P) {
-        ok = 1u;
-      } else if (j < nKeys) {
-        ok = select(0u, 1u, mask[b * u.T + (j - u.P)] != 0u);
-      }
-      rowLive[lid] = ok;
-    }
+    stage_keys(b, hk, j0, nKeys, lid);
     workgroupBarrier();
     let kn = min(ST, nKeys - j0);
     if (valid) {
