@@ -29,10 +29,12 @@
 // Dispatch: forward and query_grad (ceil(T / 64), B * H); key_grad (ceil((P + T) / 64),
 // B * Hkv); prefix_reduce (ceil(P * 2D / 64)) when P > 0; workgroup 64 each.
 // Workgroup memory: 2 * 16 * 128 f32 + 48 words = 16,576 bytes (HARDWARE_WORKGROUP_BYTES).
-// Assumptions: hd <= 128 (MAX_HD; checked on the host); P + T >= 1.
-// On llvmpipe these kernels are correct but slow, and take about a minute each to compile on a
-// cold shader cache (the private per-row arrays live across barriers, which a CPU backend
-// implements as coroutine switches); Mesa's on-disk cache makes later runs start at once.
+// Vectors: each head vector is held and staged as ceil(hd / 4) vec4s, zero past hd, so every
+// dot product and update is a vec4 operation; a private array of 32 vec4s (not 128 f32s) also
+// compiles about six times faster on a CPU adapter, which lowers dynamically indexed private
+// arrays into branch trees.
+// Assumptions: hd <= 128 (MAX_HEAD_DIM; checked on the host); P + T >= 1.
+// On llvmpipe these kernels are correct but slow (barriers are coroutine switches on a CPU).
 
 struct Uniforms {
   B: u32, T: u32, H: u32, hd: u32,
@@ -52,39 +54,63 @@ struct Uniforms {
 @group(0) @binding(9) var<storage, read_write> dsum: array<f32>;
 @group(0) @binding(10) var<storage, read_write> partial: array<f32>;
 
-const MAX_HD = 128u;
+const MAX_HD4 = 32u; // MAX_HD = 128 floats as vec4s
 const RT = 64u; // rows (queries or keys) per workgroup
 const ST = 16u; // staged keys or queries per step
 
-// Two [ST, MAX_HD] tiles: keys and values (forward, query_grad), or queries and output
+// Two [ST, MAX_HD4] vec4 tiles: keys and values (forward, query_grad), or queries and output
 // gradients (key_grad); and per staged row a flag (forward, query_grad) or lse and Dsum.
-var<workgroup> tileA: array<f32, 2048>;
-var<workgroup> tileB: array<f32, 2048>;
+var<workgroup> tileA: array<vec4<f32>, 512>;
+var<workgroup> tileB: array<vec4<f32>, 512>;
 var<workgroup> rowLive: array<u32, 16>;
 var<workgroup> rowLse: array<f32, 16>;
 var<workgroup> rowDsum: array<f32, 16>;
+
+// Floats 4c .. 4c + 3 of the head vector at `base`, zero past hd (an index past hd may read
+// another row's value, or be clamped by WebGPU's bounds checks; select drops it either way).
+fn qkv4(base: u32, c: u32) -> vec4<f32> {
+  let i = 4u * c;
+  return select(vec4<f32>(0.0), vec4<f32>(qkv[base + i], qkv[base + i + 1u], qkv[base + i + 2u],
+    qkv[base + i + 3u]), vec4<u32>(i, i + 1u, i + 2u, i + 3u) < vec4<u32>(u.hd));
+}
+fn kv4(base: u32, c: u32) -> vec4<f32> {
+  let i = 4u * c;
+  return select(vec4<f32>(0.0), vec4<f32>(kv[base + i], kv[base + i + 1u], kv[base + i + 2u],
+    kv[base + i + 3u]), vec4<u32>(i, i + 1u, i + 2u, i + 3u) < vec4<u32>(u.hd));
+}
+fn dy4(base: u32, c: u32) -> vec4<f32> {
+  let i = 4u * c;
+  return select(vec4<f32>(0.0), vec4<f32>(dy[base + i], dy[base + i + 1u], dy[base + i + 2u],
+    dy[base + i + 3u]), vec4<u32>(i, i + 1u, i + 2u, i + 3u) < vec4<u32>(u.hd));
+}
+fn y4(base: u32, c: u32) -> vec4<f32> {
+  let i = 4u * c;
+  return select(vec4<f32>(0.0), vec4<f32>(y[base + i], y[base + i + 1u], y[base + i + 2u],
+    y[base + i + 3u]), vec4<u32>(i, i + 1u, i + 2u, i + 3u) < vec4<u32>(u.hd));
+}
 
 // Stage keys j0 .. j0 + ST of row b, KV head hk (of nKeys visible to the workgroup) into tileA
 // (keys) and tileB (values), with rowLive[jj] = 1 for a real key (prefix, or an unmasked token).
 // Called by all 64 invocations; the caller puts the barrier after it.
 fn stage_keys(b: u32, hk: u32, j0: u32, nKeys: u32, lid: u32) {
   let RS = u.Cq + 2u * u.D; // qkv row stride
-  for (var e = lid; e < ST * u.hd; e += RT) {
-    let jj = e / u.hd;
-    let i = e % u.hd;
+  let n4 = (u.hd + 3u) / 4u;
+  for (var e = lid; e < ST * n4; e += RT) {
+    let jj = e / n4;
+    let c = e % n4;
     let j = j0 + jj;
-    var kval = 0.0;
-    var vval = 0.0;
+    var kval = vec4<f32>(0.0);
+    var vval = vec4<f32>(0.0);
     if (j < u.P) {
-      kval = kv[j * u.S + u.slotK + hk * u.hd + i];
-      vval = kv[j * u.S + u.slotV + hk * u.hd + i];
+      kval = kv4(j * u.S + u.slotK + hk * u.hd, c);
+      vval = kv4(j * u.S + u.slotV + hk * u.hd, c);
     } else if (j < nKeys) {
       let kBase = (b * u.T + (j - u.P)) * RS + u.Cq + hk * u.hd;
-      kval = qkv[kBase + i];
-      vval = qkv[kBase + u.D + i];
+      kval = qkv4(kBase, c);
+      vval = qkv4(kBase + u.D, c);
     }
-    tileA[jj * MAX_HD + i] = kval;
-    tileB[jj * MAX_HD + i] = vval;
+    tileA[jj * MAX_HD4 + c] = kval;
+    tileB[jj * MAX_HD4 + c] = vval;
   }
   if (lid < ST) {
     let j = j0 + lid;
@@ -107,14 +133,15 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   let t = wg.x * RT + lid;
   let valid = t < u.T;
   let RS = u.Cq + 2u * u.D; // qkv row stride
+  let n4 = (u.hd + 3u) / 4u;
 
-  var q: array<f32, MAX_HD>;
-  var acc: array<f32, MAX_HD>;
+  var q: array<vec4<f32>, MAX_HD4>;
+  var acc: array<vec4<f32>, MAX_HD4>;
   if (valid) {
     let qBase = (b * u.T + t) * RS + h * u.hd;
-    for (var i = 0u; i < u.hd; i++) {
-      q[i] = qkv[qBase + i] * u.scale;
-      acc[i] = 0.0;
+    for (var c = 0u; c < n4; c++) {
+      q[c] = qkv4(qBase, c) * u.scale;
+      acc[c] = vec4<f32>(0.0);
     }
   }
   var mx = -3.0e38;
@@ -130,12 +157,12 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
         // Causal: token key j - P is visible to query t when j <= P + t.
         if (rowLive[jj] == 0u || j0 + jj > u.P + t) { continue; }
         var s = 0.0;
-        for (var i = 0u; i < u.hd; i++) { s += q[i] * tileA[jj * MAX_HD + i]; }
+        for (var c = 0u; c < n4; c++) { s += dot(q[c], tileA[jj * MAX_HD4 + c]); }
         let newMx = max(mx, s);
         let corr = exp(mx - newMx);
         let p = exp(s - newMx);
         den = den * corr + p;
-        for (var i = 0u; i < u.hd; i++) { acc[i] = acc[i] * corr + p * tileB[jj * MAX_HD + i]; }
+        for (var c = 0u; c < n4; c++) { acc[c] = acc[c] * corr + p * tileB[jj * MAX_HD4 + c]; }
         mx = newMx;
       }
     }
@@ -144,7 +171,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   if (!valid) { return; }
   let yBase = (b * u.T + t) * u.Cq + h * u.hd;
   let inv = 1.0 / den;
-  for (var i = 0u; i < u.hd; i++) { y[yBase + i] = acc[i] * inv; }
+  for (var i = 0u; i < u.hd; i++) { y[yBase + i] = acc[i / 4u][i % 4u] * inv; }
   lse[(b * u.H + h) * u.T + t] = mx + log(den);
 }
 
@@ -157,20 +184,21 @@ fn query_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
   let t = wg.x * RT + lid;
   let valid = t < u.T;
   let RS = u.Cq + 2u * u.D; // qkv row stride
+  let n4 = (u.hd + 3u) / 4u;
 
-  var q: array<f32, MAX_HD>;
-  var dO: array<f32, MAX_HD>;
-  var dq: array<f32, MAX_HD>;
+  var q: array<vec4<f32>, MAX_HD4>;
+  var dO: array<vec4<f32>, MAX_HD4>;
+  var dq: array<vec4<f32>, MAX_HD4>;
   var Dt = 0.0;
   var L = 0.0;
   if (valid) {
     let qBase = (b * u.T + t) * RS + h * u.hd;
     let oBase = (b * u.T + t) * u.Cq + h * u.hd;
-    for (var i = 0u; i < u.hd; i++) {
-      q[i] = qkv[qBase + i] * u.scale;
-      dO[i] = dy[oBase + i];
-      dq[i] = 0.0;
-      Dt += dO[i] * y[oBase + i];
+    for (var c = 0u; c < n4; c++) {
+      q[c] = qkv4(qBase, c) * u.scale;
+      dO[c] = dy4(oBase, c);
+      dq[c] = vec4<f32>(0.0);
+      Dt += dot(dO[c], y4(oBase, c));
     }
     L = lse[(b * u.H + h) * u.T + t];
     dsum[(b * u.H + h) * u.T + t] = Dt;
@@ -187,19 +215,19 @@ fn query_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
         if (rowLive[jj] == 0u || j0 + jj > u.P + t) { continue; }
         var s = 0.0;
         var dp = 0.0;
-        for (var i = 0u; i < u.hd; i++) {
-          s += q[i] * tileA[jj * MAX_HD + i];
-          dp += dO[i] * tileB[jj * MAX_HD + i];
+        for (var c = 0u; c < n4; c++) {
+          s += dot(q[c], tileA[jj * MAX_HD4 + c]);
+          dp += dot(dO[c], tileB[jj * MAX_HD4 + c]);
         }
         let ds = exp(s - L) * (dp - Dt);
-        for (var i = 0u; i < u.hd; i++) { dq[i] += ds * tileA[jj * MAX_HD + i]; }
+        for (var c = 0u; c < n4; c++) { dq[c] += ds * tileA[jj * MAX_HD4 + c]; }
       }
     }
     workgroupBarrier();
   }
   if (!valid) { return; }
   let qBase = (b * u.T + t) * RS + h * u.hd;
-  for (var i = 0u; i < u.hd; i++) { dqkv[qBase + i] = dq[i] * u.scale; }
+  for (var i = 0u; i < u.hd; i++) { dqkv[qBase + i] = dq[i / 4u][i % 4u] * u.scale; }
 }
 
 @compute @workgroup_size(64, 1, 1)
@@ -211,42 +239,43 @@ fn key_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
   let j = wg.x * RT + lid; // on row b's key axis [P prefix ; T tokens]
   let valid = j < u.P + u.T;
   let RS = u.Cq + 2u * u.D; // qkv row stride
+  let n4 = (u.hd + 3u) / 4u;
 
-  var k: array<f32, MAX_HD>;
-  var v: array<f32, MAX_HD>;
-  var dk: array<f32, MAX_HD>;
-  var dv: array<f32, MAX_HD>;
+  var k: array<vec4<f32>, MAX_HD4>;
+  var v: array<vec4<f32>, MAX_HD4>;
+  var dk: array<vec4<f32>, MAX_HD4>;
+  var dv: array<vec4<f32>, MAX_HD4>;
   var live = false;
   if (valid) {
     if (j < u.P) {
       let kBase = j * u.S + u.slotK + hk * u.hd;
       let vBase = j * u.S + u.slotV + hk * u.hd;
-      for (var i = 0u; i < u.hd; i++) { k[i] = kv[kBase + i]; v[i] = kv[vBase + i]; }
+      for (var c = 0u; c < n4; c++) { k[c] = kv4(kBase, c); v[c] = kv4(vBase, c); }
       live = true;
     } else {
       let kBase = (b * u.T + (j - u.P)) * RS + u.Cq + hk * u.hd;
-      for (var i = 0u; i < u.hd; i++) { k[i] = qkv[kBase + i]; v[i] = qkv[kBase + u.D + i]; }
+      for (var c = 0u; c < n4; c++) { k[c] = qkv4(kBase, c); v[c] = qkv4(kBase + u.D, c); }
       live = mask[b * u.T + (j - u.P)] != 0u;
     }
-    for (var i = 0u; i < u.hd; i++) { dk[i] = 0.0; dv[i] = 0.0; }
+    for (var c = 0u; c < n4; c++) { dk[c] = vec4<f32>(0.0); dv[c] = vec4<f32>(0.0); }
   }
   // Queries that can see some key of this workgroup: t >= (first key) - P.
   let jFirst = wg.x * RT;
   let tStart = select(0u, jFirst - u.P, jFirst > u.P);
   for (var h = hk * u.G; h < (hk + 1u) * u.G; h++) {
     for (var t0 = tStart; t0 < u.T; t0 += ST) {
-      for (var e = lid; e < ST * u.hd; e += RT) {
-        let tt = e / u.hd;
-        let i = e % u.hd;
+      for (var e = lid; e < ST * n4; e += RT) {
+        let tt = e / n4;
+        let c = e % n4;
         let t = t0 + tt;
-        var qval = 0.0;
-        var oval = 0.0;
+        var qval = vec4<f32>(0.0);
+        var oval = vec4<f32>(0.0);
         if (t < u.T) {
-          qval = qkv[(b * u.T + t) * RS + h * u.hd + i];
-          oval = dy[(b * u.T + t) * u.Cq + h * u.hd + i];
+          qval = qkv4((b * u.T + t) * RS + h * u.hd, c);
+          oval = dy4((b * u.T + t) * u.Cq + h * u.hd, c);
         }
-        tileA[tt * MAX_HD + i] = qval;
-        tileB[tt * MAX_HD + i] = oval;
+        tileA[tt * MAX_HD4 + c] = qval;
+        tileB[tt * MAX_HD4 + c] = oval;
       }
       if (lid < ST) {
         let t = t0 + lid;
@@ -266,15 +295,15 @@ fn key_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
           if (j > u.P + t0 + tt) { continue; } // causal: query t sees key j when j <= P + t
           var s = 0.0;
           var dp = 0.0;
-          for (var i = 0u; i < u.hd; i++) {
-            s += tileA[tt * MAX_HD + i] * k[i];
-            dp += tileB[tt * MAX_HD + i] * v[i];
+          for (var c = 0u; c < n4; c++) {
+            s += dot(tileA[tt * MAX_HD4 + c], k[c]);
+            dp += dot(tileB[tt * MAX_HD4 + c], v[c]);
           }
           let p = exp(s * u.scale - rowLse[tt]);
           let ds = p * (dp - rowDsum[tt]) * u.scale;
-          for (var i = 0u; i < u.hd; i++) {
-            dk[i] += ds * tileA[tt * MAX_HD + i];
-            dv[i] += p * tileB[tt * MAX_HD + i];
+          for (var c = 0u; c < n4; c++) {
+            dk[c] += ds * tileA[tt * MAX_HD4 + c];
+            dv[c] += p * tileB[tt * MAX_HD4 + c];
           }
         }
       }
@@ -285,14 +314,14 @@ fn key_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
   if (j < u.P) {
     let base = (b * u.P + j) * 2u * u.D + hk * u.hd;
     for (var i = 0u; i < u.hd; i++) {
-      partial[base + i] = dk[i];
-      partial[base + u.D + i] = dv[i];
+      partial[base + i] = dk[i / 4u][i % 4u];
+      partial[base + u.D + i] = dv[i / 4u][i % 4u];
     }
   } else {
     let kBase = (b * u.T + (j - u.P)) * RS + u.Cq + hk * u.hd;
     for (var i = 0u; i < u.hd; i++) {
-      dqkv[kBase + i] = dk[i];
-      dqkv[kBase + u.D + i] = dv[i];
+      dqkv[kBase + i] = dk[i / 4u][i % 4u];
+      dqkv[kBase + u.D + i] = dv[i / 4u][i % 4u];
     }
   }
 }
@@ -302,9 +331,7 @@ fn prefix_reduce(@builtin(global_invocation_id) gid: vec3<u32>) {
   let idx = gid.x; // p * 2D + c
   let W = 2u * u.D;
   if (idx >= u.P * W) { return; }
-  let p = idx / W;
-  let c = idx % W;
   var acc = 0.0;
   for (var b = 0u; b < u.B; b++) { acc += partial[b * u.P * W + idx]; }
-  dkv[p * u.S + u.slotK + c] += acc;
+  dkv[(idx / W) * u.S + u.slotK + idx % W] += acc;
 }
