@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Train a prefix on the embedded E2E subset (data/e2e-small) with a tiny GPT-2
-# that has random weights and the real GPT-2 tokenizer (../shared/fixtures/gpt2-tok; the
-# repository's tests/fixtures/gpt2-text, with a 1000-token cut of that tokenizer, also works).
+# that has random weights and the GPT-2 tokenizer cut to its first 1000 ids
+# (tests/fixtures/gpt2-text, in the repository).
 # A random model learns little, but the run exercises the whole pipeline:
 # data -> WebGPU training -> metrics.jsonl, loss.svg, gates.svg -> <task>.prefix.zip.
 #
 # Usage: examples/train_e2e.sh [MODEL_DIR] [extra train flags...]
-#   MODEL_DIR defaults to ../shared/fixtures/gpt2-tok (any GPT-2 folder with
+#   MODEL_DIR defaults to tests/fixtures/gpt2-text (any GPT-2 folder with
 #   model.safetensors and tokenizer.json works). Extra flags override the ones
 #   below, e.g. examples/train_e2e.sh --steps 5 --out runs/try.
 #   Uses `deno` from PATH, or `npx -y deno@2.9.6` when there is none.
@@ -15,7 +15,7 @@
 # About a minute on a software GPU (llvmpipe); seconds on a real one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MODEL=../shared/fixtures/gpt2-tok
+MODEL=tests/fixtures/gpt2-text
 if [[ $# -gt 0 && "$1" != -* ]]; then
   MODEL="$1"
   shift

@@ -84,7 +84,7 @@ const EMBEDDED_DEFAULTS: Partial<TrainOptions> = {
 /** Held-out inputs shown before and after training. */
 const SAMPLES = 3;
 
-const EXAMPLE = "deno task train --model ../shared/fixtures/gpt2-tok " +
+const EXAMPLE = "deno task train --model tests/fixtures/gpt2-text " +
   "--data data/e2e-small/train.csv --eval data/e2e-small/dev.csv " +
   "--steps 20 --batch 4 --max-len 64 --out runs/e2e-small";
 

@@ -194,7 +194,7 @@ export interface ExperimentResult extends ExperimentState {
  * @example A small grid on the embedded E2E subset
  * ```ts ignore
  * const r = await runExperiment({
- *   model: "../shared/fixtures/gpt2-tok",
+ *   model: "tests/fixtures/gpt2-text",
  *   train: "data/e2e-small/train.csv",
  *   dev: "data/e2e-small/dev.csv",
  *   methods: ["none", "residual+gate"],

@@ -1,5 +1,5 @@
 /**
- * The experiment runner end to end on a tiny fixture model (gpt2-tok, real
+ * The experiment runner end to end on a tiny fixture model (gpt2-text, real
  * WebGPU training, WASM evaluation): a 2 methods x 2 lengths x 1 seed grid of
  * a few steps writes the table, the plots and the report; stopped after its
  * first run, it continues without redoing that run; a run that trained but

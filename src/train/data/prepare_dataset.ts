@@ -19,9 +19,9 @@ import { tokenizeDataset, type TokenizedDataset } from "./tokenize_dataset.ts";
  *   tokenizer, `CONFIG_INVALID` when it defines no EOS, `FILE_NOT_FOUND`,
  *   `DATA_INVALID` (malformed line, empty file, nothing fits `maxLen`)
  *
- * @example Tokenize the embedded E2E subset for gpt2-tok
+ * @example Tokenize the embedded E2E subset for gpt2-text
  * ```ts ignore
- * const model = await loadModel("../shared/fixtures/gpt2-tok");
+ * const model = await loadModel("tests/fixtures/gpt2-text");
  * const ds = await prepareDataset(model, "data/e2e-small/train.csv", { maxLen: 128 });
  * console.log(ds.examples.length, ds.targetTokens);
  * ```

@@ -102,7 +102,7 @@ export interface TokenizeDatasetOptions {
  *
  * @example Tokenize the embedded E2E subset
  * ```ts ignore
- * const model = await loadModel("../shared/fixtures/gpt2-tok");
+ * const model = await loadModel("tests/fixtures/gpt2-text");
  * const loaded = await loadExamples("data/e2e-small/train.csv");
  * const ds = await tokenizeDataset(loaded, model.requireTokenizer(), { maxLen: 128, eosTokenId: 50256 });
  * ```
