@@ -145,8 +145,7 @@ export class AttentionBackward {
     // prefix partials at binding 10.
     const yLse: BindingKind = tiled ? "rw" : "read";
     const layout: BindingKind[] = ["uniform", "read", "read", "read", yLse, yLse, "read"];
-    layout.push("rw", "rw", "rw");
-    if (tiled) layout.push("rw"); // partial
+    layout.push("rw", "rw", "rw", ...(tiled ? ["rw" as const] : [])); // dqkv, dkv, dsum, partial
     const [q, k, r] = await Promise.all([
       ctx.pipeline(kernel, "query_grad", layout),
       ctx.pipeline(kernel, "key_grad", layout),
@@ -188,28 +187,18 @@ export class AttentionBackward {
     const u = this.ctx.uniform(pack(s, numLayers));
     const entries = [u, a.qkv, a.kv, a.mask, a.y, a.lse, a.dy, a.dqkv, a.dkv, a.dsum];
     const Hkv = kvHeadsOf(s), D = Hkv * s.hd;
-    if (this.reduce) entries.push(this.#partialFor(Math.max(1, s.B * s.P * 2 * D)));
-    const bgq = this.ctx.bindGroup(this.query, entries);
-    const bgk = this.ctx.bindGroup(this.key, entries);
-    if (!this.reduce) {
-      this.ctx.dispatch(enc, "attention_backward.query", this.query, bgq, [
-        cdiv(s.B * s.H * s.T, 64),
-      ]);
-      this.ctx.dispatch(enc, "attention_backward.key", this.key, bgk, [
-        cdiv(Hkv * (s.P + s.B * s.T), 64),
-      ]);
-      return;
+    if (this.reduce) {
+      checkDispatchRows(s.B * s.H, "attention_backward (B x H)");
+      entries.push(this.#partialFor(Math.max(1, s.B * s.P * 2 * D)));
     }
-    checkDispatchRows(s.B * s.H, "attention_backward (B x H)");
-    this.ctx.dispatch(enc, "attention_backward.query", this.query, bgq, [
-      cdiv(s.T, 64),
-      s.B * s.H,
-    ]);
-    this.ctx.dispatch(enc, "attention_backward.key", this.key, bgk, [
-      cdiv(s.P + s.T, 64),
-      s.B * Hkv,
-    ]);
-    if (s.P > 0) {
+    const [queryGrid, keyGrid]: [number, number][] = this.reduce
+      ? [[cdiv(s.T, 64), s.B * s.H], [cdiv(s.P + s.T, 64), s.B * Hkv]]
+      : [[cdiv(s.B * s.H * s.T, 64), 1], [cdiv(Hkv * (s.P + s.B * s.T), 64), 1]];
+    const bgq = this.ctx.bindGroup(this.query, entries);
+    this.ctx.dispatch(enc, "attention_backward.query", this.query, bgq, queryGrid);
+    const bgk = this.ctx.bindGroup(this.key, entries);
+    this.ctx.dispatch(enc, "attention_backward.key", this.key, bgk, keyGrid);
+    if (this.reduce && s.P > 0) {
       const bgr = this.ctx.bindGroup(this.reduce, entries);
       this.ctx.dispatch(enc, "attention_backward.prefix", this.reduce, bgr, [
         cdiv(s.P * 2 * D, 64),
