@@ -1,5 +1,5 @@
 /**
- * Writes data/pet-stories/{train,dev}.jsonl: short stories in the style of the TinyStories
+ * Writes data/pet-stories/{train,dev}.jsonl and slots.json: short stories in the style of the TinyStories
  * corpus that stories260K was trained on, each told from a small record (the E2E task's
  * data-to-text shape, in a story model's words). The input names a pet, its kind, a place
  * and a thing; the output is a five-sentence story about exactly those. Dev rows use
@@ -18,8 +18,21 @@ const THINGS = ["ball", "box", "hat", "toy", "stick", "flower", "cake", "kite"];
 const MOODS = ["happy", "glad", "excited"];
 
 if (Deno.args.includes("--help")) {
-  console.log("Usage: deno run --allow-write data/pet-stories/generate.ts\n\nRewrites train.jsonl and dev.jsonl beside this script.");
+  console.log([
+    "Usage: deno run --allow-write data/pet-stories/generate.ts",
+    "       deno run --allow-write data/pet-stories/generate.ts --held-out N --out FILE",
+    "",
+    "Rewrites train.jsonl, dev.jsonl and slots.json beside this script. With --held-out,",
+    "writes N more records (with their stories) that appear in neither file, to FILE.",
+  ].join("\n"));
   Deno.exit(0);
+}
+const heldAt = Deno.args.indexOf("--held-out");
+const outAt = Deno.args.indexOf("--out");
+const heldOut = heldAt >= 0 ? Number(Deno.args[heldAt + 1]) : 0;
+if (heldAt >= 0 && (!Number.isInteger(heldOut) || heldOut < 1 || outAt < 0 || !Deno.args[outAt + 1])) {
+  console.error("error: --held-out takes a positive count, and needs --out FILE");
+  Deno.exit(2);
 }
 
 let seed = 20261129;
@@ -51,6 +64,21 @@ for (let i = all.length - 1; i > 0; i--) {
 }
 const dir = new URL(".", import.meta.url);
 const jsonl = (xs: typeof all) => xs.map((x) => JSON.stringify(x)).join("\n") + "\n";
+if (heldOut > 0) {
+  // The records after the first 640 of the same shuffle: in neither file, by construction.
+  const rest = all.slice(640);
+  if (heldOut > rest.length) {
+    console.error(`error: only ${rest.length} records are in neither file`);
+    Deno.exit(2);
+  }
+  await Deno.writeTextFile(Deno.args[outAt + 1], jsonl(rest.slice(0, heldOut)));
+  console.log(`wrote ${heldOut} held-out records to ${Deno.args[outAt + 1]}`);
+  Deno.exit(0);
+}
 await Deno.writeTextFile(new URL("dev.jsonl", dir), jsonl(all.slice(0, 40)));
 await Deno.writeTextFile(new URL("train.jsonl", dir), jsonl(all.slice(40, 640)));
-console.log("wrote train.jsonl (600) and dev.jsonl (40)");
+// The values each slot can take: `train` and `eval` use them to check that a story names its
+// record's values and no others (src/eval/slot_metrics.ts).
+const slots = { slots: { name: NAMES, animal: ANIMALS, place: PLACES, thing: THINGS } };
+await Deno.writeTextFile(new URL("slots.json", dir), JSON.stringify(slots, null, 2) + "\n");
+console.log("wrote train.jsonl (600), dev.jsonl (40) and slots.json");

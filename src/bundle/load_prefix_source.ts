@@ -10,6 +10,7 @@ import type { LoadedModel, Prefix } from "../model/mod.ts";
 import { BundleError } from "./bundle_error.ts";
 import { importPeft } from "./peft.ts";
 import { PrefixBundle } from "./prefix_bundle.ts";
+import { type TaskUsage, taskUsageOf } from "./task_usage.ts";
 
 /** Options of {@link loadPrefixSource}. */
 export interface PrefixSourceOptions {
@@ -45,12 +46,36 @@ export async function loadPrefixSource(
   source: string | URL,
   opts: PrefixSourceOptions,
 ): Promise<Prefix> {
+  return (await loadTaskPrefix(source, opts)).prefix;
+}
+
+/**
+ * Like {@link loadPrefixSource}, with the task's prompt layout and generation defaults as its
+ * bundle (or the adapter's `generation_config.json`) records them.
+ *
+ * @param source a `.prefix.zip` path or URL, or a PEFT adapter folder
+ * @param opts the base model to verify against, and the size bound
+ * @returns the verified prefix and its usage (empty for bundles that record none)
+ * @throws {BundleError} as {@link loadPrefixSource}
+ *
+ * @example
+ * ```ts ignore
+ * const { prefix, usage } = await loadTaskPrefix("runs/pet-stories/pet-stories.prefix.zip", { model });
+ * ```
+ */
+export async function loadTaskPrefix(
+  source: string | URL,
+  opts: PrefixSourceOptions,
+): Promise<{ prefix: Prefix; usage: TaskUsage }> {
   if (typeof source === "string" && !/^[a-z]+:\/\//i.test(source)) {
     const isAdapterDir = await Deno.stat(join(source, "adapter_config.json")).then(
       (s) => s.isFile,
       () => false,
     );
-    if (isAdapterDir) return (await importPeft(source, { model: opts.model })).prefix;
+    if (isAdapterDir) {
+      const b = await importPeft(source, { model: opts.model });
+      return { prefix: b.prefix, usage: taskUsageOf(b.manifest) };
+    }
     if (await Deno.stat(source).then((s) => s.isDirectory, () => false)) {
       throw new BundleError(
         "FILE_NOT_FOUND",
@@ -59,5 +84,6 @@ export async function loadPrefixSource(
       );
     }
   }
-  return (await PrefixBundle.load(source, { model: opts.model, maxBytes: opts.maxBytes })).prefix;
+  const b = await PrefixBundle.load(source, { model: opts.model, maxBytes: opts.maxBytes });
+  return { prefix: b.prefix, usage: taskUsageOf(b.manifest) };
 }

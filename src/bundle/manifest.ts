@@ -60,6 +60,37 @@ export interface BundleTraining {
   [key: string]: unknown;
 }
 
+/**
+ * How the prefix was trained to be prompted (optional; bundles written before it have none, and
+ * are prompted as given). Servers, `generate` and `eval` apply it: a task's input becomes
+ * `template` with `{input}` replaced.
+ */
+export interface BundlePrompt {
+  /** The prompt's layout, `{input}` standing for the task's input, e.g. `"{input} ||"`. */
+  template: string;
+  /** The text between input and output (the template's tail), e.g. `" ||"`. */
+  separator: string;
+  /** Whether the tokenizer's special tokens (Llama's BOS) were added, as `encode` does by default. */
+  addSpecialTokens: boolean;
+  /** One input from the training data, to show users what an input looks like. */
+  exampleInput?: string;
+}
+
+/**
+ * Generation defaults that suit the task (optional). A request's own parameters win; the ones it
+ * leaves out come from here, as vLLM applies a model's `generation_config.json`.
+ */
+export interface BundleGeneration {
+  /** 0 = greedy. */
+  temperature: number;
+  /** New tokens at most. */
+  maxNewTokens: number;
+  /** Stop strings (may be empty). */
+  stop: string[];
+  /** The token ids that end an output, as training appended them. */
+  eosTokenIds: number[];
+}
+
 /** Architecture numbers of the base model, checked against the loaded model. */
 export interface BaseArchitecture {
   /** `gpt2` or `llama` (Qwen2 and Qwen3 are the llama family with the features below). */
@@ -136,6 +167,10 @@ export interface BundleManifest {
   training: BundleTraining;
   /** sha256 (lowercase hex) of the uncompressed prefix.safetensors. */
   sha256: string;
+  /** How to prompt the prefix (absent in bundles written before it was recorded). */
+  prompt?: BundlePrompt;
+  /** Generation defaults for the task (absent in older bundles). */
+  generation?: BundleGeneration;
   /** Unknown fields, kept as read. */
   [key: string]: unknown;
 }
@@ -285,6 +320,32 @@ export function parseManifest(bytes: Uint8Array, file: string): BundleManifest {
     }
   }
   obj(m, "training");
+  if (m.prompt !== undefined) {
+    const p = obj(m, "prompt");
+    const template = str(p, "template", "prompt.");
+    if (!template.includes("{input}")) bad(`"prompt.template" does not contain {input}`);
+    str(p, "separator", "prompt.");
+    if (typeof req(p, "addSpecialTokens", "prompt.") !== "boolean") {
+      bad(`"prompt.addSpecialTokens" is not a boolean`);
+    }
+    if (p.exampleInput !== undefined) str(p, "exampleInput", "prompt.");
+  }
+  if (m.generation !== undefined) {
+    const g = obj(m, "generation");
+    const t = req(g, "temperature", "generation.");
+    if (typeof t !== "number" || !(t >= 0 && t <= 2)) {
+      bad(`"generation.temperature" is ${JSON.stringify(t)}, not a number in [0, 2]`);
+    }
+    int(g, "maxNewTokens", "generation.");
+    const stop = req(g, "stop", "generation.");
+    if (!Array.isArray(stop) || !stop.every((x) => typeof x === "string" && x !== "")) {
+      bad(`"generation.stop" is not a list of non-empty strings`);
+    }
+    const eos = req(g, "eosTokenIds", "generation.");
+    if (!Array.isArray(eos) || !eos.every((x) => Number.isSafeInteger(x) && x >= 0)) {
+      bad(`"generation.eosTokenIds" is not a list of token ids`);
+    }
+  }
   return m as BundleManifest;
 }
 

@@ -13,8 +13,10 @@ export {
   BUNDLE_FORMAT_VERSION,
   type BundleBase,
   type BundleDtype,
+  type BundleGeneration,
   type BundleManifest,
   type BundleMethod,
+  type BundlePrompt,
   type BundleReparam,
   type BundleTraining,
   type FingerprintKind,
@@ -30,10 +32,16 @@ export {
 } from "./prefix_bundle.ts";
 export {
   exportPeft,
+  GENERATION_CONFIG,
   importPeft,
   type ImportPeftOptions,
   PEFT_TENSOR,
   type PeftPrefixConfig,
 } from "./peft.ts";
-export { loadPrefixSource, type PrefixSourceOptions } from "./load_prefix_source.ts";
+export {
+  loadPrefixSource,
+  loadTaskPrefix,
+  type PrefixSourceOptions,
+} from "./load_prefix_source.ts";
 export { TASK_NAME_PATTERN, validateTaskName } from "./task_name.ts";
+export { formatTaskPrompt, taskEosTokenIds, type TaskUsage, taskUsageOf } from "./task_usage.ts";

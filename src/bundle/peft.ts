@@ -11,14 +11,15 @@
  * `[P, 2L, H, hd]` layout (slot 2l = key, 2l+1 = value), so the tensor is
  * copied unchanged. For GQA models PEFT sets `num_attention_heads` to the
  * number of KV heads and `token_dim` to `H_kv * hd`, which is our `D`.
- * Sources are cited in docs/bundle-format.md §7.
+ * The task's generation defaults and prompt layout travel in `generation_config.json` beside
+ * them, where Hugging Face users look. Sources are cited in docs/bundle-format.md §7.
  *
  * @module
  */
 import { join } from "node:path";
 import { encodeSafetensors, type LoadedModel, SafetensorsFile } from "../model/mod.ts";
 import { BundleError } from "./bundle_error.ts";
-import type { BundleTraining } from "./manifest.ts";
+import type { BundleGeneration, BundleManifest, BundlePrompt, BundleTraining } from "./manifest.ts";
 import { PrefixBundle } from "./prefix_bundle.ts";
 
 /** The fields of `adapter_config.json` this module writes and reads. */
@@ -108,6 +109,13 @@ export async function exportPeft(bundle: PrefixBundle, dir: string): Promise<Pef
     join(dir, "adapter_config.json"),
     JSON.stringify(config, null, 2) + "\n",
   );
+  const generationConfig = toGenerationConfig(m);
+  if (generationConfig) {
+    await Deno.writeTextFile(
+      join(dir, GENERATION_CONFIG),
+      JSON.stringify(generationConfig, null, 2) + "\n",
+    );
+  }
   await Deno.writeFile(
     join(dir, "adapter_model.safetensors"),
     encodeSafetensors(
@@ -279,6 +287,7 @@ export async function importPeft(dir: string, opts: ImportPeftOptions): Promise<
       );
     }
   }
+  const usage = await readGenerationConfig(dir, bad);
   const projection = cfg.prefix_projection === true;
   const hidden = cfg.encoder_hidden_size;
   const name = typeof cfg.base_model_name_or_path === "string" ? cfg.base_model_name_or_path : null;
@@ -299,6 +308,7 @@ export async function importPeft(dir: string, opts: ImportPeftOptions): Promise<
         ...(opts.training ?? {}),
       },
       baseName: name,
+      ...usage,
     });
   } catch (e) {
     if (e instanceof BundleError) throw e;
@@ -310,4 +320,97 @@ export async function importPeft(dir: string, opts: ImportPeftOptions): Promise<
       { cause: e },
     );
   }
+}
+
+/**
+ * The file beside an exported adapter that holds the task's generation defaults, where Hugging
+ * Face users look for them (`GenerationConfig.from_pretrained(dir)`), and the prompt layout under
+ * the extra key {@link PROMPT_KEY} (GenerationConfig keeps keys it does not know).
+ */
+export const GENERATION_CONFIG = "generation_config.json";
+/** The key of `generation_config.json` that holds the prompt layout. */
+export const PROMPT_KEY = "prefix_edge_prompt";
+
+/** The manifest's usage as Hugging Face `generation_config.json` fields (null when it has none). */
+function toGenerationConfig(m: BundleManifest): Record<string, unknown> | null {
+  const g = m.generation, p = m.prompt;
+  if (!g && !p) return null;
+  return {
+    ...(g
+      ? {
+        do_sample: g.temperature > 0,
+        ...(g.temperature > 0 ? { temperature: g.temperature } : {}),
+        max_new_tokens: g.maxNewTokens,
+        eos_token_id: g.eosTokenIds.length === 1 ? g.eosTokenIds[0] : g.eosTokenIds,
+        ...(g.stop.length ? { stop_strings: g.stop } : {}),
+      }
+      : {}),
+    ...(p
+      ? {
+        [PROMPT_KEY]: {
+          template: p.template,
+          separator: p.separator,
+          add_special_tokens: p.addSpecialTokens,
+          ...(p.exampleInput !== undefined ? { example_input: p.exampleInput } : {}),
+        },
+      }
+      : {}),
+  };
+}
+
+/** Read `generation_config.json` beside an adapter, when there is one, as the bundle's usage. */
+async function readGenerationConfig(
+  dir: string,
+  bad: (why: string) => never,
+): Promise<{ prompt?: BundlePrompt; generation?: BundleGeneration }> {
+  let text: string;
+  try {
+    const path = join(dir, GENERATION_CONFIG);
+    if ((await Deno.stat(path)).size > MAX_CONFIG_BYTES) bad(`${GENERATION_CONFIG} is too large`);
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return {};
+    throw e;
+  }
+  let g: Record<string, unknown>;
+  try {
+    g = JSON.parse(text);
+  } catch (e) {
+    return bad(`${GENERATION_CONFIG} is not JSON (${(e as Error).message})`);
+  }
+  if (g === null || typeof g !== "object" || Array.isArray(g)) {
+    bad(`${GENERATION_CONFIG} is not an object`);
+  }
+  const out: { prompt?: BundlePrompt; generation?: BundleGeneration } = {};
+  const maxNew = g.max_new_tokens;
+  if (Number.isSafeInteger(maxNew) && (maxNew as number) >= 1) {
+    const eos = g.eos_token_id;
+    const eosIds = (Array.isArray(eos) ? eos : eos === undefined || eos === null ? [] : [eos])
+      .filter((x): x is number => Number.isSafeInteger(x) && x >= 0);
+    const t = typeof g.temperature === "number" ? g.temperature : 1;
+    const stop = Array.isArray(g.stop_strings)
+      ? g.stop_strings.filter((x): x is string => typeof x === "string" && x !== "")
+      : typeof g.stop_strings === "string" && g.stop_strings !== ""
+      ? [g.stop_strings]
+      : [];
+    out.generation = {
+      temperature: g.do_sample === true ? Math.min(2, Math.max(0, t)) : 0,
+      maxNewTokens: maxNew as number,
+      stop,
+      eosTokenIds: eosIds,
+    };
+  }
+  const p = g[PROMPT_KEY] as Record<string, unknown> | undefined;
+  if (p && typeof p === "object" && typeof p.template === "string") {
+    if (!p.template.includes("{input}")) bad(`${PROMPT_KEY}.template does not contain {input}`);
+    out.prompt = {
+      template: p.template,
+      separator: typeof p.separator === "string"
+        ? p.separator
+        : p.template.slice(p.template.indexOf("{input}") + 7),
+      addSpecialTokens: p.add_special_tokens !== false,
+      ...(typeof p.example_input === "string" ? { exampleInput: p.example_input } : {}),
+    };
+  }
+  return out;
 }

@@ -14,8 +14,10 @@ import {
   BUNDLE_FORMAT,
   BUNDLE_FORMAT_VERSION,
   type BundleDtype,
+  type BundleGeneration,
   type BundleManifest,
   type BundleMethod,
+  type BundlePrompt,
   type BundleTraining,
   KV_LAYOUT,
   MAX_MANIFEST_BYTES,
@@ -45,6 +47,10 @@ export interface CreateBundleOptions {
   method: BundleMethod;
   /** Free-form training facts. */
   training?: BundleTraining;
+  /** How the prefix was trained to be prompted. */
+  prompt?: BundlePrompt;
+  /** Generation defaults for the task. */
+  generation?: BundleGeneration;
   /** A human name for the base (e.g. its HF id); defaults to config `_name_or_path`. */
   baseName?: string | null;
   /** Creation time (defaults to now). */
@@ -183,6 +189,8 @@ export class PrefixBundle {
       method: methodOut,
       training: { ...(opts.training ?? {}) },
       sha256: "",
+      ...(opts.prompt ? { prompt: { ...opts.prompt } } : {}),
+      ...(opts.generation ? { generation: structuredClone(opts.generation) } : {}),
     };
     const kv = Float32Array.from(prefix.kv);
     const st = encodeSafetensors(encodeKv(kv, shapeOf(manifest), "F32"));

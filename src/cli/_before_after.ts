@@ -5,6 +5,7 @@
  * @module
  */
 import { InferenceEngine } from "../infer/mod.ts";
+import type { BundleGeneration } from "../bundle/mod.ts";
 import type { LoadedModel, Prefix } from "../model/mod.ts";
 import type { TextExample } from "../train/mod.ts";
 
@@ -25,7 +26,8 @@ export interface BeforeAfter {
  * @param examples held-out inputs
  * @param separator the text the training data put between input and output
  * @param prefix the trained, folded prefix
- * @param maxNewTokens tokens per continuation
+ * @param generation the task's generation defaults (length, and the tokens its outputs end
+ *   with); without them, 64 tokens ended by the engine's EOS
  * @returns one entry per example
  */
 export async function beforeAfter(
@@ -33,14 +35,16 @@ export async function beforeAfter(
   examples: TextExample[],
   separator: string,
   prefix: Prefix,
-  maxNewTokens = 64,
+  generation?: BundleGeneration,
 ): Promise<BeforeAfter[]> {
   const engine = await InferenceEngine.create(model);
   try {
     const prompts = examples.map((e) => e.input + separator);
+    const maxNewTokens = generation?.maxNewTokens ?? 64;
+    const eosTokenIds = [...new Set([...generation?.eosTokenIds ?? [], ...engine.eosTokenIds])];
     const rows = prompts.flatMap((prompt) => [
       { prompt, maxNewTokens },
-      { prompt, maxNewTokens, prefix },
+      { prompt, maxNewTokens, prefix, eosTokenIds },
     ]);
     const results = await Promise.all(engine.generateBatch(rows).map((s) => s.result));
     return prompts.map((prompt, i) => ({

@@ -8,10 +8,10 @@
  */
 import { fileURLToPath } from "node:url";
 import { PrefixEdgeError } from "../errors/mod.ts";
-import { loadPrefixSource } from "../bundle/mod.ts";
+import { loadTaskPrefix, taskEosTokenIds } from "../bundle/mod.ts";
 import { type ExecutionProvider, InferenceEngine } from "../infer/mod.ts";
 import { loadModel } from "../model/mod.ts";
-import { type DataFormat, loadExamples } from "../train/mod.ts";
+import { type DataFormat, loadExamples, readSlotValues } from "../train/mod.ts";
 import {
   checkEvalTask,
   EVAL_TASKS,
@@ -61,9 +61,15 @@ const SPEC: CliSpec = {
     "max-new-tokens": {
       type: "string",
       valueName: "N",
-      description: "new tokens at most per generation (default 64)",
+      description: "new tokens at most per generation (default: the bundle's, else 64)",
     },
     limit: { type: "string", valueName: "N", description: "evaluate the first N inputs only" },
+    slots: {
+      type: "string",
+      valueName: "FILE",
+      description:
+        "slots.json listing the values of each record slot, to score whether outputs name their record exactly (default: slots.json beside --data, if any)",
+    },
     batch: {
       type: "string",
       valueName: "N",
@@ -114,12 +120,16 @@ async function main(): Promise<void> {
   const task = taskArg === undefined ? undefined : checkEvalTask(taskArg);
   // A GLUE task names the adapter; e2e/jsonl name the file format.
   const data = await loadExamples(dataPath, task as DataFormat | undefined);
+  if (typeof values.slots === "string") data.slots = await readSlotValues(values.slots);
   const evalTask = task ?? checkEvalTask(data.format);
 
   const modelDir = (values.model as string | undefined) ?? DEFAULT_MODEL;
   const model = await loadModel(modelDir);
   const bundle = values.bundle as string | undefined;
-  const prefix = bundle ? await loadPrefixSource(bundle, { model }) : null;
+  const loaded = bundle ? await loadTaskPrefix(bundle, { model }) : null;
+  const prefix = loaded?.prefix ?? null;
+  // The bundle's generation defaults fill what the flags leave out.
+  const g = loaded?.usage.generation;
   const engine = await InferenceEngine.create(model, {
     executionProvider: values.ep as ExecutionProvider | undefined,
   });
@@ -130,10 +140,12 @@ async function main(): Promise<void> {
       task: evalTask,
       prefix,
       numBeams,
-      maxNewTokens,
+      maxNewTokens: maxNewTokens ?? g?.maxNewTokens,
       limit,
       batchSize,
       verbalizers,
+      ...(g?.stop.length ? { stop: g.stop } : {}),
+      ...(g ? { eosTokenIds: taskEosTokenIds(g.eosTokenIds, engine.eosTokenIds) } : {}),
       onProgress: (done, total) => {
         bar ??= labelledProgressBar(total, "eval");
         const sec = (performance.now() - started) / 1000;

@@ -13,11 +13,19 @@ import {
   checkMethods,
   DEFAULT_PREFIX_LENGTHS,
   EVAL_TASKS,
+  type MethodName,
   METHODS,
   runExperiment,
 } from "../study/mod.ts";
 import { DEFAULT_TRAIN_OPTIONS as D } from "../train/mod.ts";
-import { type CliSpec, type CliValues, numberOption, parseCli, runCli } from "./_args.ts";
+import {
+  type CliSpec,
+  type CliValues,
+  numberOption,
+  parseCli,
+  runCli,
+  UsageError,
+} from "./_args.ts";
 
 const SPEC: CliSpec = {
   usage:
@@ -118,6 +126,27 @@ const SPEC: CliSpec = {
       valueName: "X",
       description: "dev loss for the steps-to-target plot (default: the worst final dev loss)",
     },
+    "dev-metric": {
+      type: "boolean",
+      description:
+        "judge each cell during training by what it generates on --dev (keeps its best prefix)",
+    },
+    "target-metric": {
+      type: "string",
+      valueName: "X",
+      description:
+        "stop each cell once its dev metric reaches X, and report steps and seconds to it (implies --dev-metric)",
+    },
+    patience: {
+      type: "string",
+      valueName: "N",
+      description: "stop a cell after N evaluations without a better prefix (with a dev metric)",
+    },
+    "lr-by-method": {
+      type: "string",
+      valueName: "M=LR,...",
+      description: "a learning rate per method, over --lr (e.g. none=3e-2,residual+gate=1e-2)",
+    },
     ep: {
       type: "string",
       valueName: "EP",
@@ -177,7 +206,11 @@ async function main(): Promise<void> {
       midDim: numberOption(values, "mid-dim", "int", 1),
       maxLen: numberOption(values, "max-len", "int", 2),
       evalEvery: numberOption(values, "eval-every", "int", 1),
+      patience: numberOption(values, "patience", "int", 0),
     },
+    lrByMethod: lrByMethod(values),
+    devMetric: values["dev-metric"] === true,
+    targetMetric: numberOption(values, "target-metric"),
     evaluation: {
       numBeams: numberOption(values, "num-beams", "int", 1),
       maxNewTokens: numberOption(values, "max-new-tokens", "int", 1),
@@ -192,6 +225,22 @@ async function main(): Promise<void> {
     `wrote ${result.files.table}\nwrote ${result.files.csv}\nwrote ${result.files.report}`,
   );
   for (const p of result.files.plots) console.log(`wrote ${p}`);
+}
+
+/** `--lr-by-method none=3e-2,mlp=1e-2` as a method -> rate map. */
+function lrByMethod(values: CliValues): Partial<Record<MethodName, number>> | undefined {
+  const pairs = list(values, "lr-by-method");
+  if (!pairs) return undefined;
+  const out: Partial<Record<MethodName, number>> = {};
+  for (const pair of pairs) {
+    const at = pair.lastIndexOf("=");
+    const lr = Number(pair.slice(at + 1));
+    if (at <= 0 || !(lr > 0)) {
+      throw new UsageError(`Cannot parse --lr-by-method: "${pair}" is not METHOD=LR`);
+    }
+    out[checkMethods([pair.slice(0, at)])[0]] = lr;
+  }
+  return out;
 }
 
 /** Quote an argument for a POSIX shell when it needs it. */

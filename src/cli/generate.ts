@@ -7,7 +7,12 @@
  */
 import { fileURLToPath } from "node:url";
 import { PrefixEdgeError } from "../errors/mod.ts";
-import { loadPrefixSource as loadBundlePrefix } from "../bundle/mod.ts";
+import {
+  formatTaskPrompt,
+  loadTaskPrefix,
+  taskEosTokenIds,
+  type TaskUsage,
+} from "../bundle/mod.ts";
 import { type ExecutionProvider, InferenceEngine } from "../infer/mod.ts";
 import { type LoadedModel, loadModel, type Prefix, SafetensorsFile } from "../model/mod.ts";
 import {
@@ -35,7 +40,7 @@ const SPEC: CliSpec = {
       type: "string",
       valueName: "FILE",
       description:
-        "prefix bundle (*.prefix.zip, path or http(s) URL) or a PEFT prefix-tuning adapter folder",
+        "prefix bundle (*.prefix.zip, path or http(s) URL) or a PEFT prefix-tuning adapter folder; its task's prompt layout (e.g. the ' ||' separator) and generation defaults apply",
     },
     "prefix-kv": {
       type: "string",
@@ -50,7 +55,7 @@ const SPEC: CliSpec = {
     "max-new-tokens": {
       type: "string",
       valueName: "N",
-      description: "new tokens at most (default 256)",
+      description: "new tokens at most (default: the bundle's, else 256)",
     },
     ep: {
       type: "string",
@@ -60,7 +65,7 @@ const SPEC: CliSpec = {
     temperature: {
       type: "string",
       valueName: "T",
-      description: "sampling temperature (default 0 = greedy)",
+      description: "sampling temperature (default: the bundle's, else 0 = greedy)",
     },
     "top-k": {
       type: "string",
@@ -88,11 +93,14 @@ const SPEC: CliSpec = {
  * @param model the base model (bundles are verified against it)
  * @returns the prefix, or `null` for the bare model
  */
-async function loadPrefixSource(values: CliValues, model: LoadedModel): Promise<Prefix | null> {
-  if (typeof values.bundle === "string") return await loadBundlePrefix(values.bundle, { model });
+async function loadPrefixSource(
+  values: CliValues,
+  model: LoadedModel,
+): Promise<{ prefix: Prefix | null; usage: TaskUsage }> {
+  if (typeof values.bundle === "string") return await loadTaskPrefix(values.bundle, { model });
   const path = values["prefix-kv"];
-  if (typeof path === "string") return await readPrefixKv(path);
-  return null;
+  if (typeof path === "string") return { prefix: await readPrefixKv(path), usage: {} };
+  return { prefix: null, usage: {} };
 }
 
 /**
@@ -138,8 +146,8 @@ async function main(): Promise<void> {
   const ep = values.ep as ExecutionProvider | undefined;
   // Numbers first: a typo should not wait for the model to load.
   const wasmThreads = numberOption(values, "wasm-threads", "int", 1);
-  const sampling = {
-    maxNewTokens: numberOption(values, "max-new-tokens", "int", 0) ?? 256,
+  const given = {
+    maxNewTokens: numberOption(values, "max-new-tokens", "int", 0),
     temperature: numberOption(values, "temperature", "float", 0),
     topK: numberOption(values, "top-k", "int", 0),
     topP: numberOption(values, "top-p"),
@@ -155,10 +163,21 @@ async function main(): Promise<void> {
       `Cannot encode --prompt: ${model.paths.dir} has no tokenizer.json (without one, generation starts from no tokens and prints token ids)`,
     );
   }
-  const prefix = await loadPrefixSource(values, model);
+  const { prefix, usage } = await loadPrefixSource(values, model);
   const engine = await InferenceEngine.create(model, { executionProvider: ep, wasmThreads });
-  const prompt = (values.prompt as string | undefined) ?? "";
-  const options = { ...sampling, prefix };
+  // A bundle's task is prompted as it was trained, and its generation defaults fill what the
+  // flags leave out.
+  const raw = (values.prompt as string | undefined) ?? "";
+  const prompt = raw === "" ? raw : formatTaskPrompt(raw, usage.prompt);
+  const g = usage.generation;
+  const options = {
+    ...given,
+    maxNewTokens: given.maxNewTokens ?? g?.maxNewTokens ?? 256,
+    temperature: given.temperature ?? g?.temperature,
+    stop: given.stop ?? (g?.stop.length ? g.stop : undefined),
+    ...(g ? { eosTokenIds: taskEosTokenIds(g.eosTokenIds, engine.eosTokenIds) } : {}),
+    prefix,
+  };
   const out = (s: string) => Deno.stdout.writeSync(new TextEncoder().encode(s));
   try {
     const started = performance.now();

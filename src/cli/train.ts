@@ -1,12 +1,13 @@
 /**
- * `deno task train`: train a prefix for a frozen base model on WebGPU and
- * export it for serving. See docs/training.md.
+ * `deno task train`: train a prefix for a frozen base model (GPT-2 or Llama family) on ONNX
+ * Runtime or WebGPU, judge it by what it generates on held-out data, and export the best one
+ * for serving. See docs/training.md.
  *
  * @module
  */
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { BundleDtype } from "../bundle/mod.ts";
+import type { BundleDtype, BundleGeneration } from "../bundle/mod.ts";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { loadModel } from "../model/mod.ts";
 import {
@@ -16,9 +17,11 @@ import {
   DATA_FORMATS,
   type DataFormat,
   DEFAULT_TRAIN_OPTIONS,
+  type LoadedExamples,
   loadExamples,
   prepareDataset,
   resolveTrainOptions,
+  taskUsage,
   train,
   TRAINING_BACKENDS,
   type TrainingBackend,
@@ -34,6 +37,7 @@ import {
   UsageError,
 } from "./_args.ts";
 import { beforeAfter, formatBeforeAfter } from "./_before_after.ts";
+import { formatScore, type GenerationDevMetric, generationDevMetric } from "../study/mod.ts";
 
 /** The flag that sets each training option, for error messages. */
 const FLAG_OF: Record<keyof TrainOptions, string> = {
@@ -53,6 +57,7 @@ const FLAG_OF: Record<keyof TrainOptions, string> = {
   seed: "--seed",
   logEvery: "--log-every",
   evalEvery: "--eval-every",
+  patience: "--patience",
   checkpointEvery: "--checkpoint-every",
   maxBadSteps: "--max-bad-steps",
 };
@@ -67,22 +72,28 @@ const EMBEDDED_DEV = join(ROOT, "data/pet-stories/dev.jsonl");
 const E2E_TRAIN = join(ROOT, "data/e2e-small/train.csv");
 const E2E_DEV = join(ROOT, "data/e2e-small/dev.csv");
 const D = DEFAULT_TRAIN_OPTIONS;
+/** The main job's early stopping: evaluations without a better prefix before it stops. */
+const EMBEDDED_DEFAULTS_PATIENCE = 5;
 /**
  * The main job's settings for the embedded model and task (any flag overrides them): a
  * 64-wide model learns a prefix in a few hundred steps at a much higher rate than the
  * GPT-2-medium rate of Li & Liang, and finishes in a few minutes on two CPU cores.
  */
 const EMBEDDED_DEFAULTS: Partial<TrainOptions> = {
-  steps: 300,
+  prefixLen: 20,
+  steps: 1500,
   lr: 1e-2,
   batchSize: 8,
   maxLen: 160,
   warmupSteps: 20,
-  evalEvery: 50,
-  checkpointEvery: 100,
+  evalEvery: 100,
+  patience: EMBEDDED_DEFAULTS_PATIENCE,
+  checkpointEvery: 500,
 };
 /** Held-out inputs shown before and after training. */
 const SAMPLES = 3;
+/** Held-out inputs generated at each evaluation. */
+const EVAL_LIMIT = 200;
 
 const EXAMPLE = "deno task train --model tests/fixtures/gpt2-text " +
   "--data data/e2e-small/train.csv --eval data/e2e-small/dev.csv " +
@@ -92,12 +103,18 @@ const SPEC: CliSpec = {
   usage: "deno task train [--model DIR] [--data FILE] [options]",
   description: [
     "Train a prefix (prefix tuning with residual reparameterization and per-token gates)",
-    "for a frozen GPT-2 or Llama-family model on WebGPU or ONNX Runtime (--backend). Writes metrics.jsonl, loss.svg,",
-    "gates.svg, checkpoint/, summary.json and the folded prefix as <task>.prefix.zip into",
-    "--out, then shows a few held-out inputs continued without and with the prefix.",
+    "for a frozen GPT-2 or Llama-family model, on ONNX Runtime (native or WASM) or WebGPU",
+    "(--backend). Every --eval-every steps the run generates greedily for the held-out",
+    "inputs and scores them with the task's metric (the share of records told exactly when",
+    "the data has a slots.json, BLEU for other text, accuracy or F1 for GLUE); the best",
+    "prefix is the one exported, and --patience stops a run that no longer improves. A run",
+    "that ends worse than it started, or never beats the base model, says so and exits 1.",
+    "Writes metrics.jsonl, loss.svg, metric.svg, gates.svg, checkpoint/, summary.json and",
+    "<task>.prefix.zip into --out, then shows held-out inputs continued without and with",
+    "the prefix.",
     "",
     "With no arguments it trains the embedded stories260K on data/pet-stories (short",
-    "stories told from a record) for 300 steps, a few minutes on a CPU.",
+    `stories told from a record): P=${EMBEDDED_DEFAULTS.prefixLen}, up to ${EMBEDDED_DEFAULTS.steps} steps, about a minute on a 2-core CPU.`,
     "With --model, defaults follow Li & Liang's E2E setup (P=10, mid 512, lr 8e-5,",
     "batch 10, 5 epochs) with --reparam residual and the gate on, and without --data it",
     "trains on the embedded E2E subset (data/e2e-small, CC BY-SA 4.0).",
@@ -121,7 +138,7 @@ const SPEC: CliSpec = {
       type: "string",
       valueName: "FILE",
       description:
-        "Dev data for the dev loss and the before/after samples (default: the dev file beside the embedded data)",
+        "Held-out data for the dev loss, the dev metric and the before/after samples (default: the dev file beside the embedded data)",
     },
     samples: {
       type: "string",
@@ -137,7 +154,8 @@ const SPEC: CliSpec = {
     "prefix-len": {
       type: "string",
       valueName: "P",
-      description: `Prefix tokens (default ${D.prefixLen})`,
+      description:
+        `Prefix tokens (default ${D.prefixLen}; the main job: ${EMBEDDED_DEFAULTS.prefixLen})`,
     },
     reparam: {
       type: "string",
@@ -157,7 +175,12 @@ const SPEC: CliSpec = {
       description: `Peak learning rate (default ${D.lr.toExponential()})`,
     },
     epochs: { type: "string", valueName: "N", description: `Epochs (default ${D.epochs})` },
-    steps: { type: "string", valueName: "N", description: "Optimizer steps (overrides --epochs)" },
+    steps: {
+      type: "string",
+      valueName: "N",
+      description:
+        `Optimizer steps, overrides --epochs (the main job: ${EMBEDDED_DEFAULTS.steps}, fewer when it stops early)`,
+    },
     batch: {
       type: "string",
       valueName: "B",
@@ -203,7 +226,19 @@ const SPEC: CliSpec = {
       type: "string",
       valueName: "N",
       description:
-        `Dev loss every N steps, 0 = only before the first step and at the end (default ${D.evalEvery})`,
+        `Dev loss and dev metric every N steps, 0 = only before the first step and at the end (default ${D.evalEvery}; the main job: ${EMBEDDED_DEFAULTS.evalEvery})`,
+    },
+    patience: {
+      type: "string",
+      valueName: "N",
+      description:
+        `Stop after N evaluations in a row without a better prefix, 0 = never (default ${D.patience}; the main job: ${EMBEDDED_DEFAULTS_PATIENCE})`,
+    },
+    "eval-limit": {
+      type: "string",
+      valueName: "N",
+      description:
+        `Held-out inputs generated and scored at each evaluation (default ${EVAL_LIMIT})`,
     },
     "checkpoint-every": {
       type: "string",
@@ -345,8 +380,8 @@ async function main(): Promise<void> {
     (embeddedModel ? EMBEDDED_TRAIN : E2E_TRAIN);
   const evalPath = (v.eval as string | undefined) ??
     (v.data === undefined ? (embeddedModel ? EMBEDDED_DEV : E2E_DEV) : undefined);
-  const prefixLen = numberOption(v, "prefix-len", "int") ?? D.prefixLen;
   const defaults = embeddedTask ? EMBEDDED_DEFAULTS : {};
+  const prefixLen = numberOption(v, "prefix-len", "int") ?? defaults.prefixLen ?? D.prefixLen;
   const given: Partial<TrainOptions> = {
     prefixLen,
     reparam: reparam as Reparam | undefined,
@@ -365,6 +400,7 @@ async function main(): Promise<void> {
     seed: numberOption(v, "seed", "int"),
     logEvery: numberOption(v, "log-every", "int"),
     evalEvery: numberOption(v, "eval-every", "int"),
+    patience: numberOption(v, "patience", "int"),
     checkpointEvery: numberOption(v, "checkpoint-every", "int"),
     maxBadSteps: numberOption(v, "max-bad-steps", "int"),
   };
@@ -410,34 +446,95 @@ async function main(): Promise<void> {
 
   const resume = v.resume as string | undefined;
   await recordArgs({ ...v, out: outDir }, outDir);
+  // The run judges itself by what it generates on the dev data, when the model can generate.
+  const held = evalPath ? await loadExamples(evalPath, format) : null;
+  const usage = taskUsage(trainSet);
+  let devMetric: GenerationDevMetric | undefined;
+  if (held && model.paths.onnx) {
+    devMetric = await generationDevMetric(model, held, {
+      limit: numberOption(v, "eval-limit", "int", 1) ?? EVAL_LIMIT,
+      maxNewTokens: usage.generation.maxNewTokens,
+      eosTokenIds: usage.generation.eosTokenIds,
+    });
+    console.error(
+      `eval: every ${options.evalEvery || "(end only)"} steps, greedy generations on ${
+        Math.min(held.examples.length, numberOption(v, "eval-limit", "int", 1) ?? EVAL_LIMIT)
+      } held-out inputs (${devMetric.executionProvider}), scored by ${devMetric.name}; ` +
+        `the best prefix is kept${
+          options.patience > 0 ? `, stopping after ${options.patience} without a better one` : ""
+        }`,
+    );
+  } else if (held) {
+    console.error(
+      `eval: dev loss only (${model.paths.dir} has no onnx/model.onnx to generate with; deno task export-onnx makes it)`,
+    );
+  }
   const stopOnInterrupt = interruptHandler(outDir, resume);
-  const result = await train(model, { train: trainSet, dev: devSet }, {
-    ...options,
-    outDir,
-    taskName,
-    resume,
-    exportDtype: dtype,
-    backend,
-  }).finally(stopOnInterrupt);
+  let result: Awaited<ReturnType<typeof train>>;
+  try {
+    result = await train(model, { train: trainSet, dev: devSet }, {
+      ...options,
+      outDir,
+      taskName,
+      resume,
+      exportDtype: dtype,
+      backend,
+    }, devMetric ? { devMetric } : {});
+  } finally {
+    stopOnInterrupt();
+    await devMetric?.dispose();
+  }
   const f = (x: number | null) => x === null ? "n/a" : x.toFixed(4);
+  const m = result.metric;
+  const score = (s: Record<string, number> | null) => m && s ? formatScore(s[m]) : "n/a";
+  const best = result.best;
   console.log(
     [
       `done: ${plural(result.steps, "step")} (${result.epochs.toFixed(2)} epochs)` +
+      (result.stoppedEarly ? ", stopped early" : "") +
       (result.resumedFrom !== null ? `, resumed from step ${result.resumedFrom}` : ""),
       `  train loss (last window): ${f(result.finalLoss)} (backend ${result.backend})`,
       devSet
         ? `  dev loss: ${f(result.initialDevLoss)} -> ${f(result.devLoss)}`
         : "  dev loss: none (no --eval data)",
+      ...(m
+        ? [
+          `  dev ${m}: base model ${score(result.baseScores)}, untrained prefix ${
+            score(result.initialScores)
+          } -> best ${score(best?.scores ?? null)} (step ${best?.step})` +
+          (best?.scores?.bleu !== undefined && m !== "bleu"
+            ? `, BLEU ${formatScore(best.scores.bleu)}`
+            : ""),
+        ]
+        : []),
+      ...(best && best.step !== result.steps
+        ? [`  kept: the prefix of step ${best.step}, the best evaluated one`]
+        : []),
       `  gates: ${result.gates.map((g) => g.toFixed(3)).join(" ")}`,
-      `  bundle: ${result.files.export.path}`,
+      `  bundle: ${
+        result.bundleWritten
+          ? result.files.export.path
+          : `not written (${result.files.export.path} from an earlier run is kept)`
+      }`,
       `  metrics: ${result.files.metrics}`,
-      `  plots: ${result.files.lossPlot}${
-        result.files.gatesPlot ? `, ${result.files.gatesPlot}` : ""
+      `  plots: ${
+        [result.files.lossPlot, result.files.metricPlot, result.files.gatesPlot].filter((p) => p)
+          .join(", ")
       }`,
       `  checkpoint: ${result.files.checkpoint}`,
     ].join("\n"),
   );
-  if (samples > 0 && evalPath) await showSamples(model, evalPath, format, samples, result);
+  if (samples > 0 && held) await showSamples(model, held, samples, result, usage.generation);
+  if (!result.verdict.ok) {
+    throw new PrefixEdgeError(
+      "TRAINING_FAILED",
+      `The run did not learn its task: ${result.verdict.problems.join("; ")}. ${
+        result.bundleWritten
+          ? `The bundle holds the best evaluated prefix (step ${best?.step ?? result.steps}).`
+          : "No bundle was written over the earlier one."
+      } Try a lower --lr, more --steps, or check the data`,
+    );
+  }
   console.log(
     `\nnext: serve it with\n  deno task serve${
       embeddedModel ? "" : ` --model ${model.paths.dir}`
@@ -448,16 +545,15 @@ async function main(): Promise<void> {
 /** The before/after comparison on the first held-out inputs (needs the model's ONNX export). */
 async function showSamples(
   model: Awaited<ReturnType<typeof loadModel>>,
-  evalPath: string,
-  format: DataFormat | undefined,
+  held: LoadedExamples,
   n: number,
   result: Awaited<ReturnType<typeof train>>,
+  generation: BundleGeneration,
 ): Promise<void> {
   if (!model.paths.onnx) {
     console.error(`samples: skipped (${model.paths.dir} has no onnx/model.onnx to generate with)`);
     return;
   }
-  const held = await loadExamples(evalPath, format);
   console.error(
     `\nsamples: ${
       Math.min(n, held.examples.length)
@@ -468,6 +564,7 @@ async function showSamples(
     held.examples.slice(0, n),
     held.separator,
     result.prefixModule.fold(),
+    generation,
   );
   console.log(`\n${formatBeforeAfter(shown)}`);
 }

@@ -34,6 +34,7 @@ export type ErrorCode =
   // training
   | "DATA_INVALID"
   | "TRAINING_DIVERGED"
+  | "TRAINING_FAILED"
   | "CHECKPOINT_INVALID"
   | "CHECKPOINT_MISMATCH"
   // serving

@@ -11,7 +11,7 @@ export {
   niceTicks,
   type PlotSeries,
 } from "./svg_plot.ts";
-export { gatesChartSvg, lossChartSvg } from "./training_charts.ts";
+export { gatesChartSvg, lossChartSvg, metricChartSvg } from "./training_charts.ts";
 export { e2eMetrics, type E2eScores, parseReferenceGroups } from "./e2e_metrics.ts";
 export {
   accuracy,
@@ -30,3 +30,11 @@ export {
   scoreContinuations,
   type ScoreContinuationsOptions,
 } from "./score_continuations.ts";
+export {
+  checkSlots,
+  parseRecord,
+  parseSlotValues,
+  slotMetrics,
+  type SlotScores,
+  type SlotValues,
+} from "./slot_metrics.ts";

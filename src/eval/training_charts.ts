@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { lineChartSvg } from "./svg_plot.ts";
+import { lineChartSvg, type PlotSeries } from "./svg_plot.ts";
 
 /**
  * Train and dev loss over optimizer steps.
@@ -76,4 +76,41 @@ export function gatesChartSvg(
     series,
     yRange,
   });
+}
+
+/**
+ * The dev metric over optimizer steps, with the base model's score as a dashed line: what a run
+ * generates, not only its loss.
+ *
+ * @param metric the metric's name (the y axis)
+ * @param points `[step, score]` of each evaluation
+ * @param base the base model's score, or null
+ * @param title chart title
+ * @returns SVG text
+ *
+ * @example A run that learned its task
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { metricChartSvg } from "./training_charts.ts";
+ * const svg = metricChartSvg("exact", [[0, 0], [100, 0.4], [200, 1]], 0);
+ * ok(svg.includes("base model"));
+ * ```
+ */
+export function metricChartSvg(
+  metric: string,
+  points: ReadonlyArray<readonly [number, number]>,
+  base: number | null,
+  title = `Dev ${metric}`,
+): string {
+  const series: PlotSeries[] = [{ name: `dev ${metric}`, points }];
+  if (base !== null && points.length > 0) {
+    const xs = points.map((p) => p[0]);
+    series.push({
+      name: "base model",
+      points: [[Math.min(...xs), base], [Math.max(...xs), base]],
+      dashed: true,
+      markers: false,
+    });
+  }
+  return lineChartSvg({ title, xLabel: "optimizer step", yLabel: metric, series });
 }

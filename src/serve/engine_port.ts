@@ -22,6 +22,7 @@ export type RowOptions = Pick<
   | "seed"
   | "numBeams"
   | "stop"
+  | "eosTokenIds"
   | "signal"
 >;
 
@@ -78,6 +79,8 @@ export interface ServeEngine {
   readonly config: ModelConfig;
   /** The execution provider in use (for logs and /healthz). */
   readonly executionProvider?: string;
+  /** The ids that end a row by default (a task's own end tokens are added to them). */
+  readonly eosTokenIds?: readonly number[];
   /**
    * The model's tokenizer, for chat: it renders messages with the model's chat template.
    * Absent or `null`: chats use the plain fallback (see `applyChatTemplate`).

@@ -96,6 +96,7 @@ export function statusForCode(code: ErrorCode): number {
     case "TOKENIZER_MISSING":
     case "UNSUPPORTED_MODEL":
     case "TRAINING_DIVERGED":
+    case "TRAINING_FAILED":
     case "INTERNAL_ERROR":
       return 500;
     case "BACKEND_UNAVAILABLE":

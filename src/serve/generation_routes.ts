@@ -20,7 +20,10 @@ import {
   parseChatBody,
   parseCompletionBody,
   parseGenerateBody,
+  requestedTask,
 } from "./request_params.ts";
+import { taskEosTokenIds, type TaskUsage, taskUsageOf } from "../bundle/mod.ts";
+import type { TaskEntry } from "./task_registry.ts";
 import type { ScheduledRow } from "./scheduler.ts";
 import { sseResponse } from "./sse.ts";
 import { BASE_TASK } from "./task_name.ts";
@@ -34,16 +37,26 @@ interface Started {
   abort: () => void;
 }
 
-/** Resolve the task, check the context budget and queue the row. */
-async function start(
+/**
+ * The task's bundle (null for `base`), and how it is to be used. The entry is held for the whole
+ * request: an upload or eviction meanwhile does not change the prefix this row runs with.
+ */
+async function resolveTask(
+  ctx: ServeContext,
+  task: string,
+): Promise<{ entry: TaskEntry | null; usage: TaskUsage }> {
+  const entry = task === BASE_TASK ? null : await ctx.registry.get(task);
+  return { entry, usage: entry ? taskUsageOf(entry.manifest) : {} };
+}
+
+/** Check the context budget and queue the row. */
+function start(
   ctx: ServeContext,
   params: GenerationParams,
+  entry: TaskEntry | null,
   req: Request,
-): Promise<Started> {
+): Started {
   const started = performance.now();
-  // The entry is held for the whole request: an upload or eviction meanwhile
-  // does not change the prefix this row runs with.
-  const entry = params.task === BASE_TASK ? null : await ctx.registry.get(params.task);
   const prefixLen = entry?.prefix.prefixLen ?? 0;
   // An empty prompt is legal (the engine starts from BOS), so it counts as one position.
   const promptTokens = Math.max(1, ctx.engine.countTokens(params.prompt));
@@ -75,6 +88,11 @@ async function start(
       seed: params.seed,
       numBeams: params.numBeams,
       stop: params.stop,
+      ...(params.eosTokenIds
+        ? {
+          eosTokenIds: taskEosTokenIds(params.eosTokenIds, ctx.engine.eosTokenIds ?? []),
+        }
+        : {}),
     },
     signal: controller.signal,
   });
@@ -127,8 +145,11 @@ function finishMetrics(ctx: ServeContext, s: Started, route: string, result?: Ro
 export function addGenerationRoutes(app: Hono, ctx: ServeContext): void {
   app.post("/v1/tasks/:task/generate", async (c) => {
     const body = await readJsonBody(c.req.raw, ctx.limits.maxBodyBytes);
-    const params = parseGenerateBody(body, c.req.param("task"), ctx.limits);
-    const s = await start(ctx, params, c.req.raw);
+    const task = c.req.param("task");
+    parseGenerateBody(body, task, ctx.limits); // a bad request fails before any bundle is read
+    const { entry, usage: taskUse } = await resolveTask(ctx, task);
+    const params = parseGenerateBody(body, task, ctx.limits, taskUse);
+    const s = start(ctx, params, entry, c.req.raw);
     const route = "generate";
     if (!params.stream) {
       const result = await s.row.result;
@@ -163,9 +184,11 @@ export function addGenerationRoutes(app: Hono, ctx: ServeContext): void {
 
   app.post("/v1/completions", async (c) => {
     const body = await readJsonBody(c.req.raw, ctx.limits.maxBodyBytes);
-    const params = parseCompletionBody(body, ctx.limits);
+    parseCompletionBody(body, ctx.limits); // a bad request fails before any bundle is read
+    const { entry, usage: taskUse } = await resolveTask(ctx, requestedTask(body));
+    const params = parseCompletionBody(body, ctx.limits, taskUse);
     const wantUsage = includeUsage(body);
-    const s = await start(ctx, params, c.req.raw);
+    const s = start(ctx, params, entry, c.req.raw);
     const route = "completions";
     const id = `cmpl-${crypto.randomUUID().replaceAll("-", "")}`;
     const created = Math.floor(Date.now() / 1000);
@@ -206,9 +229,11 @@ export function addGenerationRoutes(app: Hono, ctx: ServeContext): void {
     const tokenizer = ctx.engine.tokenizer;
     const render = (messages: ChatMessage[]) =>
       tokenizer ? tokenizer.applyChatTemplate(messages) : applyChatTemplate({}, messages);
-    const params = parseChatBody(body, ctx.limits, render);
+    parseChatBody(body, ctx.limits, render); // a bad request fails before any bundle is read
+    const { entry, usage: taskUse } = await resolveTask(ctx, requestedTask(body));
+    const params = parseChatBody(body, ctx.limits, render, taskUse);
     const wantUsage = includeUsage(body);
-    const s = await start(ctx, params, c.req.raw);
+    const s = start(ctx, params, entry, c.req.raw);
     const route = "chat";
     const id = `chatcmpl-${crypto.randomUUID().replaceAll("-", "")}`;
     const created = Math.floor(Date.now() / 1000);

@@ -6,6 +6,7 @@
  * @module
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
+import { formatTaskPrompt, type TaskUsage } from "../bundle/mod.ts";
 import type { ChatMessage } from "../model/mod.ts";
 import { validateTaskName } from "./task_name.ts";
 
@@ -55,6 +56,8 @@ export interface GenerationParams {
   numBeams: number;
   /** Stop strings. */
   stop: string[];
+  /** The task's own end tokens (from its bundle), added to the engine's EOS ids. */
+  eosTokenIds?: number[];
   /** Answer as server-sent events. */
   stream: boolean;
 }
@@ -86,9 +89,9 @@ function bool(body: Record<string, unknown>, key: string): boolean {
   return v;
 }
 
-function stops(body: Record<string, unknown>, limits: ServeLimits): string[] {
+function stops(body: Record<string, unknown>, limits: ServeLimits, dflt: string[]): string[] {
   const v = body.stop;
-  if (v === undefined || v === null) return [];
+  if (v === undefined || v === null) return [...dflt];
   const list = typeof v === "string" ? [v] : v;
   if (!Array.isArray(list) || !list.every((s) => typeof s === "string" && s.length > 0)) {
     throw bad("'stop' must be a non-empty string or an array of them", "stop");
@@ -99,14 +102,23 @@ function stops(body: Record<string, unknown>, limits: ServeLimits): string[] {
   return list as string[];
 }
 
+/**
+ * The parameters every route shares. What a request leaves out comes from the task's bundle
+ * (`usage.generation`, as vLLM applies a model's generation_config.json), else the route's
+ * defaults.
+ */
 function common(
   body: Record<string, unknown>,
   task: string,
   prompt: string,
   limits: ServeLimits,
-  defaultMaxTokens: number,
-  defaultTemperature: number,
+  routeMaxTokens: number,
+  routeTemperature: number,
+  usage: TaskUsage,
 ): GenerationParams {
+  const g = usage.generation;
+  const defaultMaxTokens = g?.maxNewTokens ?? routeMaxTokens;
+  const defaultTemperature = g?.temperature ?? routeTemperature;
   const seed = body.seed === undefined || body.seed === null
     ? undefined
     : num(body, "seed", 0, 0, 2 ** 32 - 1, true);
@@ -126,18 +138,21 @@ function common(
     topK: num(body, "top_k", 0, 0, 1_000_000, true),
     seed,
     numBeams: num(body, "num_beams", 1, 1, limits.maxBeams, true),
-    stop: stops(body, limits),
+    stop: stops(body, limits, g?.stop ?? []),
+    ...(g?.eosTokenIds.length ? { eosTokenIds: [...g.eosTokenIds] } : {}),
     stream: bool(body, "stream"),
   };
 }
 
 /**
- * Parse the body of `POST /v1/tasks/:task/generate`. Defaults follow HF
- * `generate`: greedy (`temperature` 0) and 64 new tokens.
+ * Parse the body of `POST /v1/tasks/:task/generate`. Defaults are the task's (its bundle's
+ * generation defaults), else HF `generate`'s: greedy (`temperature` 0) and 64 new tokens. A
+ * prompt without the task's separator gets it appended.
  *
  * @param body the parsed JSON body
  * @param task the task name from the URL (validated here)
  * @param limits request limits
+ * @param usage the task's prompt layout and generation defaults (none for `base`)
  * @returns normalized parameters
  * @throws {PrefixEdgeError} `INVALID_INPUT` naming the bad field
  *
@@ -152,20 +167,23 @@ export function parseGenerateBody(
   body: Record<string, unknown>,
   task: string,
   limits: ServeLimits,
+  usage: TaskUsage = {},
 ): GenerationParams {
   validateTaskName(task);
   if (typeof body.prompt !== "string") throw bad("'prompt' must be a string", "prompt");
-  return common(body, task, body.prompt, limits, 64, 0);
+  return common(body, task, formatTaskPrompt(body.prompt, usage.prompt), limits, 64, 0, usage);
 }
 
 /**
  * Parse the body of `POST /v1/completions` (OpenAI's legacy completions).
  * `model` names the task (`base` = no prefix); `prompt` is a string or a
  * one-element array; `n` and `best_of` must be 1 and `echo`/`logprobs` are
- * not supported. Defaults follow OpenAI: 16 tokens, temperature 1.
+ * not supported. Defaults are the task's (its bundle's generation defaults), else OpenAI's: 16
+ * tokens, temperature 1. A prompt without the task's separator gets it appended.
  *
  * @param body the parsed JSON body
  * @param limits request limits
+ * @param usage the task's prompt layout and generation defaults (none for `base`)
  * @returns normalized parameters
  * @throws {PrefixEdgeError} `INVALID_INPUT` naming the bad field
  *
@@ -179,8 +197,9 @@ export function parseGenerateBody(
 export function parseCompletionBody(
   body: Record<string, unknown>,
   limits: ServeLimits,
+  usage: TaskUsage = {},
 ): GenerationParams {
-  const task = modelTask(body);
+  const task = requestedTask(body);
   let prompt = body.prompt;
   if (Array.isArray(prompt)) {
     if (prompt.length !== 1) {
@@ -194,11 +213,24 @@ export function parseCompletionBody(
   if (body.logprobs !== undefined && body.logprobs !== null) {
     throw bad("'logprobs' is not supported", "logprobs");
   }
-  return common(body, task, prompt, limits, 16, 1);
+  return common(body, task, formatTaskPrompt(prompt, usage.prompt), limits, 16, 1, usage);
 }
 
-/** `model` names the task (`base` = no prefix). */
-function modelTask(body: Record<string, unknown>): string {
+/**
+ * The task an OpenAI-style body names in `model` (`base` = no prefix), validated.
+ *
+ * @param body the parsed JSON body
+ * @returns the task name
+ * @throws {PrefixEdgeError} `INVALID_INPUT` with `param: "model"`
+ *
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert";
+ * import { requestedTask } from "./request_params.ts";
+ * strictEqual(requestedTask({ model: "pet-stories" }), "pet-stories");
+ * ```
+ */
+export function requestedTask(body: Record<string, unknown>): string {
   if (typeof body.model !== "string") throw bad("'model' must name a task (or 'base')", "model");
   try {
     return validateTaskName(body.model);
@@ -234,14 +266,17 @@ function messageText(content: unknown, i: number): string {
 
 /**
  * Parse the body of `POST /v1/chat/completions` (OpenAI's chat completions). `model` names the
- * task (`base` = no prefix); `messages` is rendered to a prompt by `render` (the model's chat
- * template, or the plain fallback). `n` must be 1; tools and logprobs are not supported.
- * `max_completion_tokens` and the older `max_tokens` are both read. Defaults follow OpenAI:
- * temperature 1, and as many tokens as the server allows (at most 512 by default).
+ * task (`base` = no prefix). A task whose bundle records its prompt layout gets the last user
+ * message as its input, laid out as it was trained; otherwise `messages` is rendered to a prompt
+ * by `render` (the model's chat template, or the plain fallback). `n` must be 1; tools and
+ * logprobs are not supported. `max_completion_tokens` and the older `max_tokens` are both read.
+ * Defaults are the task's (its bundle's generation defaults), else OpenAI's: temperature 1, and
+ * as many tokens as the server allows (at most 512 by default).
  *
  * @param body the parsed JSON body
  * @param limits request limits
  * @param render turns the messages into the prompt text
+ * @param usage the task's prompt layout and generation defaults (none for `base`)
  * @returns normalized parameters, with the rendered prompt
  * @throws {PrefixEdgeError} `INVALID_INPUT` naming the bad field in `param`
  *
@@ -261,8 +296,9 @@ export function parseChatBody(
   body: Record<string, unknown>,
   limits: ServeLimits,
   render: (messages: ChatMessage[]) => string,
+  usage: TaskUsage = {},
 ): GenerationParams {
-  const task = modelTask(body);
+  const task = requestedTask(body);
   const raw = body.messages;
   if (!Array.isArray(raw) || raw.length === 0) {
     throw bad("'messages' must be a non-empty list of {role, content}", "messages");
@@ -290,13 +326,12 @@ export function parseChatBody(
   }
   if (body.logprobs === true) throw bad("'logprobs' is not supported", "logprobs");
   const max = body.max_completion_tokens ?? body.max_tokens;
-  const params = common(
-    { ...body, max_tokens: max },
-    task,
-    render(messages),
-    limits,
-    limits.maxTokens,
-    1,
-  );
-  return params;
+  let prompt: string;
+  if (usage.prompt) {
+    // A task prefix was trained on `input + separator`, not on a chat transcript.
+    const last = messages.findLast((m) => m.role === "user");
+    if (!last) throw bad("'messages' holds no user message to use as the task's input", "messages");
+    prompt = formatTaskPrompt(last.content, usage.prompt);
+  } else prompt = render(messages);
+  return common({ ...body, max_tokens: max }, task, prompt, limits, limits.maxTokens, 1, usage);
 }

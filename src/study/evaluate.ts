@@ -6,7 +6,7 @@
  * @module
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
-import { argmax, e2eMetrics, glueMetrics, scoreContinuations } from "../eval/mod.ts";
+import { argmax, e2eMetrics, glueMetrics, scoreContinuations, slotMetrics } from "../eval/mod.ts";
 import type { InferenceEngine } from "../infer/mod.ts";
 import type { Prefix } from "../model/mod.ts";
 import { GLUE_VERBALIZERS, type LoadedExamples, tokenizeExample } from "../train/mod.ts";
@@ -34,6 +34,10 @@ export interface EvaluateOptions {
   verbalizers?: Record<string, string>;
   /** Generations decoded together (default 8). */
   batchSize?: number;
+  /** Stop strings for generation tasks (default none: each row ends at EOS or the length). */
+  stop?: string[];
+  /** Tokens that end a generation (default: the engine's EOS ids). */
+  eosTokenIds?: number[];
   /** Called as inputs finish: `(done, total)`. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -56,7 +60,10 @@ export interface EvaluationResult {
   task: EvalTask;
   /** The metric a table shows first (a key of `scores`). */
   primary: string;
-  /** The scores (E2E: bleu, nist, rougeL, cider; GLUE: accuracy, f1, mcc, pearson, spearman). */
+  /**
+   * The scores (E2E: bleu, nist, rougeL, cider; with slot values, also `exact` and
+   * `named.<slot>`; GLUE: accuracy, f1, mcc, pearson, spearman).
+   */
   scores: Record<string, number>;
   /** Inputs evaluated. */
   count: number;
@@ -140,6 +147,8 @@ async function evaluateGeneration(
       prefix: options.prefix,
       numBeams,
       maxNewTokens,
+      ...(options.stop?.length ? { stop: options.stop } : {}),
+      ...(options.eosTokenIds?.length ? { eosTokenIds: options.eosTokenIds } : {}),
     })));
     const results = await Promise.all(streams.map((s) => s.result));
     chunk.forEach((input, k) => {
@@ -151,11 +160,21 @@ async function evaluateGeneration(
     });
     options.onProgress?.(items.length, inputs.length);
   }
-  const s = e2eMetrics(items.map((it) => it.prediction), items.map((it) => it.references));
+  const predictions = items.map((it) => it.prediction);
+  const s = e2eMetrics(predictions, items.map((it) => it.references));
+  const scores: Record<string, number> = {};
+  // A record-to-text task whose data lists its slot values is judged first by whether each
+  // output names its record exactly: a fluent story about the wrong child is a wrong story.
+  if (data.slots) {
+    const slots = slotMetrics(items.map((it) => it.input), predictions, data.slots);
+    scores.exact = slots.exact;
+    for (const [slot, share] of Object.entries(slots.named)) scores[`named.${slot}`] = share;
+  }
+  Object.assign(scores, { bleu: s.bleu, nist: s.nist, rougeL: s.rougeL, cider: s.cider });
   return {
     task: options.task,
-    primary: primaryMetric(options.task),
-    scores: { bleu: s.bleu, nist: s.nist, rougeL: s.rougeL, cider: s.cider },
+    primary: data.slots ? "exact" : primaryMetric(options.task),
+    scores,
     count: items.length,
     items,
     settings: { numBeams, maxNewTokens, separator: data.separator },

@@ -129,11 +129,19 @@ export async function writeExperimentReport(
       ...done.flatMap((c) => Object.keys(state.results[c.id].scores)),
     ]),
   ].filter(Boolean);
+  const metricTarget = state.settings.devMetric?.target ?? null;
   const extra: Record<string, (r: ExperimentState["results"][string]) => number> = {
     devLoss: (r) => r.devLoss ?? NaN,
     ...(target === null ? {} : {
       stepsToTarget: (r) => stepsToTarget(r.devCurve, target) ?? NaN,
     }),
+    ...(metricTarget === null ? {} : {
+      reachedTarget: (r) => r.reachedTarget ? 1 : 0,
+      stepsToTargetMetric: (r) =>
+        r.reachedTarget ? (r.metricCurve?.find(([, v]) => v >= metricTarget)?.[0] ?? NaN) : NaN,
+      secondsToTargetMetric: (r) => r.reachedTarget ? r.seconds.train : NaN,
+    }),
+    ...(state.settings.devMetric ? { bestStep: (r) => r.bestStep ?? NaN } : {}),
   };
   const summary = (
     pick: (r: ExperimentState["results"][string]) => number,
@@ -161,6 +169,12 @@ export async function writeExperimentReport(
   const titles: Record<string, string> = {
     devLoss: "final dev loss (nats per token; lower is better)",
     stepsToTarget: `optimizer steps to reach dev loss ${target?.toFixed(4)} (– never reached)`,
+    reachedTarget: `share of seeds whose dev ${state.primary} reached ${metricTarget}`,
+    stepsToTargetMetric:
+      `optimizer steps until the dev ${state.primary} first reached ${metricTarget} (– never reached)`,
+    secondsToTargetMetric:
+      `seconds of training (evaluations included) until the dev ${state.primary} reached ${metricTarget} (– never reached)`,
+    bestStep: "the step whose prefix was kept (the best evaluated one)",
   };
   const tableMd = [...metricNames, ...Object.keys(extra)].map((name) =>
     `### ${titles[name] ?? name}${name === state.primary ? " (primary metric)" : ""}\n\n` +

@@ -51,3 +51,9 @@ export {
   stepsToTarget,
   writeExperimentReport,
 } from "./experiment_report.ts";
+export {
+  engineDevMetric,
+  type GenerationDevMetric,
+  generationDevMetric,
+  type GenerationDevMetricOptions,
+} from "./dev_metric.ts";

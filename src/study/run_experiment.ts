@@ -14,7 +14,7 @@
  */
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadPrefixSource } from "../bundle/mod.ts";
+import { loadPrefixSource, taskEosTokenIds } from "../bundle/mod.ts";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { type ExecutionProvider, InferenceEngine } from "../infer/mod.ts";
 import { type LoadedModel, loadModel, type Prefix } from "../model/mod.ts";
@@ -27,6 +27,7 @@ import {
   prepareDataset,
   type ProgressSink,
   readMetrics,
+  taskUsage,
   type TokenizedDataset,
   train,
   type TrainerFactory,
@@ -35,6 +36,8 @@ import {
 } from "../train/mod.ts";
 import { checkEvalTask, type EvalTask, primaryMetric } from "./eval_task.ts";
 import { evaluateExamples, type EvaluationResult } from "./evaluate.ts";
+import { engineDevMetric } from "./dev_metric.ts";
+import type { DevMetric } from "../train/mod.ts";
 import {
   DEFAULT_PREFIX_LENGTHS,
   type GridCell,
@@ -63,6 +66,8 @@ export interface GridEvalOptions {
   limit?: number;
   /** Generations decoded together (default 8). */
   batchSize?: number;
+  /** Tokens that end a generation (set from the training data's end token). */
+  eosTokenIds?: number[];
 }
 
 /** What an experiment runs. */
@@ -85,6 +90,16 @@ export interface ExperimentOptions {
   seeds?: number[];
   /** Training settings of every cell. */
   training?: GridTrainOptions;
+  /** A learning rate per method, over `training.lr` (each method's best from a sweep). */
+  lrByMethod?: Partial<Record<MethodName, number>>;
+  /**
+   * Judge every cell by what it generates on the dev data during training (the dev metric
+   * picks its best prefix; `training.patience` stops it early). Default: off, or on when
+   * `targetMetric` is set.
+   */
+  devMetric?: boolean;
+  /** Stop a cell as soon as its dev metric reaches this value (steps to a target metric). */
+  targetMetric?: number;
   /** Evaluation settings of every cell. */
   evaluation?: GridEvalOptions;
   /** Dev loss the "steps to target" plot measures (default: the worst final dev loss of the grid). */
@@ -115,6 +130,12 @@ export interface CellResult {
   finalLoss: number | null;
   /** `[step, devLoss]` of each dev evaluation, step 0 first. */
   devCurve: [number, number][];
+  /** `[step, dev metric]` of each evaluation, step 0 first (with a dev metric). */
+  metricCurve?: [number, number][];
+  /** The step whose prefix was kept and evaluated (with a dev metric or dev data). */
+  bestStep?: number | null;
+  /** Whether the dev metric reached `targetMetric` (then training stopped there). */
+  reachedTarget?: boolean;
   /** Steps at which `gates` were logged (step 0 first). */
   gateSteps: number[];
   /** Gate per prefix token at each of `gateSteps` (all ones without a gate). */
@@ -159,6 +180,10 @@ export interface ExperimentSettings {
   training: GridTrainOptions;
   /** Evaluation settings. */
   evaluation: GridEvalOptions;
+  /** Learning rate per method, when set. */
+  lrByMethod?: Partial<Record<MethodName, number>>;
+  /** Judged by the dev metric during training, with this target (null: no target). */
+  devMetric?: { target: number | null };
 }
 
 /** Hooks: the trainer (tests may inject one), progress output, per-cell events, cancellation. */
@@ -243,6 +268,10 @@ export async function runExperiment(
       batchSize: 8,
       ...defined(options.evaluation ?? {}),
     },
+    ...(options.lrByMethod ? { lrByMethod: options.lrByMethod } : {}),
+    ...(options.devMetric || options.targetMetric !== undefined
+      ? { devMetric: { target: options.targetMetric ?? null } }
+      : {}),
   };
   const outDir = options.outDir;
   await checkSettings(outDir, settings);
@@ -251,17 +280,30 @@ export async function runExperiment(
   const devSet = devPath ? await prepareDataset(model, devPath, { maxLen, format }) : null;
   const testData = await loadExamples(testPath, format);
   const training = withIntervals(settings.training, trainSet);
+  // Generations end where training ended every output (stories260K: BOS).
+  const endIds = taskUsage(trainSet).generation.eosTokenIds;
 
   const state: ExperimentState = {
     settings,
     cells,
     results: {},
     baseline: null,
-    primary: primaryMetric(task),
+    primary: testData.slots ? "exact" : primaryMetric(task),
   };
   const engine = await InferenceEngine.create(model, {
     executionProvider: options.executionProvider,
   });
+  const evaluation: GridEvalOptions = {
+    ...settings.evaluation,
+    eosTokenIds: taskEosTokenIds(endIds, engine.eosTokenIds),
+  };
+  const devMetric = settings.devMetric && devPath
+    ? engineDevMetric(engine, await loadExamples(devPath, format), {
+      maxNewTokens: settings.evaluation.maxNewTokens,
+      eosTokenIds: endIds,
+      limit: settings.evaluation.limit,
+    })
+    : undefined;
   const report = () =>
     writeExperimentReport(outDir, state, {
       targetDevLoss: options.targetDevLoss,
@@ -277,7 +319,7 @@ export async function runExperiment(
         testData,
         task,
         null,
-        settings.evaluation,
+        evaluation,
         hooks,
         "baseline",
       );
@@ -302,10 +344,13 @@ export async function runExperiment(
         testData,
         task,
         training,
-        evaluation: settings.evaluation,
+        evaluation,
         engine,
         hooks,
         position: `${i + 1}/${cells.length}`,
+        lr: settings.lrByMethod?.[cell.method],
+        devMetric,
+        targetMetric: settings.devMetric?.target ?? undefined,
       });
       state.results[cell.id] = result;
       await report();
@@ -362,6 +407,12 @@ interface CellContext {
   engine: InferenceEngine;
   hooks: ExperimentHooks;
   position: string;
+  /** This cell's method's learning rate, over `training.lr`. */
+  lr?: number;
+  /** Judges the cell during training. */
+  devMetric?: DevMetric;
+  /** Stop the cell once its dev metric reaches this. */
+  targetMetric?: number;
 }
 
 async function runCell(cell: GridCell, ctx: CellContext): Promise<CellResult> {
@@ -392,14 +443,22 @@ async function runCell(cell: GridCell, ctx: CellContext): Promise<CellResult> {
       { train: ctx.trainSet, dev: ctx.devSet },
       {
         ...ctx.training,
+        ...(ctx.lr !== undefined ? { lr: ctx.lr } : {}),
         ...METHOD_SETTINGS[cell.method],
         prefixLen: cell.prefixLen,
         seed: cell.seed,
         outDir: runDir,
         taskName: cell.id,
         resume: resume ? runDir : undefined,
+        ...(ctx.targetMetric !== undefined ? { stopAtMetric: ctx.targetMetric } : {}),
       },
-      { trainer: ctx.hooks.trainer, progress: ctx.hooks.progress },
+      {
+        trainer: ctx.hooks.trainer,
+        progress: ctx.hooks.progress,
+        ...(ctx.devMetric ? { devMetric: ctx.devMetric } : {}),
+        // A cell that fails its own checks is still a result of the grid.
+        onWarn: ctx.hooks.progress === false ? () => {} : undefined,
+      },
     );
     trainSec = (performance.now() - t0) / 1000;
     ctx.hooks.onCell?.({ cell, kind: resume ? "resumed" : "trained" });
@@ -427,7 +486,15 @@ async function runCell(cell: GridCell, ctx: CellContext): Promise<CellResult> {
     devLoss: number | null;
     finalLoss: number | null;
     initialGates: number[] | null;
+    metric: string | null;
+    bestStep: number | null;
+    bestMetric: number | null;
   }>(join(runDir, "summary.json"));
+  const metricName = final?.metric ?? null;
+  const metricCurve = metricName
+    ? evals.filter((r) => r.scores?.[metricName] !== undefined)
+      .map((r) => [r.step, r.scores![metricName]] as [number, number])
+    : [];
   const gateSteps = trains.map((r) => r.step), gates = trains.map((r) => r.gates);
   if (final?.initialGates && gateSteps[0] !== 0) {
     gateSteps.unshift(0);
@@ -442,6 +509,11 @@ async function runCell(cell: GridCell, ctx: CellContext): Promise<CellResult> {
     devLoss: final?.devLoss ?? null,
     finalLoss: final?.finalLoss ?? null,
     devCurve: evals.map((r) => [r.step, r.devLoss]),
+    ...(metricName ? { metricCurve } : {}),
+    bestStep: final?.bestStep ?? null,
+    ...(ctx.targetMetric !== undefined
+      ? { reachedTarget: (final?.bestMetric ?? -Infinity) >= ctx.targetMetric }
+      : {}),
     gateSteps,
     gates,
     seconds: { train: trainSec, eval: evalSec },

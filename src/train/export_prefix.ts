@@ -5,7 +5,12 @@
  * @module
  */
 import { join } from "node:path";
-import { type BundleDtype, PrefixBundle } from "../bundle/mod.ts";
+import {
+  type BundleDtype,
+  type BundleGeneration,
+  type BundlePrompt,
+  PrefixBundle,
+} from "../bundle/mod.ts";
 import { type LoadedModel, validatePrefix } from "../model/mod.ts";
 import type { PrefixModule } from "../prefix/mod.ts";
 
@@ -47,6 +52,12 @@ export interface ExportPrefixInput {
   training: TrainingFacts;
   /** Stored dtype of the keys/values (default `F16`). */
   dtype?: BundleDtype;
+  /** How the prefix was trained to be prompted (`taskUsage`). */
+  prompt?: BundlePrompt;
+  /** Generation defaults for the task (`taskUsage`). */
+  generation?: BundleGeneration;
+  /** Dev scores of the exported prefix, recorded under `training.metrics`. */
+  scores?: Record<string, number> | null;
 }
 
 /** Where the export went. */
@@ -96,6 +107,7 @@ export async function exportPrefix(input: ExportPrefixInput): Promise<ExportedPr
   const metrics: Record<string, number> = {};
   if (training.devLoss !== null) metrics.devLoss = training.devLoss;
   if (training.finalLoss !== null) metrics.trainLoss = training.finalLoss;
+  for (const [k, v] of Object.entries(input.scores ?? {})) metrics[k] = v;
   const bundle = await PrefixBundle.create({
     prefix,
     model,
@@ -111,6 +123,8 @@ export async function exportPrefix(input: ExportPrefixInput): Promise<ExportedPr
       finalLoss: training.finalLoss ?? undefined,
       metrics,
     },
+    ...(input.prompt ? { prompt: input.prompt } : {}),
+    ...(input.generation ? { generation: input.generation } : {}),
   });
   const path = join(input.outDir, `${input.taskName}.prefix.zip`);
   await Deno.writeFile(path, await bundle.toBytes({ dtype: input.dtype ?? "F16" }));

@@ -3,12 +3,12 @@
  * gpt2-text (tiny random GPT-2, GPT-2 tokenizer cut to 1000 ids; text in, text out), over
  * real HTTP on loopback.
  */
-import { PrefixBundle } from "../../src/bundle/mod.ts";
+import { loadTaskPrefix, PrefixBundle } from "../../src/bundle/mod.ts";
 import { InferenceEngine } from "../../src/infer/mod.ts";
 import { type LoadedModel, loadModel, type Prefix, prefixWidth } from "../../src/model/mod.ts";
 import { bundleDecoder, createApp, FolderBundleStore, type ServeApp } from "../../src/serve/mod.ts";
 import { assert, assertEquals } from "../_assert.ts";
-import { GPT2_TOK, LLAMA_TINY } from "../_fixtures.ts";
+import { FIXTURES, GPT2_TOK, LLAMA_TINY, STORIES } from "../_fixtures.ts";
 import { parseSse, withServer } from "./_fakes.ts";
 
 /** Whether npm:onnxruntime-node loads here (it is optional). */
@@ -234,4 +234,36 @@ Deno.test("A client leaving a stream stops its row on the real engine (native ba
     const generated = app.serve.metrics.tokens.get({ kind: "completion" });
     assert(generated < 115, `the row stopped early (${generated} of 115 tokens)`);
   }, "native");
+});
+
+Deno.test("a bundle written before bundles recorded their task's usage still serves, prompts as given", async () => {
+  // The previous release's main-job bundle (tests/fixtures/README.md): no prompt, no generation.
+  const model = await loadModel(STORIES);
+  const engine = await InferenceEngine.create(model, { executionProvider: "wasm" });
+  const dir = await Deno.makeTempDir();
+  await Deno.copyFile(
+    `${FIXTURES}bundles/pet-stories-0.1.0.prefix.zip`,
+    `${dir}/pet-stories.prefix.zip`,
+  );
+  const app = createApp({
+    engine,
+    store: new FolderBundleStore(dir),
+    decode: bundleDecoder(model),
+    scheduler: { maxBatch: 4, batchWindowMs: 1 },
+    log: () => {},
+  });
+  try {
+    await withServer(app.fetch, async (base) => {
+      const prompt = "name: Max | animal: dog | place: park | thing: ball ||";
+      const served = await complete(base, "pet-stories", prompt, { max_tokens: 12 });
+      const { prefix } = await loadTaskPrefix(`${dir}/pet-stories.prefix.zip`, { model });
+      const alone = await engine.generate({ prompt, prefix, maxNewTokens: 12 }).result;
+      assertEquals(served.choices[0].text, alone.text);
+      assertEquals(served.usage.completion_tokens, 12, "the route's own length applies");
+    });
+  } finally {
+    app.serve.scheduler.close();
+    await engine.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

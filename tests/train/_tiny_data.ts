@@ -23,3 +23,18 @@ export function tinyDataset(n: number, salt = ""): Promise<TokenizedDataset> {
     { maxLen: 40, eosTokenId: 0 },
   );
 }
+
+/** The options loop tests start from: a small residual + gate prefix on the tiny datasets. */
+export const LOOP_OPTIONS = {
+  prefixLen: 2,
+  midDim: 8,
+  reparam: "residual",
+  gate: true,
+  lr: 0.05,
+  batchSize: 3,
+  maxLen: 40,
+  seed: 7,
+  logEvery: 2,
+  evalEvery: 4,
+  checkpointEvery: 0,
+} as const;

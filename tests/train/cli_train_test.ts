@@ -39,6 +39,8 @@ Deno.test("train --help lists every flag and exits 0", async () => {
       "--warmup-steps",
       "--grad-accum",
       "--eval-every",
+      "--patience",
+      "--eval-limit",
       "--log-every",
       "--max-grad-norm",
       "--weight-decay",

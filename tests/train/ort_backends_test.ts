@@ -106,14 +106,16 @@ for (const backend of BACKENDS) {
       const n = traj.grad_norms_before_clipping[i];
       assert(Math.abs(gradNorms[i] - n) / n < 1e-3, `grad norm ${i}: ${gradNorms[i]} vs ${n}`);
     }
+    // Measured: 6.9e-7 relative L2; dropping the weight decay alone moves it to 4.9e-4, so
+    // 1e-5 tells the two apart, which 1e-3 did not.
     const st = await SafetensorsFile.open(`${GPT2_TINY}/${traj.file}`);
     try {
       for (const name of Object.keys(pm.params)) {
         const err = relL2(pm.params[name], await st.getFloat32(`final.${name}`));
-        assert(err < 1e-3, `final.${name}: relative L2 ${err.toExponential(2)}`);
+        assert(err < 1e-5, `final.${name}: relative L2 ${err.toExponential(2)}`);
       }
       const err = relL2(pm.fold().kv, await st.getFloat32("final.kv"));
-      assert(err < 1e-3, `final.kv: relative L2 ${err.toExponential(2)}`);
+      assert(err < 1e-5, `final.kv: relative L2 ${err.toExponential(2)}`);
     } finally {
       st.close();
     }

@@ -13,24 +13,14 @@ import {
 import { assert, assertEquals, assertRejects } from "../_assert.ts";
 import { GPT2_TINY } from "../_fixtures.ts";
 import { type FakeOptions, fakeTrainerFactory } from "./_fake_trainer.ts";
-import { tinyDataset } from "./_tiny_data.ts";
+import { LOOP_OPTIONS, tinyDataset } from "./_tiny_data.ts";
 
 const model = await loadModel(`${GPT2_TINY}/model`);
 const trainSet = await tinyDataset(20);
 const devSet = await tinyDataset(6, "dev");
 
 const BASE: Omit<TrainRunOptions, "outDir"> = {
-  prefixLen: 2,
-  midDim: 8,
-  reparam: "residual",
-  gate: true,
-  lr: 0.05,
-  batchSize: 3,
-  maxLen: 40,
-  seed: 7,
-  logEvery: 2,
-  evalEvery: 4,
-  checkpointEvery: 0,
+  ...LOOP_OPTIONS,
 };
 
 async function run(
@@ -105,7 +95,7 @@ Deno.test("train() writes metrics.jsonl lines with the documented fields", async
     for (const g of r.gates) assert(g > 0 && g < 1, `gate ${g} must be a sigmoid`);
   }
   for (const r of evalLines) {
-    assertEquals(Object.keys(r).sort(), ["devLoss", "devTokens", "epoch", "step", "type"]);
+    assertEquals(Object.keys(r).sort(), ["best", "devLoss", "devTokens", "epoch", "step", "type"]);
     assert(r.devLoss > 0 && r.devTokens > 0);
   }
   // The fake's quadratic loss must fall under AdamW.

@@ -3,12 +3,14 @@
  *
  * @module
  */
-import { extname } from "node:path";
+import { dirname, extname, join } from "node:path";
 import { PrefixEdgeError } from "../../errors/mod.ts";
+import { parseSlotValues, type SlotValues } from "../../eval/mod.ts";
 import type { TextExample } from "./example.ts";
 import { readE2eCsv } from "./e2e_csv.ts";
 import { GLUE_TASKS, type GlueTask, glueTaskFromPath, readGlueTsv } from "./glue_tsv.ts";
 import { readJsonl } from "./read_jsonl.ts";
+import { readText } from "./_read_text.ts";
 
 /** A data format: the SDK's JSONL, the E2E CSV, or one GLUE task's TSV. */
 export type DataFormat = "jsonl" | "e2e" | GlueTask;
@@ -43,6 +45,52 @@ export interface LoadedExamples {
   separator: string;
   /** The examples in file order. */
   examples: TextExample[];
+  /**
+   * The values each slot of the records can take, from a `slots.json` beside the file, when
+   * there is one: generations are then also scored by whether they name their record's values
+   * exactly (`slotMetrics`).
+   */
+  slots?: SlotValues;
+}
+
+/** The file beside a data file that lists its records' slot values. */
+export const SLOTS_FILE = "slots.json";
+
+/** Read `slots.json` beside a data file, if there is one. */
+async function readSlotsBeside(path: string): Promise<SlotValues | undefined> {
+  const file = join(dirname(path), SLOTS_FILE);
+  if (!(await Deno.stat(file).then((s) => s.isFile, () => false))) return undefined;
+  return await readSlotValues(file);
+}
+
+/**
+ * Read a `slots.json`: the values each slot of a task's records can take.
+ *
+ * @param file the file
+ * @returns the slot values
+ * @throws {PrefixEdgeError} `FILE_NOT_FOUND`, `DATA_INVALID`
+ *
+ * @example
+ * ```ts
+ * import { deepStrictEqual } from "node:assert";
+ * import { readSlotValues } from "./load_examples.ts";
+ * const slots = await readSlotValues("data/pet-stories/slots.json");
+ * deepStrictEqual(slots.place, ["park", "garden", "forest", "house", "pond", "yard"]);
+ * ```
+ */
+export async function readSlotValues(file: string): Promise<SlotValues> {
+  const text = await readText(file, "slot values");
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new PrefixEdgeError(
+      "DATA_INVALID",
+      `Cannot read the slot values in ${file}: not valid JSON (${(e as Error).message})`,
+      { cause: e },
+    );
+  }
+  return parseSlotValues(raw, file);
 }
 
 /**
@@ -115,5 +163,6 @@ export async function loadExamples(path: string, format?: DataFormat): Promise<L
     : f === "e2e"
     ? await readE2eCsv(path)
     : await readGlueTsv(path, f);
-  return { path, format: f, separator: separatorFor(f), examples };
+  const slots = f === "jsonl" || f === "e2e" ? await readSlotsBeside(path) : undefined;
+  return { path, format: f, separator: separatorFor(f), examples, ...(slots ? { slots } : {}) };
 }

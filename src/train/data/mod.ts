@@ -16,7 +16,9 @@ export {
   guessDataFormat,
   type LoadedExamples,
   loadExamples,
+  readSlotValues,
   separatorFor,
+  SLOTS_FILE,
 } from "./load_examples.ts";
 export {
   type EncodeOnly,
@@ -29,3 +31,4 @@ export {
 export { mixSeed, Rng } from "./rng.ts";
 export { collateBatch, type EpochPlanOptions, type PaddedBatch, planEpoch } from "./batches.ts";
 export { prepareDataset } from "./prepare_dataset.ts";
+export { taskUsage } from "./task_usage.ts";

@@ -3,8 +3,7 @@
  *
  * @module
  */
-import { PrefixEdgeError } from "../../errors/mod.ts";
-import type { LoadedModel } from "../../model/mod.ts";
+import { endOfOutputToken, type LoadedModel } from "../../model/mod.ts";
 import { type DataFormat, loadExamples } from "./load_examples.ts";
 import { tokenizeDataset, type TokenizedDataset } from "./tokenize_dataset.ts";
 
@@ -32,13 +31,8 @@ export async function prepareDataset(
   options: { maxLen: number; format?: DataFormat },
 ): Promise<TokenizedDataset> {
   const tokenizer = model.requireTokenizer();
-  const eosTokenId = tokenizer.eosTokenId ?? model.config.eosTokenIds[0];
-  if (eosTokenId === undefined) {
-    throw new PrefixEdgeError(
-      "CONFIG_INVALID",
-      `Cannot tokenize training data for ${model.paths.dir}: neither the tokenizer nor config.json names an EOS token`,
-    );
-  }
+  // Every target ends with the token the model can say to end a document (usually its EOS).
+  const eosTokenId = (await endOfOutputToken(model)).id;
   const loaded = await loadExamples(path, options.format);
   return await tokenizeDataset(loaded, tokenizer, { maxLen: options.maxLen, eosTokenId });
 }

@@ -79,6 +79,8 @@ export interface TokenizedDataset {
   targetTokens: number;
   /** sha256 (hex) over the separator and every example's ids and labels. */
   fingerprint: string;
+  /** The first kept example's input text, to show what an input looks like. */
+  exampleInput?: string;
 }
 
 /** Options of {@link tokenizeDataset}. */
@@ -120,12 +122,14 @@ export async function tokenizeDataset(
   }
   const examples: TokenizedExample[] = [];
   let dropped = 0, targetTokens = 0;
+  let exampleInput: string | undefined;
   for (const ex of loaded.examples) {
     const t = tokenizeExample(tokenizer, ex, loaded.separator, options.eosTokenId);
     if (t.inputIds.length > options.maxLen) {
       dropped++;
       continue;
     }
+    exampleInput ??= ex.input;
     examples.push(t);
     for (const l of t.labels) if (l !== IGNORE_INDEX) targetTokens++;
   }
@@ -147,6 +151,7 @@ export async function tokenizeDataset(
     dropped,
     targetTokens,
     fingerprint: await fingerprintExamples(loaded.separator, examples),
+    ...(exampleInput !== undefined ? { exampleInput } : {}),
   };
 }
 

@@ -2,8 +2,9 @@
  * Checkpoints: everything a run needs to continue exactly where it stopped.
  *
  * A checkpoint is a folder with two files:
- * - `state.safetensors`: `param.<name>`, `adam.m.<name>`, `adam.v.<name>` (F32),
- *   with the step in its metadata;
+ * - `state.safetensors`: `param.<name>`, `adam.m.<name>`, `adam.v.<name>` (F32), and
+ *   `best.<name>` (the best evaluated prefix's parameters, when a run has one), with the step
+ *   in its metadata;
  * - `checkpoint.json`: the {@link CheckpointState} (step, data position, seed,
  *   options, model and data fingerprints, the open log window).
  *
@@ -70,6 +71,19 @@ export interface CheckpointState {
    * still starts at step 0 (absent in checkpoints of older versions).
    */
   initialGates?: number[];
+  /** The best evaluated prefix so far (its parameters are `best.<name>`). */
+  best?: {
+    step: number;
+    metric: number | null;
+    devLoss: number | null;
+    scores: Record<string, number> | null;
+  };
+  /** Evaluations since the best one (early stopping's count). */
+  sinceBest?: number;
+  /** True when early stopping ended the run at this checkpoint. */
+  stoppedEarly?: boolean;
+  /** The dev metric's scores of the base model and of the untrained prefix (step 0). */
+  startScores?: { base: Record<string, number>; initial: Record<string, number> };
   /** ISO time of writing. */
   savedAt: string;
 }
@@ -82,6 +96,8 @@ export interface Checkpoint {
   params: Record<string, Float32Array>;
   /** Adam moments and step count. */
   optimizer: TrainerOptimizerState;
+  /** The best evaluated prefix's parameters, when `state.best` is set. */
+  bestParams?: Record<string, Float32Array>;
 }
 
 /**
@@ -104,6 +120,7 @@ export async function writeCheckpoint(dir: string, checkpoint: Checkpoint): Prom
   for (const [n, v] of Object.entries(checkpoint.params)) add(`param.${n}`, v);
   for (const [n, v] of Object.entries(checkpoint.optimizer.m)) add(`adam.m.${n}`, v);
   for (const [n, v] of Object.entries(checkpoint.optimizer.v)) add(`adam.v.${n}`, v);
+  for (const [n, v] of Object.entries(checkpoint.bestParams ?? {})) add(`best.${n}`, v);
   const bytes = encodeSafetensors(tensors, {
     step: String(checkpoint.state.step),
     optimizer_step: String(checkpoint.optimizer.step),
@@ -182,11 +199,13 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
     const params: Record<string, Float32Array> = {};
     const m: Record<string, Float32Array> = {};
     const v: Record<string, Float32Array> = {};
+    const best: Record<string, Float32Array> = {};
     for (const name of st.tensors.keys()) {
       const data = await st.getFloat32(name);
       if (name.startsWith("param.")) params[name.slice(6)] = data;
       else if (name.startsWith("adam.m.")) m[name.slice(7)] = data;
       else if (name.startsWith("adam.v.")) v[name.slice(7)] = data;
+      else if (name.startsWith("best.")) best[name.slice(5)] = data;
       else invalid(`state.safetensors holds an unknown tensor "${name}"`);
     }
     for (const n of Object.keys(params)) {
@@ -196,7 +215,15 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
     if (!Number.isInteger(optimizerStep) || optimizerStep < 0) {
       invalid(`state.safetensors has no valid optimizer_step`);
     }
-    return { state, params, optimizer: { step: optimizerStep, m, v } };
+    if (state.best && Object.keys(best).length !== Object.keys(params).length) {
+      invalid(`checkpoint.json names a best prefix but state.safetensors lacks its parameters`);
+    }
+    return {
+      state,
+      params,
+      optimizer: { step: optimizerStep, m, v },
+      ...(state.best ? { bestParams: best } : {}),
+    };
   } finally {
     st.close();
   }

@@ -43,6 +43,12 @@ export interface EvalRecord {
   devLoss: number;
   /** Scored tokens in the dev set. */
   devTokens: number;
+  /** The dev metric's scores of this step's prefix (with a dev metric). */
+  scores?: Record<string, number>;
+  /** The base model's scores, without a prefix (step 0 only, with a dev metric). */
+  baseScores?: Record<string, number>;
+  /** True when this step's prefix became the run's best. */
+  best?: boolean;
 }
 
 /** A warning the run logged (a skipped non-finite step). */

@@ -1,5 +1,6 @@
 /** The training loop and its parts: options, checkpoints, metrics, progress. @module */
 export {
+  type ScoredStep,
   train,
   type TrainData,
   type TrainHooks,
@@ -40,3 +41,11 @@ export {
   type WarnRecord,
 } from "./metrics_log.ts";
 export { formatDuration, ProgressBar, type ProgressSink, stderrSink } from "./progress_bar.ts";
+export {
+  type BestPrefix,
+  type Candidate,
+  type DevMetric,
+  isBetterCandidate,
+  judgeRun,
+  type RunVerdict,
+} from "./best_prefix.ts";

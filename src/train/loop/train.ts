@@ -27,6 +27,14 @@ import {
   exportPrefix,
   type TrainingFacts,
 } from "../export_prefix.ts";
+import { taskUsage } from "../data/task_usage.ts";
+import {
+  type BestPrefix,
+  type DevMetric,
+  isBetterCandidate,
+  judgeRun,
+  type RunVerdict,
+} from "./best_prefix.ts";
 import { linearWarmupDecay } from "../schedule.ts";
 import { planRun } from "./run_plan.ts";
 import { writeRunPlots } from "./run_plots.ts";
@@ -72,6 +80,11 @@ export interface TrainRunOptions extends Partial<TrainOptions> {
    * has; see `trainingBackendCandidates`). Ignored when `hooks.trainer` is given.
    */
   backend?: TrainingBackend | "auto";
+  /**
+   * Stop as soon as the dev metric reaches this value (a study's "steps to reach a target");
+   * needs `hooks.devMetric`.
+   */
+  stopAtMetric?: number;
 }
 
 /** Injection points: the trainer, and where logs and warnings go. */
@@ -86,6 +99,24 @@ export interface TrainHooks {
   onWarn?: (message: string) => void;
   /** Where the progress bar draws (default stderr); `false` hides it. */
   progress?: ProgressSink | false;
+  /**
+   * Scores prefixes by what they generate on held-out data (with the base model's score at step
+   * 0), every `evalEvery` steps: it picks the best prefix, which is the one exported, and drives
+   * early stopping. Without it the dev loss alone picks.
+   */
+  devMetric?: DevMetric;
+}
+
+/** A scored point of the run. */
+export interface ScoredStep {
+  /** Optimizer steps done. */
+  step: number;
+  /** The dev metric (null without one). */
+  metric: number | null;
+  /** The dev loss (null without dev data). */
+  devLoss: number | null;
+  /** Every dev score (null without a dev metric). */
+  scores: Record<string, number> | null;
 }
 
 /** What a finished run returns. */
@@ -111,11 +142,31 @@ export interface TrainResult {
   resumedFrom: number | null;
   /** The backend that ran the steps (`custom` for an injected trainer). */
   backend: TrainingBackend | "custom";
+  /** The dev metric's name (null without one). */
+  metric: string | null;
+  /** The base model's dev scores, without a prefix (null without a dev metric). */
+  baseScores: Record<string, number> | null;
+  /** The untrained prefix's dev scores at step 0 (null without a dev metric). */
+  initialScores: Record<string, number> | null;
+  /** The last evaluation's dev scores (null without a dev metric). */
+  finalScores: Record<string, number> | null;
+  /** The exported prefix: the best evaluated one (null when nothing was evaluated: the last). */
+  best: ScoredStep | null;
+  /** True when early stopping (or `stopAtMetric`) ended the run before its last step. */
+  stoppedEarly: boolean;
+  /** Whether the run passed its own checks; when not, say so and exit non-zero. */
+  verdict: RunVerdict;
+  /**
+   * False when the run failed its checks and a bundle was already at `files.export.path`: a
+   * failed run writes nothing over an earlier bundle.
+   */
+  bundleWritten: boolean;
   /** Files written. */
   files: {
     metrics: string;
     lossPlot: string;
     gatesPlot: string | null;
+    metricPlot: string | null;
     checkpoint: string;
     export: ExportedPrefix;
     summary: string;
@@ -156,13 +207,27 @@ export async function train(
   runOptions: TrainRunOptions,
   hooks: TrainHooks = {},
 ): Promise<TrainResult> {
-  const { outDir, taskName = "task", resume, exportDtype, backend: requested, ...rest } =
-    runOptions;
+  const {
+    outDir,
+    taskName = "task",
+    resume,
+    exportDtype,
+    backend: requested,
+    stopAtMetric,
+    ...rest
+  } = runOptions;
   checkTaskName(taskName); // before training: the name becomes the bundle's file name
   const options = resolveTrainOptions(rest);
   const config = model.config;
   checkContext(config, options.prefixLen, options.maxLen);
   const trainSet = data.train, devSet = data.dev ?? null;
+  const devMetric = hooks.devMetric ?? null;
+  if (stopAtMetric !== undefined && devMetric === null) {
+    throw new PrefixEdgeError(
+      "INVALID_INPUT",
+      "Cannot stop at a dev metric value: the run has no dev metric (hooks.devMetric)",
+    );
+  }
   const plan = planRun(options, trainSet, devSet, config.eosTokenIds[0] ?? 0);
   const { longest, batchesPerEpoch, totalMicro, totalSteps } = plan;
   const { batchSize, gradAccum, seed } = options;
@@ -215,34 +280,64 @@ export async function train(
     trainer = chosen.trainer;
     backend = chosen.backend;
   }
+
+  // What the run is judged by: evaluations only happen with dev data or a dev metric.
+  const judged = devSet !== null || devMetric !== null;
+  const saved = checkpoint?.state;
+  let best: BestPrefix | null = saved?.best && checkpoint?.bestParams
+    ? { ...saved.best, params: checkpoint.bestParams }
+    : null;
+  let sinceBest = saved?.sinceBest ?? 0;
+  let stoppedEarly = saved?.stoppedEarly ?? false;
+  let startScores = saved?.startScores ?? null;
+  let lastScores: Record<string, number> | null = null;
   let initialDevLoss: number | null = null;
   let devLoss: number | null = null;
   let finalLoss: number | null = null;
-  try {
-    if (checkpoint) await trainer.loadOptimizerState(checkpoint.optimizer);
 
-    const evaluateDev = async (step: number): Promise<number | null> => {
-      if (!devSet) return null;
-      let lossSum = 0, tokens = 0;
+  /** Dev loss and dev metric of the module's current parameters; keeps the best. */
+  const evaluate = async (
+    step: number,
+    extra: Partial<EvalRecord> = {},
+  ): Promise<void> => {
+    let lossSum = 0, tokens = 0;
+    if (devSet) {
       for (const batch of plan.devBatches()) {
         const r = await trainer.evaluate(batch);
         lossSum += r.lossSum;
         tokens += r.tokens;
       }
-      const rec: EvalRecord = {
-        type: "eval",
-        step,
-        epoch: Math.min(step * gradAccum, totalMicro) / batchesPerEpoch,
-        devLoss: lossSum / Math.max(1, tokens),
-        devTokens: tokens,
-      };
-      await log(rec);
-      return rec.devLoss;
-    };
+    }
+    const loss = devSet ? lossSum / Math.max(1, tokens) : null;
+    const scores = devMetric ? await devMetric.evaluate(pm.fold()) : null;
+    const point = { step, metric: scores?.[devMetric!.name] ?? null, devLoss: loss };
+    const improved = isBetterCandidate(point, best);
+    if (improved) {
+      best = { ...point, scores, params: copyParams(pm.params) };
+      sinceBest = 0;
+    } else sinceBest++;
+    devLoss = loss;
+    lastScores = scores;
+    await log({
+      type: "eval",
+      step,
+      epoch: Math.min(step * gradAccum, totalMicro) / batchesPerEpoch,
+      ...(loss !== null ? { devLoss: loss, devTokens: tokens } : { devLoss: NaN, devTokens: 0 }),
+      ...(scores ? { scores } : {}),
+      ...extra,
+      best: improved,
+    });
+  };
 
-    if (!checkpoint) {
-      initialDevLoss = await evaluateDev(0);
-      devLoss = initialDevLoss;
+  try {
+    if (checkpoint) await trainer.loadOptimizerState(checkpoint.optimizer);
+
+    if (!checkpoint && judged) {
+      // Step 0: the base model alone, then the untrained prefix (the first candidate).
+      const base = devMetric ? await devMetric.evaluate(null) : null;
+      await evaluate(0, base ? { baseScores: base } : {});
+      initialDevLoss = devLoss;
+      if (base && lastScores) startScores = { base, initial: lastScores };
     }
     let window: LogWindow = checkpoint ? { ...checkpoint.state.window } : emptyWindow();
     let consecutiveBad = checkpoint?.state.consecutiveBad ?? 0;
@@ -250,7 +345,7 @@ export async function train(
     let windowStart = t0;
     let lastLr = 0;
 
-    for (let step = startStep; step < totalSteps; step++) {
+    for (let step = startStep; step < totalSteps && !stoppedEarly; step++) {
       // Forward/backward over this step's micro-batches.
       let lossSum = 0, tokens = 0, realTokens = 0;
       const firstMicro = step * gradAccum;
@@ -327,10 +422,24 @@ export async function train(
       } else {
         bar?.update(done, { loss: tokens > 0 ? lossSum / tokens : null, etaSec });
       }
-      if ((options.evalEvery > 0 && done % options.evalEvery === 0) || (last && devSet)) {
-        devLoss = await evaluateDev(done);
+      if (judged && ((options.evalEvery > 0 && done % options.evalEvery === 0) || last)) {
+        await syncParams(trainer, pm);
+        await evaluate(done);
+        const reached = stopAtMetric !== undefined && (best?.metric ?? -Infinity) >= stopAtMetric;
+        const patient = options.patience > 0 && sinceBest >= options.patience;
+        if (!last && (reached || patient)) {
+          stoppedEarly = true;
+          const why = reached
+            ? `the dev ${devMetric!.name} reached ${stopAtMetric}`
+            : `${sinceBest} evaluations without a better prefix (--patience ${options.patience})`;
+          bar?.log(`stopping early at step ${done}: ${why}; keeping step ${best!.step}`);
+          await log({ type: "warn", step: done, message: `stopped early: ${why}` });
+        }
       }
-      if ((options.checkpointEvery > 0 && done % options.checkpointEvery === 0) || last) {
+      if (
+        (options.checkpointEvery > 0 && done % options.checkpointEvery === 0) || last ||
+        stoppedEarly
+      ) {
         const state: CheckpointState = {
           format: "prefix-edge.checkpoint",
           version: 1,
@@ -345,12 +454,16 @@ export async function train(
           window,
           consecutiveBad,
           ...(initialGates ? { initialGates } : {}),
+          ...(best ? { best: scoredStep(best), sinceBest } : {}),
+          ...(stoppedEarly ? { stoppedEarly } : {}),
+          ...(startScores ? { startScores } : {}),
           savedAt: new Date().toISOString(),
         };
         await writeCheckpoint(checkpointDir, {
           state,
           params: await syncParams(trainer, pm),
           optimizer: await trainer.readOptimizerState(),
+          ...(best ? { bestParams: (best as BestPrefix).params } : {}),
         });
       }
     }
@@ -359,70 +472,106 @@ export async function train(
   } finally {
     trainer.destroy();
   }
+  const stepsDone = stoppedEarly
+    ? (metrics.records.findLast((r) => r.type === "eval")?.step ?? startStep)
+    : totalSteps;
 
-  // Plots from the whole metrics history (including lines kept across a resume).
+  // From here on the module holds the exported prefix: the best evaluated one.
+  if (best) {
+    for (const [name, value] of Object.entries((best as BestPrefix).params)) {
+      pm.params[name].set(value);
+    }
+  }
+
+  // Plots and facts from the whole metrics history (including lines kept across a resume).
   const trainRecs = metrics.records.filter((r): r is TrainRecord => r.type === "train");
   const evalRecs = metrics.records.filter((r): r is EvalRecord => r.type === "eval");
   if (finalLoss === null) finalLoss = trainRecs.findLast((r) => r.loss !== null)?.loss ?? null;
-  if (devSet && devLoss === null) devLoss = evalRecs.at(-1)?.devLoss ?? null;
+  const lastEval = evalRecs.at(-1);
+  if (devSet && devLoss === null) devLoss = lastEval?.devLoss ?? null;
   if (devSet && checkpoint) initialDevLoss = evalRecs.find((r) => r.step === 0)?.devLoss ?? null;
-  const { lossPlot, gatesPlot } = await writeRunPlots(
+  if (devMetric && lastScores === null) lastScores = lastEval?.scores ?? null;
+  const metricName = devMetric?.name ?? null;
+  const { lossPlot, gatesPlot, metricPlot } = await writeRunPlots(
     outDir,
     taskName,
     options,
     metrics.records,
     initialGates,
+    metricName,
   );
+  const bestStep = best ? scoredStep(best) : null;
+  const verdict = judgeRun({
+    initialDevLoss,
+    finalDevLoss: devLoss,
+    metric: metricName,
+    baseMetric: metricName ? (startScores?.base[metricName] ?? null) : null,
+    bestMetric: bestStep?.metric ?? null,
+  });
 
-  const epochs = totalMicro / batchesPerEpoch;
+  const epochs = Math.min(stepsDone * gradAccum, totalMicro) / batchesPerEpoch;
   const training: TrainingFacts = {
     data: trainSet.source,
     dataFormat: trainSet.format,
     dataFingerprint: trainSet.fingerprint,
     separator: trainSet.separator,
-    steps: totalSteps,
+    steps: stepsDone,
     epochs,
     finalLoss,
-    devLoss,
+    devLoss: bestStep?.devLoss ?? devLoss,
     hyperparameters: { ...identityOptions(options) },
     metrics: "metrics.jsonl",
+    ...(bestStep ? { bestStep: bestStep.step } : {}),
   };
-  const exported = await exportPrefix({
-    outDir,
-    taskName,
-    model,
-    prefixModule: pm,
-    training,
-    dtype: exportDtype,
-  });
+  const bundlePath = join(outDir, `${taskName}.prefix.zip`);
+  // A failed run writes nothing over an earlier bundle.
+  const bundleWritten = verdict.ok || !(await fileExists(bundlePath));
+  const exported: ExportedPrefix = bundleWritten
+    ? await exportPrefix({
+      outDir,
+      taskName,
+      model,
+      prefixModule: pm,
+      training,
+      dtype: exportDtype,
+      scores: bestStep?.scores ?? null,
+      ...taskUsage(trainSet),
+    })
+    : { path: bundlePath, kind: "bundle" };
   const gates = Array.from(pm.gates());
   const summaryPath = join(outDir, "summary.json");
-  await Deno.writeTextFile(
-    summaryPath,
-    JSON.stringify(
-      {
-        task: taskName,
-        model: model.paths.dir,
-        steps: totalSteps,
-        epochs,
-        examples: trainSet.examples.length,
-        droppedExamples: trainSet.dropped,
-        initialDevLoss,
-        initialGates,
-        devLoss,
-        finalLoss,
-        gates,
-        resumedFrom: checkpoint ? startStep : null,
-        backend,
-        options,
-        export: exported.path,
-      },
-      null,
-      2,
-    ) + "\n",
-  );
+  const summary = {
+    task: taskName,
+    model: model.paths.dir,
+    steps: stepsDone,
+    totalSteps,
+    epochs,
+    examples: trainSet.examples.length,
+    droppedExamples: trainSet.dropped,
+    initialDevLoss,
+    initialGates,
+    devLoss,
+    finalLoss,
+    metric: metricName,
+    baseScores: startScores?.base ?? null,
+    initialScores: startScores?.initial ?? null,
+    finalScores: lastScores,
+    bestStep: bestStep?.step ?? null,
+    bestMetric: bestStep?.metric ?? null,
+    bestDevLoss: bestStep?.devLoss ?? null,
+    bestScores: bestStep?.scores ?? null,
+    stoppedEarly,
+    ok: verdict.ok,
+    problems: verdict.problems,
+    gates,
+    resumedFrom: checkpoint ? startStep : null,
+    backend,
+    options,
+    export: bundleWritten ? exported.path : null,
+  };
+  await Deno.writeTextFile(summaryPath, JSON.stringify(summary, null, 2) + "\n");
   return {
-    steps: totalSteps,
+    steps: stepsDone,
     epochs,
     finalLoss,
     initialDevLoss,
@@ -431,15 +580,42 @@ export async function train(
     prefixModule: pm,
     resumedFrom: checkpoint ? startStep : null,
     backend,
+    metric: metricName,
+    baseScores: startScores?.base ?? null,
+    initialScores: startScores?.initial ?? null,
+    finalScores: lastScores,
+    best: bestStep,
+    stoppedEarly,
+    verdict,
+    bundleWritten,
     files: {
       metrics: metrics.path,
       lossPlot,
       gatesPlot,
+      metricPlot,
       checkpoint: checkpointDir,
       export: exported,
       summary: summaryPath,
     },
   };
+}
+
+function scoredStep(b: BestPrefix): ScoredStep {
+  return { step: b.step, metric: b.metric, devLoss: b.devLoss, scores: b.scores };
+}
+
+function copyParams(params: Record<string, Float32Array>): Record<string, Float32Array> {
+  return Object.fromEntries(Object.entries(params).map(([k, v]) => [k, v.slice()]));
+}
+
+async function fileExists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
 }
 
 /** Create the output folder, or say in one line why it cannot be one. */

@@ -43,8 +43,13 @@ export interface TrainOptions {
   seed: number;
   /** Write a metrics line every this many optimizer steps. */
   logEvery: number;
-  /** Dev loss every this many steps (0 = only at the end). */
+  /** Dev loss (and, with a dev metric, generations) every this many steps (0 = only at the end). */
   evalEvery: number;
+  /**
+   * Early stopping: stop after this many evaluations in a row without a better prefix
+   * (a higher dev metric, or the same and a lower dev loss); 0 = never stop early.
+   */
+  patience: number;
   /** Checkpoint every this many steps (0 = only at the end). */
   checkpointEvery: number;
   /** Consecutive non-finite steps tolerated before stopping with `TRAINING_DIVERGED`. */
@@ -68,6 +73,7 @@ export const DEFAULT_TRAIN_OPTIONS: Readonly<TrainOptions> = Object.freeze({
   seed: 42,
   logEvery: 10,
   evalEvery: 100,
+  patience: 0,
   checkpointEvery: 200,
   maxBadSteps: 5,
 });
@@ -184,6 +190,7 @@ export function resolveTrainOptions(
   posInt("seed", 0);
   posInt("logEvery");
   posInt("evalEvery", 0);
+  posInt("patience", 0);
   posInt("checkpointEvery", 0);
   posInt("maxBadSteps");
   return o;

@@ -41,6 +41,12 @@ export interface OrtTrainerOptions {
    * session, so a later value is ignored.
    */
   threads?: number;
+  /**
+   * ORT's CPU memory arena (default on). It keeps the activations' memory from step to step;
+   * off, every step maps and unmaps it afresh, which costs more than the maths on a virtual
+   * machine (bench/main_job_bench.ts measures both).
+   */
+  cpuMemArena?: boolean;
 }
 
 /**
@@ -151,9 +157,11 @@ export class OrtPrefixTrainer {
       // Gemm, a third) copy of every frozen matrix: 0.5 GB more peak RSS at GPT-2 small for
       // no step-time gain we could measure.
       extra: { session: { disable_prepacking: "1" } },
-      // ORT's arena grows in doubling chunks and keeps them: off, the activations' memory is
-      // what the plan needs.
-      enableCpuMemArena: false,
+      // ORT's arena keeps the activations' memory from step to step. Off, every step maps and
+      // unmaps it afresh, and on a virtual machine those page faults cost more than the maths
+      // (bench/RESULTS.md, "The main job"). The price is the arena's doubling chunks, kept for
+      // the trainer's life.
+      enableCpuMemArena: opts.cpuMemArena ?? true,
     };
     let session: OrtSession;
     if (backend === "native") {
