@@ -29,8 +29,7 @@ if command -v deno >/dev/null; then DENO=(deno); else DENO=(npx -y deno@2.9.6); 
 "${DENO[@]}" task train \
   --model "$MODEL" \
   --data data/e2e-small/train.csv \
-  --eval data/e2e-small/dev.csv \
-  --steps 20 --batch 4 --max-len 64 --lr 5e-3 \
-  --log-every 2 --eval-every 10 \
+  --steps 20 --batch 4 --max-len 118 --lr 5e-3 \
+  --log-every 2 \
   --out runs/e2e-small \
   "$@"

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { LoadedModel } from "../model/mod.ts";
+import { type LoadedModel, readExportRecord } from "../model/mod.ts";
 import { BundleError } from "./bundle_error.ts";
 import { baseArchitecture, fingerprintKinds, modelFingerprint } from "./fingerprint.ts";
 import type {
@@ -56,7 +56,61 @@ export async function verifyBase(
       }`,
     );
   }
+  await verifyWeights(m, model, file);
+  const tok = model.tokenizer?.fingerprint;
+  if (m.tokenizerFingerprint && tok && tok !== m.tokenizerFingerprint) {
+    throw new BundleError(
+      "BASE_MISMATCH",
+      file,
+      `Cannot use ${file} with the model in ${model.paths.dir}: its tokenizer differs from the one the prefix was trained with`,
+    );
+  }
+}
+
+const WEIGHTS: FingerprintKind = "safetensors-sample-v1";
+
+/**
+ * A bundle binds to the base model's weights, not to one ONNX file's bytes or dtype: a re-export
+ * of the same weights (f32, f16, q8) keeps serving it. So the weights' fingerprint decides:
+ * - a folder with model.safetensors computes it (and its ONNX graph must come from those
+ *   weights, when export.json says which it came from);
+ * - a folder with only the graph reads it from the graph's export.json;
+ * - only where neither is known (a graph exported by another tool) does the graph's own
+ *   fingerprint stand in, as bundles did before.
+ */
+async function verifyWeights(m: BundleManifest, model: LoadedModel, file: string): Promise<void> {
   const fps: BaseFingerprint[] = [m.base.fingerprint, ...(m.base.otherFingerprints ?? [])];
+  const wanted = fps.find((f) => f.kind === WEIGHTS)?.sha256;
+  const record = model.paths.onnx ? await readExportRecord(model.paths.onnx) : undefined;
+  const exportedFrom = record?.source?.fingerprint;
+  const otherWeights = (what: string, have: string, want: string) =>
+    new BundleError(
+      "BASE_MISMATCH",
+      file,
+      `Cannot use ${file} with the model in ${model.paths.dir}: ${what} ${WEIGHTS} fingerprint is ${
+        have.slice(0, 12)
+      }… but the bundle's is ${want.slice(0, 12)}… (same architecture, other weights)`,
+    );
+  if (model.paths.weights) {
+    const have = (await modelFingerprint(model, WEIGHTS)).sha256;
+    if (exportedFrom && exportedFrom !== have) {
+      throw new BundleError(
+        "BASE_MISMATCH",
+        file,
+        `Cannot use ${file} with the model in ${model.paths.dir}: its onnx/model.onnx was exported from other weights than its model.safetensors; export it again (deno task export-onnx --model ${model.paths.dir})`,
+      );
+    }
+    if (wanted) {
+      if (have !== wanted) throw otherWeights("its", have, wanted);
+      return;
+    }
+  } else if (wanted && exportedFrom) {
+    if (exportedFrom !== wanted) {
+      throw otherWeights("the weights its ONNX graph holds have the", exportedFrom, wanted);
+    }
+    return;
+  }
+  // Neither side knows the weights' fingerprint: compare what both can compute.
   const kinds = fingerprintKinds(model);
   let checked = 0;
   for (const fp of fps) {
@@ -69,7 +123,9 @@ export async function verifyBase(
         file,
         `Cannot use ${file} with the model in ${model.paths.dir}: its ${fp.kind} fingerprint is ${
           fp.sha256.slice(0, 12)
-        }… but the model's is ${mine.sha256.slice(0, 12)}… (same architecture, other weights)`,
+        }… but the model's is ${mine.sha256.slice(0, 12)}… (same architecture, other weights${
+          kind === WEIGHTS ? "" : ", or a graph exported by another tool"
+        })`,
       );
     }
     checked++;
@@ -81,14 +137,6 @@ export async function verifyBase(
       `Cannot verify ${file} against the model in ${model.paths.dir}: the bundle carries ${
         fps.map((f) => f.kind).join(", ")
       } fingerprints and the model folder can produce ${kinds.join(", ") || "none"}`,
-    );
-  }
-  const tok = model.tokenizer?.fingerprint;
-  if (m.tokenizerFingerprint && tok && tok !== m.tokenizerFingerprint) {
-    throw new BundleError(
-      "BASE_MISMATCH",
-      file,
-      `Cannot use ${file} with the model in ${model.paths.dir}: its tokenizer differs from the one the prefix was trained with`,
     );
   }
 }

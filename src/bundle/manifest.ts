@@ -20,7 +20,7 @@ export const MAX_MANIFEST_BYTES = 1 << 20;
 /** How the stored `kv` is encoded. */
 export type BundleDtype = "F32" | "F16" | "I8";
 
-/** Prefix-module variants (DESIGN.md §1). */
+/** Prefix-module variants (docs/design.md §1). */
 export type BundleReparam = "none" | "mlp" | "residual";
 
 /** How a base model's fingerprint was computed (see `modelFingerprint`). */

@@ -9,7 +9,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { PrefixEdgeError } from "../errors/mod.ts";
-import { openServer, parseCorsOrigins } from "../serve/mod.ts";
+import { FolderBundleStore, openServer, parseCorsOrigins } from "../serve/mod.ts";
 import {
   type CliSpec,
   type CliValues,
@@ -218,6 +218,12 @@ async function main(): Promise<void> {
     `model: ${model.paths.dir} (${cfg.family}, L=${cfg.numLayers}, H=${cfg.numKvHeads}, hd=${cfg.headDim}, ${cfg.maxPositions} positions)`,
   );
   log(`bundles: ${store.location}${store.writable ? "" : " (read-only)"}`);
+  if (store instanceof FolderBundleStore) {
+    // Say what is served and what is left out, so a run that is not served is not a mystery.
+    const { tasks, skipped } = await store.survey();
+    log(`tasks: ${tasks.length ? tasks.join(", ") : "none yet"} (and base)`);
+    for (const line of skipped) log(`skipped ${line}`);
+  }
   log(`uploads: ${adminToken ? "on (bearer token)" : "off (no --token-file)"}`);
   if (values.cors !== undefined) log(`cors: ${values.cors}`);
   const server = Deno.serve({

@@ -96,8 +96,8 @@ const SAMPLES = 3;
 const EVAL_LIMIT = 200;
 
 const EXAMPLE = "deno task train --model tests/fixtures/gpt2-text " +
-  "--data data/e2e-small/train.csv --eval data/e2e-small/dev.csv " +
-  "--steps 20 --batch 4 --max-len 64 --out runs/e2e-small";
+  "--data data/e2e-small/train.csv " +
+  "--steps 20 --batch 4 --max-len 118 --out runs/e2e-small";
 
 const SPEC: CliSpec = {
   usage: "deno task train [--model DIR] [--data FILE] [options]",
@@ -271,7 +271,13 @@ const SPEC: CliSpec = {
     out: {
       type: "string",
       valueName: "DIR",
-      description: "Output folder (default runs/<task-name>)",
+      description:
+        "Output folder (default runs/<task-name>, or runs/<task-name>-2, -3, ... when that one holds an earlier run)",
+    },
+    overwrite: {
+      type: "boolean",
+      description:
+        "Replace the run already in --out (its bundle, checkpoint, metrics and plots); without it such a folder is refused",
     },
     dtype: {
       type: "string",
@@ -293,7 +299,7 @@ function taskNameFrom(path: string): string {
 /** The run's own arguments, written beside its checkpoint so that `--resume DIR` alone continues it. */
 const RUN_ARGS_FILE = "train-args.json";
 /** Flags that are about this invocation, not the run. */
-const NOT_RECORDED = new Set(["help", "resume", "samples"]);
+const NOT_RECORDED = new Set(["help", "resume", "overwrite"]);
 /** Flags naming files, recorded as absolute paths so a resume works from any folder. */
 const PATH_FLAGS = ["model", "data", "eval", "out"];
 
@@ -303,6 +309,23 @@ const PATH_FLAGS = ["model", "data", "eval", "out"];
  */
 async function withRecordedArgs(v: CliValues): Promise<CliValues> {
   if (typeof v.resume !== "string") return v;
+  if (v.overwrite) {
+    throw new UsageError(
+      "Cannot parse arguments: --resume continues a run and --overwrite replaces one; pass one",
+    );
+  }
+  // Before anything loads: a folder with no checkpoint is nothing to resume.
+  const found = await Promise.all(
+    [v.resume, join(v.resume, "checkpoint")].map((d) => isFile(join(d, "checkpoint.json"))),
+  );
+  if (!found.some((f) => f)) {
+    throw new PrefixEdgeError(
+      "FILE_NOT_FOUND",
+      `Cannot resume from ${v.resume}: no checkpoint.json there or in ${
+        join(v.resume, "checkpoint")
+      }`,
+    );
+  }
   for (const dir of [v.resume, dirname(v.resume)]) {
     let recorded: { args?: CliValues };
     try {
@@ -323,6 +346,73 @@ async function withRecordedArgs(v: CliValues): Promise<CliValues> {
     return merged;
   }
   return v; // A checkpoint from before run arguments were recorded: flags as given.
+}
+
+/** The files a run writes into its folder: what `--overwrite` replaces and what marks a run. */
+const RUN_FILES = [
+  RUN_ARGS_FILE,
+  "metrics.jsonl",
+  "summary.json",
+  "loss.svg",
+  "metric.svg",
+  "gates.svg",
+  "checkpoint",
+];
+
+/** Whether a folder holds (part of) a training run. */
+async function holdsRun(dir: string): Promise<boolean> {
+  for (const f of RUN_FILES) if (await exists(join(dir, f))) return true;
+  try {
+    for await (const e of Deno.readDir(dir)) if (e.name.endsWith(".prefix.zip")) return true;
+  } catch {
+    return false;
+  }
+  return false;
+}
+
+/**
+ * Where a new run goes without destroying an earlier one: the folder asked for when it holds no
+ * run; with `--overwrite`, that folder with the earlier run's files removed; with the default
+ * folder, the first free `<folder>-2`, `-3`, ...; and an explicit --out holding a run is refused.
+ */
+async function freshRunDir(
+  outDir: string,
+  opts: { explicit: boolean; overwrite: boolean },
+): Promise<string> {
+  if (!(await holdsRun(outDir))) return outDir;
+  if (opts.overwrite) {
+    for await (const e of Deno.readDir(outDir)) {
+      if (RUN_FILES.includes(e.name) || e.name.endsWith(".prefix.zip")) {
+        await Deno.remove(join(outDir, e.name), { recursive: true });
+      }
+    }
+    console.error(`out: replacing the earlier run in ${outDir} (--overwrite)`);
+    return outDir;
+  }
+  if (opts.explicit) {
+    throw new UsageError(
+      `Cannot write the run to ${outDir}: it holds an earlier run; continue it with --resume ${outDir}, replace it with --overwrite, or pass another --out`,
+    );
+  }
+  for (let i = 2;; i++) {
+    const next = `${outDir}-${i}`;
+    if (!(await holdsRun(next))) {
+      console.error(
+        `out: ${outDir} holds an earlier run, so this one goes to ${next} (--overwrite replaces the earlier one; deno task serve serves it as "${
+          basename(next)
+        }")`,
+      );
+      return next;
+    }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return await Deno.stat(path).then((s) => s.isFile, () => false);
 }
 
 async function recordArgs(v: CliValues, outDir: string): Promise<void> {
@@ -414,7 +504,12 @@ async function main(): Promise<void> {
   checkContext(model.config, options.prefixLen, options.maxLen);
 
   const taskName = (v["task-name"] as string | undefined) ?? taskNameFrom(dataPath);
-  const outDir = (v.out as string | undefined) ?? join("runs", taskName);
+  const resuming = typeof v.resume === "string";
+  const askedOut = (v.out as string | undefined) ?? join("runs", taskName);
+  const outDir = resuming ? askedOut : await freshRunDir(askedOut, {
+    explicit: parsed.out !== undefined,
+    overwrite: v.overwrite === true,
+  });
   const trainSet = await prepareDataset(model, dataPath, { maxLen: options.maxLen, format });
   const devSet = evalPath
     ? await prepareDataset(model, evalPath, { maxLen: options.maxLen, format })

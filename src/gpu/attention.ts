@@ -11,7 +11,7 @@ import { cdiv, checkDispatchRows, packUniform } from "./_uniform.ts";
 /** The kernels keep one head's vectors in private arrays of this size. */
 export const MAX_HEAD_DIM = 128;
 
-/** Shapes of one attention call (letters as in DESIGN.md). */
+/** Shapes of one attention call (letters as in docs/design.md). */
 export interface AttentionShape {
   /** Batch rows. */
   B: number;

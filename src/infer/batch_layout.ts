@@ -11,7 +11,7 @@
  * tokens, so no query row is fully masked (a fully masked softmax can give NaN
  * in some exports, and a NaN value poisons later steps even at weight 0).
  * Positions ignore the padding: the j-th real token of row b sits at
- * `P_b + j` (DESIGN §1). The next-token logits of row b are read at its own
+ * `P_b + j` (docs/design.md §1). The next-token logits of row b are read at its own
  * last real column; generated tokens then share one column for all rows, at
  * position `P_b + (real tokens so far)`.
  *

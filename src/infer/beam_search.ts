@@ -102,7 +102,7 @@ export async function beamSearch(
       const rows = next.map((c) => c.beam);
       const old = cache;
       // On WebGPU the rows are gathered on the GPU (session.rowGather), so
-      // the cache is never copied to the CPU between steps (DESIGN §4).
+      // the cache is never copied to the CPU between steps (docs/design.md §4).
       cache = await cache.selectRows(session.backend, rows, 0, session.rowGather);
       old.dispose();
       layout = layout.selectRows(rows);

@@ -19,7 +19,7 @@
  * CPU. On WebGPU the cache stays on the GPU between steps, and both happen
  * there too, by small helper graphs on the same EP (Pad + Concat to join,
  * Gather + Slice to drop rows and columns; see `DecoderSession.gpuCache`):
- * copying the cache through the CPU is the performance bug DESIGN §4 rules
+ * copying the cache through the CPU is the performance bug docs/design.md §4 rules
  * out. Only if those graphs failed to load are rows on the GPU not joinable:
  * rows added while a batch decodes then wait until all its rows have finished
  * and start the next batch together (waves), and finished rows ride along
@@ -361,7 +361,7 @@ export class ContinuousBatch {
     if (keep.length === 0) return this.#reset();
     if (keep.length === this.#runs.length) return;
     const { session } = this.#ctx;
-    // Without the on-device graphs a GPU cache is not copied out (DESIGN §4):
+    // Without the on-device graphs a GPU cache is not copied out (docs/design.md §4):
     // finished rows ride along masked until the batch empties.
     if (this.#cache!.tensors[0].location !== "cpu" && !session.gpuCache) return;
     const drop = this.#layout!.leadingMasked(keep);

@@ -2,7 +2,7 @@
  * The KV cache between decode steps: one key and one value tensor per layer,
  * each `[B, H, past, hd]` f32, held as ORT tensors (on the GPU when the EP
  * keeps `present` there). The first cache of a batch is built from the rows'
- * prefixes (DESIGN §1 layout, §4 padding).
+ * prefixes (docs/design.md §1 layout, §4 padding).
  *
  * @module
  */
@@ -69,7 +69,7 @@ export class KvCache {
    * A new cache holding rows `rows` (in that order) of this one: for beam
    * search (reorder) and for dropping finished rows. A cache on the GPU is
    * reordered (and its leading columns dropped) on the GPU by `gather` when
-   * one is given (DESIGN §4: no copy of the cache to the CPU); otherwise the
+   * one is given (docs/design.md §4: no copy of the cache to the CPU); otherwise the
    * rows are copied on the CPU (GPU tensors are downloaded first).
    *
    * @param backend builds the new CPU tensors
@@ -125,7 +125,7 @@ export class KvCache {
    * with zero columns, which the callers' attention masks mark 0 (see
    * `BatchLayout.concat`), so the row's last real column stays the last
    * column and the next decode column is shared by all rows. Two caches on
-   * the GPU are stacked on the GPU by `ops` when given (DESIGN §4: no copy of
+   * the GPU are stacked on the GPU by `ops` when given (docs/design.md §4: no copy of
    * the cache to the CPU); otherwise on the CPU (GPU tensors are downloaded).
    *
    * @param backend builds the new CPU tensors

@@ -14,7 +14,7 @@ import { PrefixEdgeError } from "../errors/mod.ts";
 /** Architecture families the SDK knows. */
 export type ModelFamily = "gpt2" | "llama";
 
-/** A normalized model configuration. Letters follow DESIGN.md (L, H, hd, D). */
+/** A normalized model configuration. Letters follow docs/design.md (L, H, hd, D). */
 export interface ModelConfig {
   /** Family, from `model_type`. */
   family: ModelFamily;

@@ -29,6 +29,7 @@ export {
 } from "./chat_template.ts";
 export { type LoadedModel, loadModel, type ModelPaths } from "./load_model.ts";
 export { type EndOfOutput, endOfOutputToken } from "./end_of_output.ts";
+export { type ExportRecord, readExportRecord } from "./export_record.ts";
 export { type Prefix, prefixSlot, validatePrefix } from "./prefix_kv.ts";
 export { ropeInverseFrequencies, type RopeTables, ropeTables } from "./rope.ts";
 export { concatBytes, readAt, sha256Hex } from "./bytes.ts";

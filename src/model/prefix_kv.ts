@@ -1,6 +1,6 @@
 /**
  * The folded prefix: what a bundle stores and what the engine injects as
- * `past_key_values`. Layout (DESIGN.md §1): `kv` is `[P, S]` row-major with
+ * `past_key_values`. Layout (docs/design.md §1): `kv` is `[P, S]` row-major with
  * `S = 2*L*D`, viewed as `[P, 2L, H, hd]`; slot `j = 2*l + kv` (kv 0 = key,
  * 1 = value) is layer `l`'s past key or value.
  *
@@ -9,7 +9,7 @@
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { kvWidth, type ModelConfig, prefixWidth } from "./config.ts";
 
-/** A folded prefix: `kv` is `[prefixLen, 2*L*D]` f32, DESIGN layout. */
+/** A folded prefix: `kv` is `[prefixLen, 2*L*D]` f32, docs/design.md layout. */
 export interface Prefix {
   /** P: number of virtual prefix tokens. */
   prefixLen: number;

@@ -1,6 +1,6 @@
 /**
  * Pieces every decoder family shares: the Optimum / transformers.js IO
- * (DESIGN §4), the additive attention mask, multi-head attention over the
+ * (docs/design.md §4), the additive attention mask, multi-head attention over the
  * KV cache (with grouped-query heads), and the LM head.
  *
  * Letters: B batch, T new tokens, P past tokens, S = P + T, H query heads,

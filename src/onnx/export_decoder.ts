@@ -14,7 +14,8 @@ import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import denoJson from "../../deno.json" with { type: "json" };
 import { PrefixEdgeError } from "../errors/mod.ts";
-import { type ModelConfig, parseConfig, SafetensorsFile } from "../model/mod.ts";
+import { type ExportRecord, loadModel, parseConfig, SafetensorsFile } from "../model/mod.ts";
+import { modelFingerprint } from "../bundle/mod.ts";
 import { ORT_DOMAIN, usesFusedAttention } from "./decoder_common.ts";
 import { buildGpt2Decoder } from "./decoder_gpt2.ts";
 import { buildLlamaDecoder } from "./decoder_llama.ts";
@@ -61,40 +62,19 @@ export interface ExportProgress {
   tensor: string;
 }
 
-/** `onnx/export.json`: how a graph was exported. */
-export interface ExportRecord {
-  /** Always `prefix-edge-onnx-export`. */
-  format: "prefix-edge-onnx-export";
-  /** Version of this record's layout. */
-  formatVersion: 1;
-  /** The exporting tool and its version, e.g. `prefix-edge 0.1.0`. */
-  tool: string;
-  /** ISO time of the export. */
-  createdAt: string;
-  /** Weight storage. */
-  dtype: ExportDtype;
-  /** Options that shaped the graph. */
-  options: {
-    optimize: boolean;
-    opset: number;
-    externalData: boolean;
-    /** ORT contrib ops the graph uses (`com.microsoft` domain); empty without `optimize`. */
-    fusedOps: string[];
-  };
-  /** What was exported. */
-  source: {
-    family: ModelConfig["family"];
-    modelType: string;
-    /** sha256 of config.json. */
-    configSha256: string;
-    /** sha256 of model.safetensors. */
-    weightsSha256: string;
-    /** Size of model.safetensors. */
-    weightsBytes: number;
-  };
-  /** What was written, relative to the graph's folder. */
-  files: { graph: string; externalData?: string; graphBytes: number; externalDataBytes?: number };
-}
+/**
+ * How far an export's logits may be from the float32 PyTorch export of the same weights: the
+ * tested bound per dtype (max |logit difference| over real positions, and relative L2), set from
+ * the measured errors (docs/onnx-export.md) plus headroom. A prefix bundle serves on every export
+ * of its base's weights, within these bounds.
+ */
+export const EXPORT_LOGIT_BOUNDS: Readonly<
+  Record<ExportDtype, { readonly maxAbs: number; readonly relL2: number }>
+> = Object.freeze({
+  f32: { maxAbs: 1e-4, relL2: 1e-5 },
+  f16: { maxAbs: 1e-2, relL2: 5e-4 },
+  q8: { maxAbs: 0.4, relL2: 2e-2 },
+});
 
 /** What {@link exportOnnx} wrote. */
 export interface ExportResult {
@@ -190,6 +170,8 @@ export async function exportOnnx(
         configSha256: hashBytes(configBytes),
         weightsSha256: await hashFile(weightsPath),
         weightsBytes: (await Deno.stat(weightsPath)).size,
+        fingerprint: (await modelFingerprint(await loadModel(modelDir), "safetensors-sample-v1"))
+          .sha256,
       },
       files: {
         graph: basename(onnxPath),
@@ -202,27 +184,6 @@ export async function exportOnnx(
     return { onnxPath, externalDataPath: sink ? externalPath : undefined, recordPath, record };
   } finally {
     file.close();
-  }
-}
-
-/**
- * Read `export.json` beside a graph, if there is one.
- *
- * @param onnxPath the graph's path
- * @returns the record, or `undefined` for a graph exported elsewhere
- *
- * @example Tell how a model's graph was exported
- * ```ts ignore
- * const rec = await readExportRecord("models/stories260K/onnx/model.onnx");
- * console.log(rec ? `${rec.tool}, ${rec.dtype}` : "exported by another tool");
- * ```
- */
-export async function readExportRecord(onnxPath: string): Promise<ExportRecord | undefined> {
-  try {
-    return JSON.parse(await Deno.readTextFile(join(dirname(onnxPath), "export.json")));
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
   }
 }
 

@@ -16,11 +16,12 @@ export type {
   ValueInfo,
 } from "./proto.ts";
 export {
+  EXPORT_LOGIT_BOUNDS,
   exportOnnx,
   type ExportOptions,
   type ExportProgress,
-  type ExportRecord,
   type ExportResult,
-  readExportRecord,
 } from "./export_decoder.ts";
+// The record lives with the model folder's layout; re-exported here, where exports are made.
+export { type ExportRecord, readExportRecord } from "../model/mod.ts";
 export type { ExportDtype } from "./decoder_weights.ts";

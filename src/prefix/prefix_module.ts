@@ -1,5 +1,5 @@
 /**
- * The prefix module (DESIGN.md §1): the trained parameters that produce the
+ * The prefix module (docs/design.md §1): the trained parameters that produce the
  * prefix keys/values, and `fold()` which collapses them into a plain
  * {@link Prefix} for serving.
  *
@@ -19,7 +19,7 @@ import { PrefixEdgeError } from "../errors/mod.ts";
 import { type ModelConfig, type Prefix, prefixWidth } from "../model/mod.ts";
 import { SeededRandom } from "../model/seeded_random.ts";
 
-/** How the prefix is reparameterized (DESIGN.md §1). */
+/** How the prefix is reparameterized (docs/design.md §1). */
 export type Reparam = "none" | "mlp" | "residual";
 
 /** Names of the prefix module's parameters, in a fixed order. */
@@ -300,7 +300,7 @@ export class PrefixModule {
 
   /**
    * Collapse the module into plain keys/values: `kv = g * R`, `[P, S]`
-   * (DESIGN.md §1 layout). Runs on the CPU in float64 (it is tiny).
+   * (docs/design.md §1 layout). Runs on the CPU in float64 (it is tiny).
    *
    * @returns the folded prefix
    *

@@ -2,8 +2,10 @@
  * A folder of `<task>.prefix.zip` files. Writes go to a temp file in the same
  * folder and are renamed into place, which is atomic on POSIX file systems:
  * a request that is reading the old file keeps reading the old file.
- * A folder of training runs works too: a task missing at the top level is read from
- * `<task>/<task>.prefix.zip`, where `deno task train` writes it (`runs/<task>/`).
+ * A folder of training runs works too: a task missing at the top level is read from its run
+ * folder `<task>/`, where `deno task train` writes it: `<task>/<task>.prefix.zip`, or the one
+ * bundle a run folder holds under another name (`runs/pet-int/pet-stories.prefix.zip` is served
+ * as `pet-int`: the folder names the run, and the store's name wins over the manifest's).
  *
  * @module
  */
@@ -46,13 +48,23 @@ export class FolderBundleStore implements BundleStore {
     return join(this.dir, bundleFileName(validateTaskName(task)));
   }
 
-  /** Where a training run keeps the task's bundle: `<dir>/<task>/<task>.prefix.zip`. */
-  #runPath(task: string): string {
-    return join(this.dir, validateTaskName(task), bundleFileName(task));
+  /**
+   * Where a training run keeps the task's bundle: `<dir>/<task>/<task>.prefix.zip`, else the
+   * run folder's only `*.prefix.zip`; null when the folder holds none, or several.
+   */
+  async #runPath(task: string): Promise<string | null> {
+    const run = join(this.dir, validateTaskName(task));
+    const named = join(run, bundleFileName(task));
+    if (await Deno.stat(named).then((s) => s.isFile, () => false)) return named;
+    const bundles = await runBundles(run);
+    return bundles.length === 1 ? join(run, bundles[0]) : null;
   }
 
   async read(task: string): Promise<Uint8Array | null> {
-    return await this.#readFile(this.#path(task)) ?? await this.#readFile(this.#runPath(task));
+    const top = await this.#readFile(this.#path(task));
+    if (top) return top;
+    const run = await this.#runPath(task);
+    return run ? await this.#readFile(run) : null;
   }
 
   async #readFile(path: string): Promise<Uint8Array | null> {
@@ -117,27 +129,66 @@ export class FolderBundleStore implements BundleStore {
 
   /**
    * List the tasks: `*.prefix.zip` files with a valid task name (temp files start with `.`),
-   * and run folders `<task>/` holding `<task>.prefix.zip`.
+   * and run folders `<task>/` holding `<task>.prefix.zip` or exactly one other bundle.
    *
    * @returns sorted task names (empty when the folder does not exist)
    */
   async list(): Promise<string[]> {
+    return (await this.survey()).tasks;
+  }
+
+  /**
+   * What {@link list} serves, and what it leaves out and why (a server says so at startup):
+   * files and folders whose names are no task name, and folders with no bundle or several.
+   *
+   * @returns sorted task names, and one line per entry left out
+   */
+  async survey(): Promise<{ tasks: string[]; skipped: string[] }> {
     const names = new Set<string>();
+    const skipped: string[] = [];
     const valid = (task: string) => TASK_NAME_PATTERN.test(task) && !task.includes("..");
     try {
       for await (const entry of Deno.readDir(this.dir)) {
+        if (entry.name.startsWith(".")) continue;
         if (entry.isFile && entry.name.endsWith(SUFFIX)) {
           const task = entry.name.slice(0, -SUFFIX.length);
           if (valid(task)) names.add(task);
-        } else if (entry.isDirectory && valid(entry.name)) {
-          const run = await Deno.stat(this.#runPath(entry.name)).catch(() => null);
-          if (run?.isFile) names.add(entry.name);
+          else {skipped.push(
+              `${entry.name}: "${task}" is not a task name (a-z, 0-9, '.', '_', '-')`,
+            );}
+        } else if (entry.isDirectory) {
+          const bundles = await runBundles(join(this.dir, entry.name));
+          if (bundles.length === 0) continue; // not a run, or a run without a bundle yet
+          if (!valid(entry.name)) {
+            skipped.push(`${entry.name}/: the folder's name is not a task name`);
+          } else if (bundles.includes(bundleFileName(entry.name)) || bundles.length === 1) {
+            names.add(entry.name);
+          } else {
+            skipped.push(
+              `${entry.name}/: it holds ${bundles.length} bundles (${
+                bundles.join(", ")
+              }) and none is ${bundleFileName(entry.name)}`,
+            );
+          }
         }
       }
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return [];
+      if (e instanceof Deno.errors.NotFound) return { tasks: [], skipped: [] };
       throw e;
     }
-    return [...names].sort();
+    return { tasks: [...names].sort(), skipped: skipped.sort() };
   }
+}
+
+/** The `*.prefix.zip` files directly in a folder (none when it is missing), sorted. */
+async function runBundles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (e.isFile && e.name.endsWith(SUFFIX) && !e.name.startsWith(".")) out.push(e.name);
+    }
+  } catch {
+    return [];
+  }
+  return out.sort();
 }

@@ -22,7 +22,7 @@ import {
 import { drain, PROVIDERS, randomPrefix } from "../infer/_engines.ts";
 import { InferenceEngine } from "../../src/infer/mod.ts";
 import { loadModel, prefixWidth } from "../../src/model/mod.ts";
-import { type ExportDtype, exportOnnx } from "../../src/onnx/mod.ts";
+import { EXPORT_LOGIT_BOUNDS, type ExportDtype, exportOnnx } from "../../src/onnx/mod.ts";
 
 const MODELS = [
   { name: "gpt2-tiny", dir: `${GPT2_TINY}/model`, tiny: true },
@@ -34,11 +34,7 @@ const MODELS = [
 ] as const;
 
 /** Max |logit difference| against the PyTorch export, and relative L2 error. */
-const BOUNDS: Record<ExportDtype, { maxAbs: number; relL2: number }> = {
-  f32: { maxAbs: 1e-4, relL2: 1e-5 },
-  f16: { maxAbs: 1e-2, relL2: 5e-4 },
-  q8: { maxAbs: 0.4, relL2: 2e-2 },
-};
+const BOUNDS = EXPORT_LOGIT_BOUNDS;
 
 const exports = new Map<string, Promise<Uint8Array>>();
 /** Export a model once per dtype and optimize flag into a temporary folder; the graph's bytes. */

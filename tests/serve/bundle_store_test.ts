@@ -126,3 +126,30 @@ Deno.test("a folder store also serves training runs: <task>/<task>.prefix.zip", 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a run folder whose bundle has another name is served as the folder's name, and what is left out is said", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // `deno task train --out runs/pet-int` writes runs/pet-int/pet-stories.prefix.zip.
+    await Deno.mkdir(`${dir}/pet-int`);
+    await Deno.writeFile(`${dir}/pet-int/pet-stories.prefix.zip`, new Uint8Array([7]));
+    await Deno.mkdir(`${dir}/two`);
+    await Deno.writeFile(`${dir}/two/a.prefix.zip`, new Uint8Array([1]));
+    await Deno.writeFile(`${dir}/two/b.prefix.zip`, new Uint8Array([2]));
+    await Deno.mkdir(`${dir}/Bad Name`);
+    await Deno.writeFile(`${dir}/Bad Name/x.prefix.zip`, new Uint8Array([3]));
+    await Deno.writeFile(`${dir}/UPPER.prefix.zip`, new Uint8Array([4]));
+    await Deno.mkdir(`${dir}/no-bundle-yet`);
+    const store = new FolderBundleStore(dir);
+    assertEquals(await store.list(), ["pet-int"]);
+    assertEquals(await store.read("pet-int"), new Uint8Array([7]));
+    assertEquals(await store.read("two"), null);
+    const { skipped } = await store.survey();
+    assertEquals(skipped.length, 3, skipped.join("\n"));
+    assert(skipped.some((l) => l.startsWith("two/: it holds 2 bundles")), skipped.join("\n"));
+    assert(skipped.some((l) => l.startsWith("Bad Name/")), skipped.join("\n"));
+    assert(skipped.some((l) => l.startsWith("UPPER.prefix.zip")), skipped.join("\n"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

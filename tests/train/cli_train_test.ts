@@ -228,3 +228,54 @@ Deno.test("train prints where every output went, in words that fit the run", asy
   for (const p of paths) await Deno.stat(p);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("a second run never destroys the first: the default folder moves on, an explicit one is refused", async () => {
+  const dir = await Deno.makeTempDir();
+  const data = join(dir, "greet.jsonl");
+  await Deno.writeTextFile(data, '{"input":"name : A","output":"A pub."}\n');
+  const quick = ["--model", GPT2_TOK, "--data", data, "--steps", "1", "--batch", "1"];
+  const inDir = (...args: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", CLI, ...quick, ...args],
+      cwd: dir,
+      stdout: "piped",
+      stderr: "piped",
+    }).output().then((o) => ({
+      code: o.code,
+      stderr: new TextDecoder().decode(o.stderr),
+    }));
+  try {
+    const first = await inDir("--max-len", "32");
+    assertEquals(first.code, 0, first.stderr);
+    const bundle = join(dir, "runs/greet/greet.prefix.zip");
+    const before = await Deno.readFile(bundle);
+
+    // The default folder holds a run: the new one goes beside it, and says where.
+    const second = await inDir("--max-len", "32", "--prefix-len", "3");
+    assertEquals(second.code, 0, second.stderr);
+    assert(second.stderr.includes("runs/greet holds an earlier run"), second.stderr);
+    assert((await Deno.stat(join(dir, "runs/greet-2/greet.prefix.zip"))).isFile);
+    assertEquals(await Deno.readFile(bundle), before, "the first run's bundle is untouched");
+
+    // An explicit --out holding a run is refused (a usage error), and nothing is written.
+    const refused = await inDir("--out", "runs/greet", "--prefix-len", "4");
+    assertEquals(refused.code, 2, refused.stderr);
+    assert(refused.stderr.includes("--overwrite"), refused.stderr);
+    assertEquals(await Deno.readFile(bundle), before);
+
+    // --overwrite replaces it.
+    const replaced = await inDir("--out", "runs/greet", "--prefix-len", "4", "--overwrite");
+    assertEquals(replaced.code, 0, replaced.stderr);
+    const args = JSON.parse(await Deno.readTextFile(join(dir, "runs/greet/train-args.json")));
+    assertEquals(args.args["prefix-len"], "4");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--resume of a folder without a checkpoint fails before loading anything", async () => {
+  const r = await cli("--resume", "/tmp/prefix-edge-no-such-run");
+  assertEquals(r.code, 1);
+  assert(r.stderr.startsWith("error [FILE_NOT_FOUND]: Cannot resume"), r.stderr);
+  assert(!r.stderr.includes("->") && !r.stderr.includes("data:"), r.stderr);
+});

@@ -85,7 +85,7 @@ export class TrainGraph {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The prefix module: kv = g * R (DESIGN §1), R = E | tanh(E W1 + b1) W2 + b2 (+ E).
+// The prefix module: kv = g * R (docs/design.md §1), R = E | tanh(E W1 + b1) W2 + b2 (+ E).
 
 /** The prefix module's parameter inputs and the folded prefix `[P, S]`. */
 export interface PrefixFold {

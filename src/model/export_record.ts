@@ -1,0 +1,70 @@
+/**
+ * `onnx/export.json`, the record `deno task export-onnx` writes beside a graph: how it was made
+ * and from which weights. It lives with the model folder's layout because both the exporter and
+ * the bundle verifier read it.
+ *
+ * @module
+ */
+import { dirname, join } from "node:path";
+import type { ModelConfig } from "./config.ts";
+
+/** `onnx/export.json`: how a graph was exported. */
+export interface ExportRecord {
+  /** Always `prefix-edge-onnx-export`. */
+  format: "prefix-edge-onnx-export";
+  /** Version of this record's layout. */
+  formatVersion: 1;
+  /** The exporting tool and its version, e.g. `prefix-edge 0.1.0`. */
+  tool: string;
+  /** ISO time of the export. */
+  createdAt: string;
+  /** Weight storage. */
+  dtype: "f32" | "f16" | "q8";
+  /** Options that shaped the graph. */
+  options: {
+    optimize: boolean;
+    opset: number;
+    externalData: boolean;
+    /** ORT contrib ops the graph uses (`com.microsoft` domain); empty without `optimize`. */
+    fusedOps: string[];
+  };
+  /** What was exported. */
+  source: {
+    family: ModelConfig["family"];
+    modelType: string;
+    /** sha256 of config.json. */
+    configSha256: string;
+    /** sha256 of model.safetensors. */
+    weightsSha256: string;
+    /** Size of model.safetensors. */
+    weightsBytes: number;
+    /**
+     * The weights' `safetensors-sample-v1` fingerprint, the one bundles record: a folder that
+     * has only this graph can still tell which weights it holds (absent in older records).
+     */
+    fingerprint?: string;
+  };
+  /** What was written, relative to the graph's folder. */
+  files: { graph: string; externalData?: string; graphBytes: number; externalDataBytes?: number };
+}
+
+/**
+ * Read `export.json` beside a graph, if there is one.
+ *
+ * @param onnxPath the graph's path
+ * @returns the record, or `undefined` for a graph exported elsewhere
+ *
+ * @example Tell how a model's graph was exported
+ * ```ts ignore
+ * const rec = await readExportRecord("models/stories260K/onnx/model.onnx");
+ * console.log(rec ? `${rec.tool}, ${rec.dtype}` : "exported by another tool");
+ * ```
+ */
+export async function readExportRecord(onnxPath: string): Promise<ExportRecord | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(join(dirname(onnxPath), "export.json")));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+}
