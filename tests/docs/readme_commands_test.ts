@@ -102,7 +102,7 @@ Deno.test({
       let ran = 0;
       for (const block of blocks) {
         if (block.some((c) => /^deno task (test|check|bench)\b/.test(c))) continue;
-        let server: Awaited<ReturnType<typeof startServer>> | null = null;
+        let server: { url: string; stop(): Promise<void> } | null = null;
         try {
           for (const raw of block) {
             const command = raw.replaceAll(/\bDIR\b/g, dir);
@@ -110,7 +110,7 @@ Deno.test({
               server = await startServer(clone, command, env);
               continue;
             }
-            const line = server
+            const line: string = server
               ? command.replace("localhost:8000", server.url.replace("http://", ""))
                 .replace("curl -s ", "curl -sf ")
               : command;
