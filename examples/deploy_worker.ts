@@ -25,7 +25,11 @@ import { openServer } from "../mod.ts";
 
 const bundles = Deno.env.get("BUNDLES_URL");
 if (!bundles) {
-  throw new Error("Cannot start the worker: set BUNDLES_URL to the base URL of the bundle store");
+  // One line, as every command of the SDK says what is wrong: no stack trace for a setting.
+  console.error(
+    "error: Cannot start the worker: set BUNDLES_URL to the base URL of the bundle store",
+  );
+  Deno.exit(1);
 }
 const model = Deno.env.get("MODEL_DIR") ??
   fileURLToPath(new URL("../models/stories260K/", import.meta.url));

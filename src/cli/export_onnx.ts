@@ -6,10 +6,9 @@
  * @module
  */
 import { join } from "node:path";
-import { PrefixEdgeError } from "../errors/mod.ts";
 import { type ExportDtype, exportOnnx } from "../onnx/mod.ts";
 import { formatDuration, ProgressBar } from "../train/mod.ts";
-import { type CliSpec, parseCli, runCli } from "./_args.ts";
+import { type CliSpec, parseCli, runCli, UsageError } from "./_args.ts";
 
 const SPEC: CliSpec = {
   usage: "deno task export-onnx --model DIR [--dtype f32|f16|q8] [--optimize] [--out FILE]",
@@ -42,8 +41,11 @@ async function main(): Promise<void> {
   const values = parseCli(SPEC, Deno.args);
   if (!values) return;
   const dir = values.model as string | undefined;
-  if (!dir) throw new PrefixEdgeError("INVALID_INPUT", "Cannot export: --model DIR is required");
+  if (!dir) throw new UsageError("Cannot parse arguments: --model DIR is required (see --help)");
   const dtype = ((values.dtype as string | undefined) ?? "f32") as ExportDtype;
+  if (!["f32", "f16", "q8"].includes(dtype)) {
+    throw new UsageError(`Cannot parse --dtype: "${dtype}" is not f32, f16 or q8`);
+  }
   const started = performance.now();
   let bar: ProgressBar | undefined;
   const r = await exportOnnx(dir, {

@@ -144,6 +144,9 @@ async function main(): Promise<void> {
     );
   }
   const ep = values.ep as ExecutionProvider | undefined;
+  if (ep !== undefined && !["wasm", "webgpu", "native"].includes(ep)) {
+    throw new UsageError(`Cannot parse --ep: "${ep}" is not wasm, webgpu or native`);
+  }
   // Numbers first: a typo should not wait for the model to load.
   const wasmThreads = numberOption(values, "wasm-threads", "int", 1);
   const given = {

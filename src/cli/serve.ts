@@ -191,13 +191,17 @@ async function main(): Promise<void> {
   const hostname = (values.host as string | undefined) ?? "127.0.0.1";
   const adminToken = values["token-file"] ? await readToken(values["token-file"] as string) : null;
   const log = (line: string) => console.error(`[serve] ${line}`);
+  const ep = (values.ep as string | undefined) ?? "auto";
+  if (!["auto", "wasm", "webgpu", "native"].includes(ep)) {
+    throw new UsageError(`Cannot parse --ep: "${ep}" is not auto, wasm, webgpu or native`);
+  }
   const bundles = (values.bundles as string | undefined) ?? "runs";
   await checkBundleFolder(bundles, adminToken !== null, log);
   const started = performance.now();
   const { app, engine, model, backendReason: _ } = await openServer({
     model: (values.model as string | undefined) ?? DEFAULT_MODEL,
     bundles,
-    ep: (values.ep as string | undefined) ?? "auto",
+    ep,
     adminToken,
     budgetBytes: positive(values, "budget-mb", 256, "float") * 1024 * 1024,
     scheduler: {

@@ -174,6 +174,19 @@ export function createApp(options: CreateAppOptions): ServeApp {
     const origin = parseCorsOrigins(options.cors);
     app.use("*", cors({ origin, exposeHeaders: ["retry-after"], maxAge: 600 }));
   }
+  // Count every request by its route pattern (not its path: task names would make the label
+  // set unbounded) and final status. Registered first, so it sees what the client got: a 405
+  // below counts as 405 under its route's pattern, not as an unmatched 404.
+  app.use("*", async (c, next) => {
+    await next();
+    const matched = c.req.routePath && !["*", "/*"].includes(c.req.routePath)
+      ? c.req.routePath
+      : routePattern(app, c.req.path);
+    metrics.requests.inc({
+      route: `${c.req.method} ${matched ?? "unmatched"}`,
+      status: String(c.res.status),
+    });
+  });
   // A known path with the wrong method is 405 with an Allow header, not 404; Hono derives the
   // methods from the routes registered below.
   app.use(
@@ -190,14 +203,6 @@ export function createApp(options: CreateAppOptions): ServeApp {
         ),
     }),
   );
-
-  // Count every request by its route pattern (not its path: task names would
-  // make the label set unbounded) and status.
-  app.use("*", async (c, next) => {
-    await next();
-    const route = c.req.routePath === "*" || !c.req.routePath ? "unmatched" : c.req.routePath;
-    metrics.requests.inc({ route: `${c.req.method} ${route}`, status: String(c.res.status) });
-  });
 
   app.onError((err, c) => {
     const e = toPrefixEdgeError(err);
@@ -272,4 +277,14 @@ function healthScheduler(scheduler: Scheduler): Record<string, number | boolean>
     joining: s.joining,
     joined_rows: s.joinedRows,
   };
+}
+
+/** The registered route pattern a path matches (any method), or null. */
+function routePattern(app: Hono, path: string): string | null {
+  for (const r of app.routes) {
+    if (r.path === "*" || r.path === "/*") continue;
+    const re = new RegExp(`^${r.path.replace(/:[^/]+/g, "[^/]+")}$`);
+    if (re.test(path)) return r.path;
+  }
+  return null;
 }

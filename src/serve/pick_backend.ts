@@ -46,7 +46,7 @@ export async function backendCandidates(
         `Cannot use execution provider '${requested}': choose auto, webgpu, native or wasm`,
       );
     }
-    return [{ ep: requested as ExecutionProvider, reason: "requested with --ep" }];
+    return [{ ep: requested as ExecutionProvider, reason: "as requested" }];
   }
   const gpu = probe ?? await probeGpu();
   const out: BackendCandidate[] = [];

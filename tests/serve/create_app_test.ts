@@ -231,6 +231,15 @@ Deno.test("Every client error answers the one error shape with its status", asyn
       405,
       "METHOD_NOT_ALLOWED",
     );
+    // /metrics counts what the client got, under the route's pattern.
+    const exposition = await (await fetch(`${base}/metrics`)).text();
+    assert(
+      exposition.includes('route="GET /v1/completions",status="405"'),
+      exposition.split("\n").filter((l) => l.includes("405") || l.includes("404")).join("\n"),
+    );
+    assert(exposition.includes('route="POST /v1/tasks/:task",status="405"'));
+    assert(exposition.includes('route="GET unmatched",status="404"'));
+    assert(!exposition.includes('route="GET /*"'));
     const put = (task: string, body: BodyInit, auth?: string) =>
       fetch(`${base}/v1/tasks/${task}`, {
         method: "PUT",

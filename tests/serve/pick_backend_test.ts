@@ -24,7 +24,7 @@ Deno.test("backendCandidates skips a software adapter and says why", async () =>
 
 Deno.test("backendCandidates honours an explicit choice and refuses unknown names", async () => {
   assertEquals(await backendCandidates("wasm", HARDWARE), [
-    { ep: "wasm", reason: "requested with --ep" },
+    { ep: "wasm", reason: "as requested" },
   ]);
   await assertRejects(
     () => backendCandidates("cuda", NONE),

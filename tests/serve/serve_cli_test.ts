@@ -45,7 +45,7 @@ Deno.test("serve starts on loopback, logs its backend and answers /healthz", asy
     await withServeCli(
       ["--model", GPT2_TOK, "--bundles", bundles, "--ep", "wasm"],
       async (url, log) => {
-        assert(log.includes("backend: wasm (requested with --ep)"), log);
+        assert(log.includes("backend: wasm (as requested)"), log);
         assert(log.includes("uploads: off"), log);
         const health = await (await fetch(`${url}/healthz`)).json();
         assertEquals(health.execution_provider, "wasm");

@@ -1,0 +1,26 @@
+/** Usage errors exit 2 with one `error [INVALID_INPUT]: ...` line, before any model loads. */
+import { assert, assertEquals } from "./_assert.ts";
+import { ROOT } from "./_fixtures.ts";
+
+const cases: [string, string[], string][] = [
+  ["generate", ["--ep", "cuda"], "--ep"],
+  ["serve", ["--ep", "cuda"], "--ep"],
+  ["export-onnx", [], "--model"],
+  ["export-onnx", ["--model", "models/stories260K", "--dtype", "q9"], "--dtype"],
+  ["train", ["--out", "x", "--resume", "y", "--overwrite"], "--overwrite"],
+];
+
+for (const [task, args, flag] of cases) {
+  Deno.test(`deno task ${task} ${args.join(" ")} is a usage error naming ${flag}`, async () => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "-q", task, ...args],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr).trim();
+    assertEquals(out.code, 2, stderr);
+    assert(stderr.startsWith("error [INVALID_INPUT]: ") && stderr.includes(flag), stderr);
+    assertEquals(stderr.split("\n").length, 1, stderr);
+  });
+}
