@@ -27,6 +27,18 @@ async function copyModel(): Promise<string> {
 
 const REQUEST = { inputIds: [[5, 6, 7, 8, 9]], attentionMask: [[1, 1, 1, 1, 1]] };
 
+/** A bundle of a random prefix of `P` tokens for the model in `dir`. */
+async function bundleFor(dir: string, P: number, seed: number): Promise<Uint8Array> {
+  const model = await loadModel(dir);
+  const bundle = await PrefixBundle.create({
+    prefix: randomPrefix(prefixWidth(model.config), P, seed),
+    model,
+    task: "t",
+    method: { reparam: "none", gate: false, midDim: null },
+  });
+  return await bundle.toBytes({ dtype: "F32" });
+}
+
 async function logits(dir: string, prefix: PrefixBundle["prefix"]): Promise<Float32Array> {
   const engine = await InferenceEngine.create(await loadModel(dir), { executionProvider: "wasm" });
   try {
@@ -43,12 +55,7 @@ Deno.test({
     const dir = await copyModel();
     try {
       const model = await loadModel(dir);
-      const bundleBytes = await (await PrefixBundle.create({
-        prefix: randomPrefix(prefixWidth(model.config), 4, 3),
-        model,
-        task: "t",
-        method: { reparam: "none", gate: false, midDim: null },
-      })).toBytes({ dtype: "F32" });
+      const bundleBytes = await bundleFor(dir, 4, 3);
       const first = await PrefixBundle.fromBytes(bundleBytes, { model });
       const want = await logits(dir, first.prefix);
       for (const dtype of ["f32", "f16", "q8"] as const) {
@@ -76,13 +83,7 @@ Deno.test("a folder with only the exported graph verifies a bundle through expor
   const dir = await copyModel();
   const onlyGraph = await Deno.makeTempDir({ prefix: "graph-only-" });
   try {
-    const model = await loadModel(dir);
-    const bundleBytes = await (await PrefixBundle.create({
-      prefix: randomPrefix(prefixWidth(model.config), 2, 1),
-      model,
-      task: "t",
-      method: { reparam: "none", gate: false, midDim: null },
-    })).toBytes();
+    const bundleBytes = await bundleFor(dir, 2, 1);
     await exportOnnx(dir, { dtype: "q8" });
     await Deno.mkdir(join(onlyGraph, "onnx"));
     for (const f of ["config.json", "tokenizer.json", "tokenizer_config.json"]) {
@@ -116,13 +117,7 @@ Deno.test("a folder with only the exported graph verifies a bundle through expor
 Deno.test("a graph exported from other weights than the folder's is refused with the fix", async () => {
   const dir = await copyModel();
   try {
-    const model = await loadModel(dir);
-    const bundleBytes = await (await PrefixBundle.create({
-      prefix: randomPrefix(prefixWidth(model.config), 2, 1),
-      model,
-      task: "t",
-      method: { reparam: "none", gate: false, midDim: null },
-    })).toBytes();
+    const bundleBytes = await bundleFor(dir, 2, 1);
     await exportOnnx(dir, { dtype: "f32" });
     const recordPath = join(dir, "onnx", "export.json");
     const record = JSON.parse(await Deno.readTextFile(recordPath));

@@ -11,6 +11,7 @@
 import { join } from "node:path";
 import { assert, assertEquals } from "../_assert.ts";
 import { FIXTURES, GPT2_TOK, ROOT } from "../_fixtures.ts";
+import { withListening } from "../serve/_serve_cli.ts";
 
 const dec = new TextDecoder();
 
@@ -32,36 +33,6 @@ async function sh(cwd: string, command: string, env: Record<string, string>) {
     stderr: "piped",
   }).output();
   return { code: out.code, text: dec.decode(out.stdout) + dec.decode(out.stderr) };
-}
-
-/** Start `deno task serve ...` on a free port; the URL it listens on, and how to stop it. */
-async function startServer(cwd: string, command: string, env: Record<string, string>) {
-  const args = command.replace(/\s+#.*$/, "").replace(/--port \d+/, "").trim();
-  const child = new Deno.Command("bash", {
-    args: ["-c", `exec ${args} --port 0`],
-    cwd,
-    env,
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let log = "", url: string | undefined;
-  const deadline = Date.now() + 60_000;
-  while (!url && Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    log += value;
-    url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log)?.[1];
-  }
-  assert(url, `${command} did not start:\n${log}`);
-  return {
-    url,
-    async stop() {
-      child.kill("SIGTERM");
-      await reader.cancel().catch(() => {});
-      await child.status;
-    },
-  };
 }
 
 Deno.test({
@@ -102,25 +73,29 @@ Deno.test({
       let ran = 0;
       for (const block of blocks) {
         if (block.some((c) => /^deno task (test|check|bench)\b/.test(c))) continue;
-        let server: { url: string; stop(): Promise<void> } | null = null;
-        try {
-          for (const raw of block) {
-            const command = raw.replaceAll(/\bDIR\b/g, dir);
-            if (command.startsWith("deno task serve")) {
-              server = await startServer(clone, command, env);
-              continue;
-            }
-            const line: string = server
-              ? command.replace("localhost:8000", server.url.replace("http://", ""))
-                .replace("curl -s ", "curl -sf ")
-              : command;
-            const r = await sh(clone, line, env);
-            assertEquals(r.code, 0, `${line}\n${r.text}`);
-            ran++;
-          }
-        } finally {
-          await server?.stop();
-        }
+        const run = async (command: string, url?: string) => {
+          const line = url
+            ? command.replace("localhost:8000", url.replace("http://", ""))
+              .replace("curl -s ", "curl -sf ")
+            : command;
+          const r = await sh(clone, line, env);
+          assertEquals(r.code, 0, `${line}\n${r.text}`);
+          ran++;
+        };
+        const commands = block.map((c) => c.replaceAll(/\bDIR\b/g, dir));
+        const at = commands.findIndex((c) => c.startsWith("deno task serve"));
+        for (const c of at < 0 ? commands : commands.slice(0, at)) await run(c);
+        if (at < 0) continue;
+        // The server runs while the rest of its block (the requests) does, on a free port.
+        const serve = commands[at].replace(/\s+#.*$/, "").replace(/--port \d+/, "").trim();
+        await withListening(
+          "bash",
+          ["-c", `exec ${serve} --port 0`],
+          { cwd: clone, env },
+          async (url) => {
+            for (const c of commands.slice(at + 1)) await run(c, url);
+          },
+        );
       }
       assert(ran >= 15, `ran ${ran} commands`);
       const status = await new Deno.Command("git", {

@@ -13,12 +13,35 @@ const CLI = `${ROOT}src/cli/serve.ts`;
  * @param args serve's arguments, e.g. `["--model", dir, "--bundles", dir, "--ep", "wasm"]`
  * @param fn the test, given the server's base URL and its startup log
  */
-export async function withServeCli(
+export function withServeCli(
   args: string[],
   fn: (url: string, log: string) => Promise<void>,
 ): Promise<void> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--unstable-no-legacy-abort", "-A", CLI, ...args, "--port", "0"],
+  return withListening(
+    Deno.execPath(),
+    ["run", "--unstable-no-legacy-abort", "-A", CLI, ...args, "--port", "0"],
+    {},
+    fn,
+  );
+}
+
+/**
+ * Run `fn` against any server process that logs `listening on http://127.0.0.1:PORT` on stderr.
+ *
+ * @param command the program
+ * @param args its arguments (the caller picks a free port, e.g. `--port 0`)
+ * @param options working folder and environment
+ * @param fn the test, given the base URL and the startup log
+ */
+export async function withListening(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> },
+  fn: (url: string, log: string) => Promise<void>,
+): Promise<void> {
+  const child = new Deno.Command(command, {
+    args,
+    ...options,
     stdout: "null",
     stderr: "piped",
   }).spawn();

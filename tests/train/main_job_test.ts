@@ -10,6 +10,7 @@ import { checkSlots } from "../../src/eval/mod.ts";
 import { readSlotValues } from "../../src/train/mod.ts";
 import { assert, assertEquals } from "../_assert.ts";
 import { ROOT } from "../_fixtures.ts";
+import { withServeCli } from "../serve/_serve_cli.ts";
 
 const dec = new TextDecoder();
 
@@ -79,24 +80,7 @@ Deno.test({
       const exact = scores.scores?.exact ?? scores.exact;
       assert(exact >= 0.95, `held-out records told exactly: ${exact}`);
 
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["task", "serve", "--bundles", `${tmp}/runs`, "--port", "0"],
-        cwd: ROOT,
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
-      const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-      let log = "";
-      try {
-        let url: string | undefined;
-        const deadline = Date.now() + 60_000;
-        while (!url && Date.now() < deadline) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          log += value;
-          url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log)?.[1];
-        }
-        assert(url, `server did not start:\n${log}`);
+      await withServeCli(["--bundles", `${tmp}/runs`], async (url) => {
         // The README's request, exactly: no sampling parameters.
         const body = await readmeCompletionBody();
         const res = await fetch(`${url}/v1/completions`, {
@@ -120,11 +104,7 @@ Deno.test({
         });
         const story = chat.choices[0].message.content ?? "";
         assert(told(input, story), `the chat answer tells the record's story: ${story}`);
-      } finally {
-        child.kill("SIGTERM");
-        await reader.cancel().catch(() => {});
-        await child.status;
-      }
+      });
     } finally {
       await Deno.remove(tmp, { recursive: true });
     }
