@@ -69,7 +69,7 @@ Deno.test("generate refuses unknown flags, bad numbers, a missing prefix file an
   const cases: [string[], string, number][] = [
     [["--bogus"], "INVALID_INPUT", 2],
     [["--max-new-tokens", "x"], "INVALID_INPUT", 2],
-    [["--ep", "cuda"], "INVALID_INPUT", 1],
+    [["--ep", "cuda"], "INVALID_INPUT", 2],
     [["--prefix-kv", "/nonexistent.safetensors"], "FILE_NOT_FOUND", 1],
     [["--prefix-kv", `${GPT2_TINY}/prefix-none.safetensors`], "PREFIX_MISMATCH", 1],
     [["--model", "/nonexistent"], "FILE_NOT_FOUND", 1],

@@ -27,7 +27,7 @@ Deno.test("serve refuses bad input with a coded error: exit 2 for usage, 1 for f
   const cases: [string[], string, number][] = [
     [["--port", "abc"], "INVALID_INPUT", 2],
     [["--model", "/no/such/model"], "FILE_NOT_FOUND", 1],
-    [["--ep", "cuda", "--model", GPT2_TOK], "INVALID_INPUT", 1],
+    [["--ep", "cuda", "--model", GPT2_TOK], "INVALID_INPUT", 2],
     [["--nope"], "INVALID_INPUT", 2],
     [["--cors", "not an origin"], "INVALID_INPUT", 1],
     [["--token-file", "/no/such/token", "--model", GPT2_TOK], "FILE_NOT_FOUND", 1],
