@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { loadTaskPrefix, taskEosTokenIds } from "../bundle/mod.ts";
 import { type ExecutionProvider, InferenceEngine } from "../infer/mod.ts";
-import { loadModel } from "../model/mod.ts";
+import { endOfOutputToken, loadModel } from "../model/mod.ts";
 import { type DataFormat, loadExamples, readSlotValues } from "../train/mod.ts";
 import {
   checkEvalTask,
@@ -146,6 +146,8 @@ async function main(): Promise<void> {
       verbalizers,
       ...(g?.stop.length ? { stop: g.stop } : {}),
       ...(g ? { eosTokenIds: taskEosTokenIds(g.eosTokenIds, engine.eosTokenIds) } : {}),
+      // Verbalizers end as training ended its targets.
+      endTokenId: g?.eosTokenIds[0] ?? (await endOfOutputToken(model)).id,
       onProgress: (done, total) => {
         bar ??= labelledProgressBar(total, "eval");
         const sec = (performance.now() - started) / 1000;

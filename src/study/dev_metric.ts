@@ -117,7 +117,10 @@ export function engineDevMetric(
         batchSize: options.batchSize ?? 64,
         ...(options.stop?.length ? { stop: options.stop } : {}),
         ...(options.eosTokenIds?.length
-          ? { eosTokenIds: [...new Set([...options.eosTokenIds, ...engine.eosTokenIds])] }
+          ? {
+            eosTokenIds: [...new Set([...options.eosTokenIds, ...engine.eosTokenIds])],
+            endTokenId: options.eosTokenIds[0],
+          }
           : {}),
       });
       lastSamples = r.items.map((it) => ({ input: it.input, output: it.prediction }));

@@ -38,6 +38,11 @@ export interface EvaluateOptions {
   stop?: string[];
   /** Tokens that end a generation (default: the engine's EOS ids). */
   eosTokenIds?: number[];
+  /**
+   * The token a verbalizer ends with when it is scored, as training ended every target
+   * (`endOfOutputToken`; default: the tokenizer's or config's EOS).
+   */
+  endTokenId?: number;
   /** Called as inputs finish: `(done, total)`. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -188,7 +193,7 @@ async function evaluateClassification(
 ): Promise<EvaluationResult> {
   const task = options.task as ClassificationTask | "stsb";
   const tok = engine.tokenizer!;
-  const eos = tok.eosTokenId ?? engine.config.eosTokenIds[0];
+  const eos = options.endTokenId ?? tok.eosTokenId ?? engine.config.eosTokenIds[0];
   if (eos === undefined) {
     throw new PrefixEdgeError(
       "CONFIG_INVALID",

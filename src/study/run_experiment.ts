@@ -68,6 +68,8 @@ export interface GridEvalOptions {
   batchSize?: number;
   /** Tokens that end a generation (set from the training data's end token). */
   eosTokenIds?: number[];
+  /** The token verbalizers end with when scored (the training data's end token). */
+  endTokenId?: number;
 }
 
 /** What an experiment runs. */
@@ -296,6 +298,7 @@ export async function runExperiment(
   const evaluation: GridEvalOptions = {
     ...settings.evaluation,
     eosTokenIds: taskEosTokenIds(endIds, engine.eosTokenIds),
+    endTokenId: endIds[0],
   };
   const devMetric = settings.devMetric && devPath
     ? engineDevMetric(engine, await loadExamples(devPath, format), {
