@@ -39,25 +39,31 @@ export {
 } from "./src/model/mod.ts";
 
 // The prefix module (parameters, init, fold).
-export { PrefixModule, type PrefixOptions, type Reparam } from "./src/prefix/mod.ts";
+export { PrefixModule, type PrefixOptions, type Reparam, REPARAMS } from "./src/prefix/mod.ts";
 
 // Bundles.
 export {
+  BUNDLE_DTYPES,
   type BundleDtype,
   BundleError,
+  type BundleGeneration,
   type BundleManifest,
+  type BundlePrompt,
   type CreateBundleOptions,
   exportPeft,
   importPeft,
   loadPrefixSource,
+  loadTaskPrefix,
   modelFingerprint,
   PrefixBundle,
   type ReadBundleOptions,
+  type TaskUsage,
   validateTaskName,
 } from "./src/bundle/mod.ts";
 
 // ONNX export from safetensors (no Python).
 export {
+  EXPORT_LOGIT_BOUNDS,
   exportOnnx,
   type ExportOptions,
   type ExportResult,
@@ -85,6 +91,7 @@ export {
   assertTrainable,
   createTrainer,
   type CreateTrainerOptions,
+  type DevMetric,
   loadExamples,
   lossAndGrads,
   type LossAndGradsOptions,
@@ -92,6 +99,8 @@ export {
   PrefixTrainer,
   prepareDataset,
   readCheckpoint,
+  readSlotValues,
+  taskUsage,
   train,
   type TrainData,
   type TrainingBackend,
@@ -127,7 +136,11 @@ export {
   type GlueScores,
   lineChartSvg,
   lossChartSvg,
+  metricChartSvg,
   scoreContinuations,
+  slotMetrics,
+  type SlotScores,
+  type SlotValues,
 } from "./src/eval/mod.ts";
 
 // The paper's study: task evaluation and the method x prefix-length grid.
@@ -138,6 +151,7 @@ export {
   type EvaluationResult,
   type ExperimentOptions,
   type ExperimentResult,
+  generationDevMetric,
   runExperiment,
 } from "./src/study/mod.ts";
 

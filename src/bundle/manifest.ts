@@ -20,6 +20,9 @@ export const MAX_MANIFEST_BYTES = 1 << 20;
 /** How the stored `kv` is encoded. */
 export type BundleDtype = "F32" | "F16" | "I8";
 
+/** Every stored dtype, in the order help texts list them. */
+export const BUNDLE_DTYPES: readonly BundleDtype[] = Object.freeze(["F32", "F16", "I8"]);
+
 /** Prefix-module variants (docs/design.md §1). */
 export type BundleReparam = "none" | "mlp" | "residual";
 
@@ -252,7 +255,7 @@ export function parseManifest(bytes: Uint8Array, file: string): BundleManifest {
   int(m, "numKvHeads");
   int(m, "headDim");
   const dtype = str(m, "dtype");
-  if (dtype !== "F32" && dtype !== "F16" && dtype !== "I8") {
+  if (!(BUNDLE_DTYPES as readonly string[]).includes(dtype)) {
     bad(`"dtype" is ${JSON.stringify(dtype)}, expected F32, F16 or I8`);
   }
   if (str(m, "layout") !== KV_LAYOUT) {

@@ -9,6 +9,7 @@ export { BundleError } from "./bundle_error.ts";
 export {
   type BaseArchitecture,
   type BaseFingerprint,
+  BUNDLE_DTYPES,
   BUNDLE_FORMAT,
   BUNDLE_FORMAT_VERSION,
   type BundleBase,

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { REPARAMS } from "../prefix/mod.ts";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { encodeSafetensors, type LoadedModel, type Prefix, validatePrefix } from "../model/mod.ts";
 import { BundleError } from "./bundle_error.ts";
@@ -134,7 +135,7 @@ export class PrefixBundle {
     if (typeof task !== "string" || task.length === 0) {
       throw new PrefixEdgeError("INVALID_INPUT", "Cannot create a bundle: the task name is empty");
     }
-    if (!["none", "mlp", "residual"].includes(method.reparam)) {
+    if (!(REPARAMS as readonly string[]).includes(method.reparam)) {
       throw new PrefixEdgeError(
         "INVALID_INPUT",
         `Cannot create a bundle: method.reparam is ${JSON.stringify(method.reparam)}`,

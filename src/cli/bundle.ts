@@ -14,7 +14,13 @@
 import { dirname, join } from "node:path";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { type LoadedModel, loadModel } from "../model/mod.ts";
-import { type BundleDtype, exportPeft, importPeft, PrefixBundle } from "../bundle/mod.ts";
+import {
+  BUNDLE_DTYPES,
+  type BundleDtype,
+  exportPeft,
+  importPeft,
+  PrefixBundle,
+} from "../bundle/mod.ts";
 import { cliFailure, type CliSpec, EXIT, formatHelp, parseCliArgs, UsageError } from "./_args.ts";
 import { VERSION } from "../version.ts";
 
@@ -158,8 +164,8 @@ function parseDtype(
 ): BundleDtype {
   if (s === undefined && fallback) return fallback;
   if (s === undefined) throw new UsageError(`Cannot run ${cmd}: it needs --dtype (f16, i8 or f32)`);
-  const d = String(s).toUpperCase();
-  if (d !== "F32" && d !== "F16" && d !== "I8") {
+  const d = String(s).toUpperCase() as BundleDtype;
+  if (!BUNDLE_DTYPES.includes(d)) {
     throw new UsageError(
       `Cannot parse --dtype: it must be f16, i8 or f32, got ${JSON.stringify(s ?? "")}`,
     );

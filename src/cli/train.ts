@@ -7,13 +7,17 @@
  */
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { BundleDtype, BundleGeneration } from "../bundle/mod.ts";
+import {
+  BUNDLE_DTYPES,
+  type BundleDtype,
+  type BundleGeneration,
+  validateTaskName,
+} from "../bundle/mod.ts";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { loadModel } from "../model/mod.ts";
 import {
   assertTrainable,
   checkContext,
-  checkTaskName,
   DATA_FORMATS,
   type DataFormat,
   DEFAULT_TRAIN_OPTIONS,
@@ -27,7 +31,7 @@ import {
   type TrainingBackend,
   type TrainOptions,
 } from "../train/mod.ts";
-import type { Reparam } from "../prefix/mod.ts";
+import { type Reparam, REPARAMS } from "../prefix/mod.ts";
 import {
   type CliSpec,
   type CliValues,
@@ -291,7 +295,7 @@ const SPEC: CliSpec = {
 function taskNameFrom(path: string): string {
   const stem = basename(path, extname(path));
   const name = /^(train|dev|test|trainset|devset)$/i.test(stem) ? basename(dirname(path)) : stem;
-  // Fit checkTaskName: allowed characters, a letter or digit first, no "..", 64 at most.
+  // Fit validateTaskName: allowed characters, a letter or digit first, no "..", 64 at most.
   return name.toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/\.{2,}/g, ".")
     .replace(/^[^a-z0-9]+/, "").slice(0, 64).replace(/[-.]+$/, "") || "task";
 }
@@ -438,9 +442,9 @@ async function main(): Promise<void> {
   if (v.gate && v["no-gate"]) {
     throw new UsageError("Cannot parse arguments: --gate and --no-gate both given");
   }
-  if (typeof v["task-name"] === "string") checkTaskName(v["task-name"]);
+  if (typeof v["task-name"] === "string") validateTaskName(v["task-name"]);
   const reparam = v.reparam as string | undefined;
-  if (reparam !== undefined && !["none", "mlp", "residual"].includes(reparam)) {
+  if (reparam !== undefined && !(REPARAMS as readonly string[]).includes(reparam)) {
     throw new UsageError(`Cannot parse --reparam: "${reparam}" is not none, mlp or residual`);
   }
   const format = v.format as DataFormat | undefined;
@@ -451,7 +455,7 @@ async function main(): Promise<void> {
   }
 
   const dtype = (v.dtype as string | undefined)?.toUpperCase() as BundleDtype | undefined;
-  if (dtype !== undefined && !["F32", "F16", "I8"].includes(dtype)) {
+  if (dtype !== undefined && !BUNDLE_DTYPES.includes(dtype)) {
     throw new UsageError(`Cannot parse --dtype: "${v.dtype}" is not F32, F16 or I8`);
   }
   const backend = v.backend as TrainingBackend | "auto" | undefined;

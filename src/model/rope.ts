@@ -1,8 +1,11 @@
 /**
  * Rotary position embedding tables, computed once on the CPU in float64 (Hugging Face's
  * default RoPE: inv_freq_i = theta^(-2i/hd), angle = position * inv_freq_i, rotate_half
- * layout; Llama 3's `rope_scaling` rescales inv_freq by wavelength). Every runtime that
- * rotates (the WebGPU trainer; exporters) reads these.
+ * layout; Llama 3's `rope_scaling` rescales inv_freq by wavelength). The WebGPU trainer reads
+ * these tables. The ONNX graphs (inference and the ONNX Runtime trainer) compute their angles in
+ * the graph from `inverseFrequencies` in src/onnx/decoder_llama.ts, in float32 as PyTorch does,
+ * so their logits match PyTorch's export; with Llama 3's scaling that function takes the
+ * frequencies from here.
  *
  * @module
  */

@@ -8,4 +8,5 @@ export {
   PrefixModule,
   type PrefixOptions,
   type Reparam,
+  REPARAMS,
 } from "./prefix_module.ts";

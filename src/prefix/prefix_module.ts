@@ -22,6 +22,9 @@ import { SeededRandom } from "../model/seeded_random.ts";
 /** How the prefix is reparameterized (docs/design.md §1). */
 export type Reparam = "none" | "mlp" | "residual";
 
+/** Every reparameterization, in the order help texts list them. */
+export const REPARAMS: readonly Reparam[] = Object.freeze(["none", "mlp", "residual"]);
+
 /** Names of the prefix module's parameters, in a fixed order. */
 export const PARAM_NAMES = ["E", "W1", "b1", "W2", "b2", "a"] as const;
 

@@ -9,7 +9,7 @@ import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { PrefixEdgeError } from "../errors/mod.ts";
-import type { ServeContext } from "./_serve_context.ts";
+import type { ServeContext } from "./serve_context.ts";
 import type { BundleStore } from "./bundle_store.ts";
 import type { ServeEngine } from "./engine_port.ts";
 import { errorResponse, toPrefixEdgeError } from "./error_response.ts";

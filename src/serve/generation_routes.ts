@@ -9,7 +9,7 @@
  */
 import type { Hono } from "hono";
 import { PrefixEdgeError } from "../errors/mod.ts";
-import type { ServeContext } from "./_serve_context.ts";
+import type { ServeContext } from "./serve_context.ts";
 import type { FinishReason } from "../infer/mod.ts";
 import type { RowResult } from "./engine_port.ts";
 import { errorBody } from "./error_response.ts";

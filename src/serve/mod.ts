@@ -7,7 +7,7 @@
  * @module
  */
 export { createApp, type CreateAppOptions, parseCorsOrigins, type ServeApp } from "./create_app.ts";
-export type { ServeContext } from "./_serve_context.ts";
+export type { ServeContext } from "./serve_context.ts";
 export type {
   JoinableBatch,
   RowOptions,

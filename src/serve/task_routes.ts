@@ -7,7 +7,7 @@
  */
 import type { Hono } from "hono";
 import { PrefixEdgeError } from "../errors/mod.ts";
-import { manifestSummary, type ServeContext } from "./_serve_context.ts";
+import { manifestSummary, type ServeContext } from "./serve_context.ts";
 import { checkBearer } from "./admin_auth.ts";
 import { readBytesBody } from "./read_body.ts";
 import { BASE_TASK, validateTaskName } from "./task_name.ts";

@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { gatesChartSvg, lineChartSvg, type PlotSeries } from "../eval/mod.ts";
-import type { ExperimentState } from "./run_experiment.ts";
+import type { ExperimentState } from "./experiment_state.ts";
 import { METHOD_SETTINGS, type MethodName, METHODS } from "./experiment_grid.ts";
 
 /** Files the report wrote (paths). */

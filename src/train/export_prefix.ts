@@ -10,6 +10,7 @@ import {
   type BundleGeneration,
   type BundlePrompt,
   PrefixBundle,
+  validateTaskName,
 } from "../bundle/mod.ts";
 import { type LoadedModel, validatePrefix } from "../model/mod.ts";
 import type { PrefixModule } from "../prefix/mod.ts";
@@ -69,18 +70,6 @@ export interface ExportedPrefix {
 }
 
 /**
- * The names a trained task may have: the bundle's one rule, which the server applies too
- * (`TASK_NAME_PATTERN` in src/bundle/task_name.ts), since the name becomes the file
- * `<task>.prefix.zip` a server loads. `checkTaskName` checks a name before a run spends time on
- * training.
- */
-import { TASK_NAME_PATTERN, validateTaskName } from "../bundle/mod.ts";
-/** The bundle's task-name rule, under the name training has used. */
-export const TRAIN_TASK_NAME_PATTERN: RegExp = TASK_NAME_PATTERN;
-/** The bundle's task-name check, under the name training has used. */
-export const checkTaskName: (name: unknown) => string = validateTaskName;
-
-/**
  * Fold the trained module and write it as a prefix bundle,
  * `<outDir>/<taskName>.prefix.zip` (docs/bundle-format.md): the folded
  * `g * R` keys/values, the base-model fingerprint, the method with the final
@@ -90,7 +79,7 @@ export const checkTaskName: (name: unknown) => string = validateTaskName;
  *   the stored dtype (default `F16`, the bundle writer's default)
  * @returns the written file
  * @throws {PrefixEdgeError} `INVALID_INPUT` for a task name that
- *   {@link checkTaskName} refuses; `INVALID_INPUT` / `PREFIX_MISMATCH` when the folded
+ *   `validateTaskName` refuses; `INVALID_INPUT` / `PREFIX_MISMATCH` when the folded
  *   prefix holds NaN/Inf or does not fit the model; `BUNDLE_NONFINITE` when a
  *   value is beyond the F16 range
  *
@@ -101,7 +90,7 @@ export const checkTaskName: (name: unknown) => string = validateTaskName;
  */
 export async function exportPrefix(input: ExportPrefixInput): Promise<ExportedPrefix> {
   const { model, prefixModule: pm, training } = input;
-  checkTaskName(input.taskName);
+  validateTaskName(input.taskName);
   const prefix = pm.fold();
   validatePrefix(model.config, prefix, `the trained prefix of task "${input.taskName}"`);
   const metrics: Record<string, number> = {};

@@ -21,7 +21,7 @@ export interface LossAndGradsOptions {
  * The mean cross-entropy over counted tokens and its gradient with respect to every
  * parameter of the prefix module.
  *
- * @param model a loaded GPT-2 model
+ * @param model the loaded base model (any trainable family)
  * @param pm the prefix module (not modified)
  * @param batch right-padded rows; labels aligned with inputIds (HF), -100 ignored
  * @param options the backend, and on WebGPU the kernel set

@@ -29,15 +29,13 @@ export {
 } from "./ort/ort_trainer.ts";
 export { assertTrainable } from "./graph/mod.ts";
 export { trainSteps, type TrainStepsOptions } from "./train_steps.ts";
-// Training data, loop, schedule and export (appended by the data/loop owner).
+// Training data, loop, schedule and export.
 export * from "./data/mod.ts";
 export * from "./loop/mod.ts";
 export { type LinearScheduleOptions, linearWarmupDecay } from "./schedule.ts";
 export {
-  checkTaskName,
   type ExportedPrefix,
   exportPrefix,
   type ExportPrefixInput,
-  TRAIN_TASK_NAME_PATTERN,
   type TrainingFacts,
 } from "./export_prefix.ts";

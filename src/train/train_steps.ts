@@ -24,7 +24,7 @@ export interface TrainStepsOptions extends AdamWOptions {
 /**
  * Run `steps` AdamW steps on one batch and update `pm.params` in place.
  *
- * @param model a loaded GPT-2 model
+ * @param model the loaded base model (any trainable family)
  * @param pm the prefix module (updated in place)
  * @param batch the batch, reused every step
  * @param opts steps and AdamW hyperparameters (constant lr)

@@ -16,17 +16,12 @@
  * @module
  */
 import { join } from "node:path";
-import { type BundleDtype, modelFingerprint } from "../../bundle/mod.ts";
+import { type BundleDtype, modelFingerprint, validateTaskName } from "../../bundle/mod.ts";
 import { PrefixEdgeError } from "../../errors/mod.ts";
 import type { LoadedModel } from "../../model/mod.ts";
 import { PrefixModule } from "../../prefix/mod.ts";
 import type { TokenizedDataset } from "../data/tokenize_dataset.ts";
-import {
-  checkTaskName,
-  type ExportedPrefix,
-  exportPrefix,
-  type TrainingFacts,
-} from "../export_prefix.ts";
+import { type ExportedPrefix, exportPrefix, type TrainingFacts } from "../export_prefix.ts";
 import { taskUsage } from "../data/task_usage.ts";
 import {
   type BestPrefix,
@@ -69,7 +64,7 @@ export interface TrainData {
 export interface TrainRunOptions extends Partial<TrainOptions> {
   /** Output folder (created): metrics.jsonl, loss.svg, gates.svg, checkpoint/, `<task>.prefix.zip`, summary.json. */
   outDir: string;
-  /** Task name recorded in the export and its file name (default "task"; see `checkTaskName`). */
+  /** Task name recorded in the export and its file name (default "task"; see `validateTaskName`). */
   taskName?: string;
   /** Resume from this checkpoint folder (or a run folder holding `checkpoint/`). */
   resume?: string;
@@ -186,7 +181,7 @@ function emptyWindow(): LogWindow {
  * @param hooks trainer factory, log and warning callbacks, progress sink
  * @returns the run's results and written files
  * @throws {PrefixEdgeError} `INVALID_INPUT` (options, a task name that
- *   `checkTaskName` refuses), `PREFIX_MISMATCH` /
+ *   `validateTaskName` refuses), `PREFIX_MISMATCH` /
  *   `CONTEXT_OVERFLOW` (prefix and examples do not fit the context),
  *   `DATA_INVALID` (empty data), `CHECKPOINT_MISMATCH` / `CHECKPOINT_INVALID`
  *   (resume), `TRAINING_DIVERGED` (too many non-finite steps in a row)
@@ -216,7 +211,7 @@ export async function train(
     stopAtMetric,
     ...rest
   } = runOptions;
-  checkTaskName(taskName); // before training: the name becomes the bundle's file name
+  validateTaskName(taskName); // before training: the name becomes the bundle's file name
   const options = resolveTrainOptions(rest);
   const config = model.config;
   checkContext(config, options.prefixLen, options.maxLen);

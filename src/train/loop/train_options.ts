@@ -9,7 +9,7 @@
  */
 import { PrefixEdgeError } from "../../errors/mod.ts";
 import type { ModelConfig } from "../../model/mod.ts";
-import type { Reparam } from "../../prefix/mod.ts";
+import { type Reparam, REPARAMS } from "../../prefix/mod.ts";
 
 /** Everything that shapes a training run. */
 export interface TrainOptions {
@@ -171,7 +171,7 @@ export function resolveTrainOptions(
     }
   };
   posInt("prefixLen");
-  if (!["none", "mlp", "residual"].includes(o.reparam)) {
+  if (!(REPARAMS as readonly string[]).includes(o.reparam)) {
     bad(`${name("reparam")} must be none, mlp or residual, got ${JSON.stringify(o.reparam)}`);
   }
   if (typeof o.gate !== "boolean") bad(`${name("gate")} must be true or false`);
