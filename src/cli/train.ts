@@ -625,6 +625,7 @@ async function main(): Promise<void> {
   );
   if (samples > 0 && held) await showSamples(model, held, samples, result, usage.generation);
   if (!result.verdict.ok) {
+    for (const problem of result.verdict.problems) console.error(`warning: ${problem}`);
     throw new PrefixEdgeError(
       "TRAINING_FAILED",
       `The run did not learn its task: ${result.verdict.problems.join("; ")}. ${

@@ -148,3 +148,29 @@ Deno.test("deno task train --resume DIR alone continues a run with its recorded 
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("a main job whose rate is far too high says so, exits 1, and leaves a bundle no worse than where it started", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const out = `${tmp}/run`;
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "train", "--lr", "0.1", "--steps", "100", "--samples", "0", "--out", out],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = dec.decode(r.stderr);
+    assertEquals(r.code, 1, stderr);
+    assert(stderr.includes("warning: the dev loss rose from"), stderr);
+    assert(stderr.includes("error [TRAINING_FAILED]"), stderr);
+    const s = JSON.parse(await Deno.readTextFile(`${out}/summary.json`));
+    assertEquals(s.ok, false);
+    assert(s.devLoss > s.initialDevLoss, `the rate must hurt for this test to mean anything`);
+    // The bundle holds the best evaluated prefix: no worse than the untrained one.
+    assert(s.bestMetric >= s.initialScores.exact, JSON.stringify(s));
+    assert(s.bestDevLoss <= s.initialDevLoss, JSON.stringify(s));
+    assert((await Deno.stat(`${out}/pet-stories.prefix.zip`)).isFile);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
