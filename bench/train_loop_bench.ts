@@ -18,11 +18,11 @@ import { loadModel } from "../src/model/mod.ts";
 import { PrefixModule } from "../src/prefix/mod.ts";
 import {
   collateBatch,
-  type LoopTrainer,
   planEpoch,
   PrefixTrainer,
   prepareDataset,
   train,
+  type Trainer,
 } from "../src/train/mod.ts";
 import { printHelpIfAsked } from "./_help.ts";
 
@@ -53,11 +53,12 @@ console.log(
 );
 
 // 2. Loop overhead with a trainer that does nothing.
-const noop = (pm: PrefixModule): LoopTrainer => ({
+const noop = (pm: PrefixModule): Trainer => ({
   accumulate: (b) => Promise.resolve({ lossSum: b.inputIds.length, tokens: b.inputIds.length }),
   step: () => Promise.resolve({ gradNorm: 1, skipped: false }),
   evaluate: (b) => Promise.resolve({ lossSum: b.inputIds.length, tokens: b.inputIds.length }),
   readParams: () => Promise.resolve(pm.params),
+  readGrads: () => Promise.resolve(pm.params),
   readOptimizerState: () => {
     const z = Object.fromEntries(
       Object.entries(pm.params).map(([k, v]) => [k, new Float32Array(v.length)]),

@@ -246,7 +246,7 @@ const testFiles = [
   "tests/gpu/matmul_f16_test.ts",
   "tests/gpu/subgroup_kernels_test.ts",
   "tests/train/oracle_grads_test.ts",
-  "tests/train/oracle_adamw_test.ts",
+  "tests/train/trainer_backends_test.ts",
 ];
 async function runTests(label: string, env: Record<string, string>) {
   const tt = performance.now();

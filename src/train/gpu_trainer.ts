@@ -24,14 +24,15 @@ import {
   type PrefixLayout,
 } from "../gpu/mod.ts";
 import { PARAM_NAMES, type ParamName, paramShapes, type PrefixModule } from "../prefix/mod.ts";
+import { createTrainingGraph, packBatch, type TrainingGraph } from "./graph/mod.ts";
 import {
-  createTrainingGraph,
-  packBatch,
+  type AdamWOptions,
+  type BatchLoss,
+  type OptimizerState,
+  resolveAdamW,
   type TokenBatch,
-  type TrainingGraph,
-} from "./graph/mod.ts";
-
-export type { TokenBatch };
+  type Trainer,
+} from "./trainer.ts";
 
 /** Allocation limits of a trainer, and optional LM-head chunking (for tests and benchmarks). */
 export interface TrainerLimits {
@@ -47,38 +48,6 @@ export interface TrainerLimits {
   kernels?: KernelSetName;
 }
 
-/** AdamW hyperparameters (torch.optim.AdamW semantics). */
-export interface AdamWOptions {
-  /** Learning rate. */
-  lr: number;
-  /** (beta1, beta2), default (0.9, 0.999). */
-  betas?: [number, number];
-  /** Default 1e-8. */
-  eps?: number;
-  /** Decoupled weight decay, default 0.01 (PyTorch's default). */
-  weightDecay?: number;
-  /** Global L2 gradient-norm clipping threshold, default 1.0; 0 turns clipping off. */
-  maxGradNorm?: number;
-}
-
-/** AdamW moments and step count, keyed like the parameters. */
-export interface OptimizerState {
-  /** Number of updates applied so far. */
-  step: number;
-  /** First moments. */
-  m: Record<string, Float32Array>;
-  /** Second moments. */
-  v: Record<string, Float32Array>;
-}
-
-/** Summed loss and counted tokens of one batch. */
-export interface BatchLoss {
-  /** Sum of the per-token cross-entropy losses (nats). */
-  lossSum: number;
-  /** Number of counted target tokens. */
-  tokens: number;
-}
-
 /**
  * Trains a {@link PrefixModule} on WebGPU against a frozen base model (GPT-2 or Llama family).
  *
@@ -92,7 +61,7 @@ export interface BatchLoss {
  * trainer.destroy();
  * ```
  */
-export class PrefixTrainer {
+export class PrefixTrainer implements Trainer {
   /** The module being trained (its params are refreshed by {@link readParams}). */
   readonly pm: PrefixModule;
   /** Most rows per batch. */
@@ -434,30 +403,10 @@ export class PrefixTrainer {
    */
   async step(opt: AdamWOptions): Promise<{ gradNorm: number; skipped: boolean }> {
     this.#alive("step");
-    if (!(opt.lr >= 0) || !Number.isFinite(opt.lr)) {
-      throw new PrefixEdgeError(
-        "INVALID_INPUT",
-        `Cannot step: lr must be a finite number >= 0, got ${opt.lr}`,
-      );
-    }
-    if (this.#tokens === 0) {
-      throw new PrefixEdgeError(
-        "INVALID_INPUT",
-        "Cannot step: no token was accumulated since the last step (every label is -100?)",
-      );
-    }
-    const [beta1, beta2] = opt.betas ?? [0.9, 0.999];
+    const hp = resolveAdamW(opt, this.#tokens);
     const enc = this.#ctx.device.createCommandEncoder();
     this.#recordGrads(enc);
-    this.#adam.record(enc, this.#n, {
-      lr: opt.lr,
-      beta1,
-      beta2,
-      eps: opt.eps ?? 1e-8,
-      weightDecay: opt.weightDecay ?? 0.01,
-      maxGradNorm: opt.maxGradNorm ?? 1.0,
-      step: this.#step + 1,
-    }, {
+    this.#adam.record(enc, this.#n, { ...hp, step: this.#step + 1 }, {
       grads: this.#grads,
       params: this.#params,
       m: this.#m,

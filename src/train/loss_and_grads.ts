@@ -6,7 +6,7 @@
 import type { LoadedModel } from "../model/mod.ts";
 import type { PrefixModule } from "../prefix/mod.ts";
 import type { KernelSetName } from "../gpu/mod.ts";
-import type { TokenBatch } from "./gpu_trainer.ts";
+import type { TokenBatch } from "./trainer.ts";
 import { createTrainer, type TrainingBackend } from "./training_backend.ts";
 
 /** Options of {@link lossAndGrads}. */

@@ -8,10 +8,15 @@ export {
   type AdamWOptions,
   type BatchLoss,
   type OptimizerState,
-  PrefixTrainer,
+  resolveAdamW,
+  type ResolvedAdamW,
+  type StepResult,
   type TokenBatch,
-  type TrainerLimits,
-} from "./gpu_trainer.ts";
+  type Trainer,
+  type TrainerFactory,
+  type TrainerSize,
+} from "./trainer.ts";
+export { PrefixTrainer, type TrainerLimits } from "./gpu_trainer.ts";
 export { lossAndGrads, type LossAndGradsOptions } from "./loss_and_grads.ts";
 export {
   type ChosenTrainer,

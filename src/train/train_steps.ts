@@ -8,7 +8,7 @@ import { PrefixEdgeError } from "../errors/mod.ts";
 import type { LoadedModel } from "../model/mod.ts";
 import type { PrefixModule } from "../prefix/mod.ts";
 import type { KernelSetName } from "../gpu/mod.ts";
-import type { AdamWOptions, TokenBatch } from "./gpu_trainer.ts";
+import type { AdamWOptions, TokenBatch } from "./trainer.ts";
 import { createTrainer, type TrainingBackend } from "./training_backend.ts";
 
 /** Options of {@link trainSteps}: AdamW with a constant learning rate, and the step count. */

@@ -17,7 +17,7 @@ import { type GpuProbe, probeGpu } from "../infer/mod.ts";
 import type { PrefixModule } from "../prefix/mod.ts";
 import { PrefixTrainer } from "./gpu_trainer.ts";
 import { OrtPrefixTrainer } from "./ort/ort_trainer.ts";
-import type { LoopTrainer } from "./loop/trainer_contract.ts";
+import type { Trainer } from "./trainer.ts";
 
 /** Where a training step runs. */
 export type TrainingBackend = "webgpu" | "native" | "wasm";
@@ -107,8 +107,7 @@ export interface CreateTrainerOptions {
 /** A trainer and the backend it runs on. */
 export interface ChosenTrainer {
   /** The trainer. */
-  trainer: LoopTrainer & {
-    readGrads(): Promise<Record<string, Float32Array>>;
+  trainer: Trainer & {
     /** WebGPU: the kernel set that runs; ONNX Runtime trainers have none. */
     readonly kernelSet?: KernelSetName;
   };

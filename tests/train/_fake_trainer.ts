@@ -6,13 +6,15 @@
  * data order, the schedule and the optimizer state, which is what resume and
  * reproducibility tests need to see.
  */
-import type {
-  AdamWOptions as StepOptions,
-  LoopTrainer,
-  OptimizerState as TrainerOptimizerState,
-  TokenBatch as TrainerBatch,
-  TrainerFactory,
+import {
+  type AdamWOptions as StepOptions,
+  type OptimizerState as TrainerOptimizerState,
+  resolveAdamW,
+  type TokenBatch as TrainerBatch,
+  type Trainer,
+  type TrainerFactory,
 } from "../../src/train/mod.ts";
+import { PrefixEdgeError } from "../../src/errors/mod.ts";
 import type { PrefixModule } from "../../src/prefix/mod.ts";
 
 /** Options of the fake. */
@@ -59,7 +61,7 @@ export function fakeTrainerFactory(
   return { factory, log };
 }
 
-class FakeTrainer implements LoopTrainer {
+class FakeTrainer implements Trainer {
   #pm: PrefixModule;
   #opts: FakeOptions;
   #log: FakeLog;
@@ -73,6 +75,7 @@ class FakeTrainer implements LoopTrainer {
   #micro = 0;
   #step = 0; // optimizer steps applied
   #calls = 0; // step() calls, skipped included
+  #destroyed = false;
 
   constructor(pm: PrefixModule, opts: FakeOptions, log: FakeLog) {
     this.#pm = pm;
@@ -111,7 +114,14 @@ class FakeTrainer implements LoopTrainer {
     return { lossSum, tokens };
   }
 
+  #alive(action: string): void {
+    if (this.#destroyed) {
+      throw new PrefixEdgeError("INVALID_INPUT", `Cannot ${action}: the trainer was destroyed`);
+    }
+  }
+
   accumulate(batch: TrainerBatch): Promise<{ lossSum: number; tokens: number }> {
+    this.#alive("accumulate");
     if (this.#opts.crashAtStep === this.#calls + 1) {
       return Promise.reject(new Error(`simulated crash in step ${this.#calls + 1}`));
     }
@@ -124,6 +134,8 @@ class FakeTrainer implements LoopTrainer {
   }
 
   step(o: StepOptions): Promise<{ gradNorm: number; skipped: boolean }> {
+    this.#alive("step");
+    const hp = resolveAdamW(o, this.#tokens);
     this.#calls++;
     this.#log.microPerStep.push(this.#micro);
     this.#log.lrs.push(o.lr);
@@ -138,9 +150,8 @@ class FakeTrainer implements LoopTrainer {
       for (const n of this.#names) this.#grad[n].fill(0);
       return Promise.resolve({ gradNorm: norm, skipped: true });
     }
-    const clip = o.maxGradNorm && norm > o.maxGradNorm ? o.maxGradNorm / (norm + 1e-6) : 1;
-    const [b1, b2] = o.betas ?? [0.9, 0.999];
-    const eps = o.eps ?? 1e-8, wd = o.weightDecay ?? 0;
+    const clip = hp.maxGradNorm && norm > hp.maxGradNorm ? hp.maxGradNorm / (norm + 1e-6) : 1;
+    const { beta1: b1, beta2: b2, eps, weightDecay: wd } = hp;
     this.#step++;
     const c1 = 1 - b1 ** this.#step, c2 = 1 - b2 ** this.#step;
     for (const n of this.#names) {
@@ -157,8 +168,18 @@ class FakeTrainer implements LoopTrainer {
   }
 
   evaluate(batch: TrainerBatch): Promise<{ lossSum: number; tokens: number }> {
+    this.#alive("evaluate");
     this.#log.evaluations++;
     return Promise.resolve(this.#lossAndGrad(batch, false));
+  }
+
+  readGrads(): Promise<Record<string, Float32Array>> {
+    this.#alive("read gradients");
+    const out: Record<string, Float32Array> = {};
+    for (const n of this.#names) {
+      out[n] = Float32Array.from(this.#grad[n], (g) => g / Math.max(1, this.#tokens));
+    }
+    return Promise.resolve(out);
   }
 
   readParams(): Promise<Record<string, Float32Array>> {
@@ -189,6 +210,7 @@ class FakeTrainer implements LoopTrainer {
   }
 
   destroy(): void {
+    this.#destroyed = true;
     this.#log.destroyed = true;
   }
 }

@@ -1,6 +1,7 @@
 /**
- * PrefixTrainer's contract, checked against the gpt2-tiny oracle: vocabulary chunking,
- * gradient accumulation over micro-batches, evaluation, optimizer state I/O, and errors.
+ * What is particular to the WebGPU PrefixTrainer, checked against the gpt2-tiny oracle: the
+ * chunked LM head, and its refusals of batches and configs. The trainer contract every backend
+ * keeps (accumulation, evaluation, the AdamW trajectory, optimizer state) is trainer.case.ts.
  */
 import { assert, assertAlmostEquals, assertEquals, assertRejects } from "../_assert.ts";
 import { GPT2_TINY, LLAMA_TINY, readCases, relL2 } from "../_fixtures.ts";
@@ -54,74 +55,6 @@ for (const keepLogits of [false, true]) {
     }
   });
 }
-
-Deno.test("accumulate() over two micro-batches gives the gradient of the mean over all their tokens", async () => {
-  const { pm, grads: want } = await loadCase(GPT2_TINY, model, residualGate);
-  const trainer = await PrefixTrainer.create(model, pm, { maxBatch: 2, maxLen: 6 });
-  try {
-    const a = await trainer.accumulate({
-      inputIds: [batch.inputIds[0]],
-      labels: [batch.labels[0]],
-      attentionMask: [batch.attentionMask![0]],
-    });
-    // A shorter second micro-batch (the padding columns cut off) with other shapes.
-    const b = await trainer.accumulate({
-      inputIds: [batch.inputIds[1].slice(0, 4)],
-      labels: [batch.labels[1].slice(0, 4)],
-    });
-    assertEquals([a.tokens, b.tokens, trainer.pendingTokens], [3, 1, 4]);
-    assertAlmostEquals((a.lossSum + b.lossSum) / 4, residualGate.loss, 1e-3 * residualGate.loss);
-    assertGrads(await trainer.readGrads(), want);
-  } finally {
-    trainer.destroy();
-  }
-});
-
-Deno.test("evaluate() gives the oracle loss and accumulates no gradient", async () => {
-  const { pm } = await loadCase(GPT2_TINY, model, residualGate);
-  const trainer = await PrefixTrainer.create(model, pm, { maxBatch: 2, maxLen: 6 });
-  try {
-    const { lossSum, tokens } = await trainer.evaluate(batch);
-    assertAlmostEquals(lossSum / tokens, residualGate.loss, 1e-3 * residualGate.loss);
-    assertEquals(trainer.pendingTokens, 0);
-    await assertRejects(() => trainer.step({ lr: 0.1 }), code("INVALID_INPUT"));
-  } finally {
-    trainer.destroy();
-  }
-});
-
-Deno.test("a resumed trainer (params + optimizer state) continues the same trajectory", async () => {
-  const opt = { lr: 0.01, maxGradNorm: 0.15 };
-  const { pm } = await loadCase(GPT2_TINY, model, residualGate);
-  const a = await PrefixTrainer.create(model, pm, { maxBatch: 2, maxLen: 6 });
-  let state, params: Record<string, Float32Array>, next: number;
-  try {
-    for (let i = 0; i < 2; i++) {
-      await a.accumulate(batch);
-      await a.step(opt);
-    }
-    state = await a.readOptimizerState();
-    params = structuredClone(await a.readParams());
-    await a.accumulate(batch);
-    await a.step(opt);
-    next = (await a.evaluate(batch)).lossSum;
-  } finally {
-    a.destroy();
-  }
-  assertEquals(state.step, 2);
-  const pm2 = PrefixModule.fromParams(model.config, { ...pm.options, params });
-  const b = await PrefixTrainer.create(model, pm2, { maxBatch: 2, maxLen: 6 });
-  try {
-    await b.loadOptimizerState(state);
-    await b.accumulate(batch);
-    await b.step(opt);
-    assertEquals(b.stepCount, 3);
-    const resumed = (await b.evaluate(batch)).lossSum;
-    assertAlmostEquals(resumed, next, 1e-5 * Math.abs(next));
-  } finally {
-    b.destroy();
-  }
-});
 
 Deno.test("PrefixTrainer refuses bad batches, an empty step and a config it cannot train with typed errors", async () => {
   const { pm } = await loadCase(GPT2_TINY, model, residualGate);

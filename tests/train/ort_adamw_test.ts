@@ -3,8 +3,18 @@
  * hand from torch.optim.AdamW and clip_grad_norm_: each term (decoupled weight decay, bias
  * correction, clipping, the skip on a non-finite norm) changes the result, so each is checked.
  */
-import { adamwStep, globalNorm } from "../../src/train/ort/adamw.ts";
+import { type AdamWOptions, resolveAdamW } from "../../src/train/mod.ts";
+import { adamwStep as step, globalNorm } from "../../src/train/ort/adamw.ts";
 import { assert, assertAlmostEquals, assertEquals } from "../_assert.ts";
+
+/** One update with the options resolved as every trainer resolves them. */
+const adamwStep = (
+  params: Record<string, Float32Array>,
+  grads: Record<string, Float32Array>,
+  moments: { m: Record<string, Float32Array>; v: Record<string, Float32Array> },
+  opt: AdamWOptions,
+  n: number,
+) => step(params, grads, moments, resolveAdamW(opt, 1), n);
 
 const fresh = (n: number) => ({ m: { p: new Float32Array(n) }, v: { p: new Float32Array(n) } });
 

@@ -16,7 +16,7 @@
 import { join } from "node:path";
 import { PrefixEdgeError } from "../../errors/mod.ts";
 import { encodeSafetensors, SafetensorsFile } from "../../model/mod.ts";
-import type { TrainerOptimizerState } from "./trainer_contract.ts";
+import type { OptimizerState } from "../trainer.ts";
 import { IDENTITY_KEYS, type TrainOptions } from "./train_options.ts";
 
 /** Format name written into checkpoint.json. */
@@ -95,7 +95,7 @@ export interface Checkpoint {
   /** Prefix-module parameters by name. */
   params: Record<string, Float32Array>;
   /** Adam moments and step count. */
-  optimizer: TrainerOptimizerState;
+  optimizer: OptimizerState;
   /** The best evaluated prefix's parameters, when `state.best` is set. */
   bestParams?: Record<string, Float32Array>;
 }

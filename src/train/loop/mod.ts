@@ -14,13 +14,6 @@ export {
   resolveTrainOptions,
   type TrainOptions,
 } from "./train_options.ts";
-export type {
-  LoopTrainer,
-  StepOptions,
-  TrainerBatch,
-  TrainerFactory,
-  TrainerOptimizerState,
-} from "./trainer_contract.ts";
 export {
   type Checkpoint,
   CHECKPOINT_FORMAT,

@@ -3,7 +3,7 @@
  * accumulation, dev loss, checkpoints and resume, the NaN/Inf guard, the
  * progress bar, metrics, plots and the final export.
  *
- * The loop never touches the GPU itself: it drives a {@link LoopTrainer}
+ * The loop never touches the GPU itself: it drives a {@link Trainer}
  * (the backend's trainer by default: WebGPU or ONNX Runtime; a CPU fake in tests).
  *
  * Data position: micro-batch `k` of the run (0-based, counted across epochs)
@@ -49,7 +49,7 @@ import {
   type TrainRecord,
 } from "./metrics_log.ts";
 import { ProgressBar, type ProgressSink } from "./progress_bar.ts";
-import type { LoopTrainer, TrainerFactory } from "./trainer_contract.ts";
+import type { Trainer, TrainerFactory } from "../trainer.ts";
 import { checkContext, resolveTrainOptions, type TrainOptions } from "./train_options.ts";
 
 /** The data of a run: a training set and an optional dev set. */
@@ -264,7 +264,7 @@ export async function train(
   const checkpointDir = join(outDir, "checkpoint");
 
   const limits = { maxBatch: batchSize, maxLen: longest };
-  let trainer: LoopTrainer, backend: TrainingBackend | "custom" = "custom";
+  let trainer: Trainer, backend: TrainingBackend | "custom" = "custom";
   if (hooks.trainer) trainer = await hooks.trainer(model, pm, limits);
   else {
     const chosen = await createTrainer(model, pm, {
@@ -634,7 +634,7 @@ async function makeOutDir(outDir: string): Promise<void> {
 
 /** Read the trainer's parameters into the module (the contract says it does; copying makes sure). */
 async function syncParams(
-  trainer: LoopTrainer,
+  trainer: Trainer,
   pm: PrefixModule,
 ): Promise<Record<string, Float32Array>> {
   const params = await trainer.readParams();

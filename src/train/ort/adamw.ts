@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { AdamWOptions } from "../gpu_trainer.ts";
+import type { ResolvedAdamW } from "../trainer.ts";
 
 /** The global L2 norm of a set of gradients. */
 export function globalNorm(grads: Iterable<Float32Array>): number {
@@ -24,7 +24,7 @@ export function globalNorm(grads: Iterable<Float32Array>): number {
  * @param params parameters by name (updated)
  * @param grads gradients by name (already averaged over tokens)
  * @param moments first and second moments by name (updated)
- * @param opt hyperparameters
+ * @param opt hyperparameters, defaults filled (`resolveAdamW`)
  * @param step the update's number, from 1
  * @returns the norm before clipping, and whether the update was skipped
  */
@@ -32,13 +32,12 @@ export function adamwStep(
   params: Record<string, Float32Array>,
   grads: Record<string, Float32Array>,
   moments: { m: Record<string, Float32Array>; v: Record<string, Float32Array> },
-  opt: AdamWOptions,
+  opt: ResolvedAdamW,
   step: number,
 ): { gradNorm: number; skipped: boolean } {
   const gradNorm = globalNorm(Object.values(grads));
   if (!Number.isFinite(gradNorm)) return { gradNorm, skipped: true };
-  const [b1, b2] = opt.betas ?? [0.9, 0.999];
-  const eps = opt.eps ?? 1e-8, wd = opt.weightDecay ?? 0.01, maxNorm = opt.maxGradNorm ?? 1.0;
+  const { beta1: b1, beta2: b2, eps, weightDecay: wd, maxGradNorm: maxNorm } = opt;
   const clip = maxNorm > 0 ? Math.min(1, maxNorm / (gradNorm + 1e-6)) : 1;
   const stepSize = opt.lr / (1 - b1 ** step), bc2Sqrt = Math.sqrt(1 - b2 ** step);
   const decay = 1 - opt.lr * wd;

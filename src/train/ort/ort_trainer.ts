@@ -4,7 +4,7 @@
  * cross-entropy and the backward down to the prefix module's parameters
  * (./training_model.ts); the parameters, their accumulated gradient and the AdamW moments
  * live on the host, where clipping and AdamW run (./adamw.ts). It satisfies the training
- * loop's `LoopTrainer`, so `train`, `lossAndGrads` and `trainSteps` take either trainer.
+ * contract (`Trainer`, src/train/trainer.ts), so `train`, `lossAndGrads` and `trainSteps` take either trainer.
  *
  * @module
  */
@@ -18,7 +18,14 @@ import {
   type OrtTensor,
 } from "../../infer/mod.ts";
 import { paramShapes, type PrefixModule } from "../../prefix/mod.ts";
-import type { AdamWOptions, BatchLoss, OptimizerState, TokenBatch } from "../gpu_trainer.ts";
+import {
+  type AdamWOptions,
+  type BatchLoss,
+  type OptimizerState,
+  resolveAdamW,
+  type TokenBatch,
+  type Trainer,
+} from "../trainer.ts";
 import { packBatch } from "../graph/mod.ts";
 import { adamwStep } from "./adamw.ts";
 import { buildTrainingModel, writeTrainingModel } from "./training_model.ts";
@@ -60,7 +67,7 @@ export interface OrtTrainerOptions {
  * trainer.destroy();
  * ```
  */
-export class OrtPrefixTrainer {
+export class OrtPrefixTrainer implements Trainer {
   /** The module being trained (its params are the trainer's parameters). */
   readonly pm: PrefixModule;
   /** Where the graph runs. */
@@ -319,18 +326,7 @@ export class OrtPrefixTrainer {
    */
   step(opt: AdamWOptions): Promise<{ gradNorm: number; skipped: boolean }> {
     this.#alive("step");
-    if (!(opt.lr >= 0) || !Number.isFinite(opt.lr)) {
-      throw new PrefixEdgeError(
-        "INVALID_INPUT",
-        `Cannot step: lr must be a finite number >= 0, got ${opt.lr}`,
-      );
-    }
-    if (this.#tokens === 0) {
-      throw new PrefixEdgeError(
-        "INVALID_INPUT",
-        "Cannot step: no token was accumulated since the last step (every label is -100?)",
-      );
-    }
+    const hp = resolveAdamW(opt, this.#tokens);
     // Averaged in place (the sum is cleared below anyway): no second copy of the gradient.
     const scale = 1 / this.#tokens;
     for (const g of Object.values(this.#grads)) {
@@ -340,7 +336,7 @@ export class OrtPrefixTrainer {
       this.pm.params,
       this.#grads,
       { m: this.#m, v: this.#v },
-      opt,
+      hp,
       this.#step + 1,
     );
     if (!r.skipped) this.#step++;
