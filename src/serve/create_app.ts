@@ -15,7 +15,7 @@ import type { ServeEngine } from "./engine_port.ts";
 import { errorResponse, toPrefixEdgeError } from "./error_response.ts";
 import { addGenerationRoutes, OPENAI_PATHS } from "./generation_routes.ts";
 import { DEFAULT_LIMITS, type ServeLimits } from "./request_params.ts";
-import { Scheduler, type SchedulerOptions } from "./scheduler.ts";
+import { createScheduler, Scheduler, type SchedulerOptions } from "./scheduler.ts";
 import { ServerMetrics } from "./server_metrics.ts";
 import { MetricsRegistry } from "./prometheus.ts";
 import { addTaskRoutes } from "./task_routes.ts";
@@ -158,7 +158,7 @@ export function createApp(options: CreateAppOptions): ServeApp {
   }
   const scheduler = options.scheduler instanceof Scheduler
     ? options.scheduler
-    : new Scheduler(options.engine, { ...options.scheduler, metrics });
+    : createScheduler(options.engine, { ...options.scheduler, metrics });
   const ctx: ServeContext = {
     engine: options.engine,
     registry,

@@ -38,11 +38,14 @@ export {
   type TaskRegistryOptions,
 } from "./task_registry.ts";
 export {
+  createScheduler,
+  JoinScheduler,
   type ScheduledRow,
   Scheduler,
   type ScheduleRequest,
   type SchedulerOptions,
   type SchedulerStats,
+  WaveScheduler,
 } from "./scheduler.ts";
 export {
   DEFAULT_LIMITS,

@@ -1,14 +1,25 @@
 import { PrefixEdgeError } from "../../src/errors/mod.ts";
-import { Scheduler, ServerMetrics } from "../../src/serve/mod.ts";
-import { assert, assertEquals, assertRejects, assertThrows } from "../_assert.ts";
+import { createScheduler, ServerMetrics } from "../../src/serve/mod.ts";
+import { assert, assertEquals, assertRejects } from "../_assert.ts";
 import { FakeEngine, FakeJoinEngine, fakePrefix, fakeText } from "./_fakes.ts";
+import { schedulerSuite } from "./scheduler.case.ts";
+
+// What both policies must do (queue bounds, timeouts, cancellation, refused rows, shutdown).
+schedulerSuite("waves", () => {
+  const engine = new FakeEngine();
+  return { engine, rows: () => engine.calls.flatMap((c) => c.rows) };
+});
+schedulerSuite("joining", () => {
+  const engine = new FakeJoinEngine();
+  return { engine, rows: () => engine.added };
+});
 
 const opts = (prompt: string, n = 3) => ({ prompt, maxNewTokens: n, temperature: 0 });
 
 Deno.test("Scheduler batches requests from different tasks into one engine call", async () => {
   const engine = new FakeEngine();
   const metrics = new ServerMetrics();
-  const s = new Scheduler(engine, { maxBatch: 8, batchWindowMs: 20, metrics });
+  const s = createScheduler(engine, { maxBatch: 8, batchWindowMs: 20, metrics });
   const tasks = [["a", fakePrefix(1)], ["b", fakePrefix(2)], ["base", null]] as const;
   const rows = tasks.map(([task, prefix]) => s.submit({ task, prefix, options: opts("x y") }));
   const results = await Promise.all(rows.map((r) => r.result));
@@ -21,7 +32,7 @@ Deno.test("Scheduler batches requests from different tasks into one engine call"
 
 Deno.test("Scheduler with maxBatch=1 runs one request per engine call", async () => {
   const engine = new FakeEngine();
-  const s = new Scheduler(engine, { maxBatch: 1, batchWindowMs: 0 });
+  const s = createScheduler(engine, { maxBatch: 1, batchWindowMs: 0 });
   const rows = [1, 2, 3].map((v) =>
     s.submit({ task: `t${v}`, prefix: fakePrefix(v), options: opts("a") })
   );
@@ -31,7 +42,7 @@ Deno.test("Scheduler with maxBatch=1 runs one request per engine call", async ()
 
 Deno.test("Scheduler streams each row's tokens as they come", async () => {
   const engine = new FakeEngine();
-  const s = new Scheduler(engine, { batchWindowMs: 0 });
+  const s = createScheduler(engine, { batchWindowMs: 0 });
   const row = s.submit({ task: "a", prefix: fakePrefix(4), options: opts("p q r", 4) });
   let text = "";
   for await (const t of row.tokens) text += t.text;
@@ -42,7 +53,7 @@ Deno.test("Scheduler streams each row's tokens as they come", async () => {
 Deno.test("Scheduler queues requests that arrive during a wave and runs them as the next wave", async () => {
   const engine = new FakeEngine();
   engine.stepMs = 5;
-  const s = new Scheduler(engine, { maxBatch: 4, batchWindowMs: 0 });
+  const s = createScheduler(engine, { maxBatch: 4, batchWindowMs: 0 });
   const first = s.submit({ task: "a", prefix: fakePrefix(1), options: opts("a", 4) });
   await new Promise((r) => setTimeout(r, 2));
   const later = [2, 3].map((v) =>
@@ -53,117 +64,10 @@ Deno.test("Scheduler queues requests that arrive during a wave and runs them as 
   assertEquals(engine.calls.map((c) => c.rows.length), [1, 2]);
 });
 
-Deno.test("Scheduler answers QUEUE_FULL when the bounded queue is full", async () => {
-  const engine = new FakeEngine();
-  engine.stepMs = 5;
-  const metrics = new ServerMetrics();
-  const s = new Scheduler(engine, { maxBatch: 1, maxQueue: 1, batchWindowMs: 0, metrics });
-  const a = s.submit({ task: "a", prefix: null, options: opts("a") }); // starts at once
-  const b = s.submit({ task: "a", prefix: null, options: opts("a") }); // waits
-  assertThrows(
-    () => s.submit({ task: "a", prefix: null, options: opts("a") }),
-    (e) => assert(e instanceof PrefixEdgeError && e.code === "QUEUE_FULL"),
-  );
-  assertEquals(metrics.rejected.get({ reason: "queue_full" }), 1);
-  await Promise.all([a.result, b.result]);
-});
-
-Deno.test("Scheduler times out a queued request and a running one", async () => {
-  const engine = new FakeEngine();
-  engine.stepMs = 10;
-  const s = new Scheduler(engine, {
-    maxBatch: 1,
-    batchWindowMs: 0,
-    queueTimeoutMs: 15,
-    requestTimeoutMs: 40,
-  });
-  const running = s.submit({ task: "a", prefix: null, options: opts("a", 100) });
-  const queued = s.submit({ task: "a", prefix: null, options: opts("a", 1) });
-  await assertRejects(
-    () => queued.result,
-    (e) => assert(e instanceof PrefixEdgeError && e.code === "TIMEOUT", String(e)),
-  );
-  await assertRejects(
-    () => running.result,
-    (e) => assert(e instanceof PrefixEdgeError && e.code === "TIMEOUT", String(e)),
-  );
-  assert(engine.calls[0].rows[0].signal!.aborted, "the engine row was aborted");
-});
-
-Deno.test("Scheduler cancels a row whose client went away, leaving its batch-mates alone", async () => {
-  const engine = new FakeEngine();
-  engine.stepMs = 5;
-  const s = new Scheduler(engine, { maxBatch: 4, batchWindowMs: 10 });
-  const client = new AbortController();
-  const gone = s.submit({
-    task: "a",
-    prefix: fakePrefix(1),
-    options: opts("a", 50),
-    signal: client.signal,
-  });
-  const stays = s.submit({ task: "b", prefix: fakePrefix(2), options: opts("a", 6) });
-  setTimeout(() => client.abort(), 30);
-  const [g, k] = await Promise.all([gone.result, stays.result]);
-  assertEquals(g.finishReason, "cancelled");
-  assert(g.tokenIds.length < 50);
-  assertEquals(k.text, fakeText(fakePrefix(2), "a", 6));
-});
-
-Deno.test("Scheduler drops a queued request whose client went away", async () => {
-  const engine = new FakeEngine();
-  engine.stepMs = 5;
-  const s = new Scheduler(engine, { maxBatch: 1, batchWindowMs: 0 });
-  const first = s.submit({ task: "a", prefix: null, options: opts("a", 3) });
-  const client = new AbortController();
-  const queued = s.submit({ task: "a", prefix: null, options: opts("a"), signal: client.signal });
-  client.abort();
-  await assertRejects(
-    () => queued.result,
-    (e) => assert(e instanceof PrefixEdgeError && e.code === "CANCELLED"),
-  );
-  await first.result;
-  assertEquals(engine.calls.length, 1);
-});
-
-Deno.test("Scheduler isolates a row the engine refuses: the others still run", async () => {
-  const engine = new FakeEngine();
-  engine.rejectRow = (row) => row.prompt === "bad";
-  const s = new Scheduler(engine, { maxBatch: 4, batchWindowMs: 10 });
-  const good = s.submit({ task: "a", prefix: fakePrefix(1), options: opts("fine") });
-  const bad = s.submit({ task: "b", prefix: fakePrefix(2), options: opts("bad") });
-  const good2 = s.submit({ task: "c", prefix: fakePrefix(3), options: opts("fine") });
-  await assertRejects(
-    () => bad.result,
-    (e) => assert(e instanceof PrefixEdgeError && e.code === "INVALID_INPUT"),
-  );
-  assertEquals((await good.result).text, fakeText(fakePrefix(1), "fine", 3));
-  assertEquals((await good2.result).text, fakeText(fakePrefix(3), "fine", 3));
-});
-
-Deno.test("Scheduler refuses bad settings and closes cleanly", async () => {
-  const engine = new FakeEngine();
-  assertThrows(() => new Scheduler(engine, { maxBatch: 0 }), (e) => {
-    assert(e instanceof PrefixEdgeError && e.code === "INVALID_INPUT");
-  });
-  engine.stepMs = 5;
-  const s = new Scheduler(engine, { maxBatch: 1, batchWindowMs: 0 });
-  const a = s.submit({ task: "a", prefix: null, options: opts("a", 2) });
-  const b = s.submit({ task: "a", prefix: null, options: opts("a", 2) });
-  s.close();
-  await assertRejects(
-    () => b.result,
-    (e) => assert(e instanceof PrefixEdgeError && e.code === "CANCELLED"),
-  );
-  await a.result;
-  assertThrows(() => s.submit({ task: "a", prefix: null, options: opts("a") }), (e) => {
-    assert(e instanceof PrefixEdgeError && e.code === "BACKEND_UNAVAILABLE");
-  });
-});
-
 Deno.test("Scheduler with maxConcurrentBatches=2 starts a second wave while the first decodes", async () => {
   const engine = new FakeEngine();
   engine.stepMs = 5;
-  const s = new Scheduler(engine, { maxBatch: 2, batchWindowMs: 0, maxConcurrentBatches: 2 });
+  const s = createScheduler(engine, { maxBatch: 2, batchWindowMs: 0, maxConcurrentBatches: 2 });
   const long = s.submit({ task: "a", prefix: null, options: opts("a", 20) });
   let longDone = false;
   long.result.then(() => (longDone = true));
@@ -180,7 +84,7 @@ Deno.test("Scheduler in joining mode adds a request that arrives during decoding
   const engine = new FakeJoinEngine();
   engine.stepMs = 5;
   const metrics = new ServerMetrics();
-  const s = new Scheduler(engine, { maxBatch: 4, batchWindowMs: 0, metrics });
+  const s = createScheduler(engine, { maxBatch: 4, batchWindowMs: 0, metrics });
   assert(s.joining);
   const first = s.submit({ task: "a", prefix: fakePrefix(1), options: opts("a", 20) });
   let firstDone = false;
@@ -204,7 +108,7 @@ Deno.test("Scheduler in joining mode adds a request that arrives during decoding
 Deno.test("Scheduler in joining mode caps the batch at maxBatch rows (a beam row takes numBeams)", async () => {
   const engine = new FakeJoinEngine();
   engine.stepMs = 5;
-  const s = new Scheduler(engine, { maxBatch: 3, batchWindowMs: 0 });
+  const s = createScheduler(engine, { maxBatch: 3, batchWindowMs: 0 });
   const a = s.submit({ task: "a", prefix: null, options: opts("a", 6) });
   const beam = s.submit({ task: "b", prefix: null, options: { ...opts("a", 2), numBeams: 2 } });
   const c = s.submit({ task: "c", prefix: null, options: opts("a", 2) });
@@ -218,7 +122,7 @@ Deno.test("Scheduler in joining mode caps the batch at maxBatch rows (a beam row
 Deno.test("Scheduler in joining mode fails only the row the engine refuses", async () => {
   const engine = new FakeJoinEngine();
   engine.rejectRow = (row) => row.prompt === "bad";
-  const s = new Scheduler(engine, { maxBatch: 4, batchWindowMs: 10 });
+  const s = createScheduler(engine, { maxBatch: 4, batchWindowMs: 10 });
   const good = s.submit({ task: "a", prefix: fakePrefix(1), options: opts("fine") });
   const bad = s.submit({ task: "b", prefix: fakePrefix(2), options: opts("bad") });
   await assertRejects(
@@ -232,7 +136,7 @@ Deno.test("Scheduler falls back to waves when the engine's batch cannot take joi
   const engine = new FakeJoinEngine();
   engine.joinable = false;
   engine.stepMs = 5;
-  const s = new Scheduler(engine, { maxBatch: 4, batchWindowMs: 0 });
+  const s = createScheduler(engine, { maxBatch: 4, batchWindowMs: 0 });
   assert(!s.joining);
   const first = s.submit({ task: "a", prefix: fakePrefix(1), options: opts("a", 4) });
   await new Promise((r) => setTimeout(r, 2));
@@ -246,7 +150,7 @@ Deno.test("Scheduler falls back to waves when the engine's batch cannot take joi
 Deno.test("Scheduler with joinRunningBatch=false batches per wave even when the engine can join", async () => {
   const engine = new FakeJoinEngine();
   engine.stepMs = 5;
-  const s = new Scheduler(engine, { maxBatch: 4, batchWindowMs: 0, joinRunningBatch: false });
+  const s = createScheduler(engine, { maxBatch: 4, batchWindowMs: 0, joinRunningBatch: false });
   assert(!s.joining);
   const first = s.submit({ task: "a", prefix: null, options: opts("a", 4) });
   await new Promise((r) => setTimeout(r, 2));
