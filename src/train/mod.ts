@@ -16,7 +16,7 @@ export {
   type TrainerFactory,
   type TrainerSize,
 } from "./trainer.ts";
-export { PrefixTrainer, type TrainerLimits } from "./gpu_trainer.ts";
+export { PrefixTrainer, type TrainerLimits } from "./webgpu/prefix_trainer.ts";
 export { lossAndGrads, type LossAndGradsOptions } from "./loss_and_grads.ts";
 export {
   type ChosenTrainer,
@@ -32,7 +32,7 @@ export {
   type OrtTrainerOptions,
   type OrtTrainingBackend,
 } from "./ort/ort_trainer.ts";
-export { assertTrainable } from "./graph/mod.ts";
+export { assertTrainable } from "./webgpu/mod.ts";
 export { trainSteps, type TrainStepsOptions } from "./train_steps.ts";
 // Training data, loop, schedule and export.
 export * from "./data/mod.ts";

@@ -10,8 +10,8 @@ import { PrefixEdgeError } from "../errors/mod.ts";
 import type { LoadedModel } from "../model/mod.ts";
 import type { PrefixModule } from "../prefix/mod.ts";
 
-export type { TokenBatch } from "./graph/token_batch.ts";
-import type { TokenBatch } from "./graph/token_batch.ts";
+export type { TokenBatch } from "./token_batch.ts";
+import type { TokenBatch } from "./token_batch.ts";
 
 /** AdamW hyperparameters (torch.optim.AdamW semantics). */
 export interface AdamWOptions {

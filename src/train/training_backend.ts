@@ -15,7 +15,7 @@ import { PrefixEdgeError } from "../errors/mod.ts";
 import type { LoadedModel } from "../model/mod.ts";
 import { type GpuProbe, probeGpu } from "../infer/mod.ts";
 import type { PrefixModule } from "../prefix/mod.ts";
-import { PrefixTrainer } from "./gpu_trainer.ts";
+import { PrefixTrainer } from "./webgpu/prefix_trainer.ts";
 import { OrtPrefixTrainer } from "./ort/ort_trainer.ts";
 import type { Trainer } from "./trainer.ts";
 

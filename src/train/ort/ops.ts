@@ -13,6 +13,7 @@
  *
  * @module
  */
+import type { DecoderWeights } from "../../onnx/decoder_weights.ts";
 import type { ModelConfig } from "../../model/mod.ts";
 import type { PrefixOptions } from "../../prefix/mod.ts";
 import type { GraphBuilder } from "../../onnx/mod.ts";
@@ -423,3 +424,17 @@ export function lossAndHeadBackward(t: TrainGraph, h: string, table: string): st
   });
   return g.op("MatMul", [dLogits, table]);
 }
+
+/** One layer's prefix keys and values, as graph values. */
+export type Past = { key: string; value: string };
+
+/**
+ * Forward and backward of one family down to the prefix: returns each layer's d(past).
+ *
+ * @param t the graph (inputs declared)
+ * @param w the frozen weights
+ * @param past per layer, the prefix's `[B, Hk, P, hd]` keys and values
+ * @param P prefix length
+ * @returns per layer, the gradient of the summed loss with respect to `past`
+ */
+export type FamilyGraph = (t: TrainGraph, w: DecoderWeights, past: Past[], P: number) => Past[];

@@ -26,7 +26,7 @@ import {
   type TokenBatch,
   type Trainer,
 } from "../trainer.ts";
-import { packBatch } from "../graph/mod.ts";
+import { packBatch } from "../token_batch.ts";
 import { adamwStep } from "./adamw.ts";
 import { buildTrainingModel, writeTrainingModel } from "./training_model.ts";
 

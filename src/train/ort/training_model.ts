@@ -11,13 +11,17 @@
  *
  * @module
  */
-import type { LoadedModel } from "../../model/mod.ts";
+import { PrefixEdgeError } from "../../errors/mod.ts";
+import type { LoadedModel, ModelConfig } from "../../model/mod.ts";
 import { paramShapes, type PrefixOptions } from "../../prefix/mod.ts";
 import { basename, dirname, join } from "node:path";
 import { GraphBuilder, type TensorData } from "../../onnx/mod.ts";
 import { ExternalData, writeChunks } from "../../onnx/external_data.ts";
 import { DecoderWeights, encodeWeight } from "../../onnx/decoder_weights.ts";
-import { checkOrtTrainable, gpt2Graph, llamaGraph } from "./families.ts";
+import { checkGpt2Config } from "../../onnx/decoder_gpt2.ts";
+import { checkLlamaTrainable } from "../webgpu/llama.ts";
+import { gpt2Graph } from "./gpt2.ts";
+import { llamaGraph } from "./llama.ts";
 import {
   prefixFold,
   prefixFoldBackward,
@@ -103,4 +107,21 @@ async function assemble(
     file.close();
   }
   return g;
+}
+
+/**
+ * Refuse configs the ONNX training graph does not implement.
+ *
+ * @param c the model config
+ * @throws {PrefixEdgeError} `UNSUPPORTED_MODEL` naming the field
+ */
+export function checkOrtTrainable(c: ModelConfig): void {
+  if (c.family === "gpt2") checkGpt2Config(c);
+  else if (c.family === "llama") checkLlamaTrainable(c);
+  else {
+    throw new PrefixEdgeError(
+      "UNSUPPORTED_MODEL",
+      `Cannot train a prefix on ${c.modelType}: trainable families are gpt2, llama`,
+    );
+  }
 }

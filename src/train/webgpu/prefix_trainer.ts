@@ -12,8 +12,8 @@
  *
  * @module
  */
-import { PrefixEdgeError } from "../errors/mod.ts";
-import type { LoadedModel } from "../model/mod.ts";
+import { PrefixEdgeError } from "../../errors/mod.ts";
+import type { LoadedModel } from "../../model/mod.ts";
 import {
   AdamWUpdate,
   GpuContext,
@@ -22,9 +22,9 @@ import {
   PrefixBackward,
   PrefixForward,
   type PrefixLayout,
-} from "../gpu/mod.ts";
-import { PARAM_NAMES, type ParamName, paramShapes, type PrefixModule } from "../prefix/mod.ts";
-import { createTrainingGraph, packBatch, type TrainingGraph } from "./graph/mod.ts";
+} from "../../gpu/mod.ts";
+import { PARAM_NAMES, type ParamName, paramShapes, type PrefixModule } from "../../prefix/mod.ts";
+import { createTrainingGraph, packBatch, type TrainingGraph } from "./mod.ts";
 import {
   type AdamWOptions,
   type BatchLoss,
@@ -32,7 +32,7 @@ import {
   resolveAdamW,
   type TokenBatch,
   type Trainer,
-} from "./trainer.ts";
+} from "../trainer.ts";
 
 /** Allocation limits of a trainer, and optional LM-head chunking (for tests and benchmarks). */
 export interface TrainerLimits {

@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { PrefixEdgeError } from "../../errors/mod.ts";
-import type { ModelConfig } from "../../model/mod.ts";
+import { PrefixEdgeError } from "../errors/mod.ts";
+import type { ModelConfig } from "../model/mod.ts";
 
 /** A batch of right-padded token rows (HF conventions; labels -100 are ignored). */
 export interface TokenBatch {

@@ -16,7 +16,7 @@ import {
   MatmulXW,
   MatmulXWt,
 } from "../../gpu/mod.ts";
-import type { PackedBatch } from "./token_batch.ts";
+import type { PackedBatch } from "../token_batch.ts";
 import { PrefixEdgeError } from "../../errors/mod.ts";
 
 /** Logit chunks are kept for the backward pass when all of them fit in this many bytes. */

@@ -14,7 +14,7 @@ import type { TrainingGraph } from "./training_graph.ts";
 
 export type { GraphChunking } from "./lm_head.ts";
 export type { TrainingGraph } from "./training_graph.ts";
-export { packBatch, type PackedBatch, type TokenBatch } from "./token_batch.ts";
+export { packBatch, type PackedBatch, type TokenBatch } from "../token_batch.ts";
 
 interface FamilyEntry {
   /** Refuse configs with maths the graph does not implement (by field name). */
