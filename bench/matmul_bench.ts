@@ -9,7 +9,7 @@
  *        deno run -A bench/matmul_bench.ts --variants [--reps N] [--shapes ...] [--only a,b]
  *          [--extra fwd:8:32:16:1,v4fwd:8:32:4:1:g,...]
  *
- * With `--variants`, it instead times the kernel variants of bench/matmul_variants/variants.ts
+ * With `--variants`, it instead times the kernel variants of src/gpu/kernel_gen/variants.ts
  * interleaved: each round runs every variant once per shape, and each variant's time is its
  * best over `--reps` rounds, so that load from other jobs hits all variants alike. Ratios are
  * against `tiled` (kernels/matmul_*_unaligned.wgsl, the kernel shipped before), measured in
@@ -23,7 +23,7 @@ import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-node";
 import { GpuContext, MatmulXW, MatmulXWt } from "../src/gpu/mod.ts";
 import { singleNodeModel } from "../src/infer/_onnx_graph.ts";
-import { benchVariants, type Variant } from "./matmul_variants/variants.ts";
+import { benchVariants, type Variant } from "../src/gpu/kernel_gen/variants.ts";
 import { printHelpIfAsked } from "./_help.ts";
 
 printHelpIfAsked(import.meta.url);
@@ -45,7 +45,7 @@ if (values.help) {
       "       deno run -A bench/matmul_bench.ts --variants [--reps N] [--shapes ...] [--only a,b]" +
       " [--extra kind:WG:R:J:U[:fma|:g],...]\n" +
       "Times Y[M,N] = X[M,K] W[K,N] on WebGPU (WGSL) and with onnxruntime-node (CPU); with\n" +
-      "--variants, the kernel variants of bench/matmul_variants/variants.ts, interleaved.",
+      "--variants, the kernel variants of src/gpu/kernel_gen/variants.ts, interleaved.",
   );
   Deno.exit(0);
 }

@@ -1,5 +1,5 @@
 // adamw_update_subgroups: GENERATED from kernels/adamw_update.wgsl by
-// bench/matmul_variants/subgroup_kernels.ts (edit those, then run `deno task kernels`): the
+// src/gpu/kernel_gen/subgroup_kernels.ts (edit those, then run `deno task kernels`): the
 // same kernel, bindings and dispatch, with reduce_sum on subgroup operations, and the entry
 // points that call it given @builtin(subgroup_invocation_id). For devices with the `subgroups`
 // feature: src/gpu/gpu_context.ts loads it instead of adamw_update.wgsl on the hardware

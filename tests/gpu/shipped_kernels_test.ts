@@ -1,7 +1,7 @@
 /** The shipped generated kernels are exactly the generators' output (no hand-pasted copies). */
 import { assertEquals } from "../_assert.ts";
 import { ROOT } from "../_fixtures.ts";
-import { shippedKernels } from "../../bench/matmul_variants/shipped_kernels.ts";
+import { shippedKernels } from "../../src/gpu/kernel_gen/shipped_kernels.ts";
 import { SUBGROUP_KERNELS } from "../../src/gpu/mod.ts";
 
 Deno.test("the generated kernels (matmuls of both sets, subgroup variants) equal the generators' output", async () => {

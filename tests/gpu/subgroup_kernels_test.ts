@@ -9,7 +9,7 @@
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { ROOT } from "../_fixtures.ts";
 import { acquireDevice, SUBGROUP_KERNELS } from "../../src/gpu/mod.ts";
-import { SUBGROUP_LANE, subgroupVariant } from "../../bench/matmul_variants/subgroup_kernels.ts";
+import { SUBGROUP_LANE, subgroupVariant } from "../../src/gpu/kernel_gen/subgroup_kernels.ts";
 import { SeededRandom } from "../../src/model/mod.ts";
 import { randomLayout, subgroupReduceSum } from "../reference/subgroup_reduce.ts";
 

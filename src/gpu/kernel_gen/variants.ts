@@ -179,7 +179,7 @@ export async function fromKernels(
 ): Promise<Variant> {
   const file = (kind === "fwd" ? "matmul_xw" : "matmul_xwt") +
     (which === "tiled" ? "_unaligned" : "");
-  const code = await Deno.readTextFile(new URL(`../../kernels/${file}.wgsl`, import.meta.url));
+  const code = await Deno.readTextFile(new URL(`../../../kernels/${file}.wgsl`, import.meta.url));
   const tiled = which === "tiled";
   return {
     name: `${which} ${kind}`,

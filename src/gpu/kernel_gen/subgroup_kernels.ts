@@ -27,7 +27,7 @@ const ENTRY = /^@compute @workgroup_size\((\d+)(?:, 1, 1)?\)\nfn (\w+)\((.*)\) \
 
 function header(name: string): string {
   return `// ${name}_subgroups: GENERATED from kernels/${name}.wgsl by
-// bench/matmul_variants/subgroup_kernels.ts (edit those, then run \`deno task kernels\`): the
+// src/gpu/kernel_gen/subgroup_kernels.ts (edit those, then run \`deno task kernels\`): the
 // same kernel, bindings and dispatch, with reduce_sum on subgroup operations, and the entry
 // points that call it given @builtin(subgroup_invocation_id). For devices with the \`subgroups\`
 // feature: src/gpu/gpu_context.ts loads it instead of ${name}.wgsl on the hardware
