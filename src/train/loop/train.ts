@@ -34,7 +34,6 @@ import { linearWarmupDecay } from "../schedule.ts";
 import { planRun } from "./run_plan.ts";
 import { writeRunPlots } from "./run_plots.ts";
 import {
-  type CheckpointState,
   checkResumable,
   identityOptions,
   type LogWindow,
@@ -341,27 +340,13 @@ export async function train(
     let lastLr = 0;
 
     for (let step = startStep; step < totalSteps && !stoppedEarly; step++) {
-      // Forward/backward over this step's micro-batches.
-      let lossSum = 0, tokens = 0, realTokens = 0;
-      const firstMicro = step * gradAccum;
-      const lastMicro = Math.min(firstMicro + gradAccum, totalMicro);
-      for (let k = firstMicro; k < lastMicro; k++) {
-        const batch = plan.microBatch(k);
-        const r = await trainer.accumulate(batch);
-        lossSum += r.lossSum;
-        tokens += r.tokens;
-        for (const row of batch.attentionMask) for (const v of row) realTokens += v;
-      }
-      lastLr = linearWarmupDecay(step, {
-        lr: options.lr,
-        warmupSteps: options.warmupSteps,
-        totalSteps,
-      });
-      const { gradNorm, skipped } = await trainer.step({
-        lr: lastLr,
-        weightDecay: options.weightDecay,
-        maxGradNorm: options.maxGradNorm,
-      });
+      const { lossSum, tokens, realTokens, gradNorm, skipped, lr, lastMicro } = await runStep(
+        trainer,
+        plan,
+        options,
+        step,
+      );
+      lastLr = lr;
       const done = step + 1;
       window.realTokens += realTokens;
 
@@ -435,27 +420,26 @@ export async function train(
         (options.checkpointEvery > 0 && done % options.checkpointEvery === 0) || last ||
         stoppedEarly
       ) {
-        const state: CheckpointState = {
-          format: "prefix-edge.checkpoint",
-          version: 1,
-          step: done,
-          totalSteps,
-          microBatches: lastMicro,
-          batchesPerEpoch,
-          rng: { seed, epoch: Math.floor(lastMicro / batchesPerEpoch) },
-          options: identityOptions(options),
-          model: identity,
-          data: fingerprints,
-          window,
-          consecutiveBad,
-          ...(initialGates ? { initialGates } : {}),
-          ...(best ? { best: scoredStep(best), sinceBest } : {}),
-          ...(stoppedEarly ? { stoppedEarly } : {}),
-          ...(startScores ? { startScores } : {}),
-          savedAt: new Date().toISOString(),
-        };
         await writeCheckpoint(checkpointDir, {
-          state,
+          state: {
+            format: "prefix-edge.checkpoint",
+            version: 1,
+            step: done,
+            totalSteps,
+            microBatches: lastMicro,
+            batchesPerEpoch,
+            rng: { seed, epoch: Math.floor(lastMicro / batchesPerEpoch) },
+            options: identityOptions(options),
+            model: identity,
+            data: fingerprints,
+            window,
+            consecutiveBad,
+            ...(initialGates ? { initialGates } : {}),
+            ...(best ? { best: scoredStep(best), sinceBest } : {}),
+            ...(stoppedEarly ? { stoppedEarly } : {}),
+            ...(startScores ? { startScores } : {}),
+            savedAt: new Date().toISOString(),
+          },
           params: await syncParams(trainer, pm),
           optimizer: await trainer.readOptimizerState(),
           ...(best ? { bestParams: (best as BestPrefix).params } : {}),
@@ -535,36 +519,42 @@ export async function train(
     : { path: bundlePath, kind: "bundle" };
   const gates = Array.from(pm.gates());
   const summaryPath = join(outDir, "summary.json");
-  const summary = {
-    task: taskName,
-    model: model.paths.dir,
-    steps: stepsDone,
-    totalSteps,
-    epochs,
-    examples: trainSet.examples.length,
-    droppedExamples: trainSet.dropped,
-    initialDevLoss,
-    initialGates,
-    devLoss,
-    finalLoss,
-    metric: metricName,
-    baseScores: startScores?.base ?? null,
-    initialScores: startScores?.initial ?? null,
-    finalScores: lastScores,
-    bestStep: bestStep?.step ?? null,
-    bestMetric: bestStep?.metric ?? null,
-    bestDevLoss: bestStep?.devLoss ?? null,
-    bestScores: bestStep?.scores ?? null,
-    stoppedEarly,
-    ok: verdict.ok,
-    problems: verdict.problems,
-    gates,
-    resumedFrom: checkpoint ? startStep : null,
-    backend,
-    options,
-    export: bundleWritten ? exported.path : null,
-  };
-  await Deno.writeTextFile(summaryPath, JSON.stringify(summary, null, 2) + "\n");
+  await Deno.writeTextFile(
+    summaryPath,
+    JSON.stringify(
+      {
+        task: taskName,
+        model: model.paths.dir,
+        steps: stepsDone,
+        totalSteps,
+        epochs,
+        examples: trainSet.examples.length,
+        droppedExamples: trainSet.dropped,
+        initialDevLoss,
+        initialGates,
+        devLoss,
+        finalLoss,
+        metric: metricName,
+        baseScores: startScores?.base ?? null,
+        initialScores: startScores?.initial ?? null,
+        finalScores: lastScores,
+        bestStep: bestStep?.step ?? null,
+        bestMetric: bestStep?.metric ?? null,
+        bestDevLoss: bestStep?.devLoss ?? null,
+        bestScores: bestStep?.scores ?? null,
+        stoppedEarly,
+        ok: verdict.ok,
+        problems: verdict.problems,
+        gates,
+        resumedFrom: checkpoint ? startStep : null,
+        backend,
+        options,
+        export: bundleWritten ? exported.path : null,
+      },
+      null,
+      2,
+    ) + "\n",
+  );
   return {
     steps: stepsDone,
     epochs,
@@ -593,6 +583,48 @@ export async function train(
       summary: summaryPath,
     },
   };
+}
+
+/**
+ * One optimizer step: forward and backward over its micro-batches, then the update at the
+ * schedule's rate. Micro-batch `k` of the run is the plan's batch `k`, so a step only needs its
+ * number to find its data.
+ */
+async function runStep(
+  trainer: Trainer,
+  plan: ReturnType<typeof planRun>,
+  options: TrainOptions,
+  step: number,
+): Promise<{
+  lossSum: number;
+  tokens: number;
+  realTokens: number;
+  gradNorm: number;
+  skipped: boolean;
+  lr: number;
+  lastMicro: number;
+}> {
+  let lossSum = 0, tokens = 0, realTokens = 0;
+  const firstMicro = step * options.gradAccum;
+  const lastMicro = Math.min(firstMicro + options.gradAccum, plan.totalMicro);
+  for (let k = firstMicro; k < lastMicro; k++) {
+    const batch = plan.microBatch(k);
+    const r = await trainer.accumulate(batch);
+    lossSum += r.lossSum;
+    tokens += r.tokens;
+    for (const row of batch.attentionMask) for (const v of row) realTokens += v;
+  }
+  const lr = linearWarmupDecay(step, {
+    lr: options.lr,
+    warmupSteps: options.warmupSteps,
+    totalSteps: plan.totalSteps,
+  });
+  const { gradNorm, skipped } = await trainer.step({
+    lr,
+    weightDecay: options.weightDecay,
+    maxGradNorm: options.maxGradNorm,
+  });
+  return { lossSum, tokens, realTokens, gradNorm, skipped, lr, lastMicro };
 }
 
 function scoredStep(b: BestPrefix): ScoredStep {
