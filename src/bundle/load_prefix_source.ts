@@ -30,6 +30,7 @@ export interface PrefixSourceOptions {
  *
  * @example Generate with a bundle
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { loadModel, prefixWidth } from "../model/mod.ts";
  * import { loadPrefixSource, PrefixBundle } from "./mod.ts";
  * const model = await loadModel("models/stories260K");
@@ -39,7 +40,7 @@ export interface PrefixSourceOptions {
  * const file = await Deno.makeTempFile({ suffix: ".prefix.zip" });
  * await Deno.writeFile(file, await bundle.toBytes());
  * const prefix = await loadPrefixSource(file, { model }); // a bundle, PEFT folder or raw tensor
- * console.log(prefix.prefixLen); // 2
+ * assertEquals(prefix.prefixLen, 2);
  * ```
  */
 export async function loadPrefixSource(

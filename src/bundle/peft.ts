@@ -66,6 +66,7 @@ const MAX_CONFIG_BYTES = 1 << 20;
  *
  * @example Export, then load in PyTorch with PeftModel.from_pretrained(base, dir)
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { loadModel, prefixWidth } from "../model/mod.ts";
  * import { exportPeft, PrefixBundle } from "./mod.ts";
  * const model = await loadModel("models/stories260K");
@@ -74,7 +75,7 @@ const MAX_CONFIG_BYTES = 1 << 20;
  * const bundle = await PrefixBundle.create({ prefix, model, task: "demo", method });
  * const out = await Deno.makeTempDir();
  * const config = await exportPeft(bundle, out);
- * console.log(config.num_virtual_tokens); // 2
+ * assertEquals(config.num_virtual_tokens, 2);
  * ```
  */
 export async function exportPeft(bundle: PrefixBundle, dir: string): Promise<PeftPrefixConfig> {

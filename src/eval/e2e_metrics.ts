@@ -97,8 +97,9 @@ export function e2eMetrics(hypotheses: string[], references: string[][]): E2eSco
  *
  * @example Two inputs
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { parseReferenceGroups } from "./e2e_metrics.ts";
- * console.log(parseReferenceGroups("a\nb\n\nc\n")); // [["a", "b"], ["c"]]
+ * assertEquals(parseReferenceGroups("a\nb\n\nc\n"), [["a", "b"], ["c"]]);
  * ```
  */
 export function parseReferenceGroups(text: string): string[][] {

@@ -53,8 +53,9 @@ function check(predictions: ArrayLike<unknown>, labels: ArrayLike<unknown>, what
  *
  * @example Three of four right
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { accuracy } from "./glue_metrics.ts";
- * console.log(accuracy([1, 0, 1, 1], [1, 0, 0, 1])); // 0.75
+ * assertEquals(accuracy([1, 0, 1, 1], [1, 0, 0, 1]), 0.75);
  * ```
  */
 export function accuracy(
@@ -90,8 +91,9 @@ function confusion(predictions: ArrayLike<number>, labels: ArrayLike<number>) {
  *
  * @example One hit, one false alarm, one miss
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { f1Positive } from "./glue_metrics.ts";
- * console.log(f1Positive([1, 1, 0, 0], [1, 0, 1, 0])); // 0.5
+ * assertEquals(f1Positive([1, 1, 0, 0], [1, 0, 1, 0]), 0.5);
  * ```
  */
 export function f1Positive(predictions: ArrayLike<number>, labels: ArrayLike<number>): number {
@@ -111,8 +113,9 @@ export function f1Positive(predictions: ArrayLike<number>, labels: ArrayLike<num
  *
  * @example No better than chance
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { matthewsCorrelation } from "./glue_metrics.ts";
- * console.log(matthewsCorrelation([1, 0, 1, 0], [1, 0, 0, 1])); // 0
+ * assertEquals(matthewsCorrelation([1, 0, 1, 0], [1, 0, 0, 1]), 0);
  * ```
  */
 export function matthewsCorrelation(
@@ -135,8 +138,9 @@ export function matthewsCorrelation(
  *
  * @example A perfect linear relation
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { pearson } from "./glue_metrics.ts";
- * console.log(pearson([1, 2, 3], [2, 4, 6])); // 1
+ * assertEquals(pearson([1, 2, 3], [2, 4, 6]), 1);
  * ```
  */
 export function pearson(x: ArrayLike<number>, y: ArrayLike<number>): number {
@@ -167,8 +171,9 @@ export function pearson(x: ArrayLike<number>, y: ArrayLike<number>): number {
  *
  * @example Ties share their average rank
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { averageRanks } from "./glue_metrics.ts";
- * console.log(averageRanks([10, 20, 20, 30])); // [1, 2.5, 2.5, 4]
+ * assertEquals(averageRanks([10, 20, 20, 30]), [1, 2.5, 2.5, 4]);
  * ```
  */
 export function averageRanks(x: ArrayLike<number>): number[] {
@@ -194,8 +199,9 @@ export function averageRanks(x: ArrayLike<number>): number[] {
  *
  * @example A monotone relation
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { spearman } from "./glue_metrics.ts";
- * console.log(spearman([1, 2, 3], [1, 4, 9])); // 1
+ * assertEquals(spearman([1, 2, 3], [1, 4, 9]), 1);
  * ```
  */
 export function spearman(x: ArrayLike<number>, y: ArrayLike<number>): number {

@@ -122,8 +122,9 @@ export async function scoreContinuations(
  *
  * @example Pick the likeliest label
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { argmax } from "./score_continuations.ts";
- * console.log(argmax([-3.2, -0.4, -0.4])); // 1
+ * assertEquals(argmax([-3.2, -0.4, -0.4]), 1);
  * ```
  */
 export function argmax(values: readonly number[]): number {

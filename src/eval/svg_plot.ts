@@ -69,8 +69,9 @@ const PALETTE = [
  *
  * @example Ticks for 0..1
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { niceTicks } from "./svg_plot.ts";
- * console.log(niceTicks(0, 1, 5)); // [0, 0.2, 0.4, 0.6, 0.8, 1]
+ * assertEquals(niceTicks(0, 1, 5), [0, 0.2, 0.4, 0.6, 0.8, 1]);
  * ```
  */
 export function niceTicks(min: number, max: number, count = 5): number[] {
@@ -113,6 +114,7 @@ function esc(s: string): string {
  *
  * @example A loss curve
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { lineChartSvg } from "./svg_plot.ts";
  * const svg = lineChartSvg({
  *   title: "Loss",
@@ -120,7 +122,7 @@ function esc(s: string): string {
  *   yLabel: "loss",
  *   series: [{ name: "train", points: [[1, 3.2], [2, 2.9], [3, 2.7]] }],
  * });
- * console.log(svg.startsWith("<?xml")); // true
+ * assertEquals(svg.startsWith("<?xml"), true);
  * ```
  */
 export function lineChartSvg(options: LineChartOptions): string {

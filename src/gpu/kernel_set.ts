@@ -103,10 +103,11 @@ export const SUBGROUP_KERNELS: readonly string[] = [
  *
  * @example Subgroup reductions on a hardware set
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { kernelFile } from "./kernel_set.ts";
  * const set = { name: "hardware", f16: false, subgroups: true, reason: "" } as const;
- * console.log(kernelFile(set, "layernorm_forward")); // "layernorm_forward_subgroups"
- * console.log(kernelFile(set, "matmul_xw")); // "matmul_xw"
+ * assertEquals(kernelFile(set, "layernorm_forward"), "layernorm_forward_subgroups");
+ * assertEquals(kernelFile(set, "matmul_xw"), "matmul_xw");
  * ```
  */
 export function kernelFile(set: KernelSet, kernel: string): string {
@@ -131,12 +132,13 @@ const SOFTWARE_NAMES = /llvmpipe|lavapipe|swiftshader|software|warp|\bcpu\b/i;
  *
  * @example A discrete GPU gets the hardware set
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { chooseKernelSet } from "./kernel_set.ts";
  * const set = chooseKernelSet({
  *   isFallbackAdapter: false, vendor: "nvidia", architecture: "", device: "", description: "",
  *   features: [], maxComputeInvocationsPerWorkgroup: 1024, maxComputeWorkgroupStorageSize: 49152,
  * });
- * console.log(set.name); // "hardware"
+ * assertEquals(set.name, "hardware");
  * ```
  */
 export function chooseKernelSet(

@@ -203,10 +203,11 @@ export function prepareRow(
  *
  * @example Qwen's end of turn
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { loadModel } from "../model/mod.ts";
  * import { defaultEosIds } from "./generate_options.ts";
  * const model = await loadModel("models/stories260K");
- * console.log(defaultEosIds(model.config, { eos_token_id: [3, 2] }, null)); // [3, 2]
+ * assertEquals(defaultEosIds(model.config, { eos_token_id: [3, 2] }, null), [3, 2]);
  * ```
  */
 export function defaultEosIds(

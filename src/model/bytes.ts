@@ -14,8 +14,9 @@
  *
  * @example Hash a string
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { sha256Hex } from "./bytes.ts";
- * console.log((await sha256Hex(new TextEncoder().encode("abc"))).slice(0, 8)); // "ba7816bf"
+ * assertEquals((await sha256Hex(new TextEncoder().encode("abc"))).slice(0, 8), "ba7816bf");
  * ```
  */
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {

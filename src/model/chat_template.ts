@@ -80,12 +80,13 @@ export function chatTemplateFromConfig(value: unknown): string | undefined {
  *
  * @example Render with a template, and without one
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { applyChatTemplate } from "./chat_template.ts";
  * const messages = [{ role: "user", content: "Hi" }];
  * const chatTemplate =
  *   "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}";
  * console.log(applyChatTemplate({ chatTemplate }, messages)); // <|user|>Hi<|assistant|>
- * console.log(applyChatTemplate({}, messages)); // "User: Hi\nAssistant:"
+ * assertEquals(applyChatTemplate({}, messages), "User: Hi\nAssistant:");
  * ```
  */
 export function applyChatTemplate(source: ChatTemplateSource, messages: ChatMessage[]): string {

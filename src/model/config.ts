@@ -259,6 +259,7 @@ const unset = (v: unknown) => v === undefined || v === null || v === false;
  *
  * @example A Llama 3 scaling is implemented; YaRN is not
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { parseConfig, unsupportedFeature } from "./config.ts";
  * const base = {
  *   model_type: "llama", num_hidden_layers: 2, num_attention_heads: 4, hidden_size: 64,
@@ -268,7 +269,7 @@ const unset = (v: unknown) => v === undefined || v === null || v === false;
  *   original_max_position_embeddings: 8192 };
  * console.log(unsupportedFeature(parseConfig({ ...base, rope_scaling: llama3 }))); // undefined
  * const yarn = parseConfig({ ...base, rope_scaling: { rope_type: "yarn", factor: 4 } });
- * console.log(unsupportedFeature(yarn)?.field); // "rope_scaling"
+ * assertEquals(unsupportedFeature(yarn)?.field, "rope_scaling");
  * ```
  *
  * @param config a parsed config

@@ -14,11 +14,12 @@ const SEED_MIX = 0x9e3779b9;
  *
  * @example Draw repeatably
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { SeededRandom } from "./seeded_random.ts";
  * const a = new SeededRandom(7), b = new SeededRandom(7);
- * console.log(a.next() === b.next()); // true
+ * assertEquals(a.next() === b.next(), true);
  * const again = SeededRandom.fromState(a.state);
- * console.log(again.next() === a.next()); // true
+ * assertEquals(again.next() === a.next(), true);
  * ```
  */
 export class SeededRandom {

@@ -54,13 +54,14 @@ export interface ModelOptions {
  *
  * @example A one-node graph
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { GraphBuilder } from "./graph_builder.ts";
  * const g = new GraphBuilder("double");
  * const x = g.input("x", "float32", ["N"]);
  * g.op("Mul", [x, g.floats([2])], {}, { outputs: ["y"] });
  * g.output("y", "float32", ["N"]);
  * const bytes = g.toBytes(); // ModelProto, ready for InferenceSession.create
- * console.log(bytes.byteLength > 0); // true
+ * assertEquals(bytes.byteLength > 0, true);
  * ```
  */
 export class GraphBuilder {

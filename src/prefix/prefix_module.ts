@@ -171,12 +171,13 @@ export class PrefixModule {
    *
    * @example From an oracle fixture
    * ```ts
+   * import { deepStrictEqual as assertEquals } from "node:assert";
    * import { loadModel, prefixWidth } from "../model/mod.ts";
    * import { PrefixModule } from "./prefix_module.ts";
    * const model = await loadModel("models/stories260K");
    * const E = new Float32Array(4 * prefixWidth(model.config));
    * const pm = PrefixModule.fromParams(model.config, { prefixLen: 4, reparam: "none", gate: false, params: { E } });
-   * console.log(pm.fold().prefixLen); // 4
+   * assertEquals(pm.fold().prefixLen, 4);
    * ```
    */
   static fromParams(config: ModelConfig, options: PrefixFromParamsOptions): PrefixModule {

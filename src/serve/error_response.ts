@@ -51,8 +51,9 @@ export interface ErrorBodyOptions {
  *
  * @example Look up a status
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { statusForCode } from "./error_response.ts";
- * console.log(statusForCode("QUEUE_FULL")); // 429
+ * assertEquals(statusForCode("QUEUE_FULL"), 429);
  * ```
  */
 export function statusForCode(code: ErrorCode): number {
@@ -182,10 +183,11 @@ export function errorBody(
  *
  * @example Answer with an error
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { PrefixEdgeError } from "../errors/mod.ts";
  * import { errorResponse } from "./error_response.ts";
  * const res = errorResponse(new PrefixEdgeError("QUEUE_FULL", "Cannot queue the request: 64 waiting"));
- * console.log(res.status); // 429
+ * assertEquals(res.status, 429);
  * ```
  */
 export function errorResponse(

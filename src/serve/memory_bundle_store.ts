@@ -12,10 +12,11 @@ import { validateTaskName } from "./task_name.ts";
  *
  * @example Keep a bundle in memory
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { MemoryBundleStore } from "./memory_bundle_store.ts";
  * const store = new MemoryBundleStore();
  * await store.write("greet", new Uint8Array([1, 2, 3]));
- * console.log(await store.list()); // ["greet"]
+ * assertEquals(await store.list(), ["greet"]);
  * ```
  */
 export class MemoryBundleStore implements BundleStore {

@@ -17,9 +17,10 @@ import { HttpBundleStore } from "./http_bundle_store.ts";
  *
  * @example Open a folder or a URL
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { openBundleStore } from "./open_bundle_store.ts";
- * console.log(openBundleStore("bundles").writable); // true
- * console.log(openBundleStore("https://cdn.example.com/p").writable); // false
+ * assertEquals(openBundleStore("bundles").writable, true);
+ * assertEquals(openBundleStore("https://cdn.example.com/p").writable, false);
  * ```
  */
 export function openBundleStore(spec: string, maxBytes?: number): BundleStore {

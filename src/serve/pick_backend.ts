@@ -30,9 +30,10 @@ export interface BackendCandidate {
  *
  * @example The order on a machine without a GPU
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { backendCandidates } from "./pick_backend.ts";
  * const list = await backendCandidates("auto", { available: false, hardware: false, description: "no adapter" });
- * console.log(list.map((c) => c.ep)); // ["native", "wasm"]
+ * assertEquals(list.map((c) => c.ep), ["native", "wasm"]);
  * ```
  */
 export async function backendCandidates(

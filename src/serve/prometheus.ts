@@ -205,11 +205,12 @@ export class Histogram implements Metric {
  *
  * @example Count and render
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { MetricsRegistry } from "./prometheus.ts";
  * const reg = new MetricsRegistry();
  * const hits = reg.counter("demo_hits_total", "Hits.");
  * hits.inc({ route: "/" });
- * console.log(reg.render().includes('demo_hits_total{route="/"} 1')); // true
+ * assertEquals(reg.render().includes('demo_hits_total{route="/"} 1'), true);
  * ```
  */
 export class MetricsRegistry {

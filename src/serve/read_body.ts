@@ -18,9 +18,10 @@ import { PrefixEdgeError } from "../errors/mod.ts";
  *
  * @example Read an upload
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { readBytesBody } from "./read_body.ts";
  * const bytes = await readBytesBody(new Request("http://x/", { method: "PUT", body: "abc" }), 10);
- * console.log(bytes.length); // 3
+ * assertEquals(bytes.length, 3);
  * ```
  */
 export async function readBytesBody(req: Request, maxBytes: number): Promise<Uint8Array> {

@@ -14,10 +14,11 @@ const SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128];
  *
  * @example Render the metrics page
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { ServerMetrics } from "./server_metrics.ts";
  * const m = new ServerMetrics();
  * m.requests.inc({ route: "completions", status: "200" });
- * console.log(m.render().includes("prefix_edge_requests_total")); // true
+ * assertEquals(m.render().includes("prefix_edge_requests_total"), true);
  * ```
  */
 export class ServerMetrics {

@@ -31,8 +31,9 @@ const encoder = new TextEncoder();
  *
  * @example Format a frame
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { formatSseEvent } from "./sse.ts";
- * console.log(formatSseEvent({ a: 1 }, "token")); // "event: token\ndata: {\"a\":1}\n\n"
+ * assertEquals(formatSseEvent({ a: 1 }, "token"), "event: token\ndata: {\"a\":1}\n\n");
  * ```
  */
 export function formatSseEvent(data: unknown, event?: string): string {
@@ -51,11 +52,12 @@ export function formatSseEvent(data: unknown, event?: string): string {
  *
  * @example Stream three events
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { sseResponse } from "./sse.ts";
  * const res = sseResponse(async (sink) => {
  *   for (const n of [1, 2, 3]) sink.send({ n });
  * }, () => {});
- * console.log((await res.text()).split("\n\n").length); // 4
+ * assertEquals((await res.text()).split("\n\n").length, 4);
  * ```
  */
 export function sseResponse(run: (sink: SseSink) => Promise<void>, onCancel: () => void): Response {

@@ -54,8 +54,9 @@ export function primaryMetric(task: EvalTask): string {
  *
  * @example Accept a task name
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { checkEvalTask } from "./eval_task.ts";
- * console.log(checkEvalTask("rte")); // "rte"
+ * assertEquals(checkEvalTask("rte"), "rte");
  * ```
  */
 export function checkEvalTask(task: string): EvalTask {
@@ -82,8 +83,9 @@ export function checkEvalTask(task: string): EvalTask {
  *
  * @example SST-2 with custom words
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { verbalizersFor } from "./eval_task.ts";
- * console.log(verbalizersFor("sst2", { "1": "great" })); // { "1": "great", "0": "negative" }
+ * assertEquals(verbalizersFor("sst2", { "1": "great" }), { "1": "great", "0": "negative" });
  * ```
  */
 export function verbalizersFor(

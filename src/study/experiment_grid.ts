@@ -52,8 +52,9 @@ export interface GridCell {
  *
  * @example Duplicates collapse
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { checkMethods } from "./experiment_grid.ts";
- * console.log(checkMethods(["none", "none", "mlp+gate"])); // ["none", "mlp+gate"]
+ * assertEquals(checkMethods(["none", "none", "mlp+gate"]), ["none", "mlp+gate"]);
  * ```
  */
 export function checkMethods(names: readonly string[]): MethodName[] {

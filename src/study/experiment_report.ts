@@ -71,8 +71,9 @@ export function meanStd(values: readonly number[]): MeanStd | null {
  *
  * @example The first dev loss at or below 4
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { stepsToTarget } from "./experiment_report.ts";
- * console.log(stepsToTarget([[0, 5], [10, 4], [20, 3]], 4)); // 10
+ * assertEquals(stepsToTarget([[0, 5], [10, 4], [20, 3]], 4), 10);
  * ```
  */
 export function stepsToTarget(

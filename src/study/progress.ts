@@ -20,11 +20,12 @@ const CLEAR_LINE = "\r\x1b[2K";
  *
  * @example A bar that says eval
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { labelledProgressBar } from "./progress.ts";
  * const lines: string[] = [];
  * const bar = labelledProgressBar(4, "eval", { write: (t) => lines.push(t), isTerminal: false });
  * bar.update(2, {}, true);
- * console.log(lines[0].startsWith("eval 2/4")); // true
+ * assertEquals(lines[0].startsWith("eval 2/4"), true);
  * ```
  */
 export function labelledProgressBar(

@@ -29,9 +29,10 @@ export interface LinearScheduleOptions {
  *
  * @example Rates of a 10-step run with 2 warmup steps
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { linearWarmupDecay } from "./schedule.ts";
  * const o = { lr: 1, warmupSteps: 2, totalSteps: 10 };
- * console.log([0, 1, 2, 6, 9].map((s) => linearWarmupDecay(s, o))); // [0, 0.5, 1, 0.5, 0.125]
+ * assertEquals([0, 1, 2, 6, 9].map((s) => linearWarmupDecay(s, o)), [0, 0.5, 1, 0.5, 0.125]);
  * ```
  */
 export function linearWarmupDecay(step: number, options: LinearScheduleOptions): number {

@@ -43,9 +43,10 @@ export interface TrainingBackendCandidate {
  *
  * @example The order on a machine without a GPU
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { trainingBackendCandidates } from "./training_backend.ts";
  * const list = await trainingBackendCandidates("auto", { available: false, hardware: false, description: "no adapter" });
- * console.log(list.map((c) => c.backend)); // ["native", "wasm"]
+ * assertEquals(list.map((c) => c.backend), ["native", "wasm"]);
  * ```
  */
 export async function trainingBackendCandidates(

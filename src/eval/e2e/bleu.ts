@@ -23,9 +23,10 @@ const SMALL = 1e-9;
  *
  * @example A perfect match
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { corpusBleu } from "./bleu.ts";
  * const s = ["the", "pub", "is", "near", "the", "river"];
- * console.log(corpusBleu([s], [[s]])); // 1
+ * assertEquals(corpusBleu([s], [[s]]), 1);
  * ```
  */
 export function corpusBleu(

@@ -38,9 +38,10 @@ function counts(sentence: string): Map<string, number>[] {
  *
  * @example Copies of the references score above 0
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { corpusCider } from "./cider.ts";
  * const refs = [["a pub near the river"], ["a cheap cafe in the centre"]];
- * console.log(corpusCider(["a pub near the river", "a cafe"], refs) > 0); // true
+ * assertEquals(corpusCider(["a pub near the river", "a cafe"], refs) > 0, true);
  * ```
  */
 export function corpusCider(

@@ -28,9 +28,10 @@ const BETA = -Math.log(0.5) / Math.log(1.5) ** 2;
  *
  * @example An exact copy scores above zero
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { corpusNist } from "./nist.ts";
  * const s = ["a", "pub", "near", "the", "river"];
- * console.log(corpusNist([s], [[s, ["a", "river", "pub"]]]) > 0); // true
+ * assertEquals(corpusNist([s], [[s, ["a", "river", "pub"]]]) > 0, true);
  * ```
  */
 export function corpusNist(

@@ -53,8 +53,9 @@ export function sentenceRougeL(hypothesis: string, references: readonly string[]
  *
  * @example Identical strings score 1
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { corpusRougeL } from "./rouge_l.ts";
- * console.log(corpusRougeL(["a pub near the river"], [["a pub near the river"]])); // 1
+ * assertEquals(corpusRougeL(["a pub near the river"], [["a pub near the river"]]), 1);
  * ```
  */
 export function corpusRougeL(

@@ -45,10 +45,11 @@ export interface EpochPlanOptions {
  *
  * @example Plan two epochs
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { planEpoch } from "./batches.ts";
  * const lengths = [5, 9, 3, 7, 4, 8];
  * const e0 = planEpoch(lengths, { batchSize: 2, seed: 1, epoch: 0 });
- * console.log(e0.flat().sort().join()); // "0,1,2,3,4,5"
+ * assertEquals(e0.flat().sort().join(), "0,1,2,3,4,5");
  * ```
  */
 export function planEpoch(lengths: readonly number[], options: EpochPlanOptions): number[][] {
@@ -86,13 +87,14 @@ function chunk<T>(items: T[], size: number): T[][] {
  *
  * @example Pad two rows
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { collateBatch } from "./batches.ts";
  * const b = collateBatch(
  *   [{ inputIds: [1, 2, 3], labels: [-100, 2, 3] }, { inputIds: [4], labels: [4] }],
  *   [0, 1],
  *   0,
  * );
- * console.log(b.attentionMask); // [[1, 1, 1], [1, 0, 0]]
+ * assertEquals(b.attentionMask, [[1, 1, 1], [1, 0, 0]]);
  * ```
  */
 export function collateBatch(

@@ -81,9 +81,10 @@ export function linearizeE2eMr(mr: string): string {
  *
  * @example Parse a two-row CSV
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { parseE2eCsv } from "./e2e_csv.ts";
  * const ex = parseE2eCsv('mr,ref\n"name[Aromi], area[riverside]",Aromi is by the river.\n', "inline");
- * console.log(ex[0].input); // "name : Aromi | area : riverside"
+ * assertEquals(ex[0].input, "name : Aromi | area : riverside");
  * ```
  */
 export function parseE2eCsv(text: string, source: string): TextExample[] {

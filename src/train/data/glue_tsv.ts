@@ -102,8 +102,9 @@ const LAYOUTS: Record<GlueTask, Layout> = {
  *
  * @example Guess from a path
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { glueTaskFromPath } from "./glue_tsv.ts";
- * console.log(glueTaskFromPath("../shared/data/glue/SST-2/dev.tsv")); // "sst2"
+ * assertEquals(glueTaskFromPath("../shared/data/glue/SST-2/dev.tsv"), "sst2");
  * ```
  */
 export function glueTaskFromPath(path: string): GlueTask | undefined {

@@ -19,9 +19,10 @@ import { readText } from "./_read_text.ts";
  *
  * @example Parse two lines
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { parseJsonl } from "./read_jsonl.ts";
  * const ex = parseJsonl('{"input":"2+2","output":"4"}\n{"input":"3+3","output":"6"}\n', "inline");
- * console.log(ex.length); // 2
+ * assertEquals(ex.length, 2);
  * ```
  */
 export function parseJsonl(text: string, source: string): TextExample[] {

@@ -33,10 +33,11 @@ export function mixSeed(a: number, b: number): number {
  *
  * @example Shuffle reproducibly
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { Rng } from "./rng.ts";
  * const a = new Rng(42).shuffle([1, 2, 3, 4, 5]);
  * const b = new Rng(42).shuffle([1, 2, 3, 4, 5]);
- * console.log(a.join() === b.join()); // true
+ * assertEquals(a.join() === b.join(), true);
  * ```
  */
 export class Rng extends SeededRandom {

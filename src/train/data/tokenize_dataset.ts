@@ -36,10 +36,11 @@ export type EncodeOnly = Pick<TextTokenizer, "encode">;
  *
  * @example Tokenize with a character tokenizer (one id per character)
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { tokenizeExample } from "./tokenize_dataset.ts";
  * const tok = { encode: (s: string) => [...s].map((c) => c.charCodeAt(0)) };
  * const ex = tokenizeExample(tok, { input: "a", output: "b" }, " |", 0);
- * console.log(ex.labels); // [-100, -100, -100, 32, 98, 0]
+ * assertEquals(ex.labels, [-100, -100, -100, 32, 98, 0]);
  * ```
  */
 export function tokenizeExample(

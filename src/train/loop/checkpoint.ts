@@ -270,9 +270,10 @@ export function checkResumable(
  *
  * @example What a checkpoint records
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { identityOptions } from "./checkpoint.ts";
  * import { resolveTrainOptions } from "./train_options.ts";
- * console.log(identityOptions(resolveTrainOptions({ steps: 5 })).steps); // 5
+ * assertEquals(identityOptions(resolveTrainOptions({ steps: 5 })).steps, 5);
  * ```
  */
 export function identityOptions(options: TrainOptions): Partial<TrainOptions> {

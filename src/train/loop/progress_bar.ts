@@ -63,11 +63,12 @@ function formatRate(x: number): string {
  *
  * @example Drive a bar
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { ProgressBar } from "./progress_bar.ts";
  * const lines: string[] = [];
  * const bar = new ProgressBar(10, { write: (t) => lines.push(t), isTerminal: false });
  * bar.update(5, { loss: 2.5, tokensPerSec: 1200, etaSec: 30 }, true);
- * console.log(lines[0].trim()); // "train 5/10 [##########..........]  50% loss 2.500 1.2k tok/s ETA 30s"
+ * assertEquals(lines[0].trim(), "train 5/10 [##########..........]  50% loss 2.500 1.2k tok/s ETA 30s");
  * ```
  */
 export class ProgressBar {
