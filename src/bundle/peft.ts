@@ -155,6 +155,7 @@ export interface ImportPeftOptions {
  *
  * @example Serve a prefix trained with PEFT
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { loadModel, prefixWidth } from "../model/mod.ts";
  * import { exportPeft, importPeft, PrefixBundle } from "./mod.ts";
  * const model = await loadModel("models/stories260K");
@@ -163,7 +164,7 @@ export interface ImportPeftOptions {
  * const dir = await Deno.makeTempDir(); // a PEFT adapter folder, here written by exportPeft
  * await exportPeft(await PrefixBundle.create({ prefix, model, task: "demo", method }), dir);
  * const bundle = await importPeft(dir, { model, task: "sentiment" });
- * console.log(bundle.manifest.task, (await bundle.toBytes()).byteLength > 0); // sentiment true
+ * assertEquals([bundle.manifest.task, (await bundle.toBytes()).byteLength > 0], ["sentiment", true]);
  * ```
  */
 export async function importPeft(dir: string, opts: ImportPeftOptions): Promise<PrefixBundle> {

@@ -89,6 +89,7 @@ export interface WriteBundleOptions {
  *
  * @example Write a bundle, read it back against the same base
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { loadModel } from "../model/mod.ts";
  * import { PrefixModule } from "../prefix/mod.ts";
  * import { PrefixBundle } from "./prefix_bundle.ts";
@@ -102,7 +103,7 @@ export interface WriteBundleOptions {
  * const file = await Deno.makeTempFile({ suffix: ".prefix.zip" });
  * await Deno.writeFile(file, await bundle.toBytes({ dtype: "F16" }));
  * const back = await PrefixBundle.load(file, { model }); // verified against the model
- * console.log(back.manifest.task, back.prefix.prefixLen); // stories 4
+ * assertEquals([back.manifest.task, back.prefix.prefixLen], ["stories", 4]);
  * ```
  */
 export class PrefixBundle {
@@ -254,6 +255,7 @@ export class PrefixBundle {
    *
    * @example Verify before serving
    * ```ts
+   * import { deepStrictEqual as assertEquals } from "node:assert";
    * import { loadModel, prefixWidth } from "../model/mod.ts";
    * import { PrefixBundle } from "./prefix_bundle.ts";
    * const model = await loadModel("models/stories260K");
@@ -261,7 +263,7 @@ export class PrefixBundle {
    * const method = { reparam: "none" as const, gate: false, midDim: null };
    * const bytes = await (await PrefixBundle.create({ prefix, model, task: "demo", method })).toBytes();
    * const back = await PrefixBundle.fromBytes(bytes, { model });
-   * console.log(back.manifest.task, back.prefix.prefixLen); // demo 2
+   * assertEquals([back.manifest.task, back.prefix.prefixLen], ["demo", 2]);
    * ```
    */
   static async fromBytes(bytes: Uint8Array, opts: ReadBundleOptions): Promise<PrefixBundle> {

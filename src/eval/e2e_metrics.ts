@@ -48,6 +48,7 @@ export interface E2eScores {
  *
  * @example Score two outputs
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { e2eMetrics } from "./e2e_metrics.ts";
  * const s = e2eMetrics(
  *   ["The Vaults is a pub near the river.", "Aromi is a cheap cafe."],
@@ -55,7 +56,7 @@ export interface E2eScores {
  *     "Aromi is a cheap coffee shop.",
  *   ]],
  * );
- * console.log(s.bleu > 0 && s.bleu < 1, s.nist > 0); // true true
+ * assertEquals([s.bleu > 0 && s.bleu < 1, s.nist > 0], [true, true]);
  * ```
  */
 export function e2eMetrics(hypotheses: string[], references: string[][]): E2eScores {

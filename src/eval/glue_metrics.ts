@@ -221,15 +221,17 @@ export function spearman(x: ArrayLike<number>, y: ArrayLike<number>): number {
  *
  * @example MRPC
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { glueMetrics } from "./glue_metrics.ts";
- * console.log(glueMetrics("mrpc", [1, 1, 0, 0], [1, 0, 1, 0])); // { accuracy: 0.5, f1: 0.5 }
+ * assertEquals(glueMetrics("mrpc", [1, 1, 0, 0], [1, 0, 1, 0]), { accuracy: 0.5, f1: 0.5 });
  * ```
  *
  * @example STS-B
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { glueMetrics } from "./glue_metrics.ts";
  * const { pearson, spearman } = glueMetrics("stsb", [0.5, 2.1, 4.8], [1.0, 2.0, 5.0]);
- * console.log(pearson > 0.9, spearman); // true 1
+ * assertEquals([pearson > 0.9, spearman], [true, 1]);
  * ```
  */
 export function glueMetrics(

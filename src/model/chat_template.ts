@@ -55,9 +55,10 @@ function plainChat(messages: ChatMessage[]): string {
  *
  * @example Read a named template list
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { chatTemplateFromConfig } from "./chat_template.ts";
  * const t = chatTemplateFromConfig([{ name: "default", template: "{{ messages[0].content }}" }]);
- * console.log(t); // {{ messages[0].content }}
+ * assertEquals(t, "{{ messages[0].content }}");
  * ```
  */
 export function chatTemplateFromConfig(value: unknown): string | undefined {
@@ -85,7 +86,7 @@ export function chatTemplateFromConfig(value: unknown): string | undefined {
  * const messages = [{ role: "user", content: "Hi" }];
  * const chatTemplate =
  *   "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}";
- * console.log(applyChatTemplate({ chatTemplate }, messages)); // <|user|>Hi<|assistant|>
+ * assertEquals(applyChatTemplate({ chatTemplate }, messages), "<|user|>Hi<|assistant|>");
  * assertEquals(applyChatTemplate({}, messages), "User: Hi\nAssistant:");
  * ```
  */

@@ -267,7 +267,7 @@ const unset = (v: unknown) => v === undefined || v === null || v === false;
  * };
  * const llama3 = { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4,
  *   original_max_position_embeddings: 8192 };
- * console.log(unsupportedFeature(parseConfig({ ...base, rope_scaling: llama3 }))); // undefined
+ * assertEquals(unsupportedFeature(parseConfig({ ...base, rope_scaling: llama3 })), undefined);
  * const yarn = parseConfig({ ...base, rope_scaling: { rope_type: "yarn", factor: 4 } });
  * assertEquals(unsupportedFeature(yarn)?.field, "rope_scaling");
  * ```

@@ -74,11 +74,12 @@ function llama3Scaled(inv: Float64Array, s: Llama3RopeScaling): Float64Array {
  *
  * @example The tables of stories260K
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { loadModel } from "./load_model.ts";
  * import { ropeTables } from "./rope.ts";
  * const model = await loadModel("models/stories260K");
  * const { cos, half } = ropeTables(model.config, model.config.maxPositions);
- * console.log(half, cos[0]); // 4 1
+ * assertEquals([half, cos[0]], [4, 1]);
  * ```
  *
  * @param config a Llama-family config

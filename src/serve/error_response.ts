@@ -146,10 +146,11 @@ export function toPrefixEdgeError(err: unknown): PrefixEdgeError {
  *
  * @example Build an error body
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { PrefixEdgeError } from "../errors/mod.ts";
  * import { errorBody } from "./error_response.ts";
  * const { status, body } = errorBody(new PrefixEdgeError("UNKNOWN_TASK", "Cannot find task 'x': no bundle"));
- * console.log(status, body.error.type); // 404 not_found_error
+ * assertEquals([status, body.error.type], [404, "not_found_error"]);
  * ```
  */
 export function errorBody(

@@ -24,10 +24,11 @@ export interface HttpBundleStoreOptions {
  *
  * @example Read a bundle from a CDN
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { HttpBundleStore } from "./http_bundle_store.ts";
  * const store = new HttpBundleStore("https://cdn.example.com/prefixes");
  * // store.read("greet") fetches https://cdn.example.com/prefixes/greet.prefix.zip
- * console.log(store.location, store.writable); // read-only
+ * assertEquals(store.writable, false); // read-only
  * ```
  */
 export class HttpBundleStore implements BundleStore {

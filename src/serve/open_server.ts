@@ -62,6 +62,7 @@ export function bundleDecoder(model: LoadedModel): BundleDecoder {
  *
  * @example Serve a folder of bundles on port 8000
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { openServer } from "./open_server.ts";
  * const { app, engine } = await openServer({
  *   model: "models/stories260K",
@@ -70,7 +71,7 @@ export function bundleDecoder(model: LoadedModel): BundleDecoder {
  *   log: () => {},
  * });
  * // Deno.serve({ port: 8000 }, app.fetch) serves it on port 8000.
- * console.log((await (await app.request("/v1/models")).json()).data[0].id); // base
+ * assertEquals((await (await app.request("/v1/models")).json()).data[0].id, "base");
  * app.serve.scheduler.close();
  * await engine.dispose();
  * ```

@@ -66,9 +66,10 @@ export async function readBytesBody(req: Request, maxBytes: number): Promise<Uin
  *
  * @example Parse a request
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { readJsonBody } from "./read_body.ts";
  * const req = new Request("http://x/", { method: "POST", body: '{"prompt":"hi"}' });
- * console.log((await readJsonBody(req, 1024)).prompt); // hi
+ * assertEquals((await readJsonBody(req, 1024)).prompt, "hi");
  * ```
  */
 export async function readJsonBody(

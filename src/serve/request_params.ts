@@ -158,9 +158,10 @@ function common(
  *
  * @example Parse a native request
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { DEFAULT_LIMITS, parseGenerateBody } from "./request_params.ts";
  * const p = parseGenerateBody({ prompt: "Hello", max_tokens: 8 }, "greet", DEFAULT_LIMITS);
- * console.log(p.maxTokens, p.temperature); // 8 0
+ * assertEquals([p.maxTokens, p.temperature], [8, 0]);
  * ```
  */
 export function parseGenerateBody(
@@ -189,9 +190,10 @@ export function parseGenerateBody(
  *
  * @example Parse an OpenAI request
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { DEFAULT_LIMITS, parseCompletionBody } from "./request_params.ts";
  * const p = parseCompletionBody({ model: "greet", prompt: "Hi", temperature: 0 }, DEFAULT_LIMITS);
- * console.log(p.task, p.maxTokens); // greet 16
+ * assertEquals([p.task, p.maxTokens], ["greet", 16]);
  * ```
  */
 export function parseCompletionBody(
@@ -282,6 +284,7 @@ function messageText(content: unknown, i: number): string {
  *
  * @example Parse a chat request
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { applyChatTemplate } from "../model/mod.ts";
  * import { DEFAULT_LIMITS, parseChatBody } from "./request_params.ts";
  * const p = parseChatBody(
@@ -289,7 +292,7 @@ function messageText(content: unknown, i: number): string {
  *   DEFAULT_LIMITS,
  *   (messages) => applyChatTemplate({}, messages),
  * );
- * console.log(JSON.stringify(p.prompt), p.maxTokens); // "User: Hi\nAssistant:" 8
+ * assertEquals([p.prompt, p.maxTokens], ["User: Hi\nAssistant:", 8]);
  * ```
  */
 export function parseChatBody(

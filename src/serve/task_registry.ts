@@ -79,6 +79,7 @@ export interface TaskRegistryOptions {
  *
  * @example Serve tasks from a folder
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { loadModel } from "../model/mod.ts";
  * import { bundleDecoder, FolderBundleStore, TaskRegistry } from "./mod.ts";
  * const model = await loadModel("models/stories260K");
@@ -88,7 +89,7 @@ export interface TaskRegistryOptions {
  *   budgetBytes: 64 << 20,
  *   config: model.config,
  * });
- * console.log((await registry.list()).length); // 0: no bundles yet; registry.get("greet") loads one
+ * assertEquals((await registry.list()).length, 0); // no bundles yet; registry.get("greet") loads one
  * ```
  */
 export class TaskRegistry {

@@ -25,8 +25,9 @@ export type ClassificationTask = Exclude<GlueTask, "stsb">;
  *
  * @example Primary metrics
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { primaryMetric } from "./eval_task.ts";
- * console.log(primaryMetric("e2e"), primaryMetric("cola"), primaryMetric("stsb")); // bleu mcc pearson
+ * assertEquals([primaryMetric("e2e"), primaryMetric("cola"), primaryMetric("stsb")], ["bleu", "mcc", "pearson"]);
  * ```
  */
 export function primaryMetric(task: EvalTask): string {
@@ -126,8 +127,9 @@ export function verbalizersFor(
  *
  * @example RTE's positive class
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { positiveLabel } from "./eval_task.ts";
- * console.log(positiveLabel("rte"), positiveLabel("mrpc")); // entailment 1
+ * assertEquals([positiveLabel("rte"), positiveLabel("mrpc")], ["entailment", "1"]);
  * ```
  */
 export function positiveLabel(task: ClassificationTask): string {

@@ -48,8 +48,9 @@ export interface MeanStd {
  *
  * @example Three values
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { meanStd } from "./experiment_report.ts";
- * console.log(meanStd([1, 2, 3])); // { mean: 2, std: 1, n: 3 }
+ * assertEquals(meanStd([1, 2, 3]), { mean: 2, std: 1, n: 3 });
  * ```
  */
 export function meanStd(values: readonly number[]): MeanStd | null {

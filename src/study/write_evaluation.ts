@@ -25,8 +25,9 @@ export interface EvaluationFiles {
  *
  * @example Four decimals
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { formatScore } from "./write_evaluation.ts";
- * console.log(formatScore(0.68123), formatScore(NaN)); // 0.6812 n/a
+ * assertEquals([formatScore(0.68123), formatScore(NaN)], ["0.6812", "n/a"]);
  * ```
  */
 export function formatScore(v: number | null | undefined): string {

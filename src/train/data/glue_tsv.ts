@@ -147,9 +147,10 @@ function verbalize(task: GlueTask, raw: string, where: string): string {
  *
  * @example Parse SST-2 rows
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { parseGlueTsv } from "./glue_tsv.ts";
  * const ex = parseGlueTsv("sentence\tlabel\na charming journey\t1\n", "sst2", "inline");
- * console.log(ex[0]); // { input: "sentence: a charming journey sentiment:", output: "positive" }
+ * assertEquals(ex[0], { input: "sentence: a charming journey sentiment:", output: "positive" });
  * ```
  */
 export function parseGlueTsv(text: string, task: GlueTask, source: string): TextExample[] {

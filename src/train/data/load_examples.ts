@@ -27,8 +27,9 @@ export const DATA_FORMATS: readonly DataFormat[] = ["jsonl", "e2e", ...GLUE_TASK
  *
  * @example Separators
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { separatorFor } from "./load_examples.ts";
- * console.log(JSON.stringify(separatorFor("e2e")), JSON.stringify(separatorFor("sst2"))); // " ||" ""
+ * assertEquals([separatorFor("e2e"), separatorFor("sst2")], [" ||", ""]);
  * ```
  */
 export function separatorFor(format: DataFormat): string {
@@ -103,8 +104,9 @@ export async function readSlotValues(file: string): Promise<SlotValues> {
  *
  * @example Guess formats
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { guessDataFormat } from "./load_examples.ts";
- * console.log(guessDataFormat("train.jsonl"), guessDataFormat("glue/RTE/dev.tsv")); // jsonl rte
+ * assertEquals([guessDataFormat("train.jsonl"), guessDataFormat("glue/RTE/dev.tsv")], ["jsonl", "rte"]);
  * ```
  */
 export function guessDataFormat(path: string): DataFormat {

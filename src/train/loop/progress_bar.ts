@@ -40,8 +40,9 @@ export function stderrSink(): ProgressSink {
  *
  * @example Durations
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { formatDuration } from "./progress_bar.ts";
- * console.log(formatDuration(185), formatDuration(3720)); // 3m05s 1h02m
+ * assertEquals([formatDuration(185), formatDuration(3720)], ["3m05s", "1h02m"]);
  * ```
  */
 export function formatDuration(sec: number): string {

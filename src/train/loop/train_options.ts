@@ -141,9 +141,10 @@ export function checkContext(config: ModelConfig, prefixLen: number, maxLen: num
  *
  * @example Defaults with a shorter run
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { resolveTrainOptions } from "./train_options.ts";
  * const o = resolveTrainOptions({ steps: 20, batchSize: 4 });
- * console.log(o.prefixLen, o.reparam, o.gate); // 10 residual true
+ * assertEquals([o.prefixLen, o.reparam, o.gate], [10, "residual", true]);
  * ```
  */
 export function resolveTrainOptions(
