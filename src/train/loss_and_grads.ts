@@ -30,9 +30,16 @@ export interface LossAndGradsOptions {
  * @throws {PrefixEdgeError} as the trainers' `create` and `accumulate`
  *
  * @example Check a gradient
- * ```ts ignore
- * const { loss, grads } = await lossAndGrads(model, pm, { inputIds, labels, attentionMask }, { backend: "native" });
- * console.log(loss, grads.E.length);
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { loadModel } from "../model/mod.ts";
+ * import { PrefixModule } from "../prefix/mod.ts";
+ * const model = await loadModel("tests/fixtures/gpt2-text");
+ * const pm = PrefixModule.init(model.config, { prefixLen: 4, reparam: "residual", gate: true, midDim: 16 });
+ * const batch = { inputIds: [[5, 6, 7, 8]], labels: [[-100, -100, 7, 8]] };
+ * import { lossAndGrads } from "./loss_and_grads.ts";
+ * const { loss, grads, backend } = await lossAndGrads(model, pm, batch);
+ * ok(loss > 0 && grads.E.length === pm.params.E.length, `${backend}: loss ${loss}`);
  * ```
  */
 export async function lossAndGrads(

@@ -33,8 +33,16 @@ export interface TrainStepsOptions extends AdamWOptions {
  * @throws {PrefixEdgeError} `INVALID_INPUT` for a bad step count, and as the trainers
  *
  * @example Memorize a batch
- * ```ts ignore
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { loadModel } from "../model/mod.ts";
+ * import { PrefixModule } from "../prefix/mod.ts";
+ * const model = await loadModel("tests/fixtures/gpt2-text");
+ * const pm = PrefixModule.init(model.config, { prefixLen: 4, reparam: "residual", gate: true, midDim: 16 });
+ * const batch = { inputIds: [[5, 6, 7, 8]], labels: [[-100, -100, 7, 8]] };
+ * import { trainSteps } from "./train_steps.ts";
  * const { losses } = await trainSteps(model, pm, batch, { steps: 30, lr: 1e-2 });
+ * ok(losses.at(-1)! < losses[0], `the loss falls: ${losses[0]} -> ${losses.at(-1)}`);
  * ```
  */
 export async function trainSteps(

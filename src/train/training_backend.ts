@@ -128,8 +128,17 @@ export interface ChosenTrainer {
  * @throws {PrefixEdgeError} the last backend's error when none loads
  *
  * @example Train on whatever the machine does best
- * ```ts ignore
- * const { trainer, backend } = await createTrainer(model, pm, { maxBatch: 4, maxLen: 64 });
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { loadModel } from "../model/mod.ts";
+ * import { PrefixModule } from "../prefix/mod.ts";
+ * const model = await loadModel("tests/fixtures/gpt2-text");
+ * const pm = PrefixModule.init(model.config, { prefixLen: 4, reparam: "residual", gate: true, midDim: 16 });
+ * const batch = { inputIds: [[5, 6, 7, 8]], labels: [[-100, -100, 7, 8]] };
+ * import { createTrainer } from "./training_backend.ts";
+ * const { trainer, backend, reason } = await createTrainer(model, pm, { maxBatch: 4, maxLen: 64 });
+ * ok((await trainer.accumulate(batch)).tokens === 2, `${backend}: ${reason}`);
+ * trainer.destroy();
  * ```
  */
 export async function createTrainer(

@@ -186,13 +186,19 @@ function emptyWindow(): LogWindow {
  *   (resume), `TRAINING_DIVERGED` (too many non-finite steps in a row)
  *
  * @example Train on the embedded E2E subset
- * ```ts ignore
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { loadModel } from "../../model/mod.ts";
+ * import { prepareDataset } from "../data/mod.ts";
+ * import { train } from "./train.ts";
  * const model = await loadModel("tests/fixtures/gpt2-text");
- * const tok = model.requireTokenizer();
- * const opts = { maxLen: 96, eosTokenId: tok.eosTokenId! };
- * const data = await tokenizeDataset(await loadExamples("data/e2e-small/train.csv"), tok, opts);
- * const result = await train(model, { train: data }, { outDir: "runs/e2e", steps: 20, batchSize: 4, maxLen: 96 });
- * console.log(result.finalLoss);
+ * const data = await prepareDataset(model, "data/e2e-small/train.csv", { maxLen: 96 });
+ * const outDir = await Deno.makeTempDir();
+ * const result = await train(model, { train: data }, {
+ *   outDir, steps: 4, batchSize: 4, maxLen: 96, lr: 5e-3,
+ * }, { progress: false });
+ * ok(result.finalLoss !== null && result.bundleWritten && result.verdict.ok);
+ * await Deno.remove(outDir, { recursive: true });
  * ```
  */
 export async function train(

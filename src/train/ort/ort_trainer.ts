@@ -60,10 +60,18 @@ export interface OrtTrainerOptions {
  * Trains a prefix module on ONNX Runtime against a frozen base model (GPT-2 or Llama).
  *
  * @example One optimizer step on the native backend
- * ```ts ignore
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { loadModel } from "../../model/mod.ts";
+ * import { PrefixModule } from "../../prefix/mod.ts";
+ * const model = await loadModel("tests/fixtures/gpt2-text");
+ * const pm = PrefixModule.init(model.config, { prefixLen: 4, reparam: "residual", gate: true, midDim: 16 });
+ * const batch = { inputIds: [[5, 6, 7, 8]], labels: [[-100, -100, 7, 8]] };
+ * import { OrtPrefixTrainer } from "./ort_trainer.ts";
  * const trainer = await OrtPrefixTrainer.create(model, pm, { maxBatch: 4, maxLen: 64 });
  * await trainer.accumulate(batch);
- * const { gradNorm } = await trainer.step({ lr: 1e-3 });
+ * const { gradNorm, skipped } = await trainer.step({ lr: 1e-3 });
+ * ok(gradNorm > 0 && !skipped);
  * trainer.destroy();
  * ```
  */

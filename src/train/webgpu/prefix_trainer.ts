@@ -52,12 +52,22 @@ export interface TrainerLimits {
  * Trains a {@link PrefixModule} on WebGPU against a frozen base model (GPT-2 or Llama family).
  *
  * @example One optimizer step over two micro-batches
- * ```ts ignore
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { loadModel } from "../../model/mod.ts";
+ * import { PrefixModule } from "../../prefix/mod.ts";
+ * const model = await loadModel("tests/fixtures/gpt2-text");
+ * const pm = PrefixModule.init(model.config, { prefixLen: 4, reparam: "residual", gate: true, midDim: 16 });
+ * const batch = { inputIds: [[5, 6, 7, 8]], labels: [[-100, -100, 7, 8]] };
+ * import { PrefixTrainer } from "./prefix_trainer.ts";
+ * // Any WebGPU adapter works, a software one too (slowly).
  * const trainer = await PrefixTrainer.create(model, pm, { maxBatch: 8, maxLen: 64 });
- * await trainer.accumulate(batchA);
- * await trainer.accumulate(batchB);
+ * const before = pm.params.E.slice();
+ * await trainer.accumulate(batch); // micro-batch A
+ * await trainer.accumulate(batch); // micro-batch B
  * const { gradNorm } = await trainer.step({ lr: 1e-3 });
  * await trainer.readParams(); // pm.params now holds the new values
+ * ok(gradNorm > 0 && pm.params.E.some((v, i) => v !== before[i]));
  * trainer.destroy();
  * ```
  */
