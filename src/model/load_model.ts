@@ -71,9 +71,10 @@ export interface LoadedModel {
  *
  * @example Load the embedded default model
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { loadModel } from "./load_model.ts";
  * const model = await loadModel("models/stories260K");
- * console.log(model.config.numLayers);
+ * assertEquals(model.config.numLayers, 5);
  * ```
  */
 export async function loadModel(dir: string | URL): Promise<LoadedModel> {

@@ -69,10 +69,11 @@ interface ByteSource {
  *
  * @example Read one tensor as f32
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { SafetensorsFile } from "./safetensors.ts";
  * const st = await SafetensorsFile.open("models/stories260K/model.safetensors");
  * const emb = await st.getFloat32("model.embed_tokens.weight");
- * console.log(emb.length);
+ * assertEquals(emb.length, 512 * 64); // [vocab, d_model]
  * st.close();
  * ```
  */

@@ -30,8 +30,12 @@ import { type BundleDecoder, TaskRegistry } from "./task_registry.ts";
  *
  * @example Parse the flag's value
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { parseCorsOrigins } from "./create_app.ts";
- * console.log(parseCorsOrigins("https://a.example, http://localhost:5173"));
+ * assertEquals(parseCorsOrigins("https://a.example, http://localhost:5173"), [
+ *   "https://a.example",
+ *   "http://localhost:5173",
+ * ]);
  * ```
  */
 export function parseCorsOrigins(value: string | string[]): "*" | string[] {

@@ -22,10 +22,11 @@ const SUFFIX = ".prefix.zip";
  *
  * @example Store and read back
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { FolderBundleStore } from "./folder_bundle_store.ts";
  * const store = new FolderBundleStore(await Deno.makeTempDir());
  * await store.write("greet", new Uint8Array([1, 2, 3])); // bundle bytes, verified when read by a registry
- * console.log((await store.read("greet"))?.length);
+ * assertEquals(await store.read("greet"), new Uint8Array([1, 2, 3]));
  * ```
  */
 export class FolderBundleStore implements BundleStore {

@@ -81,8 +81,11 @@ export function checkMethods(names: readonly string[]): MethodName[] {
  *
  * @example Two methods, two lengths, one seed
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { gridCells } from "./experiment_grid.ts";
- * console.log(gridCells(["none", "residual+gate"], [1, 10], [1]).map((c) => c.id));
+ * assertEquals(gridCells(["none", "residual+gate"], [1, 10], [1]).map((c) => c.id), [
+ *   "none-p1-s1", "none-p10-s1", "residual-gate-p1-s1", "residual-gate-p10-s1",
+ * ]);
  * // ["none-p1-s1", "none-p10-s1", "residual-gate-p1-s1", "residual-gate-p10-s1"]
  * ```
  */

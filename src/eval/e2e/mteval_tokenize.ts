@@ -17,8 +17,11 @@
  *
  * @example Punctuation splits off, decimals stay
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { mtevalTokenize } from "./mteval_tokenize.ts";
- * console.log(mtevalTokenize("It costs £20.50, near (the) river."));
+ * assertEquals(mtevalTokenize("It costs £20.50, near (the) river."), [
+ *   "It", "costs", "£20.50", ",", "near", "(", "the", ")", "river", ".",
+ * ]);
  * // ["It", "costs", "£20.50", ",", "near", "(", "the", ")", "river", "."]
  * ```
  */

@@ -72,8 +72,12 @@ function splitChunk(chunk: string, out: string[]): void {
  *
  * @example Clitics, currency and brackets
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { ptbTokenize } from "./ptb_tokenize.ts";
- * console.log(ptbTokenize("It isn't cheap (£20-25), the Vaults' pub.").join(" "));
+ * assertEquals(
+ *   ptbTokenize("It isn't cheap (£20-25), the Vaults' pub.").join(" "),
+ *   "it is n't cheap -lrb- # 20-25 -rrb- the vaults pub",
+ * );
  * // "it is n't cheap -lrb- # 20-25 -rrb- the vaults pub"
  * ```
  */

@@ -40,8 +40,12 @@ function splitPunctuation(s: string): string {
  *
  * @example Linearize a meaning representation
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { linearizeE2eMr } from "./e2e_csv.ts";
- * console.log(linearizeE2eMr("name[The Vaults], priceRange[more than £30]"));
+ * assertEquals(
+ *   linearizeE2eMr("name[The Vaults], priceRange[more than £30]"),
+ *   "name : The Vaults | price : more than £ 30",
+ * );
  * // "name : The Vaults | price : more than £ 30"
  * ```
  */
