@@ -327,6 +327,14 @@ export async function train(
       ...extra,
       best: improved,
     });
+    // What the run generates, as it goes: the number a user watches.
+    if (bar && (loss !== null || scores)) {
+      const parts = [
+        ...(loss !== null ? [`dev loss ${loss.toFixed(4)}`] : []),
+        ...(scores && devMetric ? [`${devMetric.name} ${scores[devMetric.name].toFixed(3)}`] : []),
+      ];
+      bar.log(`eval ${step}: ${parts.join(", ")}${improved ? " (best so far)" : ""}`);
+    }
   };
 
   try {
