@@ -173,3 +173,54 @@ Deno.test("experiment --help lists the grid options; bad grids are refused in on
     assert(r.stderr.startsWith("error [INVALID_INPUT]") && r.stderr.includes(text), r.stderr);
   }
 });
+
+Deno.test({
+  name:
+    "a grid judged by its dev metric stops each cell at the target and runs each method at its own rate",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "experiment_target_" });
+    try {
+      await headCsv(`${E2E_SMALL}/train.csv`, join(dir, "train.csv"), 8);
+      await headCsv(`${E2E_SMALL}/dev.csv`, join(dir, "dev.csv"), 4);
+      const outDir = join(dir, "study");
+      const r = await runExperiment({
+        model: GPT2_TOK,
+        train: join(dir, "train.csv"),
+        dev: join(dir, "dev.csv"),
+        methods: ["none", "residual+gate"],
+        prefixLens: [2],
+        seeds: [7],
+        training: { steps: 6, batchSize: 4, lr: 5e-3, midDim: 16, maxLen: 120, evalEvery: 2 },
+        evaluation: { numBeams: 1, maxNewTokens: 4, limit: 2 },
+        // Any BLEU reaches 0: each cell stops at its first evaluation after step 0.
+        targetMetric: 0,
+        lrByMethod: { none: 3e-2 },
+        executionProvider: "wasm",
+        outDir,
+      }, { progress: false });
+      for (const id of ["none-p2-s7", "residual-gate-p2-s7"]) {
+        const cell = r.results[id];
+        assertEquals(cell.reachedTarget, true, id);
+        assertEquals(
+          cell.steps,
+          2,
+          `${id} stopped at the first evaluation that reached the target`,
+        );
+        assert((cell.metricCurve ?? []).length >= 2, `${id}: the metric at step 0 and after`);
+      }
+      const none = JSON.parse(
+        await Deno.readTextFile(join(outDir, "runs/none-p2-s7/summary.json")),
+      );
+      const gated = JSON.parse(
+        await Deno.readTextFile(join(outDir, "runs/residual-gate-p2-s7/summary.json")),
+      );
+      assertEquals([none.options.lr, gated.options.lr], [3e-2, 5e-3]);
+      const results = await Deno.readTextFile(join(outDir, "results.md"));
+      assert(results.includes("optimizer steps until the dev bleu first reached 0"), results);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
