@@ -5,7 +5,7 @@
  * @module
  */
 import { InferenceEngine } from "../infer/mod.ts";
-import type { BundleGeneration } from "../bundle/mod.ts";
+import { type BundleGeneration, taskEosTokenIds } from "../bundle/mod.ts";
 import type { LoadedModel, Prefix } from "../model/mod.ts";
 import type { TextExample } from "../train/mod.ts";
 
@@ -41,7 +41,7 @@ export async function beforeAfter(
   try {
     const prompts = examples.map((e) => e.input + separator);
     const maxNewTokens = generation?.maxNewTokens ?? 64;
-    const eosTokenIds = [...new Set([...generation?.eosTokenIds ?? [], ...engine.eosTokenIds])];
+    const eosTokenIds = taskEosTokenIds(generation?.eosTokenIds, engine.eosTokenIds);
     const rows = prompts.flatMap((prompt) => [
       { prompt, maxNewTokens },
       { prompt, maxNewTokens, prefix, eosTokenIds },

@@ -118,7 +118,7 @@ const SPEC: CliSpec = {
     "the prefix.",
     "",
     "With no arguments it trains the embedded stories260K on data/pet-stories (short",
-    `stories told from a record): P=${EMBEDDED_DEFAULTS.prefixLen}, up to ${EMBEDDED_DEFAULTS.steps} steps, about a minute on a 2-core CPU.`,
+    `stories told from a record): P=${EMBEDDED_DEFAULTS.prefixLen}, up to ${EMBEDDED_DEFAULTS.steps} steps, about 80 s on a 2-core CPU.`,
     "With --model, defaults follow Li & Liang's E2E setup (P=10, mid 512, lr 8e-5,",
     "batch 10, 5 epochs) with --reparam residual and the gate on, and without --data it",
     "trains on the embedded E2E subset (data/e2e-small, CC BY-SA 4.0).",
@@ -550,14 +550,15 @@ async function main(): Promise<void> {
   const usage = taskUsage(trainSet);
   let devMetric: GenerationDevMetric | undefined;
   if (held && model.paths.onnx) {
+    const evalLimit = numberOption(v, "eval-limit", "int", 1) ?? EVAL_LIMIT;
     devMetric = await generationDevMetric(model, held, {
-      limit: numberOption(v, "eval-limit", "int", 1) ?? EVAL_LIMIT,
+      limit: evalLimit,
       maxNewTokens: usage.generation.maxNewTokens,
       eosTokenIds: usage.generation.eosTokenIds,
     });
     console.error(
       `eval: every ${options.evalEvery || "(end only)"} steps, greedy generations on ${
-        Math.min(held.examples.length, numberOption(v, "eval-limit", "int", 1) ?? EVAL_LIMIT)
+        Math.min(held.examples.length, evalLimit)
       } held-out inputs (${devMetric.executionProvider}), scored by ${devMetric.name}; ` +
         `the best prefix is kept${
           options.patience > 0 ? `, stopping after ${options.patience} without a better one` : ""

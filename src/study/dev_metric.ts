@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { taskEosTokenIds } from "../bundle/mod.ts";
 import { type ExecutionProvider, InferenceEngine } from "../infer/mod.ts";
 import type { LoadedModel, Prefix } from "../model/mod.ts";
 import type { DevMetric, LoadedExamples } from "../train/mod.ts";
@@ -118,7 +119,7 @@ export function engineDevMetric(
         ...(options.stop?.length ? { stop: options.stop } : {}),
         ...(options.eosTokenIds?.length
           ? {
-            eosTokenIds: [...new Set([...options.eosTokenIds, ...engine.eosTokenIds])],
+            eosTokenIds: taskEosTokenIds(options.eosTokenIds, engine.eosTokenIds),
             endTokenId: options.eosTokenIds[0],
           }
           : {}),

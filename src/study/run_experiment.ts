@@ -221,11 +221,15 @@ export async function runExperiment(
     endTokenId: endIds[0],
   };
   const devMetric = settings.devMetric && devPath
-    ? engineDevMetric(engine, await loadExamples(devPath, format), {
-      maxNewTokens: settings.evaluation.maxNewTokens,
-      eosTokenIds: endIds,
-      limit: settings.evaluation.limit,
-    })
+    ? engineDevMetric(
+      engine,
+      devPath === testPath ? testData : await loadExamples(devPath, format),
+      {
+        maxNewTokens: settings.evaluation.maxNewTokens,
+        eosTokenIds: endIds,
+        limit: settings.evaluation.limit,
+      },
+    )
     : undefined;
   const report = () =>
     writeExperimentReport(outDir, state, {

@@ -294,6 +294,8 @@ export async function train(
   let initialDevLoss: number | null = null;
   let devLoss: number | null = null;
   let finalLoss: number | null = null;
+  // A resumed run that had already stopped early (or finished) trains no further step.
+  let stepsDone = startStep;
 
   /** Dev loss and dev metric of the module's current parameters; keeps the best. */
   const evaluate = async (
@@ -328,7 +330,7 @@ export async function train(
       best: improved,
     });
     // What the run generates, as it goes: the number a user watches.
-    if (bar && (loss !== null || scores)) {
+    if (bar) {
       const parts = [
         ...(loss !== null ? [`dev loss ${loss.toFixed(4)}`] : []),
         ...(scores && devMetric ? [`${devMetric.name} ${scores[devMetric.name].toFixed(3)}`] : []),
@@ -354,6 +356,10 @@ export async function train(
     let lastLr = 0;
 
     for (let step = startStep; step < totalSteps && !stoppedEarly; step++) {
+      // The parameters are read back at most once a step, by whichever of the log line, the
+      // evaluation and the checkpoint needs them first (on WebGPU it is a device readback).
+      let synced: Record<string, Float32Array> | null = null;
+      const params = async () => synced ??= await syncParams(trainer, pm);
       const { lossSum, tokens, realTokens, gradNorm, skipped, lr, lastMicro } = await runStep(
         trainer,
         plan,
@@ -362,6 +368,7 @@ export async function train(
       );
       lastLr = lr;
       const done = step + 1;
+      stepsDone = done;
       window.realTokens += realTokens;
 
       // NaN/Inf guard: the trainer already dropped the update; count and maybe stop.
@@ -393,7 +400,7 @@ export async function train(
       const etaSec = ((now - t0) / 1000 / (done - startStep)) * (totalSteps - done);
       const isLogStep = done % options.logEvery === 0 || last;
       if (isLogStep) {
-        await syncParams(trainer, pm);
+        await params();
         const secs = Math.max(1e-9, (now - windowStart) / 1000);
         const rec: TrainRecord = {
           type: "train",
@@ -417,7 +424,7 @@ export async function train(
         bar?.update(done, { loss: tokens > 0 ? lossSum / tokens : null, etaSec });
       }
       if (judged && ((options.evalEvery > 0 && done % options.evalEvery === 0) || last)) {
-        await syncParams(trainer, pm);
+        await params();
         await evaluate(done);
         const reached = stopAtMetric !== undefined && (best?.metric ?? -Infinity) >= stopAtMetric;
         const patient = options.patience > 0 && sinceBest >= options.patience;
@@ -454,7 +461,7 @@ export async function train(
             ...(startScores ? { startScores } : {}),
             savedAt: new Date().toISOString(),
           },
-          params: await syncParams(trainer, pm),
+          params: await params(),
           optimizer: await trainer.readOptimizerState(),
           ...(best ? { bestParams: (best as BestPrefix).params } : {}),
         });
@@ -465,9 +472,6 @@ export async function train(
   } finally {
     trainer.destroy();
   }
-  const stepsDone = stoppedEarly
-    ? (metrics.records.findLast((r) => r.type === "eval")?.step ?? startStep)
-    : totalSteps;
 
   // From here on the module holds the exported prefix: the best evaluated one.
   if (best) {
