@@ -59,9 +59,17 @@ export async function loadPrefixSource(
  * @returns the verified prefix and its usage (empty for bundles that record none)
  * @throws {BundleError} as {@link loadPrefixSource}
  *
- * @example
- * ```ts ignore
- * const { prefix, usage } = await loadTaskPrefix("runs/pet-stories/pet-stories.prefix.zip", { model });
+ * @example A bundle written before bundles recorded their usage has none
+ * ```ts
+ * import { deepStrictEqual } from "node:assert";
+ * import { loadModel } from "../model/mod.ts";
+ * import { loadTaskPrefix } from "./load_prefix_source.ts";
+ * const model = await loadModel("models/stories260K");
+ * const { prefix, usage } = await loadTaskPrefix(
+ *   "tests/fixtures/bundles/pet-stories-0.1.0.prefix.zip",
+ *   { model },
+ * );
+ * deepStrictEqual([prefix.prefixLen, usage], [10, {}]);
  * ```
  */
 export async function loadTaskPrefix(

@@ -20,7 +20,16 @@ export const MAX_MANIFEST_BYTES = 1 << 20;
 /** How the stored `kv` is encoded. */
 export type BundleDtype = "F32" | "F16" | "I8";
 
-/** Every stored dtype, in the order help texts list them. */
+/**
+ * Every stored dtype, in the order help texts list them.
+ *
+ * @example
+ * ```ts
+ * import { deepStrictEqual } from "node:assert";
+ * import { BUNDLE_DTYPES } from "./manifest.ts";
+ * deepStrictEqual(BUNDLE_DTYPES, ["F32", "F16", "I8"]);
+ * ```
+ */
 export const BUNDLE_DTYPES: readonly BundleDtype[] = Object.freeze(["F32", "F16", "I8"]);
 
 /** Prefix-module variants (docs/design.md §1). */

@@ -67,6 +67,13 @@ export interface ExportProgress {
  * tested bound per dtype (max |logit difference| over real positions, and relative L2), set from
  * the measured errors (docs/onnx-export.md) plus headroom. A prefix bundle serves on every export
  * of its base's weights, within these bounds.
+ *
+ * @example q8 trades the most precision for size
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { EXPORT_LOGIT_BOUNDS } from "./export_decoder.ts";
+ * ok(EXPORT_LOGIT_BOUNDS.q8.maxAbs > EXPORT_LOGIT_BOUNDS.f16.maxAbs);
+ * ```
  */
 export const EXPORT_LOGIT_BOUNDS: Readonly<
   Record<ExportDtype, { readonly maxAbs: number; readonly relL2: number }>

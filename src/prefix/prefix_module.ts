@@ -22,7 +22,16 @@ import { SeededRandom } from "../model/seeded_random.ts";
 /** How the prefix is reparameterized (docs/design.md §1). */
 export type Reparam = "none" | "mlp" | "residual";
 
-/** Every reparameterization, in the order help texts list them. */
+/**
+ * Every reparameterization, in the order help texts list them.
+ *
+ * @example Check a name from the command line
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { REPARAMS } from "./prefix_module.ts";
+ * ok((REPARAMS as readonly string[]).includes("residual"));
+ * ```
+ */
 export const REPARAMS: readonly Reparam[] = Object.freeze(["none", "mlp", "residual"]);
 
 /** Names of the prefix module's parameters, in a fixed order. */
