@@ -10,11 +10,12 @@
  *
  * @example Generate with the embedded default model
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { InferenceEngine, loadModel } from "./mod.ts";
  * const model = await loadModel("models/stories260K");
  * const engine = await InferenceEngine.create(model, { executionProvider: "wasm" });
  * const { text } = await engine.generate({ prompt: "Once upon a time", maxNewTokens: 8 }).result;
- * console.log(text);
+ * assertEquals(text, ", there was a little girl"); // greedy decoding
  * await engine.dispose();
  * ```
  *

@@ -8,10 +8,11 @@
 /**
  * The version of this package.
  *
- * @example Print it
+ * @example Read it
  * ```ts
+ * import { ok } from "node:assert";
  * import { VERSION } from "./version.ts";
- * console.log(`prefix-edge ${VERSION}`);
+ * ok(/^\d+\.\d+\.\d+/.test(VERSION), VERSION); // semver, e.g. "0.1.0"
  * ```
  */
 export const VERSION = "0.1.0";

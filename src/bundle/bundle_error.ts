@@ -15,9 +15,11 @@ import { type ErrorCode, PrefixEdgeError } from "../errors/mod.ts";
  *
  * @example Refuse a bundle by code
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { BundleError } from "./bundle_error.ts";
  * const e = new BundleError("BUNDLE_CHECKSUM", "task.prefix.zip", "Cannot read task.prefix.zip: checksum differs");
- * if (e.code === "BUNDLE_CHECKSUM") console.log(`refused ${e.file}`);
+ * const refused = e.code === "BUNDLE_CHECKSUM" ? `refused ${e.file}` : "";
+ * assertEquals(refused, "refused task.prefix.zip");
  * ```
  */
 export class BundleError extends PrefixEdgeError {

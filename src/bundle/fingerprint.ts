@@ -88,11 +88,13 @@ export function fingerprintKinds(model: LoadedModel): FingerprintKind[] {
  *
  * @example Fingerprint the embedded default model
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { loadModel } from "../model/mod.ts";
  * import { modelFingerprint } from "./fingerprint.ts";
  * const model = await loadModel("models/stories260K");
  * const fp = await modelFingerprint(model);
- * console.log(fp.kind, fp.sha256);
+ * assertEquals(fp.kind, "safetensors-sample-v1");
+ * assertEquals(fp.sha256.slice(0, 8), "defcd737");
  * ```
  */
 export function modelFingerprint(

@@ -23,9 +23,10 @@ export const TASK_NAME_PATTERN: RegExp = /^[a-z0-9][a-z0-9._-]{0,63}$/;
  *
  * @example Accept and refuse names
  * ```ts
+ * import { deepStrictEqual as assertEquals, throws } from "node:assert";
  * import { validateTaskName } from "./task_name.ts";
- * validateTaskName("sentiment-v2"); // ok
- * try { validateTaskName("../etc"); } catch (e) { console.log((e as Error).message); }
+ * assertEquals(validateTaskName("sentiment-v2"), "sentiment-v2");
+ * throws(() => validateTaskName("../etc"), { code: "INVALID_INPUT" });
  * ```
  */
 export function validateTaskName(name: unknown): string {

@@ -58,12 +58,15 @@ export type ErrorCode =
  *
  * @example Branch on the code
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { PrefixEdgeError } from "./prefix_edge_error.ts";
+ * let status = 500;
  * try {
  *   throw new PrefixEdgeError("UNKNOWN_TASK", "Cannot find task 'x': no such bundle");
  * } catch (e) {
- *   if (e instanceof PrefixEdgeError && e.code === "UNKNOWN_TASK") console.log("404");
+ *   if (e instanceof PrefixEdgeError && e.code === "UNKNOWN_TASK") status = 404;
  * }
+ * assertEquals(status, 404);
  * ```
  */
 export class PrefixEdgeError extends Error {

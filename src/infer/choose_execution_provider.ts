@@ -28,8 +28,11 @@ const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|software|basic 
  *
  * @example Log the adapter
  * ```ts
+ * import { ok } from "node:assert";
  * import { probeGpu } from "./choose_execution_provider.ts";
  * const probe = await probeGpu();
+ * // A software adapter (Mesa llvmpipe, SwiftShader) is available but not hardware.
+ * ok(probe.available || !probe.hardware);
  * console.log(probe.hardware ? "GPU" : "no hardware GPU", probe.description);
  * ```
  */
@@ -68,9 +71,11 @@ export async function probeGpu(): Promise<GpuProbe> {
  *
  * @example Default choice
  * ```ts
- * import { chooseExecutionProvider } from "./choose_execution_provider.ts";
- * const ep = await chooseExecutionProvider(); // "wasm" on a machine without a GPU
- * console.log(ep);
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { chooseExecutionProvider, probeGpu } from "./choose_execution_provider.ts";
+ * const ep = await chooseExecutionProvider(); // "wasm" on a machine without a hardware GPU
+ * assertEquals(ep, (await probeGpu()).hardware ? "webgpu" : "wasm");
+ * assertEquals(await chooseExecutionProvider("native"), "native"); // an explicit choice wins
  * ```
  */
 export async function chooseExecutionProvider(

@@ -116,6 +116,7 @@ export interface BatchContext {
  *
  * @example Let a second row join a running batch
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { loadModel } from "../model/mod.ts";
  * import { InferenceEngine } from "./inference_engine.ts";
  * const engine = await InferenceEngine.create(await loadModel("models/stories260K"), {
@@ -124,7 +125,8 @@ export interface BatchContext {
  * const batch = engine.openBatch();
  * const a = batch.add({ prompt: "Lily", maxNewTokens: 12 });
  * const b = batch.add({ prompt: "Tom", maxNewTokens: 6 }); // joins within a few steps
- * console.log((await a.result).text, (await b.result).text);
+ * const [ra, rb] = await Promise.all([a.result, b.result]);
+ * assertEquals([ra.tokenIds.length, rb.tokenIds.length], [12, 6]);
  * await engine.dispose();
  * ```
  */

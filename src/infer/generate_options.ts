@@ -14,6 +14,7 @@ import type { SamplingParams } from "./logits_processors.ts";
  *
  * @example Sampled, with a stop string
  * ```ts
+ * import { ok } from "node:assert";
  * import { loadModel } from "../model/mod.ts";
  * import { InferenceEngine } from "./inference_engine.ts";
  * const engine = await InferenceEngine.create(await loadModel("models/stories260K"), {
@@ -22,7 +23,10 @@ import type { SamplingParams } from "./logits_processors.ts";
  * const stream = engine.generate({
  *   prompt: "Lily", maxNewTokens: 8, temperature: 0.8, topP: 0.9, seed: 1, stop: ["."],
  * });
- * console.log((await stream.result).finishReason);
+ * const { text, tokenIds, finishReason } = await stream.result;
+ * // The row ends at the first "." (left out of the text) or after 8 new tokens.
+ * ok(finishReason === "stop" || finishReason === "length", finishReason);
+ * ok(!text.includes(".") && tokenIds.length <= 8, text);
  * await engine.dispose();
  * ```
  */

@@ -292,13 +292,14 @@ export class PrefixModule {
    *
    * @returns `[P]` gate weights
    *
-   * @example Log the gates
+   * @example Read the gates
    * ```ts
+   * import { deepStrictEqual as assertEquals } from "node:assert";
    * import { loadModel } from "../model/mod.ts";
    * import { PrefixModule } from "./prefix_module.ts";
    * const model = await loadModel("models/stories260K");
    * const pm = PrefixModule.init(model.config, { prefixLen: 4, reparam: "none", gate: true });
-   * console.log(Array.from(pm.gates()));
+   * assertEquals(Array.from(pm.gates()), [0.5, 0.5, 0.5, 0.5]); // sigmoid(0) before training
    * ```
    */
   gates(): Float32Array {

@@ -120,14 +120,16 @@ export interface ServeApp extends Hono {
  *
  * @example Serve a folder of bundles
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { InferenceEngine } from "../infer/mod.ts";
  * import { loadModel } from "../model/mod.ts";
  * import { bundleDecoder, createApp, FolderBundleStore } from "./mod.ts";
  * const model = await loadModel("models/stories260K");
  * const engine = await InferenceEngine.create(model, { executionProvider: "wasm" });
+ * const bundles = await Deno.makeTempDir(); // <task>.prefix.zip files go here
  * const app = createApp({
  *   engine,
- *   store: new FolderBundleStore(await Deno.makeTempDir()),
+ *   store: new FolderBundleStore(bundles),
  *   decode: bundleDecoder(model),
  *   scheduler: { maxBatch: 16, batchWindowMs: 5 },
  *   cors: "*",
@@ -137,9 +139,11 @@ export interface ServeApp extends Hono {
  *   method: "POST",
  *   body: JSON.stringify({ model: "base", messages: [{ role: "user", content: "Hi" }], max_tokens: 4 }),
  * });
- * console.log((await res.json()).choices[0].message.content);
+ * const body = await res.json();
+ * assertEquals([res.status, body.choices[0].finish_reason, body.usage.completion_tokens], [200, "length", 4]);
  * app.serve.scheduler.close();
  * await engine.dispose();
+ * await Deno.remove(bundles, { recursive: true });
  * ```
  */
 export function createApp(options: CreateAppOptions): ServeApp {

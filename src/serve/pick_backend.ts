@@ -77,11 +77,15 @@ export async function backendCandidates(
  *
  * @example Start on the best backend
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { loadModel } from "../model/mod.ts";
  * import { createEngineWithFallback } from "./pick_backend.ts";
  * const model = await loadModel("models/stories260K");
- * const { engine, reason } = await createEngineWithFallback(model, "wasm", () => {});
- * console.log(reason);
+ * const log: string[] = [];
+ * // "auto" tries hardware WebGPU, native, then WASM; one provider is used as is.
+ * const { engine, reason } = await createEngineWithFallback(model, "wasm", (l) => log.push(l));
+ * assertEquals([engine.executionProvider, reason], ["wasm", "as requested"]);
+ * assertEquals(log, ["backend: wasm (as requested)"]);
  * await engine.dispose();
  * ```
  */
