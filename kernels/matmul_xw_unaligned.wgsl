@@ -1,6 +1,6 @@
-// matmul_forward_unaligned: Y[M,N] = X[M,K] · W[K,N] (+ bias[N]) (+ Y, when accumulating),
-// for any shape. src/gpu/matmul_forward.ts dispatches it instead of kernels/matmul_forward.wgsl
-// (the faster kernel, which needs K and N multiples of 4) when K or N is not a multiple of 4,
+// matmul_xw_unaligned: Y[M,N] = X[M,K] · W[K,N] (+ bias[N]) (+ Y, when accumulating), for
+// any shape. src/gpu/matmul_xw.ts dispatches it instead of kernels/matmul_xw.wgsl (the faster
+// kernel, which needs K and N multiples of 4) when K or N is not a multiple of 4,
 // e.g. the LM head's input gradient over the last, odd-sized vocabulary chunk. It was the
 // shipped kernel before that one, and is the baseline of bench/matmul_bench.ts --variants.
 //

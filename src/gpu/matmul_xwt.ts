@@ -63,7 +63,7 @@ export class MatmulXWt {
    */
   // Hardware set: aligned shapes run `matmul_xwt_tiled[_f16].wgsl` on (ceil(N/BN), ceil(M/BM)).
   record(enc: GPUCommandEncoder, a: MatmulXWtArgs, label = "matmul_xwt"): void {
-    // The kernels' uniform is { rows, output columns, reduction length, flags }.
+    // The kernels' uniform is { M, N, K, flags }, with the letters of Y[M,N] = X[M,K] · W[N,K]ᵀ.
     const u = this.ctx.uniform(packUniform("uuuu", [a.M, a.N, a.K, a.accumulate ? 2 : 0]));
     const aligned = a.K % 4 === 0;
     const pipeline = aligned ? this.vec4 : this.unaligned;

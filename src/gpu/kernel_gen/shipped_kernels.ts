@@ -55,22 +55,19 @@ const XWT_HEADER =
 //
 // Uses: an HF Linear's forward (weights [out, in] = [N, K]); the LM head's logits
 // h · head_chunkᵀ; the input gradient of GPT-2's Conv1D: dX = dY · Wᵀ.
-// The generator names the operands by the input-gradient use: dy = X, dx = Y, and its
-// uniform holds { rows M, output columns, reduction length, flags } as u.M, u.K, u.N.
 //
 // Bindings (group 0):
-//   0 uniform    u: { M, K: output columns (N above), N: reduction (K above), flags }
-//                flags bit 1: accumulate into dx
-//   1 read       dy: [M, reduction / 4] vec4<f32> (X row-major)
-//   2 read       w: [output columns, reduction / 4] vec4<f32> (W row-major)
-//   3 read_write dx: [M, output columns] f32 row-major (Y)
-// Dispatch: (ceil(output columns / 128), ceil(M / 16), 1), workgroup of 8 invocations.
+//   0 uniform    u: { M, N, K, flags }    flags bit 1: accumulate into Y
+//   1 read       x: [M, K / 4] vec4<f32> (X row-major, K % 4 == 0)
+//   2 read       w: [N, K / 4] vec4<f32> (W row-major)
+//   3 read_write y: [M, N] f32 row-major
+// Dispatch: (ceil(N / 128), ceil(M / 16), 1), workgroup of 8 invocations.
 // Tiling: as matmul_xw (no workgroup memory, no barrier): a workgroup owns a 16 x 128 output
 // tile, invocation \`lid\` its 16 rows x 16 columns (columns wg.x * 128 + lid + 8j) in 256
-// scalar accumulators. Both operands are read along the reduction, contiguous for both; per
-// 4 steps an invocation loads 16 vec4 of X (the same for all invocations) and 16 vec4 of W.
-// Assumptions: M >= 1, output columns >= 1, reduction >= 4; rows and columns past the edges
-// are clamped for the loads and skipped by the stores.
+// scalar accumulators. Both operands are read along K, contiguous for both; per 4 steps of K
+// an invocation loads 16 vec4 of X (the same for all invocations) and 16 vec4 of W.
+// Assumptions: M, N >= 1, K >= 4; rows and columns past the edges are clamped for the loads
+// and skipped by the stores.
 `;
 
 function tiledHeader(kind: "xw" | "xwt", f16: boolean): string {

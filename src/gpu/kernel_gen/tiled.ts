@@ -166,7 +166,8 @@ ${xw ? "    if ((u.flags & 1u) != 0u) { o += bias[gn]; }\n" : ""}    let i = gm 
     name: `tiled ${xw ? "fwd" : "bwd"} ${BM}x${BN}x${BK} t${TM}x${TN}${f16 ? " f16" : ""}`,
     kind: xw ? "fwd" : "bwd",
     code,
-    // fwd: output [M, N]; bwd (xwt named by the input-gradient use): output [M, K].
+    // The bench's problem (M, K, N) (see variants.ts): fwd output [M, N]; bwd, timed as the
+    // input gradient dX = dY·Wᵀ, output [M, K].
     grid: (M, K, N) => [cdiv(xw ? N : K, BN), cdiv(M, BM)],
     workgroup: [WX, WY],
   };

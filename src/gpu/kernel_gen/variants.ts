@@ -1,21 +1,28 @@
 /**
  * Matmul kernel variants compared by `bench/matmul_bench.ts --variants`. Every variant has the
- * bindings of the shipped kernel of its kind, so the bench binds them all the same way:
+ * bindings of the shipped kernel of its kind (matmul_xw.wgsl, matmul_xwt.wgsl), so the bench
+ * binds them all the same way. Each kernel names its operands by its own maths:
  *
  *   fwd: Y[M,N] = X[M,K] · W[K,N] (+ bias) (+ Y); 0 uniform {M,K,N,flags}, 1 x, 2 w, 3 bias, 4 y (rw)
- *   bwd: dX[M,K] = dY[M,N] · W[K,N]ᵀ (+ dX);     0 uniform {M,K,N,flags}, 1 dy, 2 w, 3 dx (rw)
+ *   bwd: Y[M,N] = X[M,K] · W[N,K]ᵀ (+ Y);         0 uniform {M,N,K,flags}, 1 x, 2 w, 3 y (rw)
+ *
+ * The bench states a problem as (M, K, N) with Y[M,N] = X[M,K] · W[K,N], and times bwd as
+ * that problem's input gradient dX[M,K] = dY[M,N] · W[K,N]ᵀ: it binds dY as x and dX as y,
+ * and its uniform words (M, K, N) are the bwd kernel's (M, N, K), so {@link Variant.grid}
+ * takes the bench's (M, K, N) for both kinds.
  *
  * `tiled` and `shipped` read kernels/ (see fromKernels). The `rb` ("register-blocked")
  * variants are generated below: no workgroup memory and no barriers; a workgroup of WG
  * invocations owns R output rows and WG·J output columns; invocation `lid` owns the R x J
- * outputs at rows m0 + r and columns c0 + lid + j·WG. The row operand (X for fwd, dY for bwd)
- * is addressed from the workgroup id and the loop counter only, so its address is the same in
- * all invocations (which Mesa 22.3's llvmpipe does not exploit: every load is a per-lane
- * loop); the column operand (W) is read once per column per reduction step. Edges: the row
- * and column indices are clamped into range for the loads (no branches in the inner loop)
- * and the stores are bounds-checked, so any M, K, N >= 1 works. The `rb4` variants (vec4
- * loads) and `shipped` need K and N multiples of 4 (fwd) or N a multiple of 4 (bwd): pick
- * such shapes for the comparison, or their outputs are flagged as differing.
+ * outputs at rows m0 + r and columns c0 + lid + j·WG. The row operand X is addressed from
+ * the workgroup id and the loop counter only, so its address is the same in all invocations
+ * (which Mesa 22.3's llvmpipe does not exploit: every load is a per-lane loop); the column
+ * operand (W) is read once per column per reduction step. Edges: the row and column indices
+ * are clamped into range for the loads (no branches in the inner loop) and the stores are
+ * bounds-checked, so any M, K, N >= 1 works. The `rb4` variants (vec4 loads) and `shipped`
+ * need the reduction length K a multiple of 4, and for fwd N too (in the bench's terms: K
+ * and N for fwd, N for bwd): pick such shapes for the comparison, or their outputs are
+ * flagged as differing.
  *
  * @module
  */
@@ -24,11 +31,13 @@
 export interface Variant {
   /** Short name shown in the table. */
   name: string;
-  /** fwd: Y = X·W; bwd: dX = dY·Wᵀ. */
+  /** fwd: Y = X·W; bwd: Y = X·Wᵀ (timed as the input gradient dX = dY·Wᵀ). */
   kind: "fwd" | "bwd";
   /** WGSL source. */
   code: string;
-  /** Workgroup counts for a problem of Y[M,N] (fwd) or dX[M,K] (bwd). */
+  /**
+   * Workgroup counts for the bench's problem (M, K, N): output Y[M,N] (fwd) or dX[M,K] (bwd).
+   */
   grid: (M: number, K: number, N: number) => [number, number];
 }
 
@@ -61,21 +70,19 @@ export function rb(p: RbParams): Variant {
   const rows = [...Array(R).keys()];
   const cols = [...Array(J).keys()];
   const fwd = kind === "fwd";
-  const A = fwd ? "x" : "dy"; // the row operand
-  const RED = fwd ? "u.K" : "u.N"; // reduction length
-  const OUTC = fwd ? "u.N" : "u.K"; // output columns
+  // Both kinds: X [M, K] is the row operand, K the reduction length, N the output columns.
   const acc = (r: number, j: number, a: string, b: string) =>
     p.fma ? `c${r}_${j} = fma(${a}, ${b}, c${r}_${j});` : `c${r}_${j} += ${a} * ${b};`;
   const step = (kExpr: string) => {
     const lines: string[] = [];
-    // W: fwd reads W[k, col] (contiguous across invocations); bwd reads W[col, n] (stride N).
+    // W: fwd reads W[k, col] (contiguous across invocations); bwd reads W[col, k] (stride K).
     for (const j of cols) {
       lines.push(
         fwd ? `let b${j} = w[${kExpr} * u.N + col${j}];` : `let b${j} = w[wrow${j} + ${kExpr}];`,
       );
     }
     for (const r of rows) {
-      lines.push(`let a${r} = ${A}[arow${r} + ${kExpr}];`);
+      lines.push(`let a${r} = x[arow${r} + ${kExpr}];`);
       for (const j of cols) lines.push(acc(r, j, `a${r}`, `b${j}`));
     }
     return ["    {", ...lines.map((l) => "      " + l), "    }"].join("\n");
@@ -91,7 +98,7 @@ export function rb(p: RbParams): Variant {
             : `let b${j}_${i} = w[wrow${j} + ${kx(i)}];`,
         );
       }
-      for (const r of rows) lines.push(`let a${r}_${i} = ${A}[arow${r} + ${kx(i)}];`);
+      for (const r of rows) lines.push(`let a${r}_${i} = x[arow${r} + ${kx(i)}];`);
     }
     for (const r of rows) {
       for (const j of cols) {
@@ -111,11 +118,11 @@ export function rb(p: RbParams): Variant {
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;`
-    : `struct Uniforms { M: u32, K: u32, N: u32, flags: u32 }
+    : `struct Uniforms { M: u32, N: u32, K: u32, flags: u32 }
 @group(0) @binding(0) var<uniform> u: Uniforms;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dx: array<f32>;`;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;`;
   const storeFn = fwd
     ? `fn store1(gm: u32, gn: u32, v: f32) {
   if (gm >= u.M || gn >= u.N) { return; }
@@ -125,12 +132,12 @@ export function rb(p: RbParams): Variant {
   if ((u.flags & 2u) != 0u) { o += y[i]; }
   y[i] = o;
 }`
-    : `fn store1(gm: u32, gk: u32, v: f32) {
-  if (gm >= u.M || gk >= u.K) { return; }
+    : `fn store1(gm: u32, gn: u32, v: f32) {
+  if (gm >= u.M || gn >= u.N) { return; }
   var o = v;
-  let i = gm * u.K + gk;
-  if ((u.flags & 2u) != 0u) { o += dx[i]; }
-  dx[i] = o;
+  let i = gm * u.N + gn;
+  if ((u.flags & 2u) != 0u) { o += y[i]; }
+  y[i] = o;
 }`;
   const code = `// generated: rb ${kind} WG=${WG} R=${R} J=${J} U=${U} fma=${p.fma}
 ${header}
@@ -139,15 +146,15 @@ ${header}
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let m0 = wg.y * ${R}u;
   let c0 = wg.x * ${WG * J}u;
-${rows.map((r) => `  let arow${r} = min(m0 + ${r}u, u.M - 1u) * ${RED};`).join("\n")}
-${cols.map((j) => `  let col${j} = min(c0 + lid + ${j * WG}u, ${OUTC} - 1u);`).join("\n")}
-${fwd ? "" : cols.map((j) => `  let wrow${j} = col${j} * u.N;`).join("\n")}
+${rows.map((r) => `  let arow${r} = min(m0 + ${r}u, u.M - 1u) * u.K;`).join("\n")}
+${cols.map((j) => `  let col${j} = min(c0 + lid + ${j * WG}u, u.N - 1u);`).join("\n")}
+${fwd ? "" : cols.map((j) => `  let wrow${j} = col${j} * u.K;`).join("\n")}
 ${rows.flatMap((r) => cols.map((j) => `  var c${r}_${j} = 0.0;`)).join("\n")}
   var k = 0u;
-  for (; k + ${U}u <= ${RED}; k += ${U}u) {
+  for (; k + ${U}u <= u.K; k += ${U}u) {
 ${unrolled}
   }
-  for (; k < ${RED}; k++) {
+  for (; k < u.K; k++) {
 ${step("k")}
   }
 ${
@@ -169,9 +176,9 @@ ${storeFn}
 }
 
 /**
- * A kernel read from kernels/: `tiled` is matmul_{forward,backward}_unaligned.wgsl (the 64x64
+ * A kernel read from kernels/: `tiled` is matmul_{xw,xwt}_unaligned.wgsl (the 64x64
  * workgroup-memory kernel shipped before, now the fallback for unaligned shapes: the baseline
- * of every ratio), `shipped` is matmul_{forward,backward}.wgsl.
+ * of every ratio), `shipped` is matmul_{xw,xwt}.wgsl (fwd, bwd).
  */
 export async function fromKernels(
   which: "tiled" | "shipped",
@@ -235,7 +242,7 @@ export function parseRb(spec: string): Variant {
  * fwd: invocation `lid` owns R rows x J column quads (columns 4·(c0q + lid + j·WG) + 0..3),
  * R·J vec4 accumulators; per 4 reduction steps it loads R vec4 of X and 4·J vec4 of W.
  * bwd: invocation `lid` owns R rows x J columns, R·J scalar accumulators; per 4 reduction
- * steps it loads R vec4 of dY and J vec4 of W.
+ * steps it loads R vec4 of X and J vec4 of W.
  */
 export function rb4(p: RbParams): Variant {
   const { kind, WG, R, J } = p;
@@ -305,24 +312,24 @@ fn store4(gm: u32, gn0: u32, v: vec4<f32>) {
   }
 }`);
   } else {
-    lines.push(`struct Uniforms { M: u32, K: u32, N: u32, flags: u32 }
+    lines.push(`struct Uniforms { M: u32, N: u32, K: u32, flags: u32 }
 @group(0) @binding(0) var<uniform> u: Uniforms;
-@group(0) @binding(1) var<storage, read> dy: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
 @compute @workgroup_size(${WG}, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let N4 = u.N / 4u;
+  let K4 = u.K / 4u;
   let m0 = wg.y * ${R}u;
-  let c0 = wg.x * ${WG * J}u;`);
-    for (const r of rows) lines.push(`  let arow${r} = min(m0 + ${r}u, u.M - 1u) * N4;`);
-    for (const j of cols) lines.push(`  let wrow${j} = min(c0 + lid + ${j * WG}u, u.K - 1u) * N4;`);
+  let n0 = wg.x * ${WG * J}u;`);
+    for (const r of rows) lines.push(`  let arow${r} = min(m0 + ${r}u, u.M - 1u) * K4;`);
+    for (const j of cols) lines.push(`  let wrow${j} = min(n0 + lid + ${j * WG}u, u.N - 1u) * K4;`);
     for (const r of rows) for (const j of cols) lines.push(`  var c${r}_${j} = 0.0;`);
-    lines.push(`  for (var n4 = 0u; n4 < N4; n4++) {`);
-    for (const j of cols) lines.push(`    let b${j} = w[wrow${j} + n4];`);
+    lines.push(`  for (var k4 = 0u; k4 < K4; k4++) {`);
+    for (const j of cols) lines.push(`    let b${j} = w[wrow${j} + k4];`);
     for (const r of rows) {
-      lines.push(`    let a${r} = dy[arow${r} + n4];`);
+      lines.push(`    let a${r} = x[arow${r} + k4];`);
       for (const j of cols) {
         lines.push(
           `    c${r}_${j} += a${r}.x * b${j}.x + a${r}.y * b${j}.y + a${r}.z * b${j}.z + a${r}.w * b${j}.w;`,
@@ -331,23 +338,25 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     lines.push(`  }`);
     for (const r of rows) {
-      for (const j of cols) lines.push(`  store1(m0 + ${r}u, c0 + lid + ${j * WG}u, c${r}_${j});`);
+      for (const j of cols) lines.push(`  store1(m0 + ${r}u, n0 + lid + ${j * WG}u, c${r}_${j});`);
     }
     lines.push(`}
 
-fn store1(gm: u32, gk: u32, v: f32) {
-  if (gm >= u.M || gk >= u.K) { return; }
+fn store1(gm: u32, gn: u32, v: f32) {
+  if (gm >= u.M || gn >= u.N) { return; }
   var o = v;
-  let i = gm * u.K + gk;
-  if ((u.flags & 2u) != 0u) { o += dx[i]; }
-  dx[i] = o;
+  let i = gm * u.N + gn;
+  if ((u.flags & 2u) != 0u) { o += y[i]; }
+  y[i] = o;
 }`);
   }
   return {
     name: `rb4 ${kind} wg${WG} ${R}x${J}${p.grouped ? " g" : ""}`,
     kind,
-    code: `// generated: rb4 ${kind} WG=${WG} R=${R} J=${J} (vec4 loads; K, N multiples of 4)\n` +
-      lines.join("\n") + "\n",
+    code:
+      `// generated: rb4 ${kind} WG=${WG} R=${R} J=${J} (vec4 loads; ${
+        fwd ? "K, N multiples" : "K a multiple"
+      } of 4)\n` + lines.join("\n") + "\n",
     grid: (M, K, N) => [fwd ? cdiv(cdiv(N, 4), WG * J) : cdiv(K, WG * J), cdiv(M, R)],
   };
 }
