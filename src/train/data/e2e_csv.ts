@@ -142,8 +142,15 @@ export function parseE2eCsv(text: string, source: string): TextExample[] {
  * @throws {PrefixEdgeError} `FILE_NOT_FOUND`, or `DATA_INVALID` naming the file and line
  *
  * @example Read the embedded subset
- * ```ts ignore
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { readE2eCsv } from "./e2e_csv.ts";
  * const train = await readE2eCsv("data/e2e-small/train.csv");
+ * assertEquals(train.length, 300);
+ * assertEquals(
+ *   train[0].input,
+ *   "name : The Vaults | Type : pub | price : more than £ 30 | customer rating : 5 out of 5 | near : Café Adriatic",
+ * );
  * ```
  */
 export async function readE2eCsv(path: string): Promise<TextExample[]> {

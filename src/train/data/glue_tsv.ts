@@ -180,9 +180,16 @@ export function parseGlueTsv(text: string, task: GlueTask, source: string): Text
  * @returns one example per data row
  * @throws {PrefixEdgeError} `FILE_NOT_FOUND`, `DATA_INVALID` (also when the task cannot be guessed)
  *
- * @example Read SST-2's dev set
- * ```ts ignore
- * const dev = await readGlueTsv("../shared/data/glue/SST-2/dev.tsv");
+ * @example Read the embedded SST-2 slice's dev set
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { readGlueTsv } from "./glue_tsv.ts";
+ * const dev = await readGlueTsv("data/SST-2/dev.tsv"); // the folder name says sst2
+ * assertEquals(dev.length, 200);
+ * assertEquals(dev[0], {
+ *   input: "sentence: it 's a charming and often affecting journey . sentiment:",
+ *   output: "positive",
+ * });
  * ```
  */
 export async function readGlueTsv(path: string, task?: GlueTask): Promise<TextExample[]> {

@@ -141,8 +141,11 @@ export function guessDataFormat(path: string): DataFormat {
  *   `DATA_INVALID`
  *
  * @example Read the embedded E2E subset
- * ```ts ignore
- * const { examples, separator } = await loadExamples("data/e2e-small/train.csv");
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { loadExamples } from "./load_examples.ts";
+ * const { format, examples, separator } = await loadExamples("data/e2e-small/train.csv");
+ * assertEquals([format, examples.length, separator], ["e2e", 300, " ||"]);
  * ```
  */
 export async function loadExamples(path: string, format?: DataFormat): Promise<LoadedExamples> {

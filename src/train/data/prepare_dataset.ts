@@ -19,10 +19,13 @@ import { tokenizeDataset, type TokenizedDataset } from "./tokenize_dataset.ts";
  *   `DATA_INVALID` (malformed line, empty file, nothing fits `maxLen`)
  *
  * @example Tokenize the embedded E2E subset for gpt2-text
- * ```ts ignore
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { loadModel } from "../../model/mod.ts";
+ * import { prepareDataset } from "./prepare_dataset.ts";
  * const model = await loadModel("tests/fixtures/gpt2-text");
  * const ds = await prepareDataset(model, "data/e2e-small/train.csv", { maxLen: 128 });
- * console.log(ds.examples.length, ds.targetTokens);
+ * assertEquals([ds.format, ds.examples.length, ds.dropped, ds.targetTokens], ["e2e", 232, 68, 9870]);
  * ```
  */
 export async function prepareDataset(

@@ -71,9 +71,13 @@ export function parseJsonl(text: string, source: string): TextExample[] {
  * @returns the examples in file order
  * @throws {PrefixEdgeError} `FILE_NOT_FOUND`, or `DATA_INVALID` naming the file and line
  *
- * @example Read a file
- * ```ts ignore
- * const examples = await readJsonl("data/train.jsonl");
+ * @example Read the embedded pet-stories dev set
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { readJsonl } from "./read_jsonl.ts";
+ * const examples = await readJsonl("data/pet-stories/dev.jsonl");
+ * assertEquals(examples.length, 40);
+ * assertEquals(examples[0].input, "name: Bob | animal: cat | place: house | thing: flower");
  * ```
  */
 export async function readJsonl(path: string): Promise<TextExample[]> {

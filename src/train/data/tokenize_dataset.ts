@@ -104,10 +104,18 @@ export interface TokenizeDatasetOptions {
  * @throws {PrefixEdgeError} `DATA_INVALID` when the file has no examples or none fits
  *
  * @example Tokenize the embedded E2E subset
- * ```ts ignore
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { loadModel } from "../../model/mod.ts";
+ * import { loadExamples } from "./load_examples.ts";
+ * import { tokenizeDataset } from "./tokenize_dataset.ts";
  * const model = await loadModel("tests/fixtures/gpt2-text");
+ * const tok = model.requireTokenizer();
  * const loaded = await loadExamples("data/e2e-small/train.csv");
- * const ds = await tokenizeDataset(loaded, model.requireTokenizer(), { maxLen: 128, eosTokenId: 50256 });
+ * const ds = await tokenizeDataset(loaded, tok, { maxLen: 128, eosTokenId: tok.eosTokenId! });
+ * assertEquals([ds.examples.length, ds.dropped], [232, 68]); // 68 are longer than 128 tokens
+ * const { inputIds, labels } = ds.examples[0];
+ * assertEquals([labels[0], inputIds.at(-1), labels.at(-1)], [-100, tok.eosTokenId, tok.eosTokenId]);
  * ```
  */
 export async function tokenizeDataset(
