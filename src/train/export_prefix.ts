@@ -84,8 +84,27 @@ export interface ExportedPrefix {
  *   value is beyond the F16 range
  *
  * @example Export after training
- * ```ts ignore
- * const { path } = await exportPrefix({ outDir: "runs/e2e", taskName: "e2e", model, prefixModule: pm, training });
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { PrefixBundle } from "../bundle/mod.ts";
+ * import { loadModel } from "../model/mod.ts";
+ * import { PrefixModule } from "../prefix/mod.ts";
+ * import { exportPrefix } from "./export_prefix.ts";
+ * import { trainSteps } from "./train_steps.ts";
+ * const model = await loadModel("tests/fixtures/gpt2-text");
+ * const pm = PrefixModule.init(model.config, { prefixLen: 4, reparam: "residual", gate: true, midDim: 16 });
+ * const batch = { inputIds: [[5, 6, 7, 8]], labels: [[-100, -100, 7, 8]] };
+ * const { losses } = await trainSteps(model, pm, batch, { steps: 3, lr: 1e-2 });
+ * const training = {
+ *   data: "inline", dataFormat: "jsonl", dataFingerprint: "-", separator: " ||",
+ *   steps: 3, epochs: 3, finalLoss: losses.at(-1)!, devLoss: null,
+ *   hyperparameters: { lr: 1e-2 }, metrics: "metrics.jsonl",
+ * };
+ * const outDir = await Deno.makeTempDir();
+ * const { path } = await exportPrefix({ outDir, taskName: "e2e", model, prefixModule: pm, training });
+ * const bundle = await PrefixBundle.load(path, { model }); // <outDir>/e2e.prefix.zip, verified
+ * assertEquals([bundle.manifest.task, bundle.prefix.prefixLen], ["e2e", 4]);
+ * await Deno.remove(outDir, { recursive: true });
  * ```
  */
 export async function exportPrefix(input: ExportPrefixInput): Promise<ExportedPrefix> {

@@ -106,9 +106,21 @@ export interface Checkpoint {
  * @param dir the folder
  * @param checkpoint state, parameters and optimizer moments
  *
- * @example Save
- * ```ts ignore
- * await writeCheckpoint("runs/e2e/checkpoint", { state, params, optimizer });
+ * @example Save a copy of a run's checkpoint
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { loadModel } from "../../model/mod.ts";
+ * import { prepareDataset } from "../data/mod.ts";
+ * import { train } from "./train.ts";
+ * import { readCheckpoint, writeCheckpoint } from "./checkpoint.ts";
+ * const model = await loadModel("tests/fixtures/gpt2-text");
+ * const data = await prepareDataset(model, "data/e2e-small/train.csv", { maxLen: 96 });
+ * const outDir = await Deno.makeTempDir();
+ * await train(model, { train: data }, { outDir, steps: 2, batchSize: 4, maxLen: 96 }, { progress: false });
+ * const ckpt = await readCheckpoint(outDir);
+ * await writeCheckpoint(`${outDir}/copy`, ckpt);
+ * assertEquals(await readCheckpoint(`${outDir}/copy`), ckpt);
+ * await Deno.remove(outDir, { recursive: true });
  * ```
  */
 export async function writeCheckpoint(dir: string, checkpoint: Checkpoint): Promise<void> {
@@ -146,10 +158,20 @@ async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
  * @throws {PrefixEdgeError} `FILE_NOT_FOUND` when there is none,
  *   `CHECKPOINT_INVALID` when its files are malformed or disagree
  *
- * @example Load
- * ```ts ignore
- * const ckpt = await readCheckpoint("runs/e2e");
- * console.log(ckpt.state.step);
+ * @example Load the checkpoint of a run
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { loadModel } from "../../model/mod.ts";
+ * import { prepareDataset } from "../data/mod.ts";
+ * import { train } from "./train.ts";
+ * import { readCheckpoint } from "./checkpoint.ts";
+ * const model = await loadModel("tests/fixtures/gpt2-text");
+ * const data = await prepareDataset(model, "data/e2e-small/train.csv", { maxLen: 96 });
+ * const outDir = await Deno.makeTempDir();
+ * await train(model, { train: data }, { outDir, steps: 2, batchSize: 4, maxLen: 96 }, { progress: false });
+ * const ckpt = await readCheckpoint(outDir); // the run folder, or its checkpoint/ folder
+ * assertEquals([ckpt.state.step, ckpt.optimizer.step], [2, 2]);
+ * await Deno.remove(outDir, { recursive: true });
  * ```
  */
 export async function readCheckpoint(path: string): Promise<Checkpoint> {
@@ -238,8 +260,30 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
  * @throws {PrefixEdgeError} `CHECKPOINT_MISMATCH` listing every difference
  *
  * @example Check before resuming
- * ```ts ignore
- * checkResumable(ckpt.state, { options, model: (await modelFingerprint(model)).sha256, data: { train: ds.fingerprint, dev: null } });
+ * ```ts
+ * import { throws } from "node:assert";
+ * import { modelFingerprint } from "../../bundle/mod.ts";
+ * import { loadModel } from "../../model/mod.ts";
+ * import { prepareDataset } from "../data/mod.ts";
+ * import { train } from "./train.ts";
+ * import { resolveTrainOptions } from "./train_options.ts";
+ * import { checkResumable, readCheckpoint } from "./checkpoint.ts";
+ * const model = await loadModel("tests/fixtures/gpt2-text");
+ * const ds = await prepareDataset(model, "data/e2e-small/train.csv", { maxLen: 96 });
+ * const outDir = await Deno.makeTempDir();
+ * const run = { steps: 2, batchSize: 4, maxLen: 96 };
+ * await train(model, { train: ds }, { outDir, ...run }, { progress: false });
+ * const ckpt = await readCheckpoint(outDir);
+ * const options = resolveTrainOptions(run);
+ * const current = {
+ *   options,
+ *   model: (await modelFingerprint(model)).sha256,
+ *   data: { train: ds.fingerprint, dev: null },
+ * };
+ * checkResumable(ckpt.state, current); // the same run: it may resume
+ * const other = { ...current, options: { ...options, lr: options.lr * 2 } };
+ * throws(() => checkResumable(ckpt.state, other), { code: "CHECKPOINT_MISMATCH" });
+ * await Deno.remove(outDir, { recursive: true });
  * ```
  */
 export function checkResumable(

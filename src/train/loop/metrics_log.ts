@@ -68,9 +68,14 @@ export type MetricsRecord = TrainRecord | EvalRecord | WarnRecord;
  * Appends metrics lines to a JSONL file and keeps them for the plots.
  *
  * @example Write a line
- * ```ts ignore
- * const log = await MetricsLog.open("runs/e2e/metrics.jsonl");
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { MetricsLog, readMetrics } from "./metrics_log.ts";
+ * const dir = await Deno.makeTempDir();
+ * const log = await MetricsLog.open(`${dir}/metrics.jsonl`);
  * await log.write({ type: "eval", step: 100, epoch: 1, devLoss: 2.5, devTokens: 900 });
+ * assertEquals(await readMetrics(log.path), log.records);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export class MetricsLog {
@@ -116,8 +121,20 @@ export class MetricsLog {
  * @returns its records in order
  *
  * @example Final dev loss of a run
- * ```ts ignore
- * const evals = (await readMetrics("runs/e2e/metrics.jsonl")).filter((r) => r.type === "eval");
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { loadModel } from "../../model/mod.ts";
+ * import { prepareDataset } from "../data/mod.ts";
+ * import { train } from "./train.ts";
+ * import { readMetrics } from "./metrics_log.ts";
+ * const model = await loadModel("tests/fixtures/gpt2-text");
+ * const prepare = (path: string) => prepareDataset(model, path, { maxLen: 96 });
+ * const data = { train: await prepare("data/e2e-small/train.csv"), dev: await prepare("data/e2e-small/dev.csv") };
+ * const outDir = await Deno.makeTempDir();
+ * const result = await train(model, data, { outDir, steps: 2, batchSize: 4, maxLen: 96 }, { progress: false });
+ * const evals = (await readMetrics(`${outDir}/metrics.jsonl`)).filter((r) => r.type === "eval");
+ * assertEquals(evals.at(-1)?.devLoss, result.devLoss);
+ * await Deno.remove(outDir, { recursive: true });
  * ```
  */
 export async function readMetrics(path: string): Promise<MetricsRecord[]> {

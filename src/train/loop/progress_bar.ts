@@ -20,8 +20,14 @@ export interface ProgressSink {
  * @returns a sink writing to stderr
  *
  * @example Draw on stderr
- * ```ts ignore
- * const bar = new ProgressBar(100, stderrSink());
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { ProgressBar, stderrSink } from "./progress_bar.ts";
+ * const sink = stderrSink();
+ * assertEquals(sink.isTerminal, Deno.stderr.isTerminal()); // redraws in place only on a terminal
+ * const bar = new ProgressBar(100, sink);
+ * bar.update(100, { loss: 1.25 }, true);
+ * bar.finish();
  * ```
  */
 export function stderrSink(): ProgressSink {

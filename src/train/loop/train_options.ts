@@ -109,8 +109,13 @@ export const IDENTITY_KEYS = [
  *   `CONTEXT_OVERFLOW` when `P + maxLen` exceeds it
  *
  * @example A prefix that leaves room
- * ```ts ignore
- * checkContext(model.config, 10, 128);
+ * ```ts
+ * import { throws } from "node:assert";
+ * import { loadModel } from "../../model/mod.ts";
+ * import { checkContext } from "./train_options.ts";
+ * const model = await loadModel("tests/fixtures/gpt2-text"); // 128 positions
+ * checkContext(model.config, 10, 96); // 10 + 96 <= 128
+ * throws(() => checkContext(model.config, 10, 128), { code: "CONTEXT_OVERFLOW" });
  * ```
  */
 export function checkContext(config: ModelConfig, prefixLen: number, maxLen: number): void {
