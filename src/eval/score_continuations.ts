@@ -41,14 +41,22 @@ export interface ScoreContinuationsOptions {
  * @throws {PrefixEdgeError} `INVALID_INPUT` for an empty prompt or candidate;
  *   the engine's errors (`CONTEXT_OVERFLOW`, `TOKEN_OUT_OF_RANGE`, ...)
  *
- * @example Score " positive" against " negative"
- * ```ts ignore
+ * @example Score " time" against " dog" after "Once upon a"
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { InferenceEngine } from "../infer/mod.ts";
+ * import { loadModel } from "../model/mod.ts";
+ * import { scoreContinuations } from "./score_continuations.ts";
+ * const model = await loadModel("models/stories260K");
+ * const engine = await InferenceEngine.create(model, { executionProvider: "wasm" });
  * const tok = engine.tokenizer!;
- * const rows = [{
- *   prompt: tok.encode("sentence: a charming film sentiment:"),
- *   candidates: [tok.encode(" negative"), tok.encode(" positive")],
- * }];
- * const [[neg, pos]] = await scoreContinuations(engine, rows, { prefix: null });
+ * const prompt = tok.encode("Once upon a");
+ * // A continuation's ids as the whole text tokenizes (SentencePiece merges the space).
+ * const after = (text: string) => tok.encode(`Once upon a${text}`).slice(prompt.length);
+ * const rows = [{ prompt, candidates: [after(" time"), after(" dog")] }];
+ * const [[time, dog]] = await scoreContinuations(engine, rows, { prefix: null });
+ * ok(dog < time && time < 0, `log-likelihoods (nats): ${time}, ${dog}`);
+ * await engine.dispose();
  * ```
  */
 export async function scoreContinuations(

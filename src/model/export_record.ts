@@ -55,9 +55,20 @@ export interface ExportRecord {
  * @returns the record, or `undefined` for a graph exported elsewhere
  *
  * @example Tell how a model's graph was exported
- * ```ts ignore
- * const rec = await readExportRecord("models/stories260K/onnx/model.onnx");
- * console.log(rec ? `${rec.tool}, ${rec.dtype}` : "exported by another tool");
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { exportOnnx } from "../onnx/mod.ts";
+ * import { VERSION } from "../version.ts";
+ * import { readExportRecord } from "./export_record.ts";
+ * const how = async (onnxPath: string) => {
+ *   const rec = await readExportRecord(onnxPath);
+ *   return rec ? `${rec.tool}, ${rec.dtype}` : "exported by another tool";
+ * };
+ * assertEquals(await how("models/stories260K/onnx/model.onnx"), "exported by another tool");
+ * const dir = await Deno.makeTempDir();
+ * const { onnxPath } = await exportOnnx("models/stories260K", { dtype: "q8", out: `${dir}/model.onnx` });
+ * assertEquals(await how(onnxPath), `prefix-edge ${VERSION}, q8`);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function readExportRecord(onnxPath: string): Promise<ExportRecord | undefined> {

@@ -106,8 +106,15 @@ export interface ExportResult {
  *   `CONFIG_INVALID` when tensor shapes disagree with config.json
  *
  * @example Export the embedded default model as f16
- * ```ts ignore
- * const { onnxPath } = await exportOnnx("models/stories260K", { dtype: "f16", out: "/tmp/m.onnx" });
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { readExportRecord } from "../model/mod.ts";
+ * import { exportOnnx } from "./export_decoder.ts";
+ * const dir = await Deno.makeTempDir();
+ * const { onnxPath, record } = await exportOnnx("models/stories260K", { dtype: "f16", out: `${dir}/model.onnx` });
+ * assertEquals([record.dtype, record.source.family, record.files.graph], ["f16", "llama", "model.onnx"]);
+ * assertEquals(await readExportRecord(onnxPath), record); // export.json, beside the graph
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function exportOnnx(

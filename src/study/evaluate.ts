@@ -98,11 +98,20 @@ const STSB_CANDIDATES = Array.from({ length: 51 }, (_, i) => (i / 10).toFixed(1)
  * @throws {PrefixEdgeError} `TOKENIZER_MISSING`, `INVALID_INPUT` (task and data
  *   disagree, bad verbalizers), `DATA_INVALID` (a label with no verbalizer)
  *
- * @example Evaluate the base model on SST-2
- * ```ts ignore
- * const data = await loadExamples("../shared/data/glue/SST-2/dev.tsv");
- * const r = await evaluateExamples(engine, data, { task: "sst2", prefix: null, limit: 100 });
- * console.log(r.scores.accuracy);
+ * @example Evaluate the base model on the embedded SST-2 slice
+ * ```ts
+ * import { deepStrictEqual as assertEquals, ok } from "node:assert";
+ * import { InferenceEngine } from "../infer/mod.ts";
+ * import { loadModel } from "../model/mod.ts";
+ * import { loadExamples } from "../train/mod.ts";
+ * import { evaluateExamples } from "./evaluate.ts";
+ * const model = await loadModel("models/stories260K");
+ * const engine = await InferenceEngine.create(model, { executionProvider: "wasm" });
+ * const data = await loadExamples("data/SST-2/dev.tsv");
+ * const r = await evaluateExamples(engine, data, { task: "sst2", prefix: null, limit: 4 });
+ * assertEquals([r.count, r.primary, r.items[0].logLikelihoods?.length], [4, "accuracy", 2]);
+ * ok(r.scores.accuracy >= 0 && r.scores.accuracy <= 1);
+ * await engine.dispose();
  * ```
  */
 export async function evaluateExamples(

@@ -99,9 +99,25 @@ const cellText = (m: MeanStd | null) =>
  * @returns the files written
  *
  * @example Rewrite the report of an experiment folder
- * ```ts ignore
- * const r = await runExperiment({ train: "train.csv", dev: "dev.csv", outDir: "study" });
- * await writeExperimentReport("study", r, { targetDevLoss: 2.5 });
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { runExperiment } from "./run_experiment.ts";
+ * import { writeExperimentReport } from "./experiment_report.ts";
+ * const outDir = await Deno.makeTempDir();
+ * const r = await runExperiment({
+ *   model: "tests/fixtures/gpt2-text",
+ *   train: "data/e2e-small/train.csv",
+ *   dev: "data/e2e-small/dev.csv",
+ *   methods: ["residual+gate"],
+ *   prefixLens: [4],
+ *   seeds: [1],
+ *   training: { steps: 2, batchSize: 4, maxLen: 96 },
+ *   evaluation: { numBeams: 1, limit: 2, maxNewTokens: 8 },
+ *   outDir,
+ * }, { progress: false });
+ * const files = await writeExperimentReport(outDir, r, { targetDevLoss: 2.5 });
+ * ok((await Deno.readTextFile(files.report)).includes("steps to reach dev loss 2.5000"));
+ * await Deno.remove(outDir, { recursive: true });
  * ```
  */
 export async function writeExperimentReport(

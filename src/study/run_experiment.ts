@@ -139,19 +139,25 @@ export interface ExperimentResult extends ExperimentState {
  *   whatever training and evaluation throw
  *
  * @example A small grid on the embedded E2E subset
- * ```ts ignore
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { runExperiment } from "./run_experiment.ts";
+ * const outDir = await Deno.makeTempDir();
  * const r = await runExperiment({
  *   model: "tests/fixtures/gpt2-text",
  *   train: "data/e2e-small/train.csv",
  *   dev: "data/e2e-small/dev.csv",
- *   methods: ["none", "residual+gate"],
- *   prefixLens: [5, 10],
+ *   methods: ["residual+gate"], // a real study: several methods, lengths and seeds
+ *   prefixLens: [4],
  *   seeds: [1],
- *   training: { steps: 20, batchSize: 4, lr: 5e-3, maxLen: 96 },
- *   evaluation: { numBeams: 1, limit: 10 },
- *   outDir: "runs/study",
- * });
- * console.log(r.files.report);
+ *   training: { steps: 2, batchSize: 4, lr: 5e-3, maxLen: 96 },
+ *   evaluation: { numBeams: 1, limit: 2, maxNewTokens: 8 },
+ *   outDir,
+ * }, { progress: false });
+ * const [cell] = r.cells;
+ * ok(r.baseline !== null && r.results[cell.id].devLoss! > 0);
+ * ok((await Deno.readTextFile(r.files.report)).includes("residual+gate"));
+ * await Deno.remove(outDir, { recursive: true });
  * ```
  */
 export async function runExperiment(

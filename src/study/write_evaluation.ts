@@ -43,8 +43,23 @@ export function formatScore(v: number | null | undefined): string {
  * @returns the paths written
  *
  * @example Write an evaluation
- * ```ts ignore
- * const files = await writeEvaluation("eval/sst2-base", result, { model: "models/stories260K" });
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import type { EvaluationResult } from "./evaluate.ts";
+ * import { writeEvaluation } from "./write_evaluation.ts";
+ * const result: EvaluationResult = { // as evaluateExamples returns it
+ *   task: "sst2", primary: "accuracy", scores: { accuracy: 0.5 }, count: 2, settings: { limit: 2 },
+ *   items: [
+ *     { input: "sentence: a charming film sentiment:", references: ["positive"], prediction: "positive" },
+ *     { input: "sentence: a dull film sentiment:", references: ["negative"], prediction: "positive" },
+ *   ],
+ * };
+ * const dir = await Deno.makeTempDir();
+ * const files = await writeEvaluation(`${dir}/sst2-base`, result, { model: "models/stories260K" });
+ * const scores = JSON.parse(await Deno.readTextFile(files.scores));
+ * assertEquals([scores.scores.accuracy, scores.model], [0.5, "models/stories260K"]);
+ * assertEquals((await Deno.readTextFile(files.generations)).trim().split("\n").length, 2);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function writeEvaluation(
