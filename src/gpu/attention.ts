@@ -1,6 +1,7 @@
 /**
- * `kernels/attention_forward.wgsl` and `kernels/attention_backward.wgsl`:
- * causal attention over [prefix K/V ; token K/V] for one layer, and its gradients.
+ * `kernels/attention_forward.wgsl` and `kernels/attention_backward.wgsl` (software set),
+ * `kernels/attention_tiled_forward.wgsl` and `kernels/attention_tiled_backward.wgsl` (hardware
+ * set): causal attention over [prefix K/V ; token K/V] for one layer, and its gradients.
  *
  * @module
  */
@@ -81,14 +82,14 @@ export class AttentionForward {
 
   /**
    * Compile (cached per context): `attention_forward.wgsl` for the software set,
-   * `attention_tiled.wgsl`'s `forward` (K/V tiles shared by 64 query rows) for the hardware set.
+   * `attention_tiled_forward.wgsl` (K/V tiles shared by 64 query rows) for the hardware set.
    */
   static async create(ctx: GpuContext): Promise<AttentionForward> {
     const tiled = ctx.kernelSet.name === "hardware";
-    const [kernel, entry] = tiled ? ["attention_tiled", "forward"] : ["attention_forward", "main"];
+    const kernel = tiled ? "attention_tiled_forward" : "attention_forward";
     return new AttentionForward(
       ctx,
-      await ctx.pipeline(kernel, entry, ["uniform", "read", "read", "read", "rw", "rw"]),
+      await ctx.pipeline(kernel, "main", ["uniform", "read", "read", "read", "rw", "rw"]),
       tiled,
     );
   }
@@ -135,16 +136,15 @@ export class AttentionBackward {
 
   /**
    * Compile (cached per context): `attention_backward.wgsl` for the software set,
-   * `attention_tiled.wgsl`'s backward passes (query and key tiles in workgroup memory, the
-   * prefix's per-row gradients reduced by a third pass) for the hardware set.
+   * `attention_tiled_backward.wgsl` (query and key tiles in workgroup memory, the prefix's
+   * per-row gradients reduced by a third pass) for the hardware set.
    */
   static async create(ctx: GpuContext): Promise<AttentionBackward> {
     const tiled = ctx.kernelSet.name === "hardware";
-    const kernel = tiled ? "attention_tiled" : "attention_backward";
-    // The tiled module declares y and lse read_write (its forward writes them) and adds the
+    const kernel = tiled ? "attention_tiled_backward" : "attention_backward";
+    // qkv, kv, mask, y, lse, dy are read; dqkv, dkv, dsum written; the tiled kernel adds the
     // prefix partials at binding 10.
-    const yLse: BindingKind = tiled ? "rw" : "read";
-    const layout: BindingKind[] = ["uniform", "read", "read", "read", yLse, yLse, "read"];
+    const layout: BindingKind[] = ["uniform", "read", "read", "read", "read", "read", "read"];
     layout.push("rw", "rw", "rw", ...(tiled ? ["rw" as const] : [])); // dqkv, dkv, dsum, partial
     const [q, k, r] = await Promise.all([
       ctx.pipeline(kernel, "query_grad", layout),

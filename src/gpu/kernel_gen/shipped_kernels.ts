@@ -1,15 +1,18 @@
 /**
- * The single source of the shipped generated kernels: the vec4 matmuls, and the subgroup
- * variants of the reductions. Matmuls: Software set: `kernels/matmul_xw.wgsl`
- * and `kernels/matmul_xwt.wgsl` are the register-blocked generator's output ({@link rb4}) at the
- * block sizes that measured best on llvmpipe (bench/RESULTS.md). Hardware set:
- * `kernels/matmul_xw_tiled.wgsl`, `kernels/matmul_xwt_tiled.wgsl` and their `_f16` variants are
- * the tiled generator's output ({@link tiled}) at `HARDWARE_MATMUL_TILE` (src/gpu/kernel_set.ts,
- * which the dispatch reads too). Subgroups: `kernels/<name>_subgroups.wgsl` for each name of
- * `SUBGROUP_KERNELS` (same file), from `kernels/<name>.wgsl` by subgroup_kernels.ts. Each
- * file opens with a header that states what it computes. `deno task kernels` rewrites them; a
- * test checks that the files in kernels/ equal this output, so the tested and the shipped copies
- * cannot drift.
+ * The single source of the shipped generated kernels: the vec4 matmuls, the subgroup
+ * variants of the reductions, and the copies of shared WGSL blocks. Matmuls: Software set:
+ * `kernels/matmul_xw.wgsl` and `kernels/matmul_xwt.wgsl` are the register-blocked generator's
+ * output ({@link rb4}) at the block sizes that measured best on llvmpipe (bench/RESULTS.md).
+ * Hardware set: `kernels/matmul_xw_tiled.wgsl`, `kernels/matmul_xwt_tiled.wgsl` and their
+ * `_f16` variants are the tiled generator's output ({@link tiled}) at `HARDWARE_MATMUL_TILE`
+ * (src/gpu/kernel_set.ts, which the dispatch reads too). Subgroups:
+ * `kernels/<name>_subgroups.wgsl` for each name of `SUBGROUP_KERNELS` (same file), from
+ * `kernels/<name>.wgsl` by subgroup_kernels.ts. Shared blocks: in hand-written kernels that
+ * share code (`kernels/attention_tiled_backward.wgsl`), the copy of each block of
+ * `SHARED_BLOCKS` (shared_blocks.ts), from the block in its source kernel. Each file opens
+ * with a header that states what it computes. `deno task kernels` rewrites them; a test checks
+ * that the files in kernels/ equal this output, so the tested and the shipped copies cannot
+ * drift.
  *
  *   deno task kernels          rewrite the generated kernels
  *   deno task kernels --check  exit 1 when they differ from the generators
@@ -19,6 +22,7 @@
 import { rb4 } from "./variants.ts";
 import { tiled } from "./tiled.ts";
 import { subgroupKernels } from "./subgroup_kernels.ts";
+import { SHARED_BLOCKS, sharedBlockCopies } from "./shared_blocks.ts";
 import { HARDWARE_MATMUL_TILE, SUBGROUP_KERNELS } from "../kernel_set.ts";
 
 const XW_HEADER =
@@ -134,17 +138,24 @@ export function shippedMatmulKernels(): Record<string, string> {
   return out;
 }
 
-/** Every generated kernel (matmuls and subgroup variants), by file name in kernels/. */
+/**
+ * Every generated kernel (matmuls, subgroup variants, kernels holding a copy of a shared
+ * block), by file name in kernels/.
+ */
 export async function shippedKernels(): Promise<Record<string, string>> {
   const read = (name: string) =>
     Deno.readTextFile(new URL(`../../../kernels/${name}.wgsl`, import.meta.url));
-  return { ...shippedMatmulKernels(), ...await subgroupKernels(SUBGROUP_KERNELS, read) };
+  return {
+    ...shippedMatmulKernels(),
+    ...await subgroupKernels(SUBGROUP_KERNELS, read),
+    ...await sharedBlockCopies(SHARED_BLOCKS, read),
+  };
 }
 
 if (import.meta.main) {
   if (Deno.args.includes("--help")) {
     console.log(
-      "Usage: deno task kernels [--check]\n\nRewrite the generated kernels (kernels/matmul_*.wgsl of the software and hardware sets, kernels/*_subgroups.wgsl) from the generators (--check: only compare, exit 1 on a difference).",
+      "Usage: deno task kernels [--check]\n\nRewrite the generated kernels (kernels/matmul_*.wgsl of the software and hardware sets, kernels/*_subgroups.wgsl, the copies of shared blocks such as kernels/attention_tiled_backward.wgsl's) from the generators (--check: only compare, exit 1 on a difference).",
     );
     Deno.exit(0);
   }

@@ -1,15 +1,10 @@
-// attention_tiled: the hardware kernel set's attention, forward and backward (same maths,
-// uniform and outputs as kernels/attention_forward.wgsl and kernels/attention_backward.wgsl, where
-// the formulas are): causal grouped-query attention over [prefix K/V ; token K/V] with the
-// padding mask. Flash-attention style: no [T, P + T] score or probability matrix exists anywhere,
-// and every operand is staged through workgroup memory once per tile of 64 rows instead of being
-// read from global memory once per row. Entry points:
-//   forward:       a workgroup owns 64 consecutive queries of one (b, h); keys and values are
-//                  staged 16 at a time and shared by the 64 rows; each row keeps a running max,
-//                  sum and output accumulator (online softmax), and saves lse.
-// Then the backward, in this order (probabilities recomputed from lse):
-//   query_grad:    as forward, 64 queries of one (b, h) share each staged tile of keys and
-//                  values. Writes Dsum = dO·y and dq into dqkv[..., 0:Cq].
+// attention_tiled_backward: the hardware kernel set's attention backward (same maths, uniform
+// and outputs as kernels/attention_backward.wgsl, where the formulas are), after
+// kernels/attention_tiled_forward.wgsl: probabilities are recomputed from the forward's lse,
+// and no [T, P + T] matrix exists anywhere. Entry points, in this order:
+//   query_grad:    a workgroup owns 64 consecutive queries of one (b, h), which share each
+//                  staged tile of 16 keys and values (stage_keys, shared with the forward).
+//                  Writes Dsum = dO·y and dq into dqkv[..., 0:Cq].
 //   key_grad:      a workgroup owns 64 consecutive keys of one (b, hk) on row b's key axis
 //                  [P prefix keys ; T token keys]; the G query heads' queries, output
 //                  gradients, lse and Dsum are staged 16 queries at a time. A token key writes
@@ -19,22 +14,27 @@
 //   prefix_reduce: dkv[p, slots of this layer] += sum over b of partial[b, p] (adds, so
 //                  micro-batches accumulate; slotV = slotK + D, so k | v are one 2D run).
 //
-// Bindings (group 0; forward binds 0..5, the backward passes 0..10):
+// Bindings (group 0; all three entry points bind 0..10):
 //   0 uniform    u: { B, T, H, hd, P, Cq, S, slotK, slotV, scale, G, D }
 //   1 read       qkv: [B, T, Cq + 2D]   2 read kv: [P, S]   3 read mask: [B, T] u32
-//   4 read_write y: [B, T, Cq]          5 read_write lse: [B, H, T]  (written by forward)
+//   4 read       y: [B, T, Cq]          5 read lse: [B, H, T]  (the forward's outputs)
 //   6 read       dy: [B, T, Cq]         7 read_write dqkv: [B, T, Cq + 2D]
 //   8 read_write dkv: [P, S]            9 read_write dsum: [B, H, T] (query_grad -> key_grad)
 //  10 read_write partial: [B, P, 2D] (prefix keys' per-row gradients: k then v)
-// Dispatch: forward and query_grad (ceil(T / 64), B * H); key_grad (ceil((P + T) / 64),
-// B * Hkv); prefix_reduce (ceil(P * 2D / 64)) when P > 0; workgroup 64 each.
+// Dispatch: query_grad (ceil(T / 64), B * H); key_grad (ceil((P + T) / 64), B * Hkv);
+// prefix_reduce (ceil(P * 2D / 64)) when P > 0; workgroup 64 each.
 // Workgroup memory: 2 * 16 * 128 f32 + 48 words = 16,576 bytes (HARDWARE_WORKGROUP_BYTES).
-// Vectors: each head vector is held and staged as ceil(hd / 4) vec4s, zero past hd, so every
-// dot product and update is a vec4 operation; a private array of 32 vec4s (not 128 f32s) also
-// compiles about six times faster on a CPU adapter, which lowers dynamically indexed private
-// arrays into branch trees.
+// Vectors: as the forward, head vectors are held and staged as ceil(hd / 4) vec4s, zero past hd.
 // Assumptions: hd <= 128 (MAX_HEAD_DIM; checked on the host); P + T >= 1.
 // On llvmpipe these kernels are correct but slow (barriers are coroutine switches on a CPU).
+// The SHARED block below is GENERATED, a copy of the forward's: edit it there, then run
+// `deno task kernels`.
+
+// ---- BEGIN SHARED attention_tiled ----
+// One source for both passes: this block is written in kernels/attention_tiled_forward.wgsl,
+// and `deno task kernels` (src/gpu/kernel_gen/shared_blocks.ts) copies it into
+// kernels/attention_tiled_backward.wgsl; tests/gpu/shipped_kernels_test.ts fails when the copy
+// differs. Edit it in the forward, then run the task.
 
 struct Uniforms {
   B: u32, T: u32, H: u32, hd: u32,
@@ -42,29 +42,21 @@ struct Uniforms {
   slotV: u32, scale: f32, G: u32, D: u32,
 }
 
+// Bindings 0..3, the same in both passes (y and lse, from 4 on, differ: see each file).
 @group(0) @binding(0) var<uniform> u: Uniforms;
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;
 @group(0) @binding(2) var<storage, read> kv: array<f32>;
 @group(0) @binding(3) var<storage, read> mask: array<u32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-@group(0) @binding(5) var<storage, read_write> lse: array<f32>;
-@group(0) @binding(6) var<storage, read> dy: array<f32>;
-@group(0) @binding(7) var<storage, read_write> dqkv: array<f32>;
-@group(0) @binding(8) var<storage, read_write> dkv: array<f32>;
-@group(0) @binding(9) var<storage, read_write> dsum: array<f32>;
-@group(0) @binding(10) var<storage, read_write> partial: array<f32>;
 
 const MAX_HD4 = 32u; // MAX_HD = 128 floats as vec4s
 const RT = 64u; // rows (queries or keys) per workgroup
 const ST = 16u; // staged keys or queries per step
 
 // Two [ST, MAX_HD4] vec4 tiles: keys and values (forward, query_grad), or queries and output
-// gradients (key_grad); and per staged row a flag (forward, query_grad) or lse and Dsum.
+// gradients (key_grad); rowLive flags the staged keys that are real (forward, query_grad).
 var<workgroup> tileA: array<vec4<f32>, 512>;
 var<workgroup> tileB: array<vec4<f32>, 512>;
 var<workgroup> rowLive: array<u32, 16>;
-var<workgroup> rowLse: array<f32, 16>;
-var<workgroup> rowDsum: array<f32, 16>;
 
 // Floats 4c .. 4c + 3 of the head vector at `base`, zero past hd (an index past hd may read
 // another row's value, or be clamped by WebGPU's bounds checks; select drops it either way).
@@ -77,16 +69,6 @@ fn kv4(base: u32, c: u32) -> vec4<f32> {
   let i = 4u * c;
   return select(vec4<f32>(0.0), vec4<f32>(kv[base + i], kv[base + i + 1u], kv[base + i + 2u],
     kv[base + i + 3u]), vec4<u32>(i, i + 1u, i + 2u, i + 3u) < vec4<u32>(u.hd));
-}
-fn dy4(base: u32, c: u32) -> vec4<f32> {
-  let i = 4u * c;
-  return select(vec4<f32>(0.0), vec4<f32>(dy[base + i], dy[base + i + 1u], dy[base + i + 2u],
-    dy[base + i + 3u]), vec4<u32>(i, i + 1u, i + 2u, i + 3u) < vec4<u32>(u.hd));
-}
-fn y4(base: u32, c: u32) -> vec4<f32> {
-  let i = 4u * c;
-  return select(vec4<f32>(0.0), vec4<f32>(y[base + i], y[base + i + 1u], y[base + i + 2u],
-    y[base + i + 3u]), vec4<u32>(i, i + 1u, i + 2u, i + 3u) < vec4<u32>(u.hd));
 }
 
 // Stage keys j0 .. j0 + ST of row b, KV head hk (of nKeys visible to the workgroup) into tileA
@@ -124,55 +106,30 @@ fn stage_keys(b: u32, hk: u32, j0: u32, nKeys: u32, lid: u32) {
   }
 }
 
-@compute @workgroup_size(64, 1, 1)
-fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let bh = wg.y;
-  let h = bh % u.H;
-  let b = bh / u.H;
-  let hk = h / u.G;
-  let t = wg.x * RT + lid;
-  let valid = t < u.T;
-  let RS = u.Cq + 2u * u.D; // qkv row stride
-  let n4 = (u.hd + 3u) / 4u;
+// ---- END SHARED attention_tiled ----
 
-  var q: array<vec4<f32>, MAX_HD4>;
-  var acc: array<vec4<f32>, MAX_HD4>;
-  if (valid) {
-    let qBase = (b * u.T + t) * RS + h * u.hd;
-    for (var c = 0u; c < n4; c++) {
-      q[c] = qkv4(qBase, c) * u.scale;
-      acc[c] = vec4<f32>(0.0);
-    }
-  }
-  var mx = -3.0e38;
-  var den = 0.0;
-  // Keys any row of this workgroup can see (uniform across the workgroup, for the barriers).
-  let nKeys = u.P + min(u.T, wg.x * RT + RT);
-  for (var j0 = 0u; j0 < nKeys; j0 += ST) {
-    stage_keys(b, hk, j0, nKeys, lid);
-    workgroupBarrier();
-    let kn = min(ST, nKeys - j0); // the last stage may be partial
-    if (valid) {
-      for (var jj = 0u; jj < kn; jj++) {
-        // Causal: token key j - P is visible to query t when j <= P + t.
-        if (rowLive[jj] == 0u || j0 + jj > u.P + t) { continue; }
-        var s = 0.0;
-        for (var c = 0u; c < n4; c++) { s += dot(q[c], tileA[jj * MAX_HD4 + c]); }
-        let newMx = max(mx, s);
-        let corr = exp(mx - newMx);
-        let p = exp(s - newMx);
-        den = den * corr + p;
-        for (var c = 0u; c < n4; c++) { acc[c] = acc[c] * corr + p * tileB[jj * MAX_HD4 + c]; }
-        mx = newMx;
-      }
-    }
-    workgroupBarrier();
-  }
-  if (!valid) { return; }
-  let yBase = (b * u.T + t) * u.Cq + h * u.hd;
-  let inv = 1.0 / den;
-  for (var i = 0u; i < u.hd; i++) { y[yBase + i] = acc[i / 4u][i % 4u] * inv; }
-  lse[(b * u.H + h) * u.T + t] = mx + log(den);
+@group(0) @binding(4) var<storage, read> y: array<f32>;
+@group(0) @binding(5) var<storage, read> lse: array<f32>;
+@group(0) @binding(6) var<storage, read> dy: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dqkv: array<f32>;
+@group(0) @binding(8) var<storage, read_write> dkv: array<f32>;
+@group(0) @binding(9) var<storage, read_write> dsum: array<f32>;
+@group(0) @binding(10) var<storage, read_write> partial: array<f32>;
+
+// key_grad's per staged query: lse and Dsum.
+var<workgroup> rowLse: array<f32, 16>;
+var<workgroup> rowDsum: array<f32, 16>;
+
+// As qkv4, for the output gradient and the forward's output.
+fn dy4(base: u32, c: u32) -> vec4<f32> {
+  let i = 4u * c;
+  return select(vec4<f32>(0.0), vec4<f32>(dy[base + i], dy[base + i + 1u], dy[base + i + 2u],
+    dy[base + i + 3u]), vec4<u32>(i, i + 1u, i + 2u, i + 3u) < vec4<u32>(u.hd));
+}
+fn y4(base: u32, c: u32) -> vec4<f32> {
+  let i = 4u * c;
+  return select(vec4<f32>(0.0), vec4<f32>(y[base + i], y[base + i + 1u], y[base + i + 2u],
+    y[base + i + 3u]), vec4<u32>(i, i + 1u, i + 2u, i + 3u) < vec4<u32>(u.hd));
 }
 
 @compute @workgroup_size(64, 1, 1)
