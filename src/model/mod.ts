@@ -31,6 +31,27 @@ export { type LoadedModel, loadModel, type ModelPaths } from "./load_model.ts";
 export { type EndOfOutput, endOfOutputToken } from "./end_of_output.ts";
 export { type ExportRecord, readExportRecord } from "./export_record.ts";
 export { type Prefix, prefixSlot, validatePrefix } from "./prefix_kv.ts";
-export { ropeInverseFrequencies, type RopeTables, ropeTables } from "./rope.ts";
+export {
+  ropeInverseFrequencies,
+  ropeInverseFrequenciesF32,
+  type RopeTables,
+  ropeTables,
+} from "./rope.ts";
+export {
+  checkGpt2Config,
+  checkLlamaConfig,
+  GPT2_ACTIVATIONS,
+  type Gpt2LayerWeights,
+  gpt2LayerWeights,
+  type Gpt2ModelWeights,
+  gpt2ModelWeights,
+  type LayerNormWeights,
+  type LlamaLayerWeights,
+  llamaLayerWeights,
+  type LlamaModelWeights,
+  llamaModelWeights,
+  type WeightLayout,
+  type WeightSpec,
+} from "./families/mod.ts";
 export { concatBytes, readAt, sha256Hex } from "./bytes.ts";
 export { SeededRandom } from "./seeded_random.ts";

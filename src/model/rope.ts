@@ -3,9 +3,8 @@
  * default RoPE: inv_freq_i = theta^(-2i/hd), angle = position * inv_freq_i, rotate_half
  * layout; Llama 3's `rope_scaling` rescales inv_freq by wavelength). The WebGPU trainer reads
  * these tables. The ONNX graphs (inference and the ONNX Runtime trainer) compute their angles in
- * the graph from `inverseFrequencies` in src/onnx/decoder_llama.ts, in float32 as PyTorch does,
- * so their logits match PyTorch's export; with Llama 3's scaling that function takes the
- * frequencies from here.
+ * the graph from {@link ropeInverseFrequenciesF32}, in float32 as PyTorch does, so their logits
+ * match PyTorch's export. Every RoPE frequency in the project comes from this file.
  *
  * @module
  */
@@ -49,6 +48,33 @@ export function ropeInverseFrequencies(config: ModelConfig): Float64Array {
   }
   const inv = Float64Array.from({ length: hd / 2 }, (_, i) => Math.pow(theta, -(2 * i) / hd));
   return config.ropeScaling ? llama3Scaled(inv, config.ropeScaling) : inv;
+}
+
+/**
+ * The inverse frequencies as PyTorch computes them in float32, `1 / theta^(2i / hd)` rounded
+ * step by step (what an exported graph must hold for its logits to match PyTorch's); with
+ * Llama 3's scaling, {@link ropeInverseFrequencies} rounded once.
+ *
+ * @example stories260K (hd 8, theta 10000)
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { loadModel } from "./load_model.ts";
+ * const { config } = await loadModel("models/stories260K");
+ * assertEquals(Array.from(ropeInverseFrequenciesF32(config)), [1, 0.10000000149011612, 0.009999999776482582, 0.0010000000474974513]);
+ * ```
+ *
+ * @param config a Llama-family config
+ * @returns hd / 2 inverse frequencies (float32)
+ */
+export function ropeInverseFrequenciesF32(config: ModelConfig): Float32Array {
+  if (config.ropeScaling) return Float32Array.from(ropeInverseFrequencies(config));
+  const hd = config.headDim, theta = Math.fround(config.ropeTheta ?? 10000);
+  const inv = new Float32Array(hd / 2);
+  for (let i = 0; i < hd / 2; i++) {
+    const e = Math.fround(Math.fround(2 * i) / hd);
+    inv[i] = Math.fround(1 / Math.fround(theta ** e));
+  }
+  return inv;
 }
 
 /**

@@ -1,12 +1,20 @@
 /**
  * The GPT-2 decoder (HF `GPT2LMHeadModel` names): learned positions,
  * pre-LayerNorm blocks, fused qkv `Conv1D` weights stored `[in, out]`,
- * `gelu_new` MLP, LM head tied to the token embedding.
+ * `gelu_new` MLP, LM head tied to the token embedding. The weights are the
+ * family's (src/model/families/gpt2.ts); {@link gpt2Layer} is one block's
+ * forward, which the ONNX Runtime training graph reuses and adds only its
+ * backward to.
  *
  * @module
  */
-import { PrefixEdgeError } from "../errors/mod.ts";
-import type { ModelConfig } from "../model/mod.ts";
+import {
+  checkGpt2Config,
+  gpt2LayerWeights,
+  gpt2ModelWeights,
+  type LayerNormWeights,
+  type ModelConfig,
+} from "../model/mod.ts";
 import {
   additiveMask,
   attention,
@@ -20,32 +28,6 @@ import {
 } from "./decoder_common.ts";
 import type { DecoderWeights } from "./decoder_weights.ts";
 import type { GraphBuilder } from "./graph_builder.ts";
-
-/** Activations GPT-2 configs name, built from standard ops. */
-const ACTIVATIONS = new Set(["gelu_new", "gelu_pytorch_tanh", "gelu"]);
-
-/**
- * Refuse GPT-2 config fields this graph does not implement.
- *
- * @param c the model config
- * @throws {PrefixEdgeError} `UNSUPPORTED_MODEL` naming the field
- */
-export function checkGpt2Config(c: ModelConfig): void {
-  const refuse = (field: string, why: string): never => {
-    throw new PrefixEdgeError("UNSUPPORTED_MODEL", `Cannot export ONNX: ${field} ${why}`);
-  };
-  if (!ACTIVATIONS.has(c.activation)) {
-    refuse("activation_function", `"${c.activation}" is not supported (gelu_new, gelu)`);
-  }
-  if (c.raw.scale_attn_by_inverse_layer_idx === true) {
-    refuse("scale_attn_by_inverse_layer_idx", "= true is not supported");
-  }
-  if (c.raw.scale_attn_weights === false) refuse("scale_attn_weights", "= false is not supported");
-  if (c.raw.reorder_and_upcast_attn === true) {
-    refuse("reorder_and_upcast_attn", "= true is not supported");
-  }
-  if (!c.tieWordEmbeddings) refuse("tie_word_embeddings", "= false is not supported for GPT-2");
-}
 
 /**
  * Build the GPT-2 decoder graph.
@@ -61,62 +43,87 @@ export function buildGpt2Decoder(
   w: DecoderWeights,
   optimize = false,
 ): void {
-  checkGpt2Config(c);
-  const d = c.hiddenSize, m = c.intermediateSize;
+  checkGpt2Config(c, "Cannot export ONNX");
   const x0 = declareInputs(g, c);
   declareOutputs(g, c);
-  const wte = w.rows("transformer.wte.weight", [c.vocabSize, d]);
-  const wpe = w.rows("transformer.wpe.weight", [c.maxPositions, d]);
+  const top = gpt2ModelWeights(c);
+  const wte = w.get(top.tokenEmbedding);
+  const wpe = w.get(top.positionEmbedding);
   let x = g.op("Add", [
     g.op("Gather", [wte, x0.inputIds], { axis: 0 }),
     g.op("Gather", [wpe, x0.positionIds], { axis: 0 }),
   ]);
   const mask = additiveMask(g, x0);
-  const norm = (h: string, p: string) =>
-    g.op("LayerNormalization", [h, w.vector(`${p}.weight`, [d]), w.vector(`${p}.bias`, [d])], {
-      axis: -1,
-      epsilon: { float: c.normEps },
-    });
+  const layerNorm = (h: string, weight: string, bias: string) =>
+    g.op("LayerNormalization", [h, weight, bias], { axis: -1, epsilon: { float: c.normEps } });
+  const heads = (t: string) => splitHeads(g, t, c.numHeads, c.headDim);
   for (let l = 0; l < c.numLayers; l++) {
-    x = g.scope(`layer${l}`, () => {
-      const p = `transformer.h.${l}`;
-      const h = norm(x, `${p}.ln_1`);
-      const qkv = linear(
-        g,
-        h,
-        w.matrix(`${p}.attn.c_attn.weight`, [d, 3 * d], false),
-        w.vector(`${p}.attn.c_attn.bias`, [3 * d]),
-      );
-      const [q, k, v] = g.opN("Split", [qkv, g.int64s([d, d, d])], { axis: 2 }, { outputs: 3 });
-      const heads = (t: string) => splitHeads(g, t, c.numHeads, c.headDim);
-      const y = usesFusedAttention(c, optimize)
-        ? fusedAttention(g, c, { layer: l, q, k, v, past: x0.past[l], mask })
-        : attention(g, c, {
-          layer: l,
-          q: heads(q),
-          k: heads(k),
-          v: heads(v),
-          past: x0.past[l],
-          mask,
-        });
-      const proj = (v: string, name: string, inDim: number) =>
-        linear(
-          g,
-          v,
-          w.matrix(`${p}.${name}.weight`, [inDim, d], false),
-          w.vector(`${p}.${name}.bias`, [d]),
-        );
-      const x1 = g.op("Add", [x, proj(y, "attn.c_proj", d)]);
-      const fc = linear(
-        g,
-        norm(x1, `${p}.ln_2`),
-        w.matrix(`${p}.mlp.c_fc.weight`, [d, m], false),
-        w.vector(`${p}.mlp.c_fc.bias`, [m]),
-      );
-      return g.op("Add", [x1, proj(gelu(g, fc, c.activation), "mlp.c_proj", m)]);
-    });
+    const past = x0.past[l];
+    x = gpt2Layer(g, c, w, l, x, {
+      layerNorm,
+      attend: (q, k, v) =>
+        usesFusedAttention(c, optimize)
+          ? fusedAttention(g, c, { layer: l, q, k, v, past, mask })
+          : attention(g, c, { layer: l, q: heads(q), k: heads(k), v: heads(v), past, mask }),
+    }).out;
   }
-  lmHead(g, c, norm(x, "transformer.ln_f"), wte, x0.inputIds);
+  const lnf = top.finalNorm;
+  lmHead(g, c, layerNorm(x, w.get(lnf.weight), w.get(lnf.bias)), wte, x0.inputIds);
+}
+
+/** How a graph normalizes and attends; the exporter and the training graph differ here. */
+export interface Gpt2LayerOps {
+  /** LayerNorm over the last axis (the training graph keeps its statistics). */
+  layerNorm(x: string, weight: string, bias: string): string;
+  /** Attention of the layer on q, k, v `[..., d]` each; returns `[..., d]`. */
+  attend(q: string, k: string, v: string): string;
+}
+
+/** The values of one block's forward that a backward reads. */
+export interface Gpt2LayerValues {
+  /** `ln_1(x)`, `x + c_proj(attention)`, `ln_2(x1)` and `c_fc(ln_2(x1))` before GELU. */
+  n1: string;
+  y: string;
+  x1: string;
+  n2: string;
+  fc: string;
+  /** The block's output. */
+  out: string;
+}
+
+/**
+ * One GPT-2 block's forward: `x1 = x + c_proj(attend(split(c_attn(ln_1(x)))))`, then
+ * `x1 + c_proj(gelu(c_fc(ln_2(x1))))`.
+ *
+ * @param g the graph
+ * @param c the model config
+ * @param w the weights
+ * @param l the block
+ * @param x the block's input `[..., d]`
+ * @param ops how the graph normalizes and attends
+ * @returns the forward's values (`out` is the block's output)
+ */
+export function gpt2Layer(
+  g: GraphBuilder,
+  c: ModelConfig,
+  w: DecoderWeights,
+  l: number,
+  x: string,
+  ops: Gpt2LayerOps,
+): Gpt2LayerValues {
+  const lw = gpt2LayerWeights(c, l), d = c.hiddenSize;
+  const norm = (v: string, n: LayerNormWeights) => ops.layerNorm(v, w.get(n.weight), w.get(n.bias));
+  return g.scope(`layer${l}`, () => {
+    const n1 = norm(x, lw.ln1);
+    const qkv = linear(g, n1, w.get(lw.qkv), w.get(lw.qkvBias));
+    const [q, k, v] = g.opN("Split", [qkv, g.int64s([d, d, d])], { axis: -1 }, { outputs: 3 });
+    const y = ops.attend(q, k, v);
+    const x1 = g.op("Add", [x, linear(g, y, w.get(lw.attnOut), w.get(lw.attnOutBias))]);
+    const n2 = norm(x1, lw.ln2);
+    const fc = linear(g, n2, w.get(lw.fc), w.get(lw.fcBias));
+    const mlp = linear(g, gelu(g, fc, c.activation), w.get(lw.mlpOut), w.get(lw.mlpOutBias));
+    return { n1, y, x1, n2, fc, out: g.op("Add", [x1, mlp]) };
+  });
 }
 
 /**

@@ -4,12 +4,19 @@
  * (and Llama 3's `rope_scaling`) at the `position_ids` positions,
  * grouped-query attention (`num_key_value_heads`, an explicit `head_dim`),
  * q/k/v biases (Qwen2), a per-head q/k RMSNorm before RoPE (Qwen3), the
- * SwiGLU MLP, and a tied or separate lm_head. Other fields that change the
- * maths are refused by name ({@link checkLlamaConfig}).
+ * SwiGLU MLP, and a tied or separate lm_head. The weights are the family's
+ * (src/model/families/llama.ts); {@link llamaLayer} is one layer's forward,
+ * which the ONNX Runtime training graph reuses and adds only its backward to.
  *
  * @module
  */
-import { assertImplemented, type ModelConfig, ropeInverseFrequencies } from "../model/mod.ts";
+import {
+  checkLlamaConfig,
+  llamaLayerWeights,
+  llamaModelWeights,
+  type ModelConfig,
+  ropeInverseFrequenciesF32,
+} from "../model/mod.ts";
 import {
   additiveMask,
   attention,
@@ -26,35 +33,6 @@ import type { DecoderWeights } from "./decoder_weights.ts";
 import type { GraphBuilder } from "./graph_builder.ts";
 
 /**
- * Refuse Llama config fields this graph does not implement.
- *
- * @param c the model config
- * @throws {PrefixEdgeError} `UNSUPPORTED_MODEL` naming the field
- */
-export function checkLlamaConfig(c: ModelConfig): void {
-  assertImplemented(c, "Cannot export ONNX");
-}
-
-/**
- * RoPE inverse frequencies `1 / theta^(2i / hd)`, rounded step by step to
- * float32 as PyTorch computes them in float32; with Llama 3's scaling, the
- * shared float64 computation rounded once.
- *
- * @param c the model config
- * @returns `[hd / 2]`
- */
-export function inverseFrequencies(c: ModelConfig): Float32Array {
-  if (c.ropeScaling) return Float32Array.from(ropeInverseFrequencies(c));
-  const hd = c.headDim, theta = Math.fround(c.ropeTheta ?? 10000);
-  const inv = new Float32Array(hd / 2);
-  for (let i = 0; i < hd / 2; i++) {
-    const e = Math.fround(Math.fround(2 * i) / hd);
-    inv[i] = Math.fround(1 / Math.fround(theta ** e));
-  }
-  return inv;
-}
-
-/**
  * Build the Llama decoder graph.
  *
  * @param g the graph
@@ -68,69 +46,133 @@ export function buildLlamaDecoder(
   w: DecoderWeights,
   optimize = false,
 ): void {
-  checkLlamaConfig(c);
-  const d = c.hiddenSize, m = c.intermediateSize, H = c.numHeads, Hk = c.numKvHeads;
-  const hd = c.headDim;
+  checkLlamaConfig(c, "Cannot export ONNX");
+  const H = c.numHeads, Hk = c.numKvHeads, hd = c.headDim;
   const x0 = declareInputs(g, c);
   declareOutputs(g, c);
-  const embed = w.rows("model.embed_tokens.weight", [c.vocabSize, d]);
+  const top = llamaModelWeights(c);
+  const embed = w.get(top.embedding);
   let x = g.op("Gather", [embed, x0.inputIds], { axis: 0 });
   const mask = additiveMask(g, x0);
-  const { cos, sin } = rope(g, c, x0.positionIds);
-  const rotate = (t: string) => {
-    // rotate_half: [x1, x2] -> [-x2, x1], then t cos + rotate_half(t) sin
-    const [a, b] = g.opN("Split", [t, g.int64s([hd / 2, hd / 2])], { axis: -1 }, { outputs: 2 });
-    const rot = g.op("Concat", [g.op("Neg", [b]), a], { axis: -1 });
-    return g.op("Add", [g.op("Mul", [t, cos]), g.op("Mul", [rot, sin])]);
-  };
-  const proj = (h: string, name: string, out: number, inDim: number, bias = false) =>
-    linear(
-      g,
-      h,
-      w.matrix(`${name}.weight`, [out, inDim], true),
-      bias ? w.vector(`${name}.bias`, [out]) : undefined,
-    );
-  // Qwen3: an RMSNorm over hd on each head [B, heads, T, hd], before RoPE.
-  const headNorm = (t: string, name: string) =>
-    c.qkNorm ? rmsNorm(g, t, w.vector(`${name}.weight`, [hd]), c.normEps) : t;
+  const cosSin = rope(g, c, x0.positionIds);
   for (let l = 0; l < c.numLayers; l++) {
-    x = g.scope(`layer${l}`, () => {
-      const p = `model.layers.${l}`;
-      const h = rmsNorm(g, x, w.vector(`${p}.input_layernorm.weight`, [d]), c.normEps);
-      const a = `${p}.self_attn`, b = c.qkvBias;
-      const q = headNorm(splitHeads(g, proj(h, `${a}.q_proj`, H * hd, d, b), H, hd), `${a}.q_norm`);
-      const k = headNorm(
-        splitHeads(g, proj(h, `${a}.k_proj`, Hk * hd, d, b), Hk, hd),
-        `${a}.k_norm`,
-      );
-      const v = proj(h, `${a}.v_proj`, Hk * hd, d, b);
-      const y = usesFusedAttention(c, optimize)
-        ? fusedAttention(g, c, {
-          layer: l,
-          q: mergeHeads(g, rotate(q), H * hd),
-          k: mergeHeads(g, rotate(k), Hk * hd),
-          v,
-          past: x0.past[l],
-          mask,
-        })
-        : attention(g, c, {
-          layer: l,
-          q: rotate(q),
-          k: rotate(k),
-          v: splitHeads(g, v, Hk, hd),
-          past: x0.past[l],
-          mask,
-        });
-      const x1 = g.op("Add", [x, proj(y, `${a}.o_proj`, d, H * hd)]);
-      const h2 = rmsNorm(g, x1, w.vector(`${p}.post_attention_layernorm.weight`, [d]), c.normEps);
-      const gate = proj(h2, `${p}.mlp.gate_proj`, m, d);
-      const up = proj(h2, `${p}.mlp.up_proj`, m, d);
-      const act = g.op("Mul", [g.op("Mul", [gate, g.op("Sigmoid", [gate])]), up]); // silu(gate) * up
-      return g.op("Add", [x1, proj(act, `${p}.mlp.down_proj`, d, m)]);
-    });
+    const past = x0.past[l];
+    x = llamaLayer(g, c, w, l, x, cosSin, {
+      heads: (t, n) => splitHeads(g, t, n, hd),
+      attend: (q, k, v) =>
+        usesFusedAttention(c, optimize)
+          ? fusedAttention(g, c, {
+            layer: l,
+            q: mergeHeads(g, q, H * hd),
+            k: mergeHeads(g, k, Hk * hd),
+            v,
+            past,
+            mask,
+          })
+          : attention(g, c, { layer: l, q, k, v: splitHeads(g, v, Hk, hd), past, mask }),
+    }).out;
   }
-  const head = c.tieWordEmbeddings ? embed : w.rows("lm_head.weight", [c.vocabSize, d]);
-  lmHead(g, c, rmsNorm(g, x, w.vector("model.norm.weight", [d]), c.normEps), head, x0.inputIds);
+  const head = w.get(top.head);
+  lmHead(g, c, rmsNorm(g, x, w.get(top.finalNorm), c.normEps), head, x0.inputIds);
+}
+
+/** How a graph lays out heads and attends; the exporter and the training graph differ here. */
+export interface LlamaLayerOps {
+  /** `[..., n * hd]` -> `[B, n, T, hd]`. */
+  heads(x: string, n: number): string;
+  /**
+   * Attention of the layer: q `[B, H, T, hd]` and k `[B, Hk, T, hd]` after RoPE, v the
+   * projection `[..., Hk * hd]`; returns `[..., H * hd]`.
+   */
+  attend(q: string, k: string, v: string): string;
+}
+
+/** The values of one layer's forward that a backward reads. */
+export interface LlamaLayerValues {
+  /** `input_layernorm(x)`. */
+  h: string;
+  /** Per-head q and k before the q/k norm and RoPE. */
+  qRaw: string;
+  kRaw: string;
+  /** The attention output `[..., H * hd]`. */
+  y: string;
+  /** `x + o_proj(y)`. */
+  x1: string;
+  /** The MLP's gate and up projections, sigmoid(gate) and silu(gate). */
+  gate: string;
+  up: string;
+  sigmoid: string;
+  silu: string;
+  /** The layer's output. */
+  out: string;
+}
+
+/**
+ * One Llama layer's forward: `x1 = x + o(attend(rope(q(h)), rope(k(h)), v(h)))` with
+ * `h = rmsnorm(x)`, then `x1 + down(silu(gate(h2)) * up(h2))` with `h2 = rmsnorm(x1)`.
+ *
+ * @param g the graph
+ * @param c the model config
+ * @param w the weights
+ * @param l the layer
+ * @param x the layer's input `[..., d]`
+ * @param cosSin RoPE's cos and sin (from {@link rope})
+ * @param ops how heads are laid out and attention is computed
+ * @returns the forward's values (`out` is the layer's output)
+ */
+export function llamaLayer(
+  g: GraphBuilder,
+  c: ModelConfig,
+  w: DecoderWeights,
+  l: number,
+  x: string,
+  cosSin: { cos: string; sin: string },
+  ops: LlamaLayerOps,
+): LlamaLayerValues {
+  const lw = llamaLayerWeights(c, l);
+  const H = c.numHeads, Hk = c.numKvHeads;
+  return g.scope(`layer${l}`, () => {
+    const h = rmsNorm(g, x, w.get(lw.inputNorm), c.normEps);
+    const bias = lw.qkvBias;
+    const qRaw = ops.heads(linear(g, h, w.get(lw.q), bias && w.get(bias.q)), H);
+    // Qwen3: an RMSNorm over hd on each head, before RoPE.
+    const headNorm = (t: string, which: "q" | "k") =>
+      lw.qkNorm ? rmsNorm(g, t, w.get(lw.qkNorm[which]), c.normEps) : t;
+    const qn = headNorm(qRaw, "q");
+    const kRaw = ops.heads(linear(g, h, w.get(lw.k), bias && w.get(bias.k)), Hk);
+    const kn = headNorm(kRaw, "k");
+    const v = linear(g, h, w.get(lw.v), bias && w.get(bias.v));
+    const y = ops.attend(rotateHalf(g, c, qn, cosSin), rotateHalf(g, c, kn, cosSin), v);
+    const x1 = g.op("Add", [x, linear(g, y, w.get(lw.o))]);
+    const h2 = rmsNorm(g, x1, w.get(lw.postNorm), c.normEps);
+    const gate = linear(g, h2, w.get(lw.gate));
+    const up = linear(g, h2, w.get(lw.up));
+    const sigmoid = g.op("Sigmoid", [gate]);
+    const silu = g.op("Mul", [gate, sigmoid]);
+    const out = g.op("Add", [x1, linear(g, g.op("Mul", [silu, up]), w.get(lw.down))]);
+    return { h, qRaw, kRaw, y, x1, gate, up, sigmoid, silu, out };
+  });
+}
+
+/**
+ * RoPE in rotate_half form: `t cos + rotate_half(t) sin`, rotate_half: `[a, b] -> [-b, a]`.
+ *
+ * @param g the graph
+ * @param c the model config
+ * @param t per-head values `[B, heads, T, hd]`
+ * @param cosSin from {@link rope}
+ * @returns the value's name
+ */
+export function rotateHalf(
+  g: GraphBuilder,
+  c: ModelConfig,
+  t: string,
+  cosSin: { cos: string; sin: string },
+): string {
+  const hd = c.headDim;
+  const [a, b] = g.opN("Split", [t, g.int64s([hd / 2, hd / 2])], { axis: -1 }, { outputs: 2 });
+  const rot = g.op("Concat", [g.op("Neg", [b]), a], { axis: -1 });
+  return g.op("Add", [g.op("Mul", [t, cosSin.cos]), g.op("Mul", [rot, cosSin.sin])]);
 }
 
 /**
@@ -156,7 +198,7 @@ export function rope(
 ): { cos: string; sin: string } {
   return g.scope("rope", () => {
     const pos = g.op("Unsqueeze", [g.op("Cast", [positionIds], { to: 1 }), g.int64s([2])]);
-    const f = g.op("Mul", [pos, g.floats(inverseFrequencies(c))]); // [B, T, hd/2]
+    const f = g.op("Mul", [pos, g.floats(ropeInverseFrequenciesF32(c))]); // [B, T, hd/2]
     const emb = g.op("Unsqueeze", [g.op("Concat", [f, f], { axis: -1 }), g.int64s([1])]);
     return { cos: g.op("Cos", [emb]), sin: g.op("Sin", [emb]) };
   });

@@ -15,7 +15,7 @@
  * @module
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
-import type { SafetensorsFile } from "../model/mod.ts";
+import type { SafetensorsFile, WeightSpec } from "../model/mod.ts";
 import type { GraphBuilder } from "./graph_builder.ts";
 import type { ElemType, TensorData } from "./proto.ts";
 
@@ -100,6 +100,26 @@ export class DecoderWeights {
    */
   rows(source: string, expected: readonly number[]): string {
     return this.#request(source, "rows", false, expected);
+  }
+
+  /**
+   * A weight as its family describes it: an `out_in` or `in_out` matrix as a `MatMul` right
+   * operand `[in, out]`, a table as `[rows, width]`, a vector as itself.
+   *
+   * @param spec the family's description (src/model/families)
+   * @returns the value's name
+   */
+  get(spec: WeightSpec): string {
+    switch (spec.layout) {
+      case "out_in":
+        return this.matrix(spec.name, spec.shape, true);
+      case "in_out":
+        return this.matrix(spec.name, spec.shape, false);
+      case "rows":
+        return this.rows(spec.name, spec.shape);
+      case "vector":
+        return this.vector(spec.name, spec.shape);
+    }
   }
 
   #request(source: string, role: WeightRole, transpose: boolean, expected: readonly number[]) {

@@ -25,3 +25,18 @@ export {
 // The record lives with the model folder's layout; re-exported here, where exports are made.
 export { type ExportRecord, readExportRecord } from "../model/mod.ts";
 export type { ExportDtype } from "./decoder_weights.ts";
+
+// The building blocks of a decoder graph, for graphs that extend the exporter's (the ONNX Runtime
+// training graph adds a backward to each layer's forward).
+export { DecoderWeights, encodeWeight, type WeightRequest } from "./decoder_weights.ts";
+export { additiveMask, type DecoderInputs, linear } from "./decoder_common.ts";
+export { gelu, gpt2Layer, type Gpt2LayerOps, type Gpt2LayerValues } from "./decoder_gpt2.ts";
+export {
+  llamaLayer,
+  type LlamaLayerOps,
+  type LlamaLayerValues,
+  rmsNorm,
+  rope,
+  rotateHalf,
+} from "./decoder_llama.ts";
+export { ExternalData, writeChunks } from "./external_data.ts";

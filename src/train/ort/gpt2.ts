@@ -1,16 +1,17 @@
 /**
- * GPT-2's training graph block with the prefix as `past_key_values`, each backward op right after
- * the forward it undoes (read the backward bottom-up against the forward). Weight names and GELU
- * are the exporter's (src/onnx/decoder_gpt2.ts), so the exported decoder, this graph and
- * inference read a checkpoint the same way. Only activation gradients flow (the base is frozen).
+ * GPT-2's training graph with the prefix as `past_key_values`: each block's forward is the
+ * exporter's (`gpt2Layer`), so the exported decoder, this graph and inference read and compute a
+ * checkpoint the same way; this file adds only the backward (read it bottom-up against the
+ * forward). Only activation gradients flow (the base is frozen).
  *
  * @module
  */
-import { linear } from "../../onnx/decoder_common.ts";
-import { gelu } from "../../onnx/decoder_gpt2.ts";
+import { gpt2LayerWeights, gpt2ModelWeights } from "../../model/mod.ts";
+import { gpt2Layer } from "../../onnx/mod.ts";
 import {
   attentionBackward,
   attentionForward,
+  type AttentionSaved,
   type FamilyGraph,
   layerNorm,
   layerNormBackward,
@@ -51,66 +52,70 @@ function geluGrad(t: TrainGraph, x: string, kind: string): string {
 
 /** GPT-2: learned positions, LayerNorm, fused qkv Conv1D `[in, out]`, GELU MLP, tied head. */
 export const gpt2Graph: FamilyGraph = (t, w, past, P) => {
-  const g = t.g, c = t.c, d = c.hiddenSize, m = c.intermediateSize, H = c.numHeads;
-  const x0 = t.x;
-  const wte = w.rows("transformer.wte.weight", [c.vocabSize, d]);
-  const wpe = w.rows("transformer.wpe.weight", [c.maxPositions, d]);
+  const g = t.g, c = t.c, d = c.hiddenSize, H = c.numHeads;
+  const top = gpt2ModelWeights(c);
+  const wte = w.get(top.tokenEmbedding);
   const embedded = g.op("Add", [
-    g.op("Gather", [wte, x0.inputIds], { axis: 0 }),
-    g.op("Gather", [wpe, x0.positionIds], { axis: 0 }),
+    g.op("Gather", [wte, t.x.inputIds], { axis: 0 }),
+    g.op("Gather", [w.get(top.positionEmbedding), t.x.positionIds], { axis: 0 }),
   ]);
   let x = g.op("Reshape", [embedded, g.int64s([-1, d])]); // [M, d]
-  const vec = (name: string, n: number) => w.vector(name, [n]);
-  const mat = (name: string, i: number, o: number) => w.matrix(name, [i, o], false);
+  // LayerNorm's statistics, by its output, for the backward.
+  const stats = new Map<string, { mean: string; rstd: string }>();
+  const ops = (l: number, keep: (a: { y: string; saved: AttentionSaved }) => void) => ({
+    layerNorm: (v: string, weight: string, bias: string) => {
+      const n = layerNorm(t, v, weight, bias);
+      stats.set(n.y, n);
+      return n.y;
+    },
+    attend: (q: string, k: string, v: string) => {
+      const att = attentionForward(t, t.heads(q, H), t.heads(k, H), t.heads(v, H), past[l]);
+      keep(att);
+      return att.y;
+    },
+  });
   const backward: ((dx: string) => string)[] = [];
   const dPast: Past[] = [];
   for (let l = 0; l < c.numLayers; l++) {
-    const p = `transformer.h.${l}`;
+    const lw = gpt2LayerWeights(c, l);
     const layerIn = x;
-    x = g.scope(`layer${l}`, () => {
-      const ln1 = [vec(`${p}.ln_1.weight`, d), vec(`${p}.ln_1.bias`, d)] as const;
-      const n1 = layerNorm(t, layerIn, ...ln1);
-      const wAttn = mat(`${p}.attn.c_attn.weight`, d, 3 * d);
-      const qkv = linear(g, n1.y, wAttn, vec(`${p}.attn.c_attn.bias`, 3 * d));
-      const [q, k, v] = g.opN("Split", [qkv, g.int64s([d, d, d])], { axis: 1 }, { outputs: 3 });
-      const att = attentionForward(t, t.heads(q, H), t.heads(k, H), t.heads(v, H), past[l]);
-      const wProj = mat(`${p}.attn.c_proj.weight`, d, d);
-      const x1 = g.op("Add", [layerIn, linear(g, att.y, wProj, vec(`${p}.attn.c_proj.bias`, d))]);
-      const ln2 = [vec(`${p}.ln_2.weight`, d), vec(`${p}.ln_2.bias`, d)] as const;
-      const n2 = layerNorm(t, x1, ...ln2);
-      const wFc = mat(`${p}.mlp.c_fc.weight`, d, m);
-      const fc = linear(g, n2.y, wFc, vec(`${p}.mlp.c_fc.bias`, m));
-      const wOut = mat(`${p}.mlp.c_proj.weight`, m, d);
-      const x2 = g.op("Add", [
-        x1,
-        linear(g, gelu(g, fc, c.activation), wOut, vec(`${p}.mlp.c_proj.bias`, d)),
-      ]);
-      backward[l] = (dx2) =>
-        g.scope(`layer${l}.backward`, () => {
-          // x2 = x1 + c_proj(gelu(c_fc(ln_2(x1))))
-          const dFc = g.op("Mul", [t.linearBackward(dx2, wOut), geluGrad(t, fc, c.activation)]);
-          const dx1 = g.op("Add", [
-            dx2,
-            layerNormBackward(t, x1, n2, ln2[0], t.linearBackward(dFc, wFc)),
-          ]);
-          // x1 = x + c_proj(attention(split(c_attn(ln_1(x)))))
-          const a = attentionBackward(t, att.saved, t.linearBackward(dx1, wProj), P, l > 0);
-          dPast[l] = a.dPast;
-          if (l === 0) return dx1; // nothing below layer 0's attention is trained
-          const dqkv = g.op("Concat", [t.merge(a.dq!, H), t.merge(a.dk, H), t.merge(a.dv, H)], {
-            axis: 1,
-          });
-          return g.op("Add", [
-            dx1,
-            layerNormBackward(t, layerIn, n1, ln1[0], t.linearBackward(dqkv, wAttn)),
-          ]);
+    let saved: AttentionSaved | undefined;
+    const f = gpt2Layer(g, c, w, l, layerIn, ops(l, (a) => saved = a.saved));
+    x = f.out;
+    backward[l] = (dx2) =>
+      g.scope(`layer${l}.backward`, () => {
+        const [wAttn, wProj, wFc, wOut] = [lw.qkv, lw.attnOut, lw.fc, lw.mlpOut].map((s) =>
+          w.get(s)
+        );
+        // out = x1 + c_proj(gelu(c_fc(ln_2(x1))))
+        const dFc = g.op("Mul", [t.linearBackward(dx2, wOut), geluGrad(t, f.fc, c.activation)]);
+        const dx1 = g.op("Add", [
+          dx2,
+          layerNormBackward(
+            t,
+            f.x1,
+            stats.get(f.n2)!,
+            w.get(lw.ln2.weight),
+            t.linearBackward(dFc, wFc),
+          ),
+        ]);
+        // x1 = x + c_proj(attention(split(c_attn(ln_1(x)))))
+        const a = attentionBackward(t, saved!, t.linearBackward(dx1, wProj), P, l > 0);
+        dPast[l] = a.dPast;
+        if (l === 0) return dx1; // nothing below layer 0's attention is trained
+        const dqkv = g.op("Concat", [t.merge(a.dq!, H), t.merge(a.dk, H), t.merge(a.dv, H)], {
+          axis: 1,
         });
-      return x2;
-    });
+        const dn1 = t.linearBackward(dqkv, wAttn);
+        return g.op("Add", [
+          dx1,
+          layerNormBackward(t, layerIn, stats.get(f.n1)!, w.get(lw.ln1.weight), dn1),
+        ]);
+      });
   }
-  const lnf = [vec("transformer.ln_f.weight", d), vec("transformer.ln_f.bias", d)] as const;
-  const nf = layerNorm(t, x, ...lnf);
-  let dx = layerNormBackward(t, x, nf, lnf[0], lossAndHeadBackward(t, nf.y, wte));
+  const lnf = top.finalNorm;
+  const nf = layerNorm(t, x, w.get(lnf.weight), w.get(lnf.bias));
+  let dx = layerNormBackward(t, x, nf, w.get(lnf.weight), lossAndHeadBackward(t, nf.y, wte));
   for (let l = c.numLayers - 1; l >= 0; l--) dx = backward[l](dx);
   return dPast;
 };

@@ -13,11 +13,9 @@
  *
  * @module
  */
-import type { DecoderWeights } from "../../onnx/decoder_weights.ts";
 import type { ModelConfig } from "../../model/mod.ts";
 import type { PrefixOptions } from "../../prefix/mod.ts";
-import type { GraphBuilder } from "../../onnx/mod.ts";
-import { additiveMask } from "../../onnx/decoder_common.ts";
+import { additiveMask, type DecoderWeights, type GraphBuilder } from "../../onnx/mod.ts";
 
 /** The graph inputs every training graph has. */
 export interface BatchInputs {

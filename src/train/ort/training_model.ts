@@ -12,14 +12,22 @@
  * @module
  */
 import { PrefixEdgeError } from "../../errors/mod.ts";
-import type { LoadedModel, ModelConfig } from "../../model/mod.ts";
+import {
+  checkGpt2Config,
+  checkLlamaConfig,
+  type LoadedModel,
+  type ModelConfig,
+} from "../../model/mod.ts";
 import { paramShapes, type PrefixOptions } from "../../prefix/mod.ts";
 import { basename, dirname, join } from "node:path";
-import { GraphBuilder, type TensorData } from "../../onnx/mod.ts";
-import { ExternalData, writeChunks } from "../../onnx/external_data.ts";
-import { DecoderWeights, encodeWeight } from "../../onnx/decoder_weights.ts";
-import { checkGpt2Config } from "../../onnx/decoder_gpt2.ts";
-import { checkLlamaTrainable } from "../webgpu/llama.ts";
+import {
+  DecoderWeights,
+  encodeWeight,
+  ExternalData,
+  GraphBuilder,
+  type TensorData,
+  writeChunks,
+} from "../../onnx/mod.ts";
 import { gpt2Graph } from "./gpt2.ts";
 import { llamaGraph } from "./llama.ts";
 import {
@@ -116,8 +124,9 @@ async function assemble(
  * @throws {PrefixEdgeError} `UNSUPPORTED_MODEL` naming the field
  */
 export function checkOrtTrainable(c: ModelConfig): void {
-  if (c.family === "gpt2") checkGpt2Config(c);
-  else if (c.family === "llama") checkLlamaTrainable(c);
+  const doing = `Cannot train on this ${c.modelType} model`;
+  if (c.family === "gpt2") checkGpt2Config(c, doing);
+  else if (c.family === "llama") checkLlamaConfig(c, doing);
   else {
     throw new PrefixEdgeError(
       "UNSUPPORTED_MODEL",

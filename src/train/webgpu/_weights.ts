@@ -5,7 +5,7 @@
  * @module
  */
 import { PrefixEdgeError } from "../../errors/mod.ts";
-import type { SafetensorsFile } from "../../model/mod.ts";
+import type { SafetensorsFile, WeightSpec } from "../../model/mod.ts";
 import type { GpuContext } from "../../gpu/mod.ts";
 
 /**
@@ -16,8 +16,7 @@ import type { GpuContext } from "../../gpu/mod.ts";
  */
 export async function readWeight(
   st: SafetensorsFile,
-  name: string,
-  shape: number[],
+  { name, shape }: WeightSpec,
 ): Promise<Float32Array> {
   const full = st.tensors.has(name) ? name : name.replace(/^transformer\./, "");
   const info = st.tensors.get(full);
@@ -37,21 +36,20 @@ export async function readWeight(
 }
 
 /**
- * Upload tensors into one GPU buffer, one after the other (row-wise concatenation of
- * `[rows_i, cols]` matrices into `[sum rows_i, cols]`): Llama's q, k and v projections
+ * Upload tensors, as stored, into one GPU buffer, one after the other (row-wise concatenation
+ * of `[rows_i, cols]` matrices into `[sum rows_i, cols]`): Llama's q, k and v projections
  * become one `[Cq + 2D, C]` matrix, so one matmul computes all three.
  */
 export async function uploadWeights(
   ctx: GpuContext,
   st: SafetensorsFile,
-  parts: [name: string, shape: number[]][],
-  label = parts[0][0],
+  ...parts: WeightSpec[]
 ): Promise<GPUBuffer> {
-  const sizes = parts.map(([, shape]) => shape.reduce((a, b) => a * b, 1));
-  const buf = ctx.buffer(4 * sizes.reduce((a, b) => a + b, 0), label);
+  const sizes = parts.map(({ shape }) => shape.reduce((a, b) => a * b, 1));
+  const buf = ctx.buffer(4 * sizes.reduce((a, b) => a + b, 0), parts[0].name);
   let offset = 0;
-  for (const [i, [name, shape]] of parts.entries()) {
-    ctx.write(buf, await readWeight(st, name, shape), offset);
+  for (const [i, spec] of parts.entries()) {
+    ctx.write(buf, await readWeight(st, spec), offset);
     offset += 4 * sizes[i];
   }
   return buf;

@@ -12,7 +12,14 @@
  * @module
  */
 import { PrefixEdgeError } from "../../errors/mod.ts";
-import type { LoadedModel, ModelConfig } from "../../model/mod.ts";
+import {
+  checkGpt2Config,
+  gpt2LayerWeights,
+  gpt2ModelWeights,
+  type LoadedModel,
+  type ModelConfig,
+  type WeightSpec,
+} from "../../model/mod.ts";
 import {
   AttentionBackward,
   AttentionForward,
@@ -65,6 +72,28 @@ interface Kernels {
   geluB: GeluBackward;
   attF: AttentionForward;
   attB: AttentionBackward;
+}
+
+/**
+ * Refuse a GPT-2 config whose maths this graph does not implement: the family's refusals, and
+ * the kernels' own limits (the tanh GELU only; an MLP 4 times the model width).
+ *
+ * @throws {PrefixEdgeError} `UNSUPPORTED_MODEL` naming the field
+ */
+export function checkGpt2Trainable(config: ModelConfig): void {
+  checkGpt2Config(config, `Cannot train on this ${config.modelType} model`);
+  if (config.activation !== "gelu_new" && config.activation !== "gelu_pytorch_tanh") {
+    throw new PrefixEdgeError(
+      "UNSUPPORTED_MODEL",
+      `Cannot train on this GPT-2 on WebGPU: activation_function "${config.activation}" is not gelu_new`,
+    );
+  }
+  if (config.intermediateSize !== 4 * config.hiddenSize) {
+    throw new PrefixEdgeError(
+      "UNSUPPORTED_MODEL",
+      `Cannot train on this GPT-2 on WebGPU: n_inner ${config.intermediateSize} is not 4 * n_embd`,
+    );
+  }
 }
 
 /**
@@ -140,19 +169,7 @@ export class Gpt2Graph implements TrainingGraph {
     chunking: GraphChunking = {},
   ): Promise<Gpt2Graph> {
     const config = model.config;
-    if (config.activation !== "gelu_new" && config.activation !== "gelu_pytorch_tanh") {
-      throw new PrefixEdgeError(
-        "UNSUPPORTED_MODEL",
-        `Cannot train on this GPT-2: activation_function "${config.activation}" is not gelu_new`,
-      );
-    }
-    const { hiddenSize: C, vocabSize: V, maxPositions: NP, intermediateSize: F } = config;
-    if (F !== 4 * C) {
-      throw new PrefixEdgeError(
-        "UNSUPPORTED_MODEL",
-        `Cannot train on this GPT-2: n_inner ${F} is not 4 * n_embd`,
-      );
-    }
+    checkGpt2Trainable(config);
     const [lnF, lnB, xw, xwt, geluF, geluB, attF, attB] = await Promise.all([
       LayerNormForward.create(ctx),
       LayerNormBackward.create(ctx),
@@ -165,27 +182,28 @@ export class Gpt2Graph implements TrainingGraph {
     ]);
     const st = await model.openWeights();
     try {
-      const up = (name: string, shape: number[]) => uploadWeights(ctx, st, [[name, shape]]);
-      const wte = await up("transformer.wte.weight", [V, C]);
-      const wpe = await up("transformer.wpe.weight", [NP, C]);
-      const lnfW = await up("transformer.ln_f.weight", [C]);
-      const lnfB = await up("transformer.ln_f.bias", [C]);
+      const up = (spec: WeightSpec) => uploadWeights(ctx, st, spec);
+      const top = gpt2ModelWeights(config);
+      const wte = await up(top.tokenEmbedding);
+      const wpe = await up(top.positionEmbedding);
+      const lnfW = await up(top.finalNorm.weight);
+      const lnfB = await up(top.finalNorm.bias);
       const blocks: BlockWeights[] = [];
       for (let l = 0; l < config.numLayers; l++) {
-        const p = `transformer.h.${l}.`;
+        const w = gpt2LayerWeights(config, l); // Conv1D weights [in, out]: matmul_xw as stored
         blocks.push({
-          ln1w: await up(`${p}ln_1.weight`, [C]),
-          ln1b: await up(`${p}ln_1.bias`, [C]),
-          attnW: await up(`${p}attn.c_attn.weight`, [C, 3 * C]),
-          attnB: await up(`${p}attn.c_attn.bias`, [3 * C]),
-          projW: await up(`${p}attn.c_proj.weight`, [C, C]),
-          projB: await up(`${p}attn.c_proj.bias`, [C]),
-          ln2w: await up(`${p}ln_2.weight`, [C]),
-          ln2b: await up(`${p}ln_2.bias`, [C]),
-          fcW: await up(`${p}mlp.c_fc.weight`, [C, 4 * C]),
-          fcB: await up(`${p}mlp.c_fc.bias`, [4 * C]),
-          mprojW: await up(`${p}mlp.c_proj.weight`, [4 * C, C]),
-          mprojB: await up(`${p}mlp.c_proj.bias`, [C]),
+          ln1w: await up(w.ln1.weight),
+          ln1b: await up(w.ln1.bias),
+          attnW: await up(w.qkv),
+          attnB: await up(w.qkvBias),
+          projW: await up(w.attnOut),
+          projB: await up(w.attnOutBias),
+          ln2w: await up(w.ln2.weight),
+          ln2b: await up(w.ln2.bias),
+          fcW: await up(w.fc),
+          fcB: await up(w.fcBias),
+          mprojW: await up(w.mlpOut),
+          mprojB: await up(w.mlpOutBias),
         });
       }
       const head = await LmHead.create(ctx, config, maxRows, chunking, {

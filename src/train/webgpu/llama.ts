@@ -18,10 +18,13 @@
  * @module
  */
 import {
-  assertImplemented,
+  checkLlamaConfig,
+  llamaLayerWeights,
+  llamaModelWeights,
   type LoadedModel,
   type ModelConfig,
   ropeTables,
+  type WeightSpec,
 } from "../../model/mod.ts";
 import {
   AttentionBackward,
@@ -79,16 +82,6 @@ interface Kernels {
   attF: AttentionForward;
   attB: AttentionBackward;
   bias: BiasAdd;
-}
-
-/**
- * Refuse a Llama-family config whose maths the graph does not implement (the shared list in
- * `unsupportedFeature`).
- *
- * @throws {PrefixEdgeError} `UNSUPPORTED_MODEL` naming the field and its value
- */
-export function checkLlamaTrainable(config: ModelConfig): void {
-  assertImplemented(config, `Cannot train on this ${config.modelType} model`);
 }
 
 /**
@@ -175,8 +168,7 @@ export class LlamaGraph implements TrainingGraph {
     chunking: GraphChunking = {},
   ): Promise<LlamaGraph> {
     const config = model.config;
-    checkLlamaTrainable(config);
-    const { C, Cq, D, F, V, hd } = dims(config);
+    checkLlamaConfig(config, `Cannot train on this ${config.modelType} model`);
     const [rmsF, rmsB, xw, xwt, rope, swF, swB, attF, attB, bias] = await Promise.all([
       RmsNormForward.create(ctx),
       RmsNormBackward.create(ctx),
@@ -191,39 +183,25 @@ export class LlamaGraph implements TrainingGraph {
     ]);
     const st = await model.openWeights();
     try {
-      const up = (name: string, shape: number[]) => uploadWeights(ctx, st, [[name, shape]]);
-      const embed = await up("model.embed_tokens.weight", [V, C]);
-      const head = config.tieWordEmbeddings ? embed : await up("lm_head.weight", [V, C]);
-      const normF = await up("model.norm.weight", [C]);
+      const up = (...specs: WeightSpec[]) => uploadWeights(ctx, st, ...specs);
+      const top = llamaModelWeights(config);
+      const embed = await up(top.embedding);
+      const head = config.tieWordEmbeddings ? embed : await up(top.head);
+      const normF = await up(top.finalNorm);
       const layers: LayerWeights[] = [];
       for (let l = 0; l < config.numLayers; l++) {
-        const p = `model.layers.${l}.`;
-        const bqkv = config.qkvBias
-          ? await uploadWeights(ctx, st, [
-            [`${p}self_attn.q_proj.bias`, [Cq]],
-            [`${p}self_attn.k_proj.bias`, [D]],
-            [`${p}self_attn.v_proj.bias`, [D]],
-          ])
-          : undefined;
-        const qNorm = config.qkNorm ? await up(`${p}self_attn.q_norm.weight`, [hd]) : undefined;
-        const kNorm = config.qkNorm ? await up(`${p}self_attn.k_norm.weight`, [hd]) : undefined;
+        // Linear weights [out, in] as stored (matmul_xwt); q|k|v and gate|up concatenated by rows.
+        const w = llamaLayerWeights(config, l);
         layers.push({
-          bqkv,
-          qNorm,
-          kNorm,
-          norm1: await up(`${p}input_layernorm.weight`, [C]),
-          wqkv: await uploadWeights(ctx, st, [
-            [`${p}self_attn.q_proj.weight`, [Cq, C]],
-            [`${p}self_attn.k_proj.weight`, [D, C]],
-            [`${p}self_attn.v_proj.weight`, [D, C]],
-          ]),
-          wo: await up(`${p}self_attn.o_proj.weight`, [C, Cq]),
-          norm2: await up(`${p}post_attention_layernorm.weight`, [C]),
-          wgu: await uploadWeights(ctx, st, [
-            [`${p}mlp.gate_proj.weight`, [F, C]],
-            [`${p}mlp.up_proj.weight`, [F, C]],
-          ]),
-          wd: await up(`${p}mlp.down_proj.weight`, [C, F]),
+          bqkv: w.qkvBias ? await up(w.qkvBias.q, w.qkvBias.k, w.qkvBias.v) : undefined,
+          qNorm: w.qkNorm ? await up(w.qkNorm.q) : undefined,
+          kNorm: w.qkNorm ? await up(w.qkNorm.k) : undefined,
+          norm1: await up(w.inputNorm),
+          wqkv: await up(w.q, w.k, w.v),
+          wo: await up(w.o),
+          norm2: await up(w.postNorm),
+          wgu: await up(w.gate, w.up),
+          wd: await up(w.down),
         });
       }
       const tables = ropeTables(config, config.maxPositions);

@@ -5,10 +5,15 @@
  * @module
  */
 import { PrefixEdgeError } from "../../errors/mod.ts";
-import type { LoadedModel, ModelConfig, ModelFamily } from "../../model/mod.ts";
+import {
+  checkLlamaConfig,
+  type LoadedModel,
+  type ModelConfig,
+  type ModelFamily,
+} from "../../model/mod.ts";
 import type { GpuContext } from "../../gpu/mod.ts";
-import { Gpt2Graph } from "./gpt2.ts";
-import { checkLlamaTrainable, LlamaGraph } from "./llama.ts";
+import { checkGpt2Trainable, Gpt2Graph } from "./gpt2.ts";
+import { LlamaGraph } from "./llama.ts";
 import type { GraphChunking } from "./lm_head.ts";
 import type { TrainingGraph } from "./training_graph.ts";
 
@@ -28,8 +33,11 @@ interface FamilyEntry {
 }
 
 const FAMILIES: Record<ModelFamily, FamilyEntry> = {
-  gpt2: { check: () => {}, create: Gpt2Graph.create },
-  llama: { check: checkLlamaTrainable, create: LlamaGraph.create },
+  gpt2: { check: checkGpt2Trainable, create: Gpt2Graph.create },
+  llama: {
+    check: (c) => checkLlamaConfig(c, `Cannot train on this ${c.modelType} model`),
+    create: LlamaGraph.create,
+  },
 };
 
 /**
