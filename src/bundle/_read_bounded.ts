@@ -6,7 +6,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { concatBytes, readAt } from "../model/bytes.ts";
+import { concatBytes, readAt } from "../model/mod.ts";
 import { BundleError } from "./bundle_error.ts";
 
 /**

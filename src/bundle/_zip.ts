@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { concatBytes } from "../model/bytes.ts";
+import { concatBytes } from "../model/mod.ts";
 import { Inflate, zipSync } from "fflate";
 import { BundleError } from "./bundle_error.ts";
 

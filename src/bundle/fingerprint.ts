@@ -23,8 +23,13 @@
  *
  * @module
  */
-import type { LoadedModel, ModelConfig } from "../model/mod.ts";
-import { concatBytes, readAt, sha256Hex } from "../model/bytes.ts";
+import {
+  concatBytes,
+  type LoadedModel,
+  type ModelConfig,
+  readAt,
+  sha256Hex,
+} from "../model/mod.ts";
 import { BundleError } from "./bundle_error.ts";
 import type { BaseArchitecture, BaseFingerprint, FingerprintKind } from "./manifest.ts";
 

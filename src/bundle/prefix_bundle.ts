@@ -6,9 +6,14 @@
  */
 import { REPARAMS } from "../prefix/mod.ts";
 import { PrefixEdgeError } from "../errors/mod.ts";
-import { encodeSafetensors, type LoadedModel, type Prefix, validatePrefix } from "../model/mod.ts";
+import {
+  encodeSafetensors,
+  type LoadedModel,
+  type Prefix,
+  sha256Hex,
+  validatePrefix,
+} from "../model/mod.ts";
 import { BundleError } from "./bundle_error.ts";
-import { sha256Hex } from "../model/bytes.ts";
 import { baseArchitecture, fingerprintKinds, modelFingerprint } from "./fingerprint.ts";
 import { DTYPE_BYTES, encodeKv } from "./kv_codec.ts";
 import {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { SeededRandom } from "../model/seeded_random.ts";
+import type { SeededRandom } from "../model/mod.ts";
 
 /** How one row picks its next token. */
 export interface SamplingParams {

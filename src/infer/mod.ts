@@ -25,7 +25,7 @@ export type {
 } from "./generation_stream.ts";
 export { chooseExecutionProvider, type GpuProbe, probeGpu } from "./choose_execution_provider.ts";
 export type { ExecutionProvider } from "./ort_backend.ts";
-export { SeededRandom } from "../model/seeded_random.ts";
+export { SeededRandom } from "../model/mod.ts";
 export {
   type BackendSetup,
   loadOrtBackend,

@@ -5,10 +5,9 @@
  *
  * @module
  */
-import type { TextTokenizer } from "../model/mod.ts";
+import { SeededRandom, type TextTokenizer } from "../model/mod.ts";
 import type { PreparedRow } from "./generate_options.ts";
 import type { FinishReason, StreamController } from "./generation_stream.ts";
-import { SeededRandom } from "../model/seeded_random.ts";
 import { TextDelta } from "./text_delta.ts";
 
 /** A row being decoded. */

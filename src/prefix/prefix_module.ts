@@ -16,8 +16,7 @@
  * @module
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
-import { type ModelConfig, type Prefix, prefixWidth } from "../model/mod.ts";
-import { SeededRandom } from "../model/seeded_random.ts";
+import { type ModelConfig, type Prefix, prefixWidth, SeededRandom } from "../model/mod.ts";
 
 /** How the prefix is reparameterized (docs/design.md §1). */
 export type Reparam = "none" | "mlp" | "residual";

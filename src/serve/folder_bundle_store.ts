@@ -11,7 +11,7 @@
  */
 import { join } from "node:path";
 import { PrefixEdgeError } from "../errors/mod.ts";
-import { readAt } from "../model/bytes.ts";
+import { readAt } from "../model/mod.ts";
 import { bundleFileName, type BundleStore, DEFAULT_MAX_BUNDLE_BYTES } from "./bundle_store.ts";
 import { TASK_NAME_PATTERN, validateTaskName } from "./task_name.ts";
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { SeededRandom } from "../../model/seeded_random.ts";
+import { SeededRandom } from "../../model/mod.ts";
 
 /**
  * Mix two integers into a well-spread 32-bit seed (murmur3's finalizer), e.g.

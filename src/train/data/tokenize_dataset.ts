@@ -14,8 +14,7 @@
  * @module
  */
 import { PrefixEdgeError } from "../../errors/mod.ts";
-import type { TextTokenizer } from "../../model/mod.ts";
-import { sha256Hex } from "../../model/bytes.ts";
+import { sha256Hex, type TextTokenizer } from "../../model/mod.ts";
 import type { TextExample, TokenizedExample } from "./example.ts";
 import type { DataFormat, LoadedExamples } from "./load_examples.ts";
 
