@@ -32,10 +32,27 @@ export const NORM_PARTIALS = 64;
  * Records the norm reduction and the update; the norm lands in `norm[0]` for the host.
  *
  * @example Step 1 with clipping at 1.0
- * ```ts ignore
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { AdamWUpdate, NORM_PARTIALS } from "./adamw_update.ts";
+ * import { GpuContext } from "./gpu_context.ts";
+ * const ctx = await GpuContext.create();
+ * const up = (v: number[]) => {
+ *   const b = ctx.buffer(4 * v.length, "data");
+ *   ctx.write(b, new Float32Array(v));
+ *   return b;
+ * };
+ * const grads = up([3, 4]), params = up([1, 1]), m = up([0, 0]), v = up([0, 0]);
+ * const partial = ctx.buffer(4 * NORM_PARTIALS, "partial"), norm = up([0]);
  * const adam = await AdamWUpdate.create(ctx);
- * adam.record(enc, n, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1, step: 1 },
+ * const enc = ctx.device.createCommandEncoder();
+ * adam.record(enc, 2, { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 1, step: 1 },
  *   { grads, params, m, v, partial, norm });
+ * await ctx.submit(enc);
+ * // The norm before clipping is 5; Adam's first step moves each parameter by lr.
+ * const [n] = await ctx.read(norm), p = await ctx.read(params);
+ * ok(Math.abs(n - 5) < 1e-5 && p.every((x) => Math.abs(x - 0.9) < 1e-5), `${n} ${p}`);
+ * ctx.destroy();
  * ```
  */
 export class AdamWUpdate {

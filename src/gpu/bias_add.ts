@@ -11,9 +11,23 @@ import { cdiv, checkDispatchRows, packUniform } from "./_uniform.ts";
  * y[r, :] += bias; records into the caller's encoder.
  *
  * @example Add [bq; bk; bv] after the qkv projection
- * ```ts ignore
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { BiasAdd } from "./bias_add.ts";
+ * import { GpuContext } from "./gpu_context.ts";
+ * const ctx = await GpuContext.create();
+ * const up = (v: number[]) => {
+ *   const b = ctx.buffer(4 * v.length, "data");
+ *   ctx.write(b, new Float32Array(v));
+ *   return b;
+ * };
+ * const qkv = up([1, 2, 3, 4, 5, 6]), bqkv = up([10, 20, 30]); // 2 rows of [q | k | v]
  * const add = await BiasAdd.create(ctx);
- * add.record(enc, { bias: bqkv, y: qkv, rows: B * T, N: Cq + 2 * D });
+ * const enc = ctx.device.createCommandEncoder();
+ * add.record(enc, { bias: bqkv, y: qkv, rows: 2, N: 3 });
+ * await ctx.submit(enc);
+ * assertEquals(Array.from(await ctx.read(qkv)), [11, 22, 33, 14, 25, 36]);
+ * ctx.destroy();
  * ```
  */
 export class BiasAdd {

@@ -20,10 +20,29 @@ function checkRows(rows: number) {
 /**
  * Merge one chunk into the running (max, sum of exp, target logit) statistics.
  *
- * @example The first of two chunks
- * ```ts ignore
+ * @example Two chunks of a vocabulary of 4
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { CrossEntropyForward } from "./cross_entropy.ts";
+ * import { GpuContext } from "./gpu_context.ts";
+ * const ctx = await GpuContext.create();
+ * const up = (v: number[]) => {
+ *   const b = ctx.buffer(4 * v.length, "data");
+ *   ctx.write(b, new Float32Array(v));
+ *   return b;
+ * };
+ * const targets = ctx.buffer(4, "targets");
+ * ctx.write(targets, new Int32Array([2])); // one row, target token 2
+ * const chunk0 = up([0, 0]), chunk1 = up([0, 0]), stats = up([0, 0, 0]); // logits of ids 0-1, 2-3
  * const ce = await CrossEntropyForward.create(ctx);
- * ce.record(enc, { logits, targets, stats, rows: M, Vc: 25600, vStart: 0 });
+ * const enc = ctx.device.createCommandEncoder();
+ * ce.record(enc, { logits: chunk0, targets, stats, rows: 1, Vc: 2, vStart: 0 });
+ * ce.record(enc, { logits: chunk1, targets, stats, rows: 1, Vc: 2, vStart: 2 });
+ * await ctx.submit(enc);
+ * const [max, sum, target] = await ctx.read(stats);
+ * const loss = max + Math.log(sum) - target; // uniform logits: log(4)
+ * ok(Math.abs(loss - Math.log(4)) < 1e-6, `${loss}`);
+ * ctx.destroy();
  * ```
  */
 export class CrossEntropyForward {
@@ -60,9 +79,27 @@ export class CrossEntropyForward {
  * dlogits = softmax - onehot (sum of token losses), in place over one chunk.
  *
  * @example After every chunk's forward
- * ```ts ignore
- * const ceb = await CrossEntropyBackward.create(ctx);
- * ceb.record(enc, { targets, stats, logits, rows: M, Vc: 25600, vStart: 0 });
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { CrossEntropyBackward, CrossEntropyForward } from "./cross_entropy.ts";
+ * import { GpuContext } from "./gpu_context.ts";
+ * const ctx = await GpuContext.create();
+ * const up = (v: number[]) => {
+ *   const b = ctx.buffer(4 * v.length, "data");
+ *   ctx.write(b, new Float32Array(v));
+ *   return b;
+ * };
+ * const targets = ctx.buffer(4, "targets");
+ * ctx.write(targets, new Int32Array([2]));
+ * const logits = up([0, 0, 0, 0]), stats = up([0, 0, 0]); // one chunk: the whole vocabulary
+ * const ce = await CrossEntropyForward.create(ctx), ceb = await CrossEntropyBackward.create(ctx);
+ * const enc = ctx.device.createCommandEncoder();
+ * ce.record(enc, { logits, targets, stats, rows: 1, Vc: 4, vStart: 0 });
+ * ceb.record(enc, { targets, stats, logits, rows: 1, Vc: 4, vStart: 0 });
+ * await ctx.submit(enc);
+ * const d = await ctx.read(logits); // softmax - onehot(2)
+ * ok([0.25, 0.25, -0.75, 0.25].every((v, i) => Math.abs(d[i] - v) < 1e-6), `${d}`);
+ * ctx.destroy();
  * ```
  */
 export class CrossEntropyBackward {

@@ -36,9 +36,12 @@ let shared: Promise<{ device: GPUDevice; facts: AdapterFacts }> | null = null;
  * @throws {PrefixEdgeError} `GPU_UNAVAILABLE` when there is no WebGPU adapter
  *
  * @example Get the device
- * ```ts ignore
+ * ```ts
+ * import { ok, strictEqual } from "node:assert";
+ * import { acquireDevice } from "./device.ts";
  * const device = await acquireDevice();
- * console.log(device.limits.maxStorageBufferBindingSize);
+ * ok(device.limits.maxStorageBufferBindingSize >= 128 * 2 ** 20); // WebGPU's default, or more
+ * strictEqual(await acquireDevice(), device); // shared by the whole process
  * ```
  */
 export async function acquireDevice(): Promise<GPUDevice> {
@@ -52,8 +55,11 @@ export async function acquireDevice(): Promise<GPUDevice> {
  * @throws {PrefixEdgeError} `GPU_UNAVAILABLE` when there is no WebGPU adapter
  *
  * @example Print the adapter
- * ```ts ignore
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { acquireDevice, adapterFacts } from "./device.ts";
  * const facts = await adapterFacts();
+ * assertEquals(facts.features, [...(await acquireDevice()).features]); // what the device got
  * console.log(facts.vendor, facts.description, facts.features);
  * ```
  */

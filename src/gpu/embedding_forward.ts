@@ -12,9 +12,26 @@ import { cdiv, packUniform } from "./_uniform.ts";
  * `wpe` (Llama: RoPE acts inside attention) only the token rows are gathered.
  *
  * @example One vocabulary chunk
- * ```ts ignore
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { EmbeddingForward } from "./embedding_forward.ts";
+ * import { GpuContext } from "./gpu_context.ts";
+ * const ctx = await GpuContext.create();
+ * const up = (v: number[]) => {
+ *   const b = ctx.buffer(4 * v.length, "data");
+ *   ctx.write(b, new Float32Array(v));
+ *   return b;
+ * };
+ * const ids = ctx.buffer(8, "ids");
+ * ctx.write(ids, new Uint32Array([2, 0])); // one row of T = 2 tokens
+ * const wte = up([0, 1, 10, 11, 20, 21]), wpe = up([0, 0, 0.5, 0.5, 1, 1]); // V = 3, C = 2
+ * const x = up([0, 0, 0, 0]);
  * const emb = await EmbeddingForward.create(ctx);
- * emb.record(enc, { ids, wteChunk: wte, wpe, x, rows: B * T, T, C, vStart: 0, vCount: V, posOffset: P });
+ * const enc = ctx.device.createCommandEncoder();
+ * emb.record(enc, { ids, wteChunk: wte, wpe, x, rows: 2, T: 2, C: 2, vStart: 0, vCount: 3, posOffset: 1 });
+ * await ctx.submit(enc);
+ * assertEquals(Array.from(await ctx.read(x)), [20.5, 21.5, 1, 2]); // wte[id] + wpe[1 + t]
+ * ctx.destroy();
  * ```
  */
 export class EmbeddingForward {

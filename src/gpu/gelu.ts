@@ -16,9 +16,26 @@ function grid(n: number): [number, number] {
  * gelu_new forward: y = gelu(x), n elements.
  *
  * @example Activate an MLP's hidden layer
- * ```ts ignore
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { GeluForward } from "./gelu.ts";
+ * import { GpuContext } from "./gpu_context.ts";
+ * const ctx = await GpuContext.create();
+ * const up = (v: number[]) => {
+ *   const b = ctx.buffer(4 * v.length, "data");
+ *   ctx.write(b, new Float32Array(v));
+ *   return b;
+ * };
+ * const xs = [-1, 0, 1, 2];
+ * const fc = up(xs), act = up([0, 0, 0, 0]);
  * const gelu = await GeluForward.create(ctx);
- * gelu.record(enc, { x: fc, y: act, n: M * 4 * C });
+ * const enc = ctx.device.createCommandEncoder();
+ * gelu.record(enc, { x: fc, y: act, n: 4 });
+ * await ctx.submit(enc);
+ * const cpu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+ * const y = await ctx.read(act);
+ * ok(xs.every((x, i) => Math.abs(y[i] - cpu(x)) < 1e-5), `${y}`);
+ * ctx.destroy();
  * ```
  */
 export class GeluForward {
@@ -44,9 +61,27 @@ export class GeluForward {
  * gelu_new backward, in place: dxy *= gelu'(x).
  *
  * @example Through the MLP's activation
- * ```ts ignore
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { GeluBackward } from "./gelu.ts";
+ * import { GpuContext } from "./gpu_context.ts";
+ * const ctx = await GpuContext.create();
+ * const up = (v: number[]) => {
+ *   const b = ctx.buffer(4 * v.length, "data");
+ *   ctx.write(b, new Float32Array(v));
+ *   return b;
+ * };
+ * const xs = [-1, 0, 1, 2];
+ * const fc = up(xs), dAct = up([1, 1, 1, 1]); // dL/dy in, dL/dx out
  * const gb = await GeluBackward.create(ctx);
- * gb.record(enc, { x: fc, dxy: dAct, n: M * 4 * C });
+ * const enc = ctx.device.createCommandEncoder();
+ * gb.record(enc, { x: fc, dxy: dAct, n: 4 });
+ * await ctx.submit(enc);
+ * const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+ * const slope = (x: number) => (gelu(x + 1e-4) - gelu(x - 1e-4)) / 2e-4; // central difference
+ * const d = await ctx.read(dAct);
+ * ok(xs.every((x, i) => Math.abs(d[i] - slope(x)) < 1e-4), `${d}`);
+ * ctx.destroy();
  * ```
  */
 export class GeluBackward {

@@ -37,8 +37,11 @@ const kernelText = new Map<string, Promise<string>>();
  * @returns the WGSL source
  *
  * @example Read a kernel
- * ```ts ignore
- * const wgsl = await loadKernel("attention_forward");
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { loadKernel } from "./gpu_context.ts";
+ * const wgsl = await loadKernel("gelu_forward");
+ * ok(wgsl.includes("@compute"));
  * ```
  */
 export function loadKernel(name: string): Promise<string> {
@@ -66,11 +69,13 @@ export interface PassTimes {
  * The GPU resources of one engine (a trainer, a benchmark, a test).
  *
  * @example Allocate, write, read back
- * ```ts ignore
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { GpuContext } from "./gpu_context.ts";
  * const ctx = await GpuContext.create();
  * const buf = ctx.buffer(16, "x");
  * ctx.write(buf, new Float32Array([1, 2, 3, 4]));
- * console.log(await ctx.read(buf));
+ * assertEquals(await ctx.read(buf), new Float32Array([1, 2, 3, 4]));
  * ctx.destroy();
  * ```
  */

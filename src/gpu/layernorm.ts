@@ -9,10 +9,28 @@ import { checkDispatchRows, packUniform } from "./_uniform.ts";
 /**
  * LayerNorm forward: y = (x - mean) * rstd * w + b, saving (mean, rstd) per row.
  *
- * @example Normalize 64 rows of 768
- * ```ts ignore
+ * @example Normalize one row of 4
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { GpuContext } from "./gpu_context.ts";
+ * import { LayerNormForward } from "./layernorm.ts";
+ * const ctx = await GpuContext.create();
+ * const up = (v: number[]) => {
+ *   const b = ctx.buffer(4 * v.length, "data");
+ *   ctx.write(b, new Float32Array(v));
+ *   return b;
+ * };
+ * const x = up([1, 2, 3, 4]), weight = up([1, 1, 1, 1]), bias = up([0, 0, 0, 0]);
+ * const y = up([0, 0, 0, 0]), stats = up([0, 0]);
  * const ln = await LayerNormForward.create(ctx);
- * ln.record(enc, { x, weight, bias, y, stats, rows: 64, C: 768, eps: 1e-5 });
+ * const enc = ctx.device.createCommandEncoder();
+ * ln.record(enc, { x, weight, bias, y, stats, rows: 1, C: 4, eps: 0 });
+ * await ctx.submit(enc);
+ * const s = 1 / Math.sqrt(1.25); // mean 2.5, variance 1.25
+ * const want = [-1.5 * s, -0.5 * s, 0.5 * s, 1.5 * s];
+ * const out = await ctx.read(y), [mean] = await ctx.read(stats);
+ * ok(mean === 2.5 && want.every((v, i) => Math.abs(out[i] - v) < 1e-6), `${out}`);
+ * ctx.destroy();
  * ```
  */
 export class LayerNormForward {
@@ -62,9 +80,30 @@ export class LayerNormForward {
  * LayerNorm backward: dx += input gradient (weights frozen).
  *
  * @example Into the residual gradient
- * ```ts ignore
- * const lnb = await LayerNormBackward.create(ctx);
- * lnb.record(enc, { dy, x, stats, weight, dx: residualGrad, rows: 64, C: 768 });
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { GpuContext } from "./gpu_context.ts";
+ * import { LayerNormBackward, LayerNormForward } from "./layernorm.ts";
+ * const ctx = await GpuContext.create();
+ * const up = (v: number[]) => {
+ *   const b = ctx.buffer(4 * v.length, "data");
+ *   ctx.write(b, new Float32Array(v));
+ *   return b;
+ * };
+ * const x = up([1, 2, 3, 4]), weight = up([1, 1, 1, 1]), bias = up([0, 0, 0, 0]);
+ * const y = up([0, 0, 0, 0]), stats = up([0, 0]);
+ * const dy = up([1, 0, 0, 0]), residualGrad = up([1, 1, 1, 1]);
+ * const ln = await LayerNormForward.create(ctx), lnb = await LayerNormBackward.create(ctx);
+ * const enc = ctx.device.createCommandEncoder();
+ * ln.record(enc, { x, weight, bias, y, stats, rows: 1, C: 4, eps: 0 });
+ * lnb.record(enc, { dy, x, stats, weight, dx: residualGrad, rows: 1, C: 4 });
+ * await ctx.submit(enc);
+ * // dx += rstd * (dy - mean(dy) - xhat * mean(dy * xhat)), added to the 1s already there
+ * const s = 1 / Math.sqrt(1.25), xhat = [-1.5 * s, -0.5 * s, 0.5 * s, 1.5 * s];
+ * const want = [1, 0, 0, 0].map((g, i) => 1 + s * (g - 0.25 - xhat[i] * xhat[0] / 4));
+ * const dx = await ctx.read(residualGrad);
+ * ok(want.every((v, i) => Math.abs(dx[i] - v) < 1e-5), `${dx}`);
+ * ctx.destroy();
  * ```
  */
 export class LayerNormBackward {

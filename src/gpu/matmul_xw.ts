@@ -34,11 +34,24 @@ export interface MatmulXWArgs {
  * Y = X·W (+ bias) (+ Y); records into the caller's encoder.
  *
  * @example Y = X W + b
- * ```ts ignore
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { GpuContext } from "./gpu_context.ts";
+ * import { MatmulXW } from "./matmul_xw.ts";
+ * const ctx = await GpuContext.create();
+ * const up = (v: number[]) => {
+ *   const b = ctx.buffer(4 * v.length, "data");
+ *   ctx.write(b, new Float32Array(v));
+ *   return b;
+ * };
+ * const x = up([1, 2, 3, 4, 5, 6]), w = up([1, 0, 0, 1, 1, 1]); // X [2, 3], W [3, 2]
+ * const bias = up([10, 20]), y = up([0, 0, 0, 0]);
  * const mm = await MatmulXW.create(ctx);
  * const enc = ctx.device.createCommandEncoder();
- * mm.record(enc, { x, w, bias, y, M: 128, K: 768, N: 2304 });
+ * mm.record(enc, { x, w, bias, y, M: 2, K: 3, N: 2 });
  * await ctx.submit(enc);
+ * assertEquals(Array.from(await ctx.read(y)), [14, 25, 20, 31]);
+ * ctx.destroy();
  * ```
  */
 export class MatmulXW {

@@ -72,9 +72,25 @@ function slice(buf: BufferRange, offset: number, count: number): BufferRange {
  * Prefix module forward: params -> hidden [P,m], R [P,S], kv [P,S].
  *
  * @example Fold on the GPU
- * ```ts ignore
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { GpuContext } from "./gpu_context.ts";
+ * import { PrefixForward, type PrefixLayout } from "./prefix_kernels.ts";
+ * const ctx = await GpuContext.create();
+ * // P = 1, S = 4, no reparameterization (R = E), a gate: E at offset 0, a at offset 64.
+ * const offsets = { E: 0, W1: 0, b1: 0, W2: 0, b2: 0, a: 64 };
+ * const layout: PrefixLayout = { P: 1, S: 4, m: 0, K: 4, reparam: 0, gate: true, offsets };
+ * const flat = new Float32Array(128);
+ * flat.set([1, 2, 3, 4], offsets.E); // a = 0: the gate is sigmoid(0) = 0.5
+ * const params = ctx.buffer(flat.byteLength, "params");
+ * ctx.write(params, flat);
+ * const hidden = ctx.buffer(4, "hidden"), r = ctx.buffer(16, "r"), kv = ctx.buffer(16, "kv");
  * const pf = await PrefixForward.create(ctx);
+ * const enc = ctx.device.createCommandEncoder();
  * pf.record(enc, layout, { params, hidden, r, kv });
+ * await ctx.submit(enc);
+ * assertEquals(Array.from(await ctx.read(kv)), [0.5, 1, 1.5, 2]); // kv = g * R
+ * ctx.destroy();
  * ```
  */
 export class PrefixForward {
@@ -150,9 +166,34 @@ type BackwardEntry = typeof BACKWARD_ENTRIES[number];
  * Prefix module backward: dkv (scaled) -> parameter gradients in the flat grads buffer.
  *
  * @example Gradient of the mean loss over 37 tokens
- * ```ts ignore
- * const pb = await PrefixBackward.create(ctx);
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { GpuContext } from "./gpu_context.ts";
+ * import { PrefixBackward, PrefixForward, type PrefixLayout } from "./prefix_kernels.ts";
+ * const ctx = await GpuContext.create();
+ * const offsets = { E: 0, W1: 0, b1: 0, W2: 0, b2: 0, a: 64 };
+ * const layout: PrefixLayout = { P: 1, S: 4, m: 0, K: 4, reparam: 0, gate: true, offsets };
+ * const flat = new Float32Array(128);
+ * flat.set([1, 2, 3, 4], offsets.E);
+ * const buf = (data: Float32Array, label: string) => {
+ *   const b = ctx.buffer(data.byteLength, label);
+ *   ctx.write(b, data);
+ *   return b;
+ * };
+ * const params = buf(flat, "params"), grads = ctx.buffer(flat.byteLength, "grads");
+ * const dkv = buf(new Float32Array([37, 37, 37, 37]), "dkv"); // d(sum of losses) / d kv
+ * const hidden = ctx.buffer(4, "hidden"), r = ctx.buffer(16, "r"), kv = ctx.buffer(16, "kv");
+ * const dr = ctx.buffer(16, "dr"), dz = ctx.buffer(4, "dz");
+ * const pf = await PrefixForward.create(ctx), pb = await PrefixBackward.create(ctx);
+ * const enc = ctx.device.createCommandEncoder();
+ * pf.record(enc, layout, { params, hidden, r, kv });
  * pb.record(enc, layout, 1 / 37, { params, hidden, r, dkv, dr, dz, grads });
+ * await ctx.submit(enc);
+ * // dE = g * dkv / 37 = 0.5 each; da = g (1 - g) * sum(dkv * R) / 37 = 0.25 * 10
+ * const g = await ctx.read(grads);
+ * const want = [[0, 0.5], [1, 0.5], [2, 0.5], [3, 0.5], [64, 2.5]];
+ * ok(want.every(([i, v]) => Math.abs(g[i] - v) < 1e-5), `${g.slice(0, 4)} ${g[64]}`);
+ * ctx.destroy();
  * ```
  */
 export class PrefixBackward {

@@ -31,10 +31,25 @@ function layoutWords(rows: number, C: number, l: RmsNormLayout, label: string) {
 /**
  * RMSNorm forward: y = x * rstd * w, rstd = 1 / sqrt(mean(x²) + eps), saving rstd per row.
  *
- * @example Normalize 64 rows of 576
- * ```ts ignore
+ * @example Normalize one row of 4
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { GpuContext } from "./gpu_context.ts";
+ * import { RmsNormForward } from "./rmsnorm.ts";
+ * const ctx = await GpuContext.create();
+ * const up = (v: number[]) => {
+ *   const b = ctx.buffer(4 * v.length, "data");
+ *   ctx.write(b, new Float32Array(v));
+ *   return b;
+ * };
+ * const x = up([1, -1, 1, -1]), weight = up([1, 2, 3, 4]), y = up([0, 0, 0, 0]), rstd = up([0]);
  * const rms = await RmsNormForward.create(ctx);
- * rms.record(enc, { x, weight, y, rstd, rows: 64, C: 576, eps: 1e-5 });
+ * const enc = ctx.device.createCommandEncoder();
+ * rms.record(enc, { x, weight, y, rstd, rows: 1, C: 4, eps: 1e-5 });
+ * await ctx.submit(enc);
+ * const out = await ctx.read(y); // mean(x²) = 1, so y = x * weight
+ * ok([1, -2, 3, -4].every((v, i) => Math.abs(out[i] - v) < 1e-4), `${out}`);
+ * ctx.destroy();
  * ```
  */
 export class RmsNormForward {
@@ -78,9 +93,27 @@ export class RmsNormForward {
  * RMSNorm backward: dx += input gradient (the weight is frozen).
  *
  * @example Into the residual gradient
- * ```ts ignore
- * const rmsB = await RmsNormBackward.create(ctx);
- * rmsB.record(enc, { dy, x, rstd, weight, dx: residualGrad, rows: 64, C: 576 });
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { GpuContext } from "./gpu_context.ts";
+ * import { RmsNormBackward, RmsNormForward } from "./rmsnorm.ts";
+ * const ctx = await GpuContext.create();
+ * const up = (v: number[]) => {
+ *   const b = ctx.buffer(4 * v.length, "data");
+ *   ctx.write(b, new Float32Array(v));
+ *   return b;
+ * };
+ * const x = up([1, -1, 1, -1]), weight = up([1, 1, 1, 1]), y = up([0, 0, 0, 0]), rstd = up([0]);
+ * const dy = up([1, 0, 0, 0]), residualGrad = up([0, 0, 0, 0]);
+ * const rms = await RmsNormForward.create(ctx), rmsB = await RmsNormBackward.create(ctx);
+ * const enc = ctx.device.createCommandEncoder();
+ * rms.record(enc, { x, weight, y, rstd, rows: 1, C: 4, eps: 0 });
+ * rmsB.record(enc, { dy, x, rstd, weight, dx: residualGrad, rows: 1, C: 4 });
+ * await ctx.submit(enc);
+ * // dx = rstd * (w dy - x rstd² mean(w dy x)) = [1, 0, 0, 0] - x / 4
+ * const dx = await ctx.read(residualGrad);
+ * ok([0.75, 0.25, -0.25, 0.25].every((v, i) => Math.abs(dx[i] - v) < 1e-5), `${dx}`);
+ * ctx.destroy();
  * ```
  */
 export class RmsNormBackward {

@@ -35,11 +35,33 @@ export interface RopeArgs {
 /**
  * RoPE in place; records into the caller's encoder.
  *
- * @example Rotate q and k of a Llama layer (8 query heads, 4 KV heads, hd 8), then undo it
- * ```ts ignore
+ * @example Rotate q and k (one head each, hd 2) at position 1, then undo it
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { GpuContext } from "./gpu_context.ts";
+ * import { Rope } from "./rope.ts";
+ * const ctx = await GpuContext.create();
+ * const up = (v: number[]) => {
+ *   const b = ctx.buffer(4 * v.length, "data");
+ *   ctx.write(b, new Float32Array(v));
+ *   return b;
+ * };
+ * // Tables [positions, hd / 2]: the angle is pos * theta^0 = pos.
+ * const cos = up([1, Math.cos(1)]), sin = up([0, Math.sin(1)]);
+ * const qkv = up([1, 0, 0, 1, 5, 5]); // one token: q | k | v; only q and k are rotated
  * const rope = await Rope.create(ctx);
- * rope.record(enc, { cos, sin, x: qkv, rows: B * T, T, P, heads: 12, hd: 8, stride: 128 });
- * rope.record(enc, { cos, sin, x: dqkv, rows: B * T, T, P, heads: 12, hd: 8, stride: 128, inverse: true });
+ * const near = (a: Float32Array, b: number[]) => b.every((v, i) => Math.abs(a[i] - v) < 1e-6);
+ * const args = { cos, sin, x: qkv, rows: 1, T: 1, P: 1, heads: 2, hd: 2, stride: 6 };
+ * let enc = ctx.device.createCommandEncoder();
+ * rope.record(enc, args);
+ * await ctx.submit(enc);
+ * const [c, s] = [Math.cos(1), Math.sin(1)];
+ * ok(near(await ctx.read(qkv), [c, s, -s, c, 5, 5]));
+ * enc = ctx.device.createCommandEncoder();
+ * rope.record(enc, { ...args, inverse: true });
+ * await ctx.submit(enc);
+ * ok(near(await ctx.read(qkv), [1, 0, 0, 1, 5, 5]));
+ * ctx.destroy();
  * ```
  */
 export class Rope {

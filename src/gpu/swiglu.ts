@@ -11,9 +11,25 @@ import { cdiv, checkDispatchRows, packUniform } from "./_uniform.ts";
  * SwiGLU forward: y[r, i] = silu(gu[r, i]) * gu[r, F + i].
  *
  * @example The MLP's activation
- * ```ts ignore
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { GpuContext } from "./gpu_context.ts";
+ * import { SwigluForward } from "./swiglu.ts";
+ * const ctx = await GpuContext.create();
+ * const up = (v: number[]) => {
+ *   const b = ctx.buffer(4 * v.length, "data");
+ *   ctx.write(b, new Float32Array(v));
+ *   return b;
+ * };
+ * const gu = up([0, 1, 5, 7]), act = up([0, 0]); // one row, F = 2: gate [0, 1] | up [5, 7]
  * const sw = await SwigluForward.create(ctx);
- * sw.record(enc, { gu, y: act, rows: M, F: 1536 });
+ * const enc = ctx.device.createCommandEncoder();
+ * sw.record(enc, { gu, y: act, rows: 1, F: 2 });
+ * await ctx.submit(enc);
+ * const silu = (g: number) => g / (1 + Math.exp(-g));
+ * const y = await ctx.read(act);
+ * ok(y[0] === 0 && Math.abs(y[1] - silu(1) * 7) < 1e-5, `${y}`);
+ * ctx.destroy();
  * ```
  */
 export class SwigluForward {
@@ -43,9 +59,24 @@ export class SwigluForward {
  * SwiGLU backward: dgu = [d gate | d up] from dy.
  *
  * @example Through the MLP's activation
- * ```ts ignore
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { GpuContext } from "./gpu_context.ts";
+ * import { SwigluBackward } from "./swiglu.ts";
+ * const ctx = await GpuContext.create();
+ * const up = (v: number[]) => {
+ *   const b = ctx.buffer(4 * v.length, "data");
+ *   ctx.write(b, new Float32Array(v));
+ *   return b;
+ * };
+ * const gu = up([0, 2]), dAct = up([1]), dgu = up([0, 0]); // gate 0, up 2
  * const swb = await SwigluBackward.create(ctx);
- * swb.record(enc, { gu, dy: dAct, dgu, rows: M, F: 1536 });
+ * const enc = ctx.device.createCommandEncoder();
+ * swb.record(enc, { gu, dy: dAct, dgu, rows: 1, F: 1 });
+ * await ctx.submit(enc);
+ * // d gate = dy * up * silu'(0) = 2 * 0.5; d up = dy * silu(0) = 0
+ * assertEquals(Array.from(await ctx.read(dgu)), [1, 0]);
+ * ctx.destroy();
  * ```
  */
 export class SwigluBackward {
