@@ -67,10 +67,27 @@ function pack(s: AttentionShape, L: number): ArrayBuffer {
 /**
  * Attention forward; records into the caller's encoder.
  *
- * @example Layer 3 of a 12-layer model with a 10-token prefix
- * ```ts ignore
+ * @example One token attends to one prefix token and itself
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { GpuContext } from "./gpu_context.ts";
+ * const ctx = await GpuContext.create();
+ * const up = (v: number[] | Uint32Array) => {
+ *   const b = ctx.buffer(4 * v.length, "data");
+ *   ctx.write(b, v instanceof Uint32Array ? v : new Float32Array(v));
+ *   return b;
+ * };
+ * // B = T = H = 1, hd = 4, P = 1, one layer. q = 0, so both keys score the same.
+ * const qkv = up([0, 0, 0, 0, 1, 1, 1, 1, 2, 4, 6, 8]); // q | k | v
+ * const kv = up([5, 5, 5, 5, 0, 0, 2, 0]); // the prefix's k | v: [P, 2 L D]
+ * const mask = up(new Uint32Array([1]));
+ * const y = ctx.buffer(16, "y"), lse = ctx.buffer(4, "lse");
  * const att = await AttentionForward.create(ctx);
- * att.record(enc, { B: 2, T: 64, H: 12, hd: 64, P: 10, layer: 3 }, 12, { qkv, kv, mask, y, lse });
+ * const enc = ctx.device.createCommandEncoder();
+ * att.record(enc, { B: 1, T: 1, H: 1, hd: 4, P: 1, layer: 0 }, 1, { qkv, kv, mask, y, lse });
+ * await ctx.submit(enc);
+ * assertEquals(Array.from(await ctx.read(y)), [1, 2, 4, 4]); // the mean of the two values
+ * ctx.destroy();
  * ```
  */
 export class AttentionForward {
@@ -118,10 +135,29 @@ export class AttentionForward {
 /**
  * Attention backward (dq, dk, dv and the prefix's dK/dV); records into the caller's encoder.
  *
- * @example Gradients of layer 3
- * ```ts ignore
- * const ab = await AttentionBackward.create(ctx);
- * ab.record(enc, shape, 12, { qkv, kv, mask, y, lse, dy, dqkv, dkv, dsum });
+ * @example The prefix value's gradient when two keys share the attention evenly
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { GpuContext } from "./gpu_context.ts";
+ * const ctx = await GpuContext.create();
+ * const up = (v: number[] | Uint32Array) => {
+ *   const b = ctx.buffer(4 * v.length, "data");
+ *   ctx.write(b, v instanceof Uint32Array ? v : new Float32Array(v));
+ *   return b;
+ * };
+ * const shape = { B: 1, T: 1, H: 1, hd: 4, P: 1, layer: 0 };
+ * const qkv = up([0, 0, 0, 0, 1, 1, 1, 1, 2, 4, 6, 8]), kv = up([5, 5, 5, 5, 0, 0, 2, 0]);
+ * const mask = up(new Uint32Array([1]));
+ * const y = ctx.buffer(16, "y"), lse = ctx.buffer(4, "lse"), dy = up([2, 0, 0, 2]);
+ * const dqkv = ctx.buffer(48, "dqkv"), dkv = up(new Array(8).fill(0)), dsum = ctx.buffer(4, "dsum");
+ * const [att, ab] = [await AttentionForward.create(ctx), await AttentionBackward.create(ctx)];
+ * const enc = ctx.device.createCommandEncoder();
+ * att.record(enc, shape, 1, { qkv, kv, mask, y, lse });
+ * ab.record(enc, shape, 1, { qkv, kv, mask, y, lse, dy, dqkv, dkv, dsum });
+ * await ctx.submit(enc);
+ * // Each value gets half of dy; dkv accumulates (micro-batches add up).
+ * assertEquals(Array.from(await ctx.read(dkv)).slice(4), [1, 0, 0, 1]);
+ * ctx.destroy();
  * ```
  */
 export class AttentionBackward {

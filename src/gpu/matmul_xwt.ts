@@ -31,12 +31,25 @@ export interface MatmulXWtArgs {
 /**
  * Y = X·Wᵀ (+ Y); records into the caller's encoder.
  *
- * @example Logits = h · wteᵀ
- * ```ts ignore
+ * @example Logits = h · wteᵀ (2 rows, a 3-token vocabulary)
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { GpuContext } from "./gpu_context.ts";
+ * const ctx = await GpuContext.create();
+ * const up = (v: number[]) => {
+ *   const b = ctx.buffer(4 * v.length, "data");
+ *   ctx.write(b, new Float32Array(v));
+ *   return b;
+ * };
+ * const h = up([1, 2, 3, 4, 0, 1, 0, 1]); // [M = 2, K = 4]
+ * const wte = up([1, 0, 0, 0, 0, 1, 0, 0, 1, 1, 1, 1]); // [N = 3, K = 4]
+ * const logits = ctx.buffer(4 * 6, "logits");
  * const mm = await MatmulXWt.create(ctx);
  * const enc = ctx.device.createCommandEncoder();
- * mm.record(enc, { x: h, w: wte, y: logits, M: 128, K: 768, N: 50257 });
+ * mm.record(enc, { x: h, w: wte, y: logits, M: 2, K: 4, N: 3 });
  * await ctx.submit(enc);
+ * assertEquals(Array.from(await ctx.read(logits)), [1, 2, 10, 0, 1, 2]);
+ * ctx.destroy();
  * ```
  */
 export class MatmulXWt {
