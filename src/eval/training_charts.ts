@@ -16,8 +16,10 @@ import { lineChartSvg, type PlotSeries } from "./svg_plot.ts";
  *
  * @example Plot a short run
  * ```ts
+ * import { ok } from "node:assert";
  * import { lossChartSvg } from "./training_charts.ts";
  * const svg = lossChartSvg([[10, 3.1], [20, 2.8]], [[20, 2.9]]);
+ * ok(svg.includes("<svg") && svg.includes(">train<") && svg.includes(">dev<"));
  * ```
  */
 export function lossChartSvg(
@@ -45,8 +47,10 @@ export function lossChartSvg(
  *
  * @example Two tokens, two samples
  * ```ts
+ * import { ok } from "node:assert";
  * import { gatesChartSvg } from "./training_charts.ts";
  * const svg = gatesChartSvg([10, 20], [[0.5, 0.5], [0.52, 0.47]]);
+ * ok(svg.includes("<svg") && svg.includes("Prefix gates"));
  * ```
  */
 export function gatesChartSvg(

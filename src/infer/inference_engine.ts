@@ -63,14 +63,17 @@ export interface LogitsResult {
  *
  * @example Stream a story from the embedded model
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { loadModel } from "../model/mod.ts";
  * import { InferenceEngine } from "./inference_engine.ts";
  * const model = await loadModel("models/stories260K");
  * const engine = await InferenceEngine.create(model, { executionProvider: "wasm" });
+ * let story = "";
  * for await (const piece of engine.generate({ prompt: "Once upon a time", maxNewTokens: 8 })) {
- *   await Deno.stdout.write(new TextEncoder().encode(piece.text));
+ *   story += piece.text; // a page would append it to the screen as it comes
  * }
  * await engine.dispose();
+ * assertEquals(story, ", there was a little girl");
  * ```
  */
 export class InferenceEngine {

@@ -88,11 +88,14 @@ export interface PrefixFromParamsOptions {
  *
  * @example Shapes of the residual method
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { loadModel } from "../model/mod.ts";
  * import { paramShapes } from "./prefix_module.ts";
- * const model = await loadModel("models/stories260K");
- * paramShapes(model.config, { prefixLen: 4, reparam: "residual", gate: true, midDim: 32 });
- * // { E: [4, S], W1: [S, 32], b1: [32], W2: [32, S], b2: [S], a: [4] }
+ * const model = await loadModel("models/stories260K"); // S = 2 L D = 2 * 5 * 32
+ * assertEquals(
+ *   paramShapes(model.config, { prefixLen: 4, reparam: "residual", gate: true, midDim: 32 }),
+ *   { E: [4, 320], W1: [320, 32], b1: [32], W2: [32, 320], b2: [320], a: [4] },
+ * );
  * ```
  */
 export function paramShapes(
@@ -143,11 +146,13 @@ function checkOptions(config: ModelConfig, o: PrefixOptions): void {
  *
  * @example Initialize, then fold for serving
  * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { loadModel } from "../model/mod.ts";
  * import { PrefixModule } from "./prefix_module.ts";
  * const model = await loadModel("models/stories260K");
  * const pm = PrefixModule.init(model.config, { prefixLen: 8, reparam: "residual", gate: true, midDim: 64, seed: 1 });
- * const prefix = pm.fold(); // { prefixLen: 8, kv: Float32Array [8 * 2*L*D] }
+ * const prefix = pm.fold();
+ * assertEquals([prefix.prefixLen, prefix.kv.length], [8, 8 * 320]); // [P, 2 L D]
  * ```
  */
 export class PrefixModule {
@@ -250,10 +255,12 @@ export class PrefixModule {
    *
    * @example Residual reparameterization with a gate
    * ```ts
+   * import { deepStrictEqual as assertEquals } from "node:assert";
    * import { loadModel } from "../model/mod.ts";
    * import { PrefixModule } from "./prefix_module.ts";
    * const model = await loadModel("models/stories260K");
    * const pm = PrefixModule.init(model.config, { prefixLen: 10, reparam: "residual", gate: true, midDim: 128, seed: 7 });
+   * assertEquals(Array.from(pm.gates()), new Array(10).fill(0.5)); // a = 0: every gate starts at 0.5
    * ```
    */
   static init(config: ModelConfig, options: PrefixInitOptions): PrefixModule {
@@ -324,7 +331,7 @@ export class PrefixModule {
    * const model = await loadModel("models/stories260K");
    * const pm = PrefixModule.init(model.config, { prefixLen: 4, reparam: "residual", gate: true, midDim: 16 });
    * const prefix = pm.fold();
-   * validatePrefix(model.config, prefix);
+   * validatePrefix(model.config, prefix); // throws for a prefix of the wrong width
    * ```
    */
   fold(): Prefix {

@@ -29,9 +29,11 @@ function timingSafeEqual(a: string, b: string): boolean {
  *
  * @example Guard a route
  * ```ts
+ * import { throws } from "node:assert";
  * import { checkBearer } from "./admin_auth.ts";
  * const req = new Request("http://x/", { headers: { authorization: "Bearer s3cret" } });
- * checkBearer(req, "s3cret", "upload task 'demo'"); // passes
+ * checkBearer(req, "s3cret", "upload task 'demo'"); // the right token passes
+ * throws(() => checkBearer(req, "other", "upload task 'demo'"), { code: "UNAUTHORIZED" });
  * ```
  */
 export function checkBearer(req: Request, token: string | null | undefined, action: string): void {

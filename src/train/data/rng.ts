@@ -17,8 +17,14 @@ import { SeededRandom } from "../../model/mod.ts";
  *
  * @example Seed of epoch 3
  * ```ts
+ * import { deepStrictEqual as assertEquals, notDeepStrictEqual } from "node:assert";
  * import { mixSeed, Rng } from "./rng.ts";
- * const rng = new Rng(mixSeed(42, 3));
+ * const draw = (seed: number) => {
+ *   const rng = new Rng(seed);
+ *   return [rng.next(), rng.next(), rng.next()];
+ * };
+ * assertEquals(draw(mixSeed(42, 3)), draw(mixSeed(42, 3))); // the same epoch, the same order
+ * notDeepStrictEqual(mixSeed(42, 3), mixSeed(42, 4));
  * ```
  */
 export function mixSeed(a: number, b: number): number {
