@@ -21,8 +21,8 @@ import { PrefixBundle } from "../src/bundle/mod.ts";
 import {
   encodeSafetensors,
   type LoadedModel,
-  parseConfig,
-  SafetensorsFile,
+  loadModel,
+  memoryFiles,
   SeededRandom,
 } from "../src/model/mod.ts";
 import { printHelpIfAsked } from "./_help.ts";
@@ -43,28 +43,23 @@ const VARIANTS = [
 ] as const;
 const RUNS = 7;
 
-function standInModel(name: string, shape: { n_layer: number; n_head: number; n_embd: number }) {
-  const config = parseConfig({
-    model_type: "gpt2",
-    vocab_size: 50257,
-    n_positions: 1024,
-    ...shape,
-  }, name);
+function standInModel(
+  name: string,
+  shape: { n_layer: number; n_head: number; n_embd: number },
+): Promise<LoadedModel> {
+  const config = { model_type: "gpt2", vocab_size: 50257, n_positions: 1024, ...shape };
   const weights = encodeSafetensors({
     "wte.weight": { dtype: "F32", shape: [64], data: new Float32Array(64).fill(0.25) },
   });
-  const model: LoadedModel = {
-    config,
-    tokenizer: null,
-    paths: { dir: `<${name}>`, config: "<memory>", weights: "<memory>" },
-    generationConfig: {},
-    requireTokenizer: () => {
-      throw new Error("no tokenizer");
-    },
-    openWeights: () => SafetensorsFile.fromBytes(weights, name),
-    readOnnx: () => Promise.reject(new Error("no onnx")),
-  };
-  return model;
+  return loadModel(
+    memoryFiles(
+      new Map([
+        ["config.json", new TextEncoder().encode(JSON.stringify(config))],
+        ["model.safetensors", weights],
+      ]),
+      `<${name}>`,
+    ),
+  );
 }
 
 /** Deterministic Gaussian noise from the project's seeded generator. */
@@ -79,7 +74,7 @@ function median(xs: number[]): number {
 
 // Warm the JIT on every code path (inflate, F16/I8 decode) before timing anything.
 {
-  const model = standInModel("warm-up", SHAPES["gpt2-small"]);
+  const model = await standInModel("warm-up", SHAPES["gpt2-small"]);
   const S = 2 * model.config.numLayers * model.config.hiddenSize;
   const b = await PrefixBundle.create({
     prefix: { prefixLen: 5, kv: gaussian(5 * S, 1, 1.0) },
@@ -103,7 +98,7 @@ rows.push(
   "| --- | --- | --- | --- | --- | --- | --- | --- |",
 );
 for (const [name, shape] of Object.entries(SHAPES)) {
-  const model = standInModel(name, shape);
+  const model = await standInModel(name, shape);
   const c = model.config;
   const S = 2 * c.numLayers * c.numKvHeads * c.headDim;
   const d = c.hiddenSize;

@@ -5,8 +5,7 @@
  *
  * @module
  */
-import { fileURLToPath } from "node:url";
-import { concatBytes, readAt } from "../model/mod.ts";
+import { concatBytes, fileUrlToPath, readAt } from "../model/mod.ts";
 import { BundleError } from "./bundle_error.ts";
 
 /**
@@ -69,7 +68,7 @@ export async function readBounded(pathOrUrl: string | URL, maxBytes: number): Pr
     }
     return concatBytes(chunks);
   }
-  const path = url ? fileURLToPath(url) : source;
+  const path = url ? fileUrlToPath(url) : source;
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path, { read: true });

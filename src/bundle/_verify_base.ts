@@ -81,7 +81,7 @@ const WEIGHTS: FingerprintKind = "safetensors-sample-v1";
 async function verifyWeights(m: BundleManifest, model: LoadedModel, file: string): Promise<void> {
   const fps: BaseFingerprint[] = [m.base.fingerprint, ...(m.base.otherFingerprints ?? [])];
   const wanted = fps.find((f) => f.kind === WEIGHTS)?.sha256;
-  const record = model.paths.onnx ? await readExportRecord(model.paths.onnx) : undefined;
+  const record = await readExportRecord(model);
   const exportedFrom = record?.source?.fingerprint;
   const otherWeights = (what: string, have: string, want: string) =>
     new BundleError(

@@ -23,13 +23,7 @@
  *
  * @module
  */
-import {
-  concatBytes,
-  type LoadedModel,
-  type ModelConfig,
-  readAt,
-  sha256Hex,
-} from "../model/mod.ts";
+import { concatBytes, type LoadedModel, type ModelConfig, sha256Hex } from "../model/mod.ts";
 import { BundleError } from "./bundle_error.ts";
 import type { BaseArchitecture, BaseFingerprint, FingerprintKind } from "./manifest.ts";
 
@@ -163,16 +157,14 @@ async function weightsFingerprint(model: LoadedModel): Promise<BaseFingerprint> 
 }
 
 async function onnxFingerprint(model: LoadedModel): Promise<BaseFingerprint> {
-  const path = model.paths.onnx!;
-  const file = await Deno.open(path, { read: true });
+  const file = await model.openOnnx();
   try {
-    const size = (await file.stat()).size;
     const parts: Uint8Array[] = [
       canonicalArch(model.config),
-      new TextEncoder().encode(`\n${size}\n`),
+      new TextEncoder().encode(`\n${file.size}\n`),
     ];
-    for (const [start, len] of sampleRanges(size)) {
-      parts.push(await readAt(file, start, len));
+    for (const [start, len] of sampleRanges(file.size)) {
+      parts.push(await file.read(start, len));
     }
     return { kind: "onnx-sample-v1", sha256: await sha256Hex(concatBytes(parts)) };
   } finally {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "pathe";
 import type { LoadedModel, Prefix } from "../model/mod.ts";
 import { BundleError } from "./bundle_error.ts";
 import { importPeft } from "./peft.ts";

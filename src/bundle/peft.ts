@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "pathe";
 import { encodeSafetensors, type LoadedModel, SafetensorsFile } from "../model/mod.ts";
 import { BundleError } from "./bundle_error.ts";
 import type { BundleGeneration, BundleManifest, BundlePrompt, BundleTraining } from "./manifest.ts";

@@ -27,7 +27,6 @@
  *
  * @module
  */
-import { setImmediate } from "node:timers";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import type { ModelConfig, TextTokenizer } from "../model/mod.ts";
 import { BatchLayout } from "./batch_layout.ts";
@@ -415,12 +414,22 @@ function pickAll(
 
 /**
  * Resolves after one event-loop turn, in which pending I/O and due timers run.
- * `setImmediate` costs ~4 µs here; `setTimeout(0)` costs ~2 ms, more than a
- * whole decode step of a small model.
+ * `setImmediate` (Deno, Node) costs ~4 µs here; `setTimeout(0)` costs ~2 ms, more
+ * than a whole decode step of a small model, so a page, which has no
+ * `setImmediate`, posts itself a message instead (a task, not clamped).
  */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
+const yieldToEventLoop: () => Promise<void> = typeof globalThis.setImmediate === "function"
+  ? () => new Promise((resolve) => globalThis.setImmediate(resolve))
+  : (() => {
+    const channel = new MessageChannel();
+    const waiting: (() => void)[] = [];
+    channel.port1.onmessage = () => waiting.shift()?.();
+    return () =>
+      new Promise<void>((resolve) => {
+        waiting.push(resolve);
+        channel.port2.postMessage(null);
+      });
+  })();
 
 /** Ends rows that need no forward pass (aborted already, or 0 new tokens). */
 function closeIfTrivial(run: RowRun): boolean {

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { basename } from "node:path";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import {
   type LoadedModel,
@@ -302,12 +301,15 @@ async function readGraph(
   model: LoadedModel,
   ep: ExecutionProvider,
 ): Promise<{ graph: Uint8Array | string; extra: OrtSessionOptions }> {
-  const data = model.paths.onnxData;
-  if (data && ep === "native") return { graph: model.paths.onnx!, extra: {} };
+  const onnx = model.onnxFile, data = model.paths.onnxData;
+  const local = onnx && model.files.localPath?.(onnx);
+  if (data && ep === "native" && local) return { graph: local, extra: {} };
   const graph = await model.readOnnx();
   if (!data) return { graph, extra: {} };
+  const dataFile = `${onnx}_data`;
+  const name = dataFile.slice(dataFile.lastIndexOf("/") + 1);
   return {
     graph,
-    extra: { externalData: [{ path: basename(data), data: await Deno.readFile(data) }] },
+    extra: { externalData: [{ path: name, data: (await model.files.read(dataFile))! }] },
   };
 }

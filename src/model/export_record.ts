@@ -5,8 +5,10 @@
  *
  * @module
  */
-import { dirname, join } from "node:path";
 import type { ModelConfig } from "./config.ts";
+import type { LoadedModel } from "./load_model.ts";
+import { dirname, join } from "pathe";
+import { folderFiles } from "./model_files.ts";
 
 /** `onnx/export.json`: how a graph was exported. */
 export interface ExportRecord {
@@ -51,7 +53,7 @@ export interface ExportRecord {
 /**
  * Read `export.json` beside a graph, if there is one.
  *
- * @param onnxPath the graph's path
+ * @param onnxPath the graph's path, or a loaded model (its graph's folder, wherever it lives)
  * @returns the record, or `undefined` for a graph exported elsewhere
  *
  * @example Tell how a model's graph was exported
@@ -71,11 +73,18 @@ export interface ExportRecord {
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function readExportRecord(onnxPath: string): Promise<ExportRecord | undefined> {
-  try {
-    return JSON.parse(await Deno.readTextFile(join(dirname(onnxPath), "export.json")));
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
+export async function readExportRecord(
+  onnxPath: string | LoadedModel,
+): Promise<ExportRecord | undefined> {
+  if (typeof onnxPath !== "string") {
+    const m = onnxPath;
+    if (!m.onnxFile) return undefined;
+    const dir = m.onnxFile.includes("/")
+      ? m.onnxFile.slice(0, m.onnxFile.lastIndexOf("/") + 1)
+      : "";
+    const bytes = await m.files.read(`${dir}export.json`);
+    return bytes && JSON.parse(new TextDecoder().decode(bytes));
   }
+  const bytes = await folderFiles("").read(join(dirname(onnxPath), "export.json"));
+  return bytes && JSON.parse(new TextDecoder().decode(bytes));
 }

@@ -1,18 +1,26 @@
 /**
  * Load an HF model folder: `config.json`, optional tokenizer files,
- * `model.safetensors` (training) and `onnx/model.onnx` (inference).
+ * `model.safetensors` (training) and `onnx/model.onnx` (inference), from a folder on disk, a
+ * URL, or files in memory (src/model/model_files.ts).
  * Nothing heavy is read here: weights and the ONNX graph are opened on demand.
  *
  * @module
  */
-import { join, relative } from "node:path";
-import { fileURLToPath as fromFileUrl } from "node:url";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { type ModelConfig, parseConfig } from "./config.ts";
+import {
+  type ModelFiles,
+  modelFiles,
+  type ModelSource,
+  type RandomAccessFile,
+} from "./model_files.ts";
 import { SafetensorsFile } from "./safetensors.ts";
 import { TextTokenizer } from "./tokenizer.ts";
 
-/** Paths of the files in a model folder; absent files are `undefined`. */
+/**
+ * Names of the files in a model folder; absent files are `undefined`. For a folder on disk
+ * these are paths; for a URL, URLs; for files in memory, `<files>/name`.
+ */
 export interface ModelPaths {
   /** The model folder. */
   dir: string;
@@ -38,8 +46,12 @@ export interface LoadedModel {
   config: ModelConfig;
   /** The tokenizer, or `null` when the folder has no tokenizer.json. */
   tokenizer: TextTokenizer | null;
-  /** Paths of the folder's files. */
+  /** Names of the folder's files. */
   paths: ModelPaths;
+  /** The folder's files, wherever they live. */
+  files: ModelFiles;
+  /** The ONNX graph's path relative to the folder (`onnx/model.onnx` or `model.onnx`), if any. */
+  onnxFile?: string;
   /** `generation_config.json`, if present. */
   generationConfig: Record<string, unknown>;
   /**
@@ -59,12 +71,18 @@ export interface LoadedModel {
    * @throws {PrefixEdgeError} `FILE_NOT_FOUND` when the folder has no ONNX export
    */
   readOnnx(): Promise<Uint8Array>;
+  /**
+   * Open the ONNX graph for random access (fingerprints sample it).
+   * @throws {PrefixEdgeError} `FILE_NOT_FOUND` when the folder has no ONNX export
+   */
+  openOnnx(): Promise<RandomAccessFile>;
 }
 
 /**
  * Load a model folder in HF layout.
  *
- * @param dir folder path or `file:` URL
+ * @param source a folder path, a `file:` or `http(s):` URL (string or `URL`), a map of relative
+ *   paths to bytes or `Blob`s (a dropped folder), or a `ModelFiles`
  * @returns the loaded model
  * @throws {PrefixEdgeError} `FILE_NOT_FOUND` (no folder / no config.json),
  *   `CONFIG_INVALID`, `UNSUPPORTED_MODEL`
@@ -76,15 +94,31 @@ export interface LoadedModel {
  * const model = await loadModel("models/stories260K");
  * assertEquals(model.config.numLayers, 5);
  * ```
+ *
+ * @example Load it from files in memory, as a page does with a dropped folder
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { loadModel } from "./load_model.ts";
+ * const dir = "models/stories260K";
+ * const names = ["config.json", "model.safetensors", "tokenizer.json", "onnx/model.onnx"];
+ * const files = Object.fromEntries(
+ *   await Promise.all(names.map(async (n) => [n, await Deno.readFile(`${dir}/${n}`)])),
+ * );
+ * const model = await loadModel(files);
+ * assertEquals(model.requireTokenizer().encode("Once upon a time").length > 0, true);
+ * assertEquals((await model.openWeights()).tensors.size > 0, true);
+ * ```
  */
-export async function loadModel(dir: string | URL): Promise<LoadedModel> {
-  const root = typeof dir === "string" ? dir : fromFileUrl(dir);
-  const configPath = join(root, "config.json");
-  const configBytes = await readIfExists(configPath);
+export async function loadModel(source: ModelSource): Promise<LoadedModel> {
+  const files = modelFiles(source);
+  const root = files.name;
+  const configPath = files.nameOf("config.json");
+  const configBytes = await files.read("config.json");
   if (!configBytes) {
-    const what = (await isDir(root))
+    const kind = await files.kind();
+    const what = kind === "folder"
       ? "it has no config.json"
-      : (await isFile(root))
+      : kind === "file"
       ? "it is a file, not a model folder"
       : "no such folder";
     throw new PrefixEdgeError("FILE_NOT_FOUND", `Cannot load model from ${root}: ${what}`);
@@ -102,26 +136,34 @@ export async function loadModel(dir: string | URL): Promise<LoadedModel> {
   const config = parseConfig(raw, configPath);
 
   const paths: ModelPaths = { dir: root, config: configPath };
-  const found = async (rel: string) =>
-    (await isFile(join(root, rel))) ? join(root, rel) : undefined;
-  paths.weights = await found("model.safetensors");
-  paths.onnx = (await found("onnx/model.onnx")) ?? (await found("model.onnx"));
-  if (paths.onnx) paths.onnxData = await found(`${relative(root, paths.onnx)}_data`);
-  paths.tokenizer = await found("tokenizer.json");
-  paths.tokenizerConfig = await found("tokenizer_config.json");
-  paths.generationConfig = await found("generation_config.json");
+  const found = async (rel: string) => (await files.has(rel)) ? rel : undefined;
+  const name = (rel: string | undefined) => rel && files.nameOf(rel);
+  const onnxFile = (await found("onnx/model.onnx")) ?? (await found("model.onnx"));
+  const onnxDataFile = onnxFile && await found(`${onnxFile}_data`);
+  const weightsFile = await found("model.safetensors");
+  const tokenizerFile = await found("tokenizer.json");
+  const tokenizerConfigFile = await found("tokenizer_config.json");
+  const generationConfigFile = await found("generation_config.json");
+  paths.weights = name(weightsFile);
+  paths.onnx = name(onnxFile);
+  paths.onnxData = name(onnxDataFile);
+  paths.tokenizer = name(tokenizerFile);
+  paths.tokenizerConfig = name(tokenizerConfigFile);
+  paths.generationConfig = name(generationConfigFile);
 
-  const tokenizer = paths.tokenizer
+  const tokenizer = tokenizerFile
     ? await TextTokenizer.fromBytes(
-      await Deno.readFile(paths.tokenizer),
-      paths.tokenizerConfig ? await Deno.readFile(paths.tokenizerConfig) : undefined,
+      (await files.read(tokenizerFile))!,
+      tokenizerConfigFile ? await files.read(tokenizerConfigFile) : undefined,
       root,
     )
     : null;
   let generationConfig: Record<string, unknown> = {};
-  if (paths.generationConfig) {
+  if (generationConfigFile) {
     try {
-      generationConfig = JSON.parse(await Deno.readTextFile(paths.generationConfig));
+      generationConfig = JSON.parse(
+        new TextDecoder().decode(await files.read(generationConfigFile)),
+      );
     } catch (e) {
       throw new PrefixEdgeError(
         "CONFIG_INVALID",
@@ -130,11 +172,22 @@ export async function loadModel(dir: string | URL): Promise<LoadedModel> {
       );
     }
   }
+  const noOnnx = () =>
+    // One line that says what to do: the export is a separate, visible
+    // step (it writes into the folder), never a side effect of loading.
+    new PrefixEdgeError(
+      "FILE_NOT_FOUND",
+      paths.weights
+        ? `Cannot load the ONNX graph: ${root} has no onnx/model.onnx; export it with: deno task export-onnx --model ${root}`
+        : `Cannot load the ONNX graph: ${root} has neither onnx/model.onnx nor model.safetensors to export one from`,
+    );
 
   return {
     config,
     tokenizer,
     paths,
+    files,
+    onnxFile,
     generationConfig,
     requireTokenizer() {
       if (!tokenizer) {
@@ -145,54 +198,25 @@ export async function loadModel(dir: string | URL): Promise<LoadedModel> {
       }
       return tokenizer;
     },
-    openWeights() {
-      if (!paths.weights) {
+    async openWeights() {
+      const file = weightsFile && await files.open(weightsFile);
+      if (!file) {
         throw new PrefixEdgeError(
           "FILE_NOT_FOUND",
           `Cannot open weights: ${root} has no model.safetensors`,
         );
       }
-      return SafetensorsFile.open(paths.weights);
+      return await SafetensorsFile.fromFile(file, paths.weights!);
     },
     async readOnnx() {
-      if (!paths.onnx) {
-        // One line that says what to do: the export is a separate, visible
-        // step (it writes into the folder), never a side effect of loading.
-        throw new PrefixEdgeError(
-          "FILE_NOT_FOUND",
-          paths.weights
-            ? `Cannot load the ONNX graph: ${root} has no onnx/model.onnx; export it with: deno task export-onnx --model ${root}`
-            : `Cannot load the ONNX graph: ${root} has neither onnx/model.onnx nor model.safetensors to export one from`,
-        );
-      }
-      return await Deno.readFile(paths.onnx);
+      const bytes = onnxFile && await files.read(onnxFile);
+      if (!bytes) throw noOnnx();
+      return bytes;
+    },
+    async openOnnx() {
+      const file = onnxFile && await files.open(onnxFile);
+      if (!file) throw noOnnx();
+      return file;
     },
   };
-}
-
-async function readIfExists(path: string): Promise<Uint8Array | undefined> {
-  try {
-    return await Deno.readFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
-      return undefined;
-    }
-    throw e;
-  }
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
-}
-
-async function isDir(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isDirectory;
-  } catch {
-    return false;
-  }
 }

@@ -28,6 +28,21 @@ export {
   PLAIN_CHAT_FORMAT,
 } from "./chat_template.ts";
 export { type LoadedModel, loadModel, type ModelPaths } from "./load_model.ts";
+export {
+  blobFile,
+  bytesFile,
+  type FileContent,
+  fileUrlToPath,
+  folderFiles,
+  memoryFiles,
+  MODEL_CACHE,
+  type ModelFiles,
+  modelFiles,
+  type ModelSource,
+  type RandomAccessFile,
+  type SourceKind,
+  urlFiles,
+} from "./model_files.ts";
 export { type EndOfOutput, endOfOutputToken } from "./end_of_output.ts";
 export { type ExportRecord, readExportRecord } from "./export_record.ts";
 export { type Prefix, prefixSlot, validatePrefix } from "./prefix_kv.ts";

@@ -14,7 +14,7 @@
  * @module
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
-import { readAt } from "./bytes.ts";
+import { folderFiles, type RandomAccessFile } from "./model_files.ts";
 
 /** Element types the reader accepts. */
 export type SafetensorsDtype = "F32" | "F16" | "BF16" | "I8" | "U8" | "I32" | "I64" | "F64";
@@ -106,42 +106,42 @@ export class SafetensorsFile {
    * @throws {PrefixEdgeError} `FILE_NOT_FOUND`, or `SAFETENSORS_CORRUPT` for a bad header
    */
   static async open(path: string): Promise<SafetensorsFile> {
-    let file: Deno.FsFile;
-    try {
-      file = await Deno.open(path, { read: true });
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) {
-        throw new PrefixEdgeError("FILE_NOT_FOUND", `Cannot open ${path}: no such file`, {
-          cause: e,
-        });
-      }
-      throw e;
+    const file = await folderFiles("").open(path);
+    if (!file) {
+      const what = (await folderFiles(path).kind()) === "folder"
+        ? "it is a folder, not a safetensors file"
+        : "no such file";
+      throw new PrefixEdgeError("FILE_NOT_FOUND", `Cannot open ${path}: ${what}`);
     }
+    return await SafetensorsFile.fromFile(file, path);
+  }
+
+  /**
+   * Parse a container read by random access (a file on disk, a `Blob`, bytes fetched from a
+   * URL); tensor data is read on demand. Takes ownership of `file`.
+   *
+   * @param file the container's bytes
+   * @param source name for error messages
+   * @returns the parsed container (call `close()` when done)
+   * @throws {PrefixEdgeError} `SAFETENSORS_CORRUPT` for a bad header or a short file
+   */
+  static async fromFile(file: RandomAccessFile, source: string): Promise<SafetensorsFile> {
+    const bytes: ByteSource = {
+      async read(start, length) {
+        try {
+          return await file.read(start, length);
+        } catch (e) {
+          throw new PrefixEdgeError(
+            "SAFETENSORS_CORRUPT",
+            `Cannot read ${source}: ${(e as Error).message.replace(/^Cannot read [^:]*: /, "")}`,
+            { cause: e },
+          );
+        }
+      },
+      close: () => file.close(),
+    };
     try {
-      const stat = await file.stat();
-      if (!stat.isFile) {
-        throw new PrefixEdgeError(
-          "FILE_NOT_FOUND",
-          `Cannot open ${path}: it is a folder, not a safetensors file`,
-        );
-      }
-      const size = stat.size;
-      const source: ByteSource = {
-        async read(start, length) {
-          const out = await readAt(file, start, length);
-          if (out.length !== length) {
-            throw new PrefixEdgeError(
-              "SAFETENSORS_CORRUPT",
-              `Cannot read ${path}: file ended after ${start + out.length} of ${
-                start + length
-              } bytes`,
-            );
-          }
-          return out;
-        },
-        close: () => file.close(),
-      };
-      return await SafetensorsFile.#parse(path, source, size);
+      return await SafetensorsFile.#parse(source, bytes, file.size);
     } catch (e) {
       file.close();
       throw e;

@@ -11,7 +11,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join } from "pathe";
 import denoJson from "../../deno.json" with { type: "json" };
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { type ExportRecord, loadModel, parseConfig, SafetensorsFile } from "../model/mod.ts";

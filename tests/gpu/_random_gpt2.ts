@@ -6,8 +6,8 @@
 import {
   encodeSafetensors,
   type LoadedModel,
-  parseConfig,
-  SafetensorsFile,
+  loadModel,
+  memoryFiles,
 } from "../../src/model/mod.ts";
 import type { TensorToWrite } from "../../src/model/mod.ts";
 
@@ -110,24 +110,14 @@ export function randomGpt2Checkpoint(
 }
 
 /** A {@link LoadedModel} over a config object and safetensors bytes held in memory. */
-export async function inMemoryModel(
+export function inMemoryModel(
   raw: Record<string, unknown>,
   bytes: Uint8Array,
   name: string,
 ): Promise<LoadedModel> {
-  const config = parseConfig(raw, name);
-  await Promise.resolve();
-  return {
-    config,
-    tokenizer: null,
-    paths: { dir: "<memory>", config: "<memory>/config.json" },
-    generationConfig: {},
-    requireTokenizer() {
-      throw new Error("random model has no tokenizer");
-    },
-    openWeights: () => SafetensorsFile.fromBytes(bytes, name),
-    readOnnx() {
-      throw new Error("random model has no ONNX graph");
-    },
-  };
+  const files = new Map([
+    ["config.json", new TextEncoder().encode(JSON.stringify(raw))],
+    ["model.safetensors", bytes],
+  ]);
+  return loadModel(memoryFiles(files, name));
 }

@@ -63,7 +63,7 @@ const norm = (name: string, d: number): LayerNormWeights => ({
  *
  * @example
  * ```ts
- * import { assertEquals } from "node:assert";
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { parseConfig } from "../config.ts";
  * const c = parseConfig({
  *   model_type: "gpt2", n_layer: 2, n_head: 2, n_embd: 8, n_positions: 16, vocab_size: 50,

@@ -55,7 +55,7 @@ export interface LlamaModelWeights {
  *
  * @example Qwen3 adds the per-head q/k norms
  * ```ts
- * import { assertEquals } from "node:assert";
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { parseConfig } from "../config.ts";
  * const c = parseConfig({
  *   model_type: "qwen3", num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,

@@ -30,7 +30,7 @@ export interface WeightSpec {
  *
  * @example
  * ```ts
- * import { assertEquals } from "node:assert";
+ * import { deepStrictEqual as assertEquals } from "node:assert";
  * assertEquals(linearWeight("q.weight", 8, 4), { name: "q.weight", shape: [8, 4], layout: "out_in" });
  * ```
  */

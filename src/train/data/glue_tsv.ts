@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { basename, dirname } from "node:path";
+import { basename, dirname } from "pathe";
 import { PrefixEdgeError } from "../../errors/mod.ts";
 import type { TextExample } from "./example.ts";
 import { type DelimitedRow, parseTsv } from "./_delimited.ts";

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { dirname, extname, join } from "node:path";
+import { dirname, extname, join } from "pathe";
 import { PrefixEdgeError } from "../../errors/mod.ts";
 import { parseSlotValues, type SlotValues } from "../../eval/mod.ts";
 import type { TextExample } from "./example.ts";

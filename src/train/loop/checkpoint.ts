@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "pathe";
 import { PrefixEdgeError } from "../../errors/mod.ts";
 import { encodeSafetensors, SafetensorsFile } from "../../model/mod.ts";
 import type { OptimizerState } from "../trainer.ts";

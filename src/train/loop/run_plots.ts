@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "pathe";
 import { gatesChartSvg, lossChartSvg, metricChartSvg } from "../../eval/mod.ts";
 import type { EvalRecord, MetricsRecord, TrainRecord } from "./metrics_log.ts";
 import type { TrainOptions } from "./train_options.ts";

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "pathe";
 import { type BundleDtype, modelFingerprint, validateTaskName } from "../../bundle/mod.ts";
 import { PrefixEdgeError } from "../../errors/mod.ts";
 import type { LoadedModel } from "../../model/mod.ts";

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "pathe";
 import { PrefixEdgeError } from "../../errors/mod.ts";
 import type { LoadedModel } from "../../model/mod.ts";
 import {

@@ -19,7 +19,7 @@ import {
   type ModelConfig,
 } from "../../model/mod.ts";
 import { paramShapes, type PrefixOptions } from "../../prefix/mod.ts";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join } from "pathe";
 import {
   DecoderWeights,
   encodeWeight,
