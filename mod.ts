@@ -30,13 +30,17 @@ export {
   type ChatMessage,
   type LoadedModel,
   loadModel,
+  memoryFiles,
   type ModelConfig,
   type ModelFamily,
+  type ModelFiles,
+  type ModelSource,
   type Prefix,
   prefixWidth,
   SafetensorsFile,
   SeededRandom,
   TextTokenizer,
+  urlFiles,
 } from "./src/model/mod.ts";
 
 // The prefix module (parameters, init, fold).
@@ -96,6 +100,7 @@ export {
   loadExamples,
   lossAndGrads,
   type LossAndGradsOptions,
+  memoryRun,
   OrtPrefixTrainer,
   PrefixTrainer,
   prepareDataset,
@@ -178,6 +183,7 @@ export type {
   ExportedPrefix,
   LoadedExamples,
   OptimizerState,
+  RunFiles,
   TokenBatch,
   TokenizedDataset,
   TrainHooks,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { join } from "pathe";
+import { runFiles, type RunTarget } from "./loop/run_files.ts";
 import {
   type BundleDtype,
   type BundleGeneration,
@@ -42,7 +42,7 @@ export interface TrainingFacts {
 /** Input of {@link exportPrefix}. */
 export interface ExportPrefixInput {
   /** Run output folder. */
-  outDir: string;
+  outDir: RunTarget;
   /** Task name recorded with the prefix. */
   taskName: string;
   /** The base model. */
@@ -134,7 +134,8 @@ export async function exportPrefix(input: ExportPrefixInput): Promise<ExportedPr
     ...(input.prompt ? { prompt: input.prompt } : {}),
     ...(input.generation ? { generation: input.generation } : {}),
   });
-  const path = join(input.outDir, `${input.taskName}.prefix.zip`);
-  await Deno.writeFile(path, await bundle.toBytes({ dtype: input.dtype ?? "F16" }));
-  return { path, kind: "bundle" };
+  const run = runFiles(input.outDir);
+  const file = `${input.taskName}.prefix.zip`;
+  await run.write(file, await bundle.toBytes({ dtype: input.dtype ?? "F16" }));
+  return { path: run.pathOf(file), kind: "bundle" };
 }

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { join } from "pathe";
+import { runFiles, type RunTarget } from "./run_files.ts";
 import { PrefixEdgeError } from "../../errors/mod.ts";
 import { encodeSafetensors, SafetensorsFile } from "../../model/mod.ts";
 import type { OptimizerState } from "../trainer.ts";
@@ -103,7 +103,7 @@ export interface Checkpoint {
 /**
  * Write a checkpoint folder (created if needed, replaced if present).
  *
- * @param dir the folder
+ * @param dir the folder, or where it lives in a run's files
  * @param checkpoint state, parameters and optimizer moments
  *
  * @example Save a copy of a run's checkpoint
@@ -123,8 +123,9 @@ export interface Checkpoint {
  * await Deno.remove(outDir, { recursive: true });
  * ```
  */
-export async function writeCheckpoint(dir: string, checkpoint: Checkpoint): Promise<void> {
-  await Deno.mkdir(dir, { recursive: true });
+export async function writeCheckpoint(dir: RunTarget, checkpoint: Checkpoint): Promise<void> {
+  const files = runFiles(dir);
+  await files.create();
   const tensors: Parameters<typeof encodeSafetensors>[0] = {};
   const add = (name: string, v: Float32Array) => {
     tensors[name] = { dtype: "F32", shape: [v.length], data: v };
@@ -137,23 +138,16 @@ export async function writeCheckpoint(dir: string, checkpoint: Checkpoint): Prom
     step: String(checkpoint.state.step),
     optimizer_step: String(checkpoint.optimizer.step),
   });
-  await writeAtomic(join(dir, "state.safetensors"), bytes);
-  await writeAtomic(
-    join(dir, "checkpoint.json"),
-    new TextEncoder().encode(JSON.stringify(checkpoint.state, null, 1) + "\n"),
-  );
-}
-
-async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  await Deno.writeFile(`${path}.tmp`, bytes);
-  await Deno.rename(`${path}.tmp`, path);
+  // The state last: a reader that finds checkpoint.json finds the tensors of its step.
+  await files.write("state.safetensors", bytes);
+  await files.write("checkpoint.json", JSON.stringify(checkpoint.state, null, 1) + "\n");
 }
 
 /**
  * Read a checkpoint folder. `path` may be the folder itself or a run's output
  * folder holding `checkpoint/`.
  *
- * @param path checkpoint folder or run folder
+ * @param path checkpoint folder or run folder (a path, or a run's files)
  * @returns the checkpoint
  * @throws {PrefixEdgeError} `FILE_NOT_FOUND` when there is none,
  *   `CHECKPOINT_INVALID` when its files are malformed or disagree
@@ -174,27 +168,27 @@ async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
  * await Deno.remove(outDir, { recursive: true });
  * ```
  */
-export async function readCheckpoint(path: string): Promise<Checkpoint> {
-  let dir = path;
-  if (
-    !(await exists(join(dir, "checkpoint.json"))) &&
-    (await exists(join(dir, "checkpoint", "checkpoint.json")))
-  ) {
-    dir = join(dir, "checkpoint");
+export async function readCheckpoint(path: RunTarget): Promise<Checkpoint> {
+  const run = runFiles(path);
+  let files = run;
+  if (!(await run.has("checkpoint.json")) && (await run.has("checkpoint/checkpoint.json"))) {
+    files = run.sub("checkpoint");
   }
-  const jsonPath = join(dir, "checkpoint.json");
-  if (!(await exists(jsonPath))) {
+  const json = await files.read("checkpoint.json");
+  if (!json) {
     throw new PrefixEdgeError(
       "FILE_NOT_FOUND",
-      `Cannot resume from ${path}: no checkpoint.json there or in ${join(path, "checkpoint")}`,
+      `Cannot resume from ${run.name}: no checkpoint.json there or in ${run.pathOf("checkpoint")}`,
     );
   }
   const invalid = (why: string, cause?: unknown): never => {
-    throw new PrefixEdgeError("CHECKPOINT_INVALID", `Cannot resume from ${dir}: ${why}`, { cause });
+    throw new PrefixEdgeError("CHECKPOINT_INVALID", `Cannot resume from ${files.name}: ${why}`, {
+      cause,
+    });
   };
   let state: CheckpointState;
   try {
-    state = JSON.parse(await Deno.readTextFile(jsonPath));
+    state = JSON.parse(new TextDecoder().decode(json));
   } catch (e) {
     return invalid(`checkpoint.json is not valid JSON (${(e as Error).message})`, e);
   }
@@ -208,7 +202,9 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
   }
   let st: SafetensorsFile;
   try {
-    st = await SafetensorsFile.open(join(dir, "state.safetensors"));
+    const bytes = await files.read("state.safetensors");
+    if (!bytes) throw new Error("no such file");
+    st = await SafetensorsFile.fromBytes(bytes, files.pathOf("state.safetensors"));
   } catch (e) {
     return invalid(`state.safetensors cannot be read (${(e as Error).message})`, e);
   }
@@ -324,13 +320,4 @@ export function identityOptions(options: TrainOptions): Partial<TrainOptions> {
   const out: Record<string, unknown> = {};
   for (const k of IDENTITY_KEYS) if (options[k] !== undefined) out[k] = options[k];
   return out as Partial<TrainOptions>;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

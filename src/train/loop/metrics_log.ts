@@ -4,6 +4,8 @@
  *
  * @module
  */
+import { basename, dirname } from "pathe";
+import { type RunFiles, runFiles, type RunTarget } from "./run_files.ts";
 
 /** One training log line, written every `logEvery` optimizer steps. */
 export interface TrainRecord {
@@ -84,9 +86,14 @@ export class MetricsLog {
   /** Every record of the run so far, including those kept from before a resume. */
   readonly records: MetricsRecord[];
 
-  private constructor(path: string, records: MetricsRecord[]) {
+  readonly #files: RunFiles;
+  readonly #name: string;
+
+  private constructor(path: string, records: MetricsRecord[], files: RunFiles, name: string) {
     this.path = path;
     this.records = records;
+    this.#files = files;
+    this.#name = name;
   }
 
   /**
@@ -94,23 +101,34 @@ export class MetricsLog {
    * it (resume), the lines of steps `<= keepUpToStep` are kept and later ones
    * dropped, since the resumed run writes them again.
    *
-   * @param path the JSONL file
+   * @param path the JSONL file's path, or the run it belongs to
    * @param keepUpToStep the checkpoint's step when resuming
+   * @param rel the file's name in the run (with a run)
    * @returns the log
    */
-  static async open(path: string, keepUpToStep?: number): Promise<MetricsLog> {
+  static async open(
+    path: RunTarget,
+    keepUpToStep?: number,
+    rel = "metrics.jsonl",
+  ): Promise<MetricsLog> {
+    // A string is the file's path (its folder is the run); a RunFiles is the run.
+    const files = typeof path === "string" ? runFiles(dirname(path)) : path;
+    const name = typeof path === "string" ? basename(path) : rel;
     let kept: MetricsRecord[] = [];
     if (keepUpToStep !== undefined) {
-      kept = (await readMetrics(path).catch(() => [])).filter((r) => r.step <= keepUpToStep);
+      const bytes = await files.read(name);
+      kept = bytes
+        ? parseMetrics(new TextDecoder().decode(bytes)).filter((r) => r.step <= keepUpToStep)
+        : [];
     }
-    await Deno.writeTextFile(path, kept.map((r) => JSON.stringify(r) + "\n").join(""));
-    return new MetricsLog(path, kept);
+    await files.write(name, kept.map((r) => JSON.stringify(r) + "\n").join(""));
+    return new MetricsLog(files.pathOf(name), kept, files, name);
   }
 
   /** Append one record. */
   async write(record: MetricsRecord): Promise<void> {
     this.records.push(record);
-    await Deno.writeTextFile(this.path, JSON.stringify(record) + "\n", { append: true });
+    await this.#files.append(this.#name, JSON.stringify(record) + "\n");
   }
 }
 
@@ -138,6 +156,10 @@ export class MetricsLog {
  * ```
  */
 export async function readMetrics(path: string): Promise<MetricsRecord[]> {
-  const text = await Deno.readTextFile(path);
+  return parseMetrics(await Deno.readTextFile(path));
+}
+
+/** The records of a metrics.jsonl text. */
+export function parseMetrics(text: string): MetricsRecord[] {
   return text.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
 }

@@ -33,6 +33,7 @@ export {
   type TrainRecord,
   type WarnRecord,
 } from "./metrics_log.ts";
+export { folderRun, memoryRun, type RunFiles, runFiles, type RunTarget } from "./run_files.ts";
 export { formatDuration, ProgressBar, type ProgressSink, stderrSink } from "./progress_bar.ts";
 export {
   type BestPrefix,

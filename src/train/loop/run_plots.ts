@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { join } from "pathe";
 import { gatesChartSvg, lossChartSvg, metricChartSvg } from "../../eval/mod.ts";
 import type { EvalRecord, MetricsRecord, TrainRecord } from "./metrics_log.ts";
+import type { RunFiles } from "./run_files.ts";
 import type { TrainOptions } from "./train_options.ts";
 
 /**
@@ -17,7 +17,7 @@ import type { TrainOptions } from "./train_options.ts";
  *   dev metric)
  */
 export async function writeRunPlots(
-  outDir: string,
+  run: RunFiles,
   taskName: string,
   options: TrainOptions,
   records: readonly MetricsRecord[],
@@ -26,9 +26,9 @@ export async function writeRunPlots(
 ): Promise<{ lossPlot: string; gatesPlot: string | null; metricPlot: string | null }> {
   const trainRecs = records.filter((r): r is TrainRecord => r.type === "train");
   const evalRecs = records.filter((r): r is EvalRecord => r.type === "eval");
-  const lossPlot = join(outDir, "loss.svg");
-  await Deno.writeTextFile(
-    lossPlot,
+  const lossPlot = run.pathOf("loss.svg");
+  await run.write(
+    "loss.svg",
     lossChartSvg(
       trainRecs.filter((r) => r.loss !== null).map((r) => [r.step, r.loss!] as const),
       // A run scored only by its dev metric has no dev loss on its eval lines.
@@ -41,10 +41,10 @@ export async function writeRunPlots(
   let metricPlot: string | null = null;
   const scored = evalRecs.filter((r) => metric !== null && r.scores?.[metric] !== undefined);
   if (metric !== null && scored.length > 0) {
-    metricPlot = join(outDir, "metric.svg");
+    metricPlot = run.pathOf("metric.svg");
     const base = evalRecs.find((r) => r.baseScores?.[metric] !== undefined)?.baseScores?.[metric];
-    await Deno.writeTextFile(
-      metricPlot,
+    await run.write(
+      "metric.svg",
       metricChartSvg(
         metric,
         scored.map((r) => [r.step, r.scores![metric]] as const),
@@ -54,12 +54,12 @@ export async function writeRunPlots(
     );
   }
   if (!options.gate) return { lossPlot, gatesPlot: null, metricPlot };
-  const gatesPlot = join(outDir, "gates.svg");
+  const gatesPlot = run.pathOf("gates.svg");
   // Start at the initial gates (step 0), not at the first log step.
   const samples = trainRecs.map((r) => ({ step: r.step, gates: r.gates }));
   if (initialGates && !(samples[0]?.step === 0)) samples.unshift({ step: 0, gates: initialGates });
-  await Deno.writeTextFile(
-    gatesPlot,
+  await run.write(
+    "gates.svg",
     gatesChartSvg(
       samples.map((r) => r.step),
       samples.map((r) => r.gates),

@@ -15,7 +15,6 @@
  *
  * @module
  */
-import { join } from "pathe";
 import { type BundleDtype, modelFingerprint, validateTaskName } from "../../bundle/mod.ts";
 import { PrefixEdgeError } from "../../errors/mod.ts";
 import type { LoadedModel } from "../../model/mod.ts";
@@ -32,6 +31,7 @@ import {
 } from "./best_prefix.ts";
 import { linearWarmupDecay } from "../schedule.ts";
 import { planRun } from "./run_plan.ts";
+import { type RunFiles, runFiles, type RunTarget } from "./run_files.ts";
 import { writeRunPlots } from "./run_plots.ts";
 import {
   checkResumable,
@@ -61,12 +61,15 @@ export interface TrainData {
 
 /** Options of {@link train}: the training options plus where to write. */
 export interface TrainRunOptions extends Partial<TrainOptions> {
-  /** Output folder (created): metrics.jsonl, loss.svg, gates.svg, checkpoint/, `<task>.prefix.zip`, summary.json. */
-  outDir: string;
+  /**
+   * Output folder (created): metrics.jsonl, loss.svg, gates.svg, checkpoint/, `<task>.prefix.zip`,
+   * summary.json; or a `RunFiles` (a page's private file system, memory).
+   */
+  outDir: RunTarget;
   /** Task name recorded in the export and its file name (default "task"; see `validateTaskName`). */
   taskName?: string;
   /** Resume from this checkpoint folder (or a run folder holding `checkpoint/`). */
-  resume?: string;
+  resume?: RunTarget;
   /** Stored dtype of the exported bundle's keys/values (default `F16`). */
   exportDtype?: BundleDtype;
   /**
@@ -79,6 +82,11 @@ export interface TrainRunOptions extends Partial<TrainOptions> {
    * needs `hooks.devMetric`.
    */
   stopAtMetric?: number;
+  /**
+   * Stops the run at the end of the current step: it checkpoints, exports the best prefix so far
+   * and returns with `stopped` true (a page's Stop button; the CLI's Ctrl-C checkpoints instead).
+   */
+  signal?: AbortSignal;
 }
 
 /** Injection points: the trainer, and where logs and warnings go. */
@@ -148,6 +156,8 @@ export interface TrainResult {
   best: ScoredStep | null;
   /** True when early stopping (or `stopAtMetric`) ended the run before its last step. */
   stoppedEarly: boolean;
+  /** True when `signal` stopped the run; `--resume` (or `resume`) continues it. */
+  stopped: boolean;
   /** Whether the run passed its own checks; when not, say so and exit non-zero. */
   verdict: RunVerdict;
   /**
@@ -214,6 +224,7 @@ export async function train(
     exportDtype,
     backend: requested,
     stopAtMetric,
+    signal,
     ...rest
   } = runOptions;
   validateTaskName(taskName); // before training: the name becomes the bundle's file name
@@ -231,7 +242,8 @@ export async function train(
   const plan = planRun(options, trainSet, devSet, config.eosTokenIds[0] ?? 0);
   const { longest, batchesPerEpoch, totalMicro, totalSteps } = plan;
   const { batchSize, gradAccum, seed } = options;
-  await makeOutDir(outDir);
+  const run: RunFiles = runFiles(outDir);
+  await run.create();
 
   // The same sampled fingerprint bundles carry: a checkpoint resumes only on its own base.
   const identity = (await modelFingerprint(model)).sha256;
@@ -258,15 +270,12 @@ export async function train(
   const warn = hooks.onWarn ??
     ((m: string) => bar ? bar.log(`warning: ${m}`) : console.error(`warning: ${m}`));
   const startStep = checkpoint?.state.step ?? 0;
-  const metrics = await MetricsLog.open(
-    join(outDir, "metrics.jsonl"),
-    checkpoint ? startStep : undefined,
-  );
+  const metrics = await MetricsLog.open(run, checkpoint ? startStep : undefined, "metrics.jsonl");
   const log = async (r: MetricsRecord) => {
     await metrics.write(r);
     hooks.onLog?.(r);
   };
-  const checkpointDir = join(outDir, "checkpoint");
+  const checkpointDir = run.sub("checkpoint");
 
   const limits = { maxBatch: batchSize, maxLen: longest };
   let trainer: Trainer, backend: TrainingBackend | "custom" = "custom";
@@ -289,6 +298,7 @@ export async function train(
     : null;
   let sinceBest = saved?.sinceBest ?? 0;
   let stoppedEarly = saved?.stoppedEarly ?? false;
+  let stopped = false;
   let startScores = saved?.startScores ?? null;
   let lastScores: Record<string, number> | null = null;
   let initialDevLoss: number | null = null;
@@ -355,7 +365,7 @@ export async function train(
     let windowStart = t0;
     let lastLr = 0;
 
-    for (let step = startStep; step < totalSteps && !stoppedEarly; step++) {
+    for (let step = startStep; step < totalSteps && !stoppedEarly && !stopped; step++) {
       // The parameters are read back at most once a step, by whichever of the log line, the
       // evaluation and the checkpoint needs them first (on WebGPU it is a device readback).
       let synced: Record<string, Float32Array> | null = null;
@@ -437,9 +447,11 @@ export async function train(
           await log({ type: "warn", step: done, message: `stopped early: ${why}` });
         }
       }
+      stopped = !last && !stoppedEarly && (signal?.aborted ?? false);
+      if (stopped) bar?.log(`stopped at step ${done}; resume continues from here`);
       if (
         (options.checkpointEvery > 0 && done % options.checkpointEvery === 0) || last ||
-        stoppedEarly
+        stoppedEarly || stopped
       ) {
         await writeCheckpoint(checkpointDir, {
           state: {
@@ -490,7 +502,7 @@ export async function train(
   if (devMetric && lastScores === null) lastScores = lastEval?.scores ?? null;
   const metricName = devMetric?.name ?? null;
   const { lossPlot, gatesPlot, metricPlot } = await writeRunPlots(
-    outDir,
+    run,
     taskName,
     options,
     metrics.records,
@@ -520,12 +532,12 @@ export async function train(
     metrics: "metrics.jsonl",
     ...(bestStep ? { bestStep: bestStep.step } : {}),
   };
-  const bundlePath = join(outDir, `${taskName}.prefix.zip`);
+  const bundleFile = `${taskName}.prefix.zip`, bundlePath = run.pathOf(bundleFile);
   // A failed run writes nothing over an earlier bundle.
-  const bundleWritten = verdict.ok || !(await fileExists(bundlePath));
+  const bundleWritten = verdict.ok || !(await run.has(bundleFile));
   const exported: ExportedPrefix = bundleWritten
     ? await exportPrefix({
-      outDir,
+      outDir: run,
       taskName,
       model,
       prefixModule: pm,
@@ -536,9 +548,9 @@ export async function train(
     })
     : { path: bundlePath, kind: "bundle" };
   const gates = Array.from(pm.gates());
-  const summaryPath = join(outDir, "summary.json");
-  await Deno.writeTextFile(
-    summaryPath,
+  const summaryPath = run.pathOf("summary.json");
+  await run.write(
+    "summary.json",
     JSON.stringify(
       {
         task: taskName,
@@ -561,6 +573,7 @@ export async function train(
         bestDevLoss: bestStep?.devLoss ?? null,
         bestScores: bestStep?.scores ?? null,
         stoppedEarly,
+        stopped,
         ok: verdict.ok,
         problems: verdict.problems,
         gates,
@@ -589,6 +602,7 @@ export async function train(
     finalScores: lastScores,
     best: bestStep,
     stoppedEarly,
+    stopped,
     verdict,
     bundleWritten,
     files: {
@@ -596,7 +610,7 @@ export async function train(
       lossPlot,
       gatesPlot,
       metricPlot,
-      checkpoint: checkpointDir,
+      checkpoint: checkpointDir.name,
       export: exported,
       summary: summaryPath,
     },
@@ -651,35 +665,6 @@ function scoredStep(b: BestPrefix): ScoredStep {
 
 function copyParams(params: Record<string, Float32Array>): Record<string, Float32Array> {
   return Object.fromEntries(Object.entries(params).map(([k, v]) => [k, v.slice()]));
-}
-
-async function fileExists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
-/** Create the output folder, or say in one line why it cannot be one. */
-async function makeOutDir(outDir: string): Promise<void> {
-  try {
-    await Deno.mkdir(outDir, { recursive: true });
-  } catch (e) {
-    const why = e instanceof Deno.errors.AlreadyExists || e instanceof Deno.errors.NotADirectory
-      ? "it, or a folder above it, is a file"
-      : e instanceof Deno.errors.PermissionDenied
-      ? "permission denied"
-      : null;
-    if (why === null) throw e;
-    throw new PrefixEdgeError(
-      "INVALID_INPUT",
-      `Cannot write the run to ${outDir}: ${why}; the output (--out) is a folder`,
-      { cause: e },
-    );
-  }
 }
 
 /** Read the trainer's parameters into the module (the contract says it does; copying makes sure). */
