@@ -98,6 +98,7 @@ export {
   type CreateTrainerOptions,
   type DevMetric,
   loadExamples,
+  parseExamples,
   lossAndGrads,
   type LossAndGradsOptions,
   memoryRun,

@@ -23,6 +23,9 @@ import {
   DEFAULT_TRAIN_OPTIONS,
   type LoadedExamples,
   loadExamples,
+  MAIN_JOB_FILES,
+  MAIN_JOB_OPTIONS,
+  MAIN_JOB_PATIENCE,
   prepareDataset,
   resolveTrainOptions,
   taskUsage,
@@ -68,32 +71,16 @@ const FLAG_OF: Record<keyof TrainOptions, string> = {
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 /** The embedded default model: a real pretrained Llama (stories260K, MIT). */
-const EMBEDDED_MODEL = join(ROOT, "models/stories260K");
+const EMBEDDED_MODEL = join(ROOT, MAIN_JOB_FILES.model);
 /** Its default task: short stories told from a record (see data/pet-stories/README.md). */
-const EMBEDDED_TRAIN = join(ROOT, "data/pet-stories/train.jsonl");
-const EMBEDDED_DEV = join(ROOT, "data/pet-stories/dev.jsonl");
+const EMBEDDED_TRAIN = join(ROOT, MAIN_JOB_FILES.train);
+const EMBEDDED_DEV = join(ROOT, MAIN_JOB_FILES.dev);
 /** With --model and no --data: the embedded E2E subset. */
 const E2E_TRAIN = join(ROOT, "data/e2e-small/train.csv");
 const E2E_DEV = join(ROOT, "data/e2e-small/dev.csv");
 const D = DEFAULT_TRAIN_OPTIONS;
-/** The main job's early stopping: evaluations without a better prefix before it stops. */
-const EMBEDDED_DEFAULTS_PATIENCE = 5;
-/**
- * The main job's settings for the embedded model and task (any flag overrides them): a
- * 64-wide model learns a prefix in a few hundred steps at a much higher rate than the
- * GPT-2-medium rate of Li & Liang, and finishes in a few minutes on two CPU cores.
- */
-const EMBEDDED_DEFAULTS: Partial<TrainOptions> = {
-  prefixLen: 20,
-  steps: 1500,
-  lr: 1e-2,
-  batchSize: 8,
-  maxLen: 160,
-  warmupSteps: 20,
-  evalEvery: 100,
-  patience: EMBEDDED_DEFAULTS_PATIENCE,
-  checkpointEvery: 500,
-};
+const EMBEDDED_DEFAULTS_PATIENCE = MAIN_JOB_PATIENCE;
+const EMBEDDED_DEFAULTS: Partial<TrainOptions> = MAIN_JOB_OPTIONS;
 /** Held-out inputs shown before and after training. */
 const SAMPLES = 3;
 /** Held-out inputs generated at each evaluation. */

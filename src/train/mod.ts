@@ -38,6 +38,7 @@ export { trainSteps, type TrainStepsOptions } from "./train_steps.ts";
 export * from "./data/mod.ts";
 export * from "./loop/mod.ts";
 export { type LinearScheduleOptions, linearWarmupDecay } from "./schedule.ts";
+export { MAIN_JOB_FILES, MAIN_JOB_OPTIONS, MAIN_JOB_PATIENCE } from "./main_job.ts";
 export {
   type ExportedPrefix,
   exportPrefix,

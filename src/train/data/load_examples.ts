@@ -7,9 +7,15 @@ import { dirname, extname, join } from "pathe";
 import { PrefixEdgeError } from "../../errors/mod.ts";
 import { parseSlotValues, type SlotValues } from "../../eval/mod.ts";
 import type { TextExample } from "./example.ts";
-import { readE2eCsv } from "./e2e_csv.ts";
-import { GLUE_TASKS, type GlueTask, glueTaskFromPath, readGlueTsv } from "./glue_tsv.ts";
-import { readJsonl } from "./read_jsonl.ts";
+import { parseE2eCsv, readE2eCsv } from "./e2e_csv.ts";
+import {
+  GLUE_TASKS,
+  type GlueTask,
+  glueTaskFromPath,
+  parseGlueTsv,
+  readGlueTsv,
+} from "./glue_tsv.ts";
+import { parseJsonl, readJsonl } from "./read_jsonl.ts";
 import { readText } from "./_read_text.ts";
 
 /** A data format: the SDK's JSONL, the E2E CSV, or one GLUE task's TSV. */
@@ -52,6 +58,45 @@ export interface LoadedExamples {
    * exactly (`slotMetrics`).
    */
   slots?: SlotValues;
+}
+
+/**
+ * Examples from a data file's text, without a file system (a page fetched or was given it).
+ *
+ * @param text the file's content
+ * @param name how messages name it; its extension picks the format when `format` is absent
+ * @param options the format, and the records' slot values (`slots.json`'s content, parsed)
+ * @returns the examples, as {@link loadExamples} returns them
+ * @throws {PrefixEdgeError} `DATA_INVALID` naming the line
+ *
+ * @example Two records of the main job's task
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { parseExamples } from "./load_examples.ts";
+ * const text = await Deno.readTextFile("data/pet-stories/dev.jsonl");
+ * const { format, examples, separator } = parseExamples(text, "dev.jsonl");
+ * assertEquals([format, examples.length > 2, separator], ["jsonl", true, " ||"]);
+ * ```
+ */
+export function parseExamples(
+  text: string,
+  name: string,
+  options: { format?: DataFormat; slots?: SlotValues } = {},
+): LoadedExamples {
+  const f = options.format ?? guessDataFormat(name);
+  const examples = f === "jsonl"
+    ? parseJsonl(text, name)
+    : f === "e2e"
+    ? parseE2eCsv(text, name)
+    : parseGlueTsv(text, f, name);
+  const slots = options.slots;
+  return {
+    path: name,
+    format: f,
+    separator: separatorFor(f),
+    examples,
+    ...(slots ? { slots } : {}),
+  };
 }
 
 /** The file beside a data file that lists its records' slot values. */

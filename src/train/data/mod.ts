@@ -16,6 +16,7 @@ export {
   guessDataFormat,
   type LoadedExamples,
   loadExamples,
+  parseExamples,
   readSlotValues,
   separatorFor,
   SLOTS_FILE,
