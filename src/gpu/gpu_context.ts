@@ -29,9 +29,33 @@ const UNIFORM_SLOTS = 4096;
 const MAX_TIMED_PASSES = 2048;
 
 const kernelText = new Map<string, Promise<string>>();
+let kernelBase: URL | undefined;
 
 /**
- * Read a kernel's WGSL from `kernels/<name>.wgsl` (cached per process).
+ * Where {@link loadKernel} reads the WGSL from: a folder URL holding `<name>.wgsl` (a page that
+ * imports the browser build sets it to the `kernels/` beside the bundle), or `undefined` for the
+ * repository's `kernels/` (the default). Clears the kernels read so far.
+ *
+ * @param base the folder's URL (a trailing slash is added when missing), or undefined
+ *
+ * @example Point at a folder of kernels
+ * ```ts
+ * import { ok } from "node:assert";
+ * import { loadKernel, setKernelBaseUrl } from "./gpu_context.ts";
+ * setKernelBaseUrl(new URL("../../kernels/", import.meta.url));
+ * ok((await loadKernel("gelu_forward")).includes("@compute"));
+ * setKernelBaseUrl(undefined); // back to the default
+ * ```
+ */
+export function setKernelBaseUrl(base: URL | string | undefined): void {
+  const href = base === undefined ? undefined : String(base);
+  kernelBase = href === undefined ? undefined : new URL(href.endsWith("/") ? href : `${href}/`);
+  kernelText.clear();
+}
+
+/**
+ * Read a kernel's WGSL from `kernels/<name>.wgsl`, or from the folder set by
+ * {@link setKernelBaseUrl} (cached per process).
  *
  * @param name base name, e.g. `matmul_xw`
  * @returns the WGSL source
@@ -47,14 +71,42 @@ const kernelText = new Map<string, Promise<string>>();
 export function loadKernel(name: string): Promise<string> {
   let text = kernelText.get(name);
   if (!text) {
-    const url = new URL(`../../kernels/${name}.wgsl`, import.meta.url);
+    const url = kernelBase
+      ? new URL(`${name}.wgsl`, kernelBase)
+      : new URL(`../../kernels/${name}.wgsl`, import.meta.url);
     text = url.protocol === "file:" ? Deno.readTextFile(url) : fetch(url).then((r) => {
-      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      if (!r.ok) throw new Error(`Cannot read kernel ${url.href}: HTTP ${r.status}`);
       return r.text();
     });
     kernelText.set(name, text);
   }
   return text;
+}
+
+/**
+ * The WGSL a device compiles for a kernel file: a `_subgroups` variant gets `enable subgroups;`
+ * in front except under Deno. The files carry no directive because Deno's WGSL compiler (naga)
+ * rejects it ("not yet supported") and accepts the subgroup builtins without it, while Tint,
+ * the compiler of Chromium's WebGPU, refuses the builtins without it ("cannot call built-in
+ * function 'subgroupAdd' without extension 'subgroups'").
+ *
+ * @param kernel the file's base name, e.g. `layernorm_forward_subgroups`
+ * @param code its WGSL
+ * @returns the WGSL to compile
+ *
+ * @example
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { withEnableDirectives } from "./gpu_context.ts";
+ * assertEquals(withEnableDirectives("gelu_forward", "fn f() {}"), "fn f() {}");
+ * // Deno's compiler wants the file as it is; a browser's gets the directive.
+ * assertEquals(withEnableDirectives("rmsnorm_forward_subgroups", "fn f() {}"), "fn f() {}");
+ * ```
+ */
+export function withEnableDirectives(kernel: string, code: string): string {
+  const deno = (globalThis as { Deno?: { version?: { deno?: string } } }).Deno?.version?.deno;
+  if (!kernel.endsWith("_subgroups") || deno !== undefined) return code;
+  return /^\s*enable\s+subgroups\s*;/m.test(code) ? code : `enable subgroups;\n${code}`;
 }
 
 /** Time spent per pass label, from timestamp queries. */
@@ -149,7 +201,7 @@ export class GpuContext {
   }
 
   async #compile(kernel: string, entry: string, layout: BindingKind[]) {
-    const code = await loadKernel(kernel);
+    const code = withEnableDirectives(kernel, await loadKernel(kernel));
     const module = this.device.createShaderModule({ label: kernel, code });
     const bgl = this.device.createBindGroupLayout({
       label: `${kernel}:${entry}`,

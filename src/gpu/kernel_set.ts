@@ -182,18 +182,69 @@ export function chooseKernelSet(
   return make("hardware", `a hardware adapter (${named.trim() || "unnamed"})`);
 }
 
+/** What {@link setKernelDefaults} takes: the page's stand-ins for the `PREFIX_EDGE_*` variables. */
+export interface KernelDefaults {
+  /** Force a kernel set (as `PREFIX_EDGE_KERNELS`); `undefined` lets the adapter choose. */
+  kernels?: KernelSetName;
+  /** f16 matmuls on the hardware set where offered (as `PREFIX_EDGE_F16=1`). */
+  f16?: boolean;
+  /** Subgroup reductions on the hardware set where offered (as `PREFIX_EDGE_SUBGROUPS=1`). */
+  subgroups?: boolean;
+}
+
+let defaults: KernelDefaults = {};
+
+/**
+ * Set, for this process or page, what the `PREFIX_EDGE_KERNELS`, `PREFIX_EDGE_F16` and
+ * `PREFIX_EDGE_SUBGROUPS` variables would say: a page has no environment. A field given here
+ * wins over the variable; `setKernelDefaults({})` goes back to the environment alone. Contexts
+ * created afterwards use it (a per-call `kernels` option still wins over both).
+ *
+ * @param d the defaults
+ * @throws {PrefixEdgeError} `INVALID_INPUT` for an unknown kernel set name
+ *
+ * @example Subgroup reductions in a page
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { kernelEnv, setKernelDefaults } from "./kernel_set.ts";
+ * setKernelDefaults({ kernels: "hardware", subgroups: true });
+ * assertEquals(kernelEnv().subgroups, "1");
+ * setKernelDefaults({});
+ * ```
+ */
+export function setKernelDefaults(d: KernelDefaults): void {
+  if (d.kernels !== undefined && !KERNEL_SET_NAMES.includes(d.kernels)) {
+    throw new PrefixEdgeError(
+      "INVALID_INPUT",
+      `Cannot set the kernel defaults: kernels is "${d.kernels}", expected ${
+        KERNEL_SET_NAMES.join(" or ")
+      }`,
+    );
+  }
+  defaults = { ...d };
+}
+
 /**
  * `PREFIX_EDGE_KERNELS`, `PREFIX_EDGE_F16` and `PREFIX_EDGE_SUBGROUPS`, read without failing
- * where env access is denied.
+ * where env access is denied or there is no `Deno` (a page), with {@link setKernelDefaults}'s
+ * fields in their place where set.
  */
 export function kernelEnv(): { kernels?: string; f16?: string; subgroups?: string } {
+  let env: { kernels?: string; f16?: string; subgroups?: string };
   try {
-    return {
+    env = {
       kernels: Deno.env.get("PREFIX_EDGE_KERNELS"),
       f16: Deno.env.get("PREFIX_EDGE_F16"),
       subgroups: Deno.env.get("PREFIX_EDGE_SUBGROUPS"),
     };
   } catch {
-    return {};
+    env = {};
   }
+  const flag = (b: boolean | undefined, v: string | undefined) =>
+    b === undefined ? v : b ? "1" : "0";
+  return {
+    kernels: defaults.kernels ?? env.kernels,
+    f16: flag(defaults.f16, env.f16),
+    subgroups: flag(defaults.subgroups, env.subgroups),
+  };
 }

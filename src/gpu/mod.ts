@@ -11,9 +11,12 @@ export {
   HARDWARE_MATMUL_TILE,
   HARDWARE_WORKGROUP_BYTES,
   KERNEL_SET_NAMES,
+  type KernelDefaults,
+  kernelEnv,
   kernelFile,
   type KernelSet,
   type KernelSetName,
+  setKernelDefaults,
   SUBGROUP_KERNELS,
 } from "./kernel_set.ts";
 export {
@@ -22,6 +25,7 @@ export {
   GpuContext,
   loadKernel,
   type PassTimes,
+  setKernelBaseUrl,
 } from "./gpu_context.ts";
 export { MatmulXW, type MatmulXWArgs } from "./matmul_xw.ts";
 export { MatmulXWt, type MatmulXWtArgs } from "./matmul_xwt.ts";

@@ -32,4 +32,5 @@ export {
   type OrtBackend,
   type OrtSession,
   type OrtTensor,
+  setOrtWasmPaths,
 } from "./ort_backend.ts";

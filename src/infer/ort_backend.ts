@@ -54,6 +54,27 @@ export interface BackendSetup {
 type OrtModule = typeof Ort;
 
 let webModule: Promise<OrtModule> | undefined;
+let wasmPathsOverride: string | undefined;
+
+/**
+ * Where onnxruntime-web fetches its `.wasm` (and threaded `.mjs`) files: a folder URL, set
+ * before the first WASM or WebGPU session (ORT reads it once). A page that imports the browser
+ * build gets the folder beside the bundle; in Deno the package's own files are used (the
+ * default, `undefined`). With it set, WASM threads are ORT's own (a page starts its workers
+ * itself; it needs cross-origin isolation for more than one thread).
+ *
+ * @param prefix the folder's URL (ending in `/`), or undefined for the default
+ *
+ * @example Serve ORT's files from a folder of your own
+ * ```ts
+ * import { setOrtWasmPaths } from "./ort_backend.ts";
+ * setOrtWasmPaths("https://example.com/assets/ort/");
+ * setOrtWasmPaths(undefined); // back to the default
+ * ```
+ */
+export function setOrtWasmPaths(prefix: string | URL | undefined): void {
+  wasmPathsOverride = prefix === undefined ? undefined : String(prefix);
+}
 let nativeModule: Promise<OrtModule> | undefined;
 let wasmInitialized = false;
 
@@ -143,6 +164,10 @@ function configureWasm(ort: OrtModule, threads: number): void {
   if (wasmInitialized) return; // ORT reads these once, at its first WASM session.
   wasmInitialized = true;
   ort.env.wasm.numThreads = threads;
+  if (wasmPathsOverride !== undefined) {
+    ort.env.wasm.wasmPaths = wasmPathsOverride;
+    return;
+  }
   if (threads === 1) return;
   // ORT starts its pthread workers from a script it fetches and re-imports
   // through a `blob:` URL, which Deno's loader for npm code refuses. Pointing

@@ -10,7 +10,6 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { basename, dirname, join } from "pathe";
 import denoJson from "../../deno.json" with { type: "json" };
 import { PrefixEdgeError } from "../errors/mod.ts";
@@ -181,7 +180,7 @@ export async function exportOnnx(
       source: {
         family: config.family,
         modelType: config.modelType,
-        configSha256: hashBytes(configBytes),
+        configSha256: await hashBytes(configBytes),
         weightsSha256: await hashFile(weightsPath),
         weightsBytes: (await Deno.stat(weightsPath)).size,
         fingerprint: (await modelFingerprint(await loadModel(modelDir), "safetensors-sample-v1"))
@@ -228,12 +227,24 @@ async function readOrFail(path: string, statOnly = false): Promise<Uint8Array> {
   }
 }
 
-function hashBytes(b: Uint8Array): string {
-  return createHash("sha256").update(b).digest("hex");
+type NodeCrypto = typeof import("node:crypto");
+let nodeCrypto: Promise<NodeCrypto> | undefined;
+
+/**
+ * node:crypto, loaded where an export runs (a page never exports; the browser build must not
+ * import node modules, so the specifier is not a literal its bundler would follow).
+ */
+function loadNodeCrypto(): Promise<NodeCrypto> {
+  const name = "node:crypto";
+  return nodeCrypto ??= import(name) as Promise<NodeCrypto>;
+}
+
+async function hashBytes(b: Uint8Array): Promise<string> {
+  return (await loadNodeCrypto()).createHash("sha256").update(b).digest("hex");
 }
 
 async function hashFile(path: string): Promise<string> {
-  const h = createHash("sha256");
+  const h = (await loadNodeCrypto()).createHash("sha256");
   const file = await Deno.open(path);
   for await (const chunk of file.readable) h.update(chunk); // closes the file at the end
   return h.digest("hex");
