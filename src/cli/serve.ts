@@ -20,6 +20,8 @@ import {
 } from "./_args.ts";
 
 const DEFAULT_MODEL = fileURLToPath(new URL("../../models/stories260K", import.meta.url));
+/** The browser build (`deno task build:web`), whose playground `/` serves. */
+const WEB_BUILD = fileURLToPath(new URL("../../dist/web", import.meta.url));
 
 const SPEC: CliSpec = {
   usage: "deno task serve [--model DIR] [--bundles DIR|URL] [options]",
@@ -111,6 +113,11 @@ const SPEC: CliSpec = {
       type: "string",
       valueName: "N",
       description: "Largest max_tokens a request may ask for (default 512)",
+    },
+    "no-ui": {
+      type: "boolean",
+      description:
+        "Do not serve the playground page at / (default: served from dist/web, which deno task build:web makes)",
     },
   },
 };
@@ -214,6 +221,7 @@ async function main(): Promise<void> {
     },
     limits: { maxTokens: positive(values, "max-tokens", 512) },
     ...(values.cors !== undefined ? { cors: parseCorsOrigins(values.cors as string) } : {}),
+    ...(values["no-ui"] === true ? {} : { ui: WEB_BUILD }),
     log,
   });
   const cfg = model.config;
@@ -230,6 +238,14 @@ async function main(): Promise<void> {
   }
   log(`uploads: ${adminToken ? "on (bearer token)" : "off (no --token-file)"}`);
   if (values.cors !== undefined) log(`cors: ${values.cors}`);
+  if (values["no-ui"] !== true) {
+    const built = await Deno.stat(`${WEB_BUILD}/index.html`).then(() => true, () => false);
+    log(
+      built
+        ? "playground: at / (the page trains and runs prefixes in the browser)"
+        : "playground: not built (deno task build:web makes it; --no-ui hides this line)",
+    );
+  }
   const server = Deno.serve({
     port,
     hostname,

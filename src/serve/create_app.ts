@@ -19,6 +19,7 @@ import { createScheduler, Scheduler, type SchedulerOptions } from "./scheduler.t
 import { ServerMetrics } from "./server_metrics.ts";
 import { MetricsRegistry } from "./prometheus.ts";
 import { addTaskRoutes } from "./task_routes.ts";
+import { addUiRoutes } from "./ui_routes.ts";
 import { type BundleDecoder, TaskRegistry } from "./task_registry.ts";
 
 /**
@@ -96,6 +97,11 @@ export interface CreateAppOptions {
    * works too). Absent: no CORS headers, so cross-origin browser pages cannot call it.
    */
   cors?: string | string[];
+  /**
+   * The browser build's folder (`dist/web/`): its playground is served at `/` (a redirect to
+   * `/ui/`). Absent: no page.
+   */
+  ui?: string;
 }
 
 /** The app plus the parts a caller may want to reach (tests, shutdown). */
@@ -109,7 +115,8 @@ export interface ServeApp extends Hono {
  *
  * Routes: `GET /healthz`, `GET /v1/tasks`, `GET /v1/models`, `GET /v1/models/:id`,
  * `POST /v1/tasks/:task/generate`, `POST /v1/completions`, `POST /v1/chat/completions`,
- * `PUT /v1/tasks/:task`, `DELETE /v1/tasks/:task`, `GET /metrics`.
+ * `PUT /v1/tasks/:task`, `DELETE /v1/tasks/:task`, `GET /metrics`; with `ui`, the playground at
+ * `GET /` and `GET /ui/*`.
  * Every error answers `{"error":{"code","message","type","param"}}`; a known path with the
  * wrong method is 405 with an `Allow` header. With `cors`, browsers on those origins may call it.
  *
@@ -268,6 +275,7 @@ export function createApp(options: CreateAppOptions): ServeApp {
 
   addTaskRoutes(app, ctx);
   addGenerationRoutes(app, ctx);
+  if (options.ui !== undefined) addUiRoutes(app, options.ui);
 
   return Object.assign(app, { serve: ctx as Readonly<ServeContext> });
 }
