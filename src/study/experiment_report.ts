@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "pathe";
 import { gatesChartSvg, lineChartSvg, type PlotSeries } from "../eval/mod.ts";
 import type { ExperimentState } from "./experiment_state.ts";
 import { METHOD_SETTINGS, type MethodName, METHODS } from "./experiment_grid.ts";

@@ -12,12 +12,11 @@
  *
  * @module
  */
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "pathe";
 import { loadPrefixSource, taskEosTokenIds } from "../bundle/mod.ts";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { type ExecutionProvider, InferenceEngine } from "../infer/mod.ts";
-import { type LoadedModel, loadModel, type Prefix } from "../model/mod.ts";
+import { fileUrlToPath, type LoadedModel, loadModel, type Prefix } from "../model/mod.ts";
 import {
   type DataFormat,
   type EvalRecord,
@@ -64,7 +63,7 @@ export type {
 };
 import { labelledProgressBar } from "./progress.ts";
 
-const DEFAULT_MODEL = fileURLToPath(new URL("../../models/stories260K", import.meta.url));
+const DEFAULT_MODEL = fileUrlToPath(new URL("../../models/stories260K", import.meta.url));
 
 /** What an experiment runs. */
 export interface ExperimentOptions {

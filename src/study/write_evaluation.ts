@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "pathe";
 import type { EvaluationResult } from "./evaluate.ts";
 
 /** Where an evaluation went. */

@@ -13,6 +13,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { buildPlayground } from "./playground/build_playground.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 /** onnxruntime-web's files that its `/webgpu` entry (the one the SDK imports) loads. */
@@ -86,23 +87,26 @@ export async function buildWeb(out: URL, log: (line: string) => void = console.l
   await Deno.remove(out, { recursive: true }).catch(() => {});
   await Deno.mkdir(out, { recursive: true });
   const mod = new URL("mod.js", out);
-  const bundled = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "bundle",
-      "--quiet",
-      "--platform",
-      "browser",
-      "--output",
-      fileURLToPath(mod),
-      fileURLToPath(new URL("src/web/mod.ts", ROOT)),
-    ],
-    cwd: ROOT,
-    stdout: "inherit",
-    stderr: "piped",
-  }).output();
-  if (bundled.code !== 0) {
-    throw new Error(`deno bundle failed:\n${new TextDecoder().decode(bundled.stderr)}`);
-  }
+  const bundle = async (entry: URL, output: URL) => {
+    const bundled = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "bundle",
+        "--quiet",
+        "--platform",
+        "browser",
+        "--output",
+        fileURLToPath(output),
+        fileURLToPath(entry),
+      ],
+      cwd: ROOT,
+      stdout: "inherit",
+      stderr: "piped",
+    }).output();
+    if (bundled.code !== 0) {
+      throw new Error(`deno bundle failed:\n${new TextDecoder().decode(bundled.stderr)}`);
+    }
+  };
+  await bundle(new URL("src/web/mod.ts", ROOT), mod);
   const code = await Deno.readTextFile(mod);
   const bad = nodeImports(code);
   if (bad.length > 0) {
@@ -117,8 +121,15 @@ export async function buildWeb(out: URL, log: (line: string) => void = console.l
   }
   await Deno.mkdir(new URL("ort/", out), { recursive: true });
   for (const f of ORT_FILES) await Deno.copyFile(new URL(f, ortDist), new URL(`ort/${f}`, out));
+  const page = await buildPlayground(out, bundle);
+  const bad2 = nodeImports(await Deno.readTextFile(new URL("playground.js", out)));
+  if (bad2.length > 0) {
+    throw new Error(
+      `the playground imports node modules, which a page cannot load:\n${bad2.join("\n")}`,
+    );
+  }
   log(
-    `built ${fileURLToPath(out)}: mod.js (${
+    `built ${fileURLToPath(out)}: the playground (${page.length} files), mod.js (${
       (code.length / 1024).toFixed(0)
     } KB), ${kernels} kernels, ${ORT_FILES.length} onnxruntime-web files`,
   );

@@ -83,9 +83,13 @@ export {
   BundleError,
   type BundleManifest,
   type CreateBundleOptions,
+  formatTaskPrompt,
   modelFingerprint,
   PrefixBundle,
   type ReadBundleOptions,
+  taskEosTokenIds,
+  type TaskUsage,
+  taskUsageOf,
   validateTaskName,
 } from "../bundle/mod.ts";
 
@@ -126,7 +130,37 @@ export {
   trainSteps,
   type TrainStepsOptions,
 } from "../train/mod.ts";
-export { collateBatch, IGNORE_INDEX, parseJsonl, tokenizeDataset } from "../train/data/mod.ts";
+export {
+  collateBatch,
+  IGNORE_INDEX,
+  type LoadedExamples,
+  parseExamples,
+  parseJsonl,
+  taskUsage,
+  tokenizeDataset,
+  type TokenizedDataset,
+} from "../train/data/mod.ts";
+
+// The training loop, in a page: memory or the origin's private file system hold the run, an
+// AbortSignal stops it, and the main job's settings are the CLI's.
+export {
+  type EvalRecord,
+  MAIN_JOB_FILES,
+  MAIN_JOB_OPTIONS,
+  memoryRun,
+  type MetricsRecord,
+  readCheckpoint,
+  type RunFiles,
+  train,
+  type TrainData,
+  type TrainHooks,
+  type TrainRecord,
+  type TrainResult,
+  type TrainRunOptions,
+} from "../train/mod.ts";
+export { opfsRun, removeOpfsRun } from "./opfs_run.ts";
+export { type EndOfOutput, endOfOutputToken } from "../model/mod.ts";
+export { type GenerationDevMetric, generationDevMetric } from "../study/mod.ts";
 export { linearWarmupDecay } from "../train/schedule.ts";
 
 // WebGPU: the adapter, and the page's stand-ins for the PREFIX_EDGE_* variables.
