@@ -30,6 +30,7 @@ const TYPES: Record<string, string> = {
   ".wasm": "application/wasm",
   ".wgsl": "text/plain; charset=utf-8",
   ".txt": "text/plain; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
 };
 
 /** Chromium's flags for headless WebGPU on SwiftShader (no GPU needed). */
@@ -42,16 +43,19 @@ export const CHROMIUM_ARGS = [
   "--enable-unsafe-swiftshader",
 ];
 
-/** The Chromium to drive: `CHROMIUM_PATH`, else the first of the usual places that exists. */
+/**
+ * The Chromium to drive: `CHROMIUM_PATH`, else `chromium`, `chromium-browser` or
+ * `google-chrome` on the PATH.
+ */
 export function findChromium(): string | null {
-  const candidates = [
-    Deno.env.get("CHROMIUM_PATH"),
-    "/usr/bin/chromium",
-    "/usr/bin/chromium-browser",
-    "/usr/bin/google-chrome",
-  ];
-  for (const c of candidates) {
-    if (c && statOrNull(c)?.isFile) return c;
+  const explicit = Deno.env.get("CHROMIUM_PATH");
+  if (explicit) return statOrNull(explicit)?.isFile ? explicit : null;
+  const dirs = (Deno.env.get("PATH") ?? "/usr/bin").split(":").filter(Boolean);
+  for (const name of ["chromium", "chromium-browser", "google-chrome"]) {
+    for (const dir of dirs) {
+      const p = join(dir, name);
+      if (statOrNull(p)?.isFile) return p;
+    }
   }
   return null;
 }
