@@ -175,6 +175,7 @@ export class GpuContext {
       env.subgroups,
     );
     if (opts.kernels) set.reason = "chosen by the caller";
+    else if (env.kernelsFrom === "setKernelDefaults") set.reason = "forced by setKernelDefaults";
     return new GpuContext(device, set);
   }
 

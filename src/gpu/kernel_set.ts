@@ -229,7 +229,13 @@ export function setKernelDefaults(d: KernelDefaults): void {
  * where env access is denied or there is no `Deno` (a page), with {@link setKernelDefaults}'s
  * fields in their place where set.
  */
-export function kernelEnv(): { kernels?: string; f16?: string; subgroups?: string } {
+export function kernelEnv(): {
+  kernels?: string;
+  f16?: string;
+  subgroups?: string;
+  /** Where `kernels` came from, when it is set. */
+  kernelsFrom?: "setKernelDefaults" | "PREFIX_EDGE_KERNELS";
+} {
   let env: { kernels?: string; f16?: string; subgroups?: string };
   try {
     env = {
@@ -242,9 +248,13 @@ export function kernelEnv(): { kernels?: string; f16?: string; subgroups?: strin
   }
   const flag = (b: boolean | undefined, v: string | undefined) =>
     b === undefined ? v : b ? "1" : "0";
+  const kernels = defaults.kernels ?? env.kernels;
   return {
-    kernels: defaults.kernels ?? env.kernels,
+    kernels,
     f16: flag(defaults.f16, env.f16),
     subgroups: flag(defaults.subgroups, env.subgroups),
+    ...(kernels
+      ? { kernelsFrom: defaults.kernels ? "setKernelDefaults" : "PREFIX_EDGE_KERNELS" as const }
+      : {}),
   };
 }

@@ -7,6 +7,7 @@ import {
   GpuContext,
   HARDWARE_WORKGROUP_BYTES,
   kernelFile,
+  setKernelDefaults,
   SUBGROUP_KERNELS,
 } from "../../src/gpu/mod.ts";
 
@@ -164,6 +165,18 @@ Deno.test("GpuContext takes its kernel set from PREFIX_EDGE_KERNELS, and a calle
     const sw = await GpuContext.create({ kernels: "software" });
     assertEquals(sw.kernelSet.name, "software");
     sw.destroy();
+    // A page's stand-in for the variable wins over it, and says so.
+    setKernelDefaults({ kernels: "software" });
+    try {
+      const page = await GpuContext.create();
+      assertEquals([page.kernelSet.name, page.kernelSet.reason], [
+        "software",
+        "forced by setKernelDefaults",
+      ]);
+      page.destroy();
+    } finally {
+      setKernelDefaults({});
+    }
     Deno.env.set("PREFIX_EDGE_KERNELS", "turbo");
     await GpuContext.create().then(
       () => assert(false, "an unknown PREFIX_EDGE_KERNELS was accepted"),
