@@ -67,12 +67,20 @@ let wasmPathsOverride: string | undefined;
  *
  * @example Serve ORT's files from a folder of your own
  * ```ts
+ * import { throws } from "node:assert";
  * import { setOrtWasmPaths } from "./ort_backend.ts";
  * setOrtWasmPaths("https://example.com/assets/ort/");
  * setOrtWasmPaths(undefined); // back to the default
+ * throws(() => setOrtWasmPaths("not a url"), { code: "INVALID_INPUT" });
  * ```
  */
 export function setOrtWasmPaths(prefix: string | URL | undefined): void {
+  if (prefix !== undefined && !URL.canParse(String(prefix))) {
+    throw new PrefixEdgeError(
+      "INVALID_INPUT",
+      `Cannot set onnxruntime-web's file location: "${prefix}" is not a URL`,
+    );
+  }
   wasmPathsOverride = prefix === undefined ? undefined : String(prefix);
 }
 let nativeModule: Promise<OrtModule> | undefined;

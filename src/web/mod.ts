@@ -10,7 +10,8 @@
  * `dist/web/` as it is needs no set-up. Run from its source (in Deno, under `src/web/`) it
  * leaves the defaults alone: the repository's `kernels/` and the npm package's files.
  *
- * @example In a page
+ * @example In a page (not run here: it imports the built bundle, which a page loads; the
+ * browser tests in tests/web/ run the same calls in Chromium)
  * ```ts ignore
  * import { loadModel, lossAndGrads, PrefixModule } from "./dist/web/mod.js";
  * const model = await loadModel("https://example.com/models/stories260K/");
