@@ -6,12 +6,12 @@
  * @module
  */
 import { join } from "node:path";
-import { type ExportDtype, exportOnnx } from "../onnx/mod.ts";
+import { EXPORT_DTYPES, type ExportDtype, exportOnnx } from "../onnx/mod.ts";
 import { formatDuration, ProgressBar } from "../train/mod.ts";
 import { type CliSpec, parseCli, runCli, UsageError } from "./_args.ts";
 
 const SPEC: CliSpec = {
-  usage: "deno task export-onnx --model DIR [--dtype f32|f16|q8] [--optimize] [--out FILE]",
+  usage: "deno task export-onnx --model DIR [--dtype f32|f16|q8|q4] [--optimize] [--out FILE]",
   description:
     "Export a GPT-2 or Llama checkpoint (config.json + model.safetensors) as an ONNX decoder with\n" +
     "past_key_values (Optimum / transformers.js names), and record how in onnx/export.json.\n" +
@@ -22,7 +22,8 @@ const SPEC: CliSpec = {
       type: "string",
       valueName: "DTYPE",
       description:
-        "weight storage: f32 (default, exact), f16 (half the size), q8 (int8 matrices with per-channel scales)",
+        "weight storage: f32 (default, exact), f16 (half the size), q8 (int8 matrices with per-channel scales), " +
+        "q4 (4-bit matrices and 8-bit tables in blocks of 32 run by ORT's MatMulNBits, about 1/5 of the size)",
     },
     optimize: {
       type: "boolean",
@@ -43,8 +44,8 @@ async function main(): Promise<void> {
   const dir = values.model as string | undefined;
   if (!dir) throw new UsageError("Cannot parse arguments: --model DIR is required (see --help)");
   const dtype = ((values.dtype as string | undefined) ?? "f32") as ExportDtype;
-  if (!["f32", "f16", "q8"].includes(dtype)) {
-    throw new UsageError(`Cannot parse --dtype: "${dtype}" is not f32, f16 or q8`);
+  if (!EXPORT_DTYPES.includes(dtype)) {
+    throw new UsageError(`Cannot parse --dtype: "${dtype}" is not ${EXPORT_DTYPES.join(", ")}`);
   }
   const started = performance.now();
   let bar: ProgressBar | undefined;

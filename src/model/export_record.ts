@@ -21,13 +21,16 @@ export interface ExportRecord {
   /** ISO time of the export. */
   createdAt: string;
   /** Weight storage. */
-  dtype: "f32" | "f16" | "q8";
+  dtype: "f32" | "f16" | "q8" | "q4";
   /** Options that shaped the graph. */
   options: {
     optimize: boolean;
     opset: number;
     externalData: boolean;
-    /** ORT contrib ops the graph uses (`com.microsoft` domain); empty without `optimize`. */
+    /**
+     * ORT contrib ops the graph uses (`com.microsoft` domain): `MultiHeadAttention` with
+     * `optimize`, `MatMulNBits` with dtype q4; empty otherwise.
+     */
     fusedOps: string[];
   };
   /** What was exported. */

@@ -35,6 +35,21 @@ export interface OpOptions {
   domain?: string;
 }
 
+/** A node offered to a {@link GraphBuilder.setLowering} lowering. */
+export interface NodeRequest {
+  /** The operator. */
+  opType: string;
+  /** The values it reads. */
+  inputs: readonly string[];
+  /** Its attributes. */
+  attrs: Readonly<Record<string, Attr>>;
+  /** Output names, domain. */
+  opts: OpOptions;
+}
+
+/** Builds nodes in place of a requested one and returns their outputs, or declines. */
+export type NodeLowering = (node: NodeRequest) => string[] | undefined;
+
 /** What {@link GraphBuilder.toSpec} adds to the graph. */
 export interface ModelOptions {
   /** Default-domain opset (default 17). */
@@ -74,6 +89,7 @@ export class GraphBuilder {
   readonly #constants = new Map<string, string>();
   #scope = "";
   #counter = 0;
+  #lowering?: NodeLowering;
 
   /** @param name the graph's name */
   constructor(name: string) {
@@ -180,6 +196,19 @@ export class GraphBuilder {
   }
 
   /**
+   * Install a lowering: each node added after this is first offered to `lower`, which may build
+   * other nodes in its place (in order, so the graph stays topologically sorted) and return their
+   * outputs, or return `undefined` to keep the node. The nodes it builds are not offered again.
+   * The q4 export uses it to turn `MatMul`, `Gemm` and `Gather` on a 4-bit weight into
+   * `MatMulNBits` and a dequantizing gather.
+   *
+   * @param lower the lowering, or `undefined` to remove it
+   */
+  setLowering(lower: NodeLowering | undefined): void {
+    this.#lowering = lower;
+  }
+
+  /**
    * Add a node with several outputs.
    *
    * @param opType the operator
@@ -194,6 +223,16 @@ export class GraphBuilder {
     attrs: Readonly<Record<string, Attr>> = {},
     opts: OpOptions = {},
   ): string[] {
+    const lower = this.#lowering;
+    if (lower) {
+      this.#lowering = undefined;
+      try {
+        const outs = lower({ opType, inputs, attrs, opts });
+        if (outs) return outs;
+      } finally {
+        this.#lowering = lower;
+      }
+    }
     const name = `${this.#scope}${opType}_${this.#counter++}`;
     const outs = typeof opts.outputs === "object"
       ? [...opts.outputs]

@@ -5,7 +5,14 @@
  *
  * @module
  */
-export { type Attr, GraphBuilder, type ModelOptions, type OpOptions } from "./graph_builder.ts";
+export {
+  type Attr,
+  GraphBuilder,
+  type ModelOptions,
+  type NodeLowering,
+  type NodeRequest,
+  type OpOptions,
+} from "./graph_builder.ts";
 export type {
   AttributeValue,
   ElemType,
@@ -24,7 +31,13 @@ export {
 } from "./export_decoder.ts";
 // The record lives with the model folder's layout; re-exported here, where exports are made.
 export { type ExportRecord, readExportRecord } from "../model/mod.ts";
-export type { ExportDtype } from "./decoder_weights.ts";
+export {
+  EXPORT_DTYPES,
+  type ExportDtype,
+  Q4_BLOCK,
+  Q4_ZERO_POINTS,
+  quantizeBlocks,
+} from "./decoder_weights.ts";
 
 // The building blocks of a decoder graph, for graphs that extend the exporter's (the ONNX Runtime
 // training graph adds a backward to each layer's forward).
