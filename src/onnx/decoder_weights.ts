@@ -235,7 +235,11 @@ export class DecoderWeights {
     throw new Error(`DecoderWeights: q4 weight "${req.source}" cannot be read by ${opType}`);
   }
 
-  /** Rows `ids` of a 4-bit table, dequantized to float32 `[...ids, K]` with standard ops. */
+  /**
+   * Rows `ids` of a block-quantized table, dequantized to float32 `[...ids, K]` with standard ops.
+   * The export stores tables in 8 bits; the 4-bit and zero-point paths serve tables quantized
+   * like the matrices (measured that way for docs/onnx-export.md, not exported today).
+   */
   #gatherQ4(req: WeightRequest, ids: string, outputs: OpOptionsOutputs): string {
     const g = this.g;
     const { K, bits } = req.q4!;
