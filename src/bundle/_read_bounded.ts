@@ -9,6 +9,50 @@ import { concatBytes, fileUrlToPath, readAt } from "../model/mod.ts";
 import { BundleError } from "./bundle_error.ts";
 
 /**
+ * Read a response's body, refusing it once it passes `maxBytes`: first by its `Content-Length`,
+ * then while streaming (a chunked body has none). The body is cancelled when refused.
+ *
+ * @param res the response (status already checked)
+ * @param maxBytes bound
+ * @param tooLarge the error to throw, given the declared size or "more than N"
+ * @returns the bytes
+ *
+ * @example Read a small body
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { readResponseBounded } from "./_read_bounded.ts";
+ * const bytes = await readResponseBounded(new Response("abc"), 10, () => new Error("too large"));
+ * assertEquals(bytes.length, 3);
+ * ```
+ */
+export async function readResponseBounded(
+  res: Response,
+  maxBytes: number,
+  tooLarge: (size: number | string) => Error,
+): Promise<Uint8Array> {
+  const declared = Number(res.headers.get("content-length") ?? NaN);
+  if (declared > maxBytes) {
+    await res.body?.cancel();
+    throw tooLarge(declared);
+  }
+  if (!res.body) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw tooLarge(`more than ${maxBytes}`);
+    }
+    chunks.push(value);
+  }
+  return concatBytes(chunks);
+}
+
+/**
  * Read a file or URL, refusing it once it passes `maxBytes`.
  *
  * @param pathOrUrl path, `file:` URL or `http(s):` URL
@@ -48,25 +92,7 @@ export async function readBounded(pathOrUrl: string | URL, maxBytes: number): Pr
         `Cannot fetch ${source}: HTTP ${res.status} ${res.statusText}`,
       );
     }
-    const declared = Number(res.headers.get("content-length") ?? NaN);
-    if (declared > maxBytes) {
-      await res.body?.cancel();
-      throw tooLarge(declared);
-    }
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    const reader = res.body!.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (total > maxBytes) {
-        await reader.cancel();
-        throw tooLarge(`more than ${maxBytes}`);
-      }
-      chunks.push(value);
-    }
-    return concatBytes(chunks);
+    return await readResponseBounded(res, maxBytes, tooLarge);
   }
   const path = url ? fileUrlToPath(url) : source;
   let file: Deno.FsFile;

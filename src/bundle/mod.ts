@@ -6,6 +6,7 @@
  * @module
  */
 export { BundleError } from "./bundle_error.ts";
+export { readResponseBounded } from "./_read_bounded.ts";
 export {
   type BaseArchitecture,
   type BaseFingerprint,

@@ -1,10 +1,23 @@
 /**
  * Where bundles live: a store only moves bytes (`<task>.prefix.zip`); the
  * registry verifies them. Implementations: {@link FolderBundleStore},
- * {@link HttpBundleStore}, {@link MemoryBundleStore}.
+ * {@link HttpBundleStore}, {@link MemoryBundleStore}, {@link S3BundleStore}.
+ *
+ * A store that can tell versions of a bundle (an S3 or HTTP ETag, a file's inode, size and
+ * mtime, a counter in memory) implements {@link BundleStore.readVersion}; the registry then
+ * revalidates what it has cached at most every `revalidateMs`, so replicas on one store agree.
  *
  * @module
  */
+
+/**
+ * What {@link BundleStore.readVersion} found: no bundle, the same version as the caller's, or
+ * the bytes of another version with its tag (`null` when the store gave none).
+ */
+export type VersionedRead =
+  | { status: "missing" }
+  | { status: "unchanged" }
+  | { status: "found"; bytes: Uint8Array; version: string | null };
 
 /** A place that holds `<task>.prefix.zip` files. */
 export interface BundleStore {
@@ -22,9 +35,10 @@ export interface BundleStore {
   /**
    * Store a task's bundle, replacing any old one atomically: a reader sees
    * either the old bytes or the new ones, never a mix.
+   * @returns the new version's tag, when the store tells one (see {@link BundleStore.readVersion})
    * @throws {PrefixEdgeError} `STORE_READ_ONLY`
    */
-  write(task: string, bytes: Uint8Array): Promise<void>;
+  write(task: string, bytes: Uint8Array): Promise<string | null | void>;
   /**
    * Remove a task's bundle.
    * @returns whether there was one
@@ -38,6 +52,17 @@ export interface BundleStore {
    *   list (an HTTP base URL)
    */
   list(): Promise<string[] | null>;
+  /**
+   * Read a task's bundle unless the store still holds the version tagged `known` (a conditional
+   * GET with `If-None-Match`, or a `stat`). Optional: a store without it is read once per task
+   * and never revalidated.
+   *
+   * @param task the task name
+   * @param known the version the caller holds, or `null` for none
+   * @returns `missing`, `unchanged`, or `found` with the bytes and their version tag
+   * @throws {PrefixEdgeError} as {@link BundleStore.read}
+   */
+  readVersion?(task: string, known: string | null): Promise<VersionedRead>;
 }
 
 /** The file name of a task's bundle. */

@@ -82,6 +82,11 @@ export interface CreateAppOptions {
   decode?: BundleDecoder;
   /** Memory budget for decoded prefixes, bytes (default 256 MiB). */
   budgetBytes?: number;
+  /**
+   * Check a cached task against the store at most this often, ms (default 5000; when no
+   * `registry` is given). Replicas on one store agree within this bound.
+   */
+  revalidateMs?: number;
   /** A ready scheduler, or options for a new one. */
   scheduler?: Scheduler | SchedulerOptions;
   /** Bearer token for PUT/DELETE; `null`/absent turns those routes off. */
@@ -169,6 +174,8 @@ export function createApp(options: CreateAppOptions): ServeApp {
       budgetBytes: options.budgetBytes,
       config: options.engine.config,
       metrics,
+      revalidateMs: options.revalidateMs,
+      log: (line) => (options.log ?? ((l: string) => console.error(l)))(line),
     });
   }
   const scheduler = options.scheduler instanceof Scheduler
@@ -256,7 +263,11 @@ export function createApp(options: CreateAppOptions): ServeApp {
         vocab_size: cfg.vocabSize,
       },
       execution_provider: ctx.engine.executionProvider ?? null,
-      store: { location: registry.store.location, writable: registry.store.writable },
+      store: {
+        location: registry.store.location,
+        writable: registry.store.writable,
+        revalidate_s: registry.store.readVersion ? registry.revalidateMs / 1000 : null,
+      },
       uploads_enabled: ctx.adminToken !== null,
       scheduler: healthScheduler(scheduler),
       tasks_loaded: registry.cached().length,

@@ -12,7 +12,12 @@
 import { join } from "node:path";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { readAt } from "../model/mod.ts";
-import { bundleFileName, type BundleStore, DEFAULT_MAX_BUNDLE_BYTES } from "./bundle_store.ts";
+import {
+  bundleFileName,
+  type BundleStore,
+  DEFAULT_MAX_BUNDLE_BYTES,
+  type VersionedRead,
+} from "./bundle_store.ts";
 import { TASK_NAME_PATTERN, validateTaskName } from "./task_name.ts";
 
 const SUFFIX = ".prefix.zip";
@@ -62,18 +67,28 @@ export class FolderBundleStore implements BundleStore {
   }
 
   async read(task: string): Promise<Uint8Array | null> {
-    const top = await this.#readFile(this.#path(task));
-    if (top) return top;
-    const run = await this.#runPath(task);
-    return run ? await this.#readFile(run) : null;
+    const got = await this.readVersion(task, null);
+    return got.status === "found" ? got.bytes : null;
   }
 
-  async #readFile(path: string): Promise<Uint8Array | null> {
+  /**
+   * The bytes unless the file is still the version `known`. A file's version is its inode,
+   * size and modification time (`ino:size:mtime`): a write renames a new file into place, so
+   * every write gets a new inode even within one millisecond.
+   */
+  async readVersion(task: string, known: string | null): Promise<VersionedRead> {
+    const top = await this.#readFile(this.#path(task), known);
+    if (top.status !== "missing") return top;
+    const run = await this.#runPath(task);
+    return run ? await this.#readFile(run, known) : top;
+  }
+
+  async #readFile(path: string, known: string | null): Promise<VersionedRead> {
     let file: Deno.FsFile;
     try {
       file = await Deno.open(path, { read: true });
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return null;
+      if (e instanceof Deno.errors.NotFound) return { status: "missing" };
       throw new PrefixEdgeError(
         "TASK_LOAD_FAILED",
         `Cannot read ${path}: ${(e as Error).message}`,
@@ -83,26 +98,31 @@ export class FolderBundleStore implements BundleStore {
       );
     }
     try {
-      const { size } = await file.stat();
+      const stat = await file.stat();
+      const size = stat.size;
+      const version = fileVersion(stat);
+      if (version === known) return { status: "unchanged" };
       if (size > this.maxBytes) {
         throw new PrefixEdgeError(
           "BUNDLE_TOO_LARGE",
           `Cannot read bundle ${path}: ${size} bytes is over the limit of ${this.maxBytes}`,
         );
       }
-      return await readAt(file, 0, size);
+      return { status: "found", bytes: await readAt(file, 0, size), version };
     } finally {
       file.close();
     }
   }
 
-  async write(task: string, bytes: Uint8Array): Promise<void> {
+  async write(task: string, bytes: Uint8Array): Promise<string> {
     const path = this.#path(task);
     await Deno.mkdir(this.dir, { recursive: true });
     // Temp names start with "." so list() never reports a half-written task.
     const tmp = join(this.dir, `.${bundleFileName(task)}.${crypto.randomUUID()}.tmp`);
+    let written: Deno.FileInfo;
     try {
       await Deno.writeFile(tmp, bytes);
+      written = await Deno.stat(tmp); // a rename keeps the inode and mtime: the version it gets
       await Deno.rename(tmp, path);
     } catch (e) {
       await Deno.remove(tmp).catch(() => {});
@@ -112,6 +132,7 @@ export class FolderBundleStore implements BundleStore {
         { cause: e },
       );
     }
+    return fileVersion(written);
   }
 
   async remove(task: string): Promise<boolean> {
@@ -179,6 +200,11 @@ export class FolderBundleStore implements BundleStore {
     }
     return { tasks: [...names].sort(), skipped: skipped.sort() };
   }
+}
+
+/** A file's version tag: inode, size and modification time. */
+function fileVersion(stat: Deno.FileInfo): string {
+  return `${stat.ino ?? 0}:${stat.size}:${stat.mtime?.getTime() ?? 0}`;
 }
 
 /** The `*.prefix.zip` files directly in a folder (none when it is missing), sorted. */

@@ -5,8 +5,14 @@
  *
  * @module
  */
+import { readResponseBounded } from "../bundle/mod.ts";
 import { PrefixEdgeError } from "../errors/mod.ts";
-import { bundleFileName, type BundleStore, DEFAULT_MAX_BUNDLE_BYTES } from "./bundle_store.ts";
+import {
+  bundleFileName,
+  type BundleStore,
+  DEFAULT_MAX_BUNDLE_BYTES,
+  type VersionedRead,
+} from "./bundle_store.ts";
 import { validateTaskName } from "./task_name.ts";
 
 /** Options for {@link HttpBundleStore}. */
@@ -67,10 +73,22 @@ export class HttpBundleStore implements BundleStore {
   }
 
   async read(task: string): Promise<Uint8Array | null> {
+    const got = await this.readVersion(task, null);
+    return got.status === "found" ? got.bytes : null;
+  }
+
+  /**
+   * A conditional GET: `If-None-Match: <known>` answers `304` while the server still has that
+   * version. A version is the response's `ETag`, else `null` (the registry then compares bytes).
+   */
+  async readVersion(task: string, known: string | null): Promise<VersionedRead> {
     const url = new URL(bundleFileName(validateTaskName(task)), this.#base).href;
     let res: Response;
     try {
-      res = await this.#fetch(url, { signal: AbortSignal.timeout(this.#timeoutMs) });
+      res = await this.#fetch(url, {
+        signal: AbortSignal.timeout(this.#timeoutMs),
+        ...(known ? { headers: { "if-none-match": known } } : {}),
+      });
     } catch (e) {
       throw new PrefixEdgeError(
         "TASK_LOAD_FAILED",
@@ -82,36 +100,24 @@ export class HttpBundleStore implements BundleStore {
     }
     if (res.status === 404) {
       await res.body?.cancel();
-      return null;
+      return { status: "missing" };
+    }
+    if (res.status === 304 && known) {
+      await res.body?.cancel();
+      return { status: "unchanged" };
     }
     if (!res.ok) {
       await res.body?.cancel();
       throw new PrefixEdgeError("TASK_LOAD_FAILED", `Cannot fetch ${url}: HTTP ${res.status}`);
     }
-    const declared = Number(res.headers.get("content-length") ?? "0");
-    if (declared > this.#maxBytes) {
-      await res.body?.cancel();
-      throw new PrefixEdgeError(
+    const bytes = await readResponseBounded(res, this.#maxBytes, (n) =>
+      new PrefixEdgeError(
         "BUNDLE_TOO_LARGE",
-        `Cannot fetch ${url}: ${declared} bytes is over the limit of ${this.#maxBytes}`,
-      );
-    }
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    for await (const chunk of res.body ?? []) {
-      total += chunk.length;
-      if (total > this.#maxBytes) {
-        throw new PrefixEdgeError(
-          "BUNDLE_TOO_LARGE",
-          `Cannot fetch ${url}: more than ${this.#maxBytes} bytes`,
-        );
-      }
-      chunks.push(chunk);
-    }
-    const out = new Uint8Array(total);
-    let off = 0;
-    for (const c of chunks) out.set(c, (off += c.length) - c.length);
-    return out;
+        typeof n === "number"
+          ? `Cannot fetch ${url}: ${n} bytes is over the limit of ${this.#maxBytes}`
+          : `Cannot fetch ${url}: ${n} bytes`,
+      ));
+    return { status: "found", bytes, version: res.headers.get("etag") };
   }
 
   write(task: string, _bytes?: Uint8Array): Promise<void> {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { BundleStore } from "./bundle_store.ts";
+import type { BundleStore, VersionedRead } from "./bundle_store.ts";
 import { validateTaskName } from "./task_name.ts";
 
 /**
@@ -22,7 +22,9 @@ import { validateTaskName } from "./task_name.ts";
 export class MemoryBundleStore implements BundleStore {
   readonly writable = true;
   readonly location = "memory";
-  readonly #files = new Map<string, Uint8Array>();
+  readonly #files = new Map<string, { bytes: Uint8Array; version: string }>();
+  /** Every write gets a new version tag, never reused (a delete and a write are a new version). */
+  #writes = 0;
 
   /**
    * Create an in-memory store.
@@ -31,18 +33,27 @@ export class MemoryBundleStore implements BundleStore {
    */
   constructor(initial: Record<string, Uint8Array> = {}) {
     for (const [task, bytes] of Object.entries(initial)) {
-      this.#files.set(validateTaskName(task), bytes);
+      this.#files.set(validateTaskName(task), { bytes, version: `m${++this.#writes}` });
     }
   }
 
   read(task: string): Promise<Uint8Array | null> {
-    return Promise.resolve(this.#files.get(validateTaskName(task)) ?? null);
+    return Promise.resolve(this.#files.get(validateTaskName(task))?.bytes ?? null);
   }
 
-  write(task: string, bytes: Uint8Array): Promise<void> {
+  /** The bytes unless `known` is still the task's version (a counter of writes). */
+  readVersion(task: string, known: string | null): Promise<VersionedRead> {
+    const file = this.#files.get(validateTaskName(task));
+    if (!file) return Promise.resolve({ status: "missing" });
+    if (file.version === known) return Promise.resolve({ status: "unchanged" });
+    return Promise.resolve({ status: "found", bytes: file.bytes, version: file.version });
+  }
+
+  write(task: string, bytes: Uint8Array): Promise<string> {
     // A copy, so that the caller reusing its buffer cannot change a stored bundle.
-    this.#files.set(validateTaskName(task), bytes.slice());
-    return Promise.resolve();
+    const version = `m${++this.#writes}`;
+    this.#files.set(validateTaskName(task), { bytes: bytes.slice(), version });
+    return Promise.resolve(version);
   }
 
   remove(task: string): Promise<boolean> {

@@ -24,14 +24,28 @@ export {
   OPENAI_CODES,
   statusForCode,
 } from "./error_response.ts";
-export { bundleFileName, type BundleStore, DEFAULT_MAX_BUNDLE_BYTES } from "./bundle_store.ts";
+export {
+  bundleFileName,
+  type BundleStore,
+  DEFAULT_MAX_BUNDLE_BYTES,
+  type VersionedRead,
+} from "./bundle_store.ts";
 export { FolderBundleStore } from "./folder_bundle_store.ts";
 export { HttpBundleStore, type HttpBundleStoreOptions } from "./http_bundle_store.ts";
 export { MemoryBundleStore } from "./memory_bundle_store.ts";
 export { openBundleStore } from "./open_bundle_store.ts";
 export {
+  parseS3Url,
+  S3BundleStore,
+  type S3BundleStoreOptions,
+  type S3FailureKind,
+  S3StoreError,
+  s3StoreFromEnv,
+} from "./s3_bundle_store.ts";
+export {
   type BundleDecoder,
   type DecodedBundle,
+  DEFAULT_REVALIDATE_MS,
   type TaskEntry,
   type TaskListing,
   TaskRegistry,
