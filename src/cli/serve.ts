@@ -2,7 +2,7 @@
  * `deno task serve`: serve many tasks (prefix bundles) from one base model
  * over HTTP. See docs/serving.md for the routes.
  *
- *   deno task serve [--model DIR] [--bundles DIR|URL] [--port 8000] [--ep auto]
+ *   deno task serve [--model DIR] [--bundles DIR|URL|s3://BUCKET/PREFIX] [--port 8000] [--ep auto]
  *                   [--token-file FILE] [--budget-mb 256] [--max-batch 16] ...
  *
  * @module
@@ -24,12 +24,15 @@ const DEFAULT_MODEL = fileURLToPath(new URL("../../models/stories260K", import.m
 const WEB_BUILD = fileURLToPath(new URL("../../dist/web", import.meta.url));
 
 const SPEC: CliSpec = {
-  usage: "deno task serve [--model DIR] [--bundles DIR|URL] [options]",
+  usage: "deno task serve [--model DIR] [--bundles DIR|URL|s3://BUCKET/PREFIX] [options]",
   description:
     "Serve many tasks from one base model: OpenAI-compatible /v1/chat/completions, /v1/completions " +
     "and /v1/models (model = task name, or 'base'), " +
     "/v1/tasks/:task/generate with SSE streaming, uploads (PUT /v1/tasks/:task, bearer token), and /metrics. " +
-    "Bundles are <task>.prefix.zip files in a folder, or under an http(s) base URL (read-only). " +
+    "Bundles are <task>.prefix.zip files in a folder, in an S3-compatible bucket (s3://BUCKET/PREFIX, " +
+    "configured by AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_ENDPOINT_URL " +
+    "and AWS_S3_FORCE_PATH_STYLE), or under an http(s) base URL (read-only). " +
+    "Replicas on one store agree within --revalidate-s. " +
     "Without --token-file, uploads and deletes are off.",
   options: {
     model: {
@@ -40,9 +43,18 @@ const SPEC: CliSpec = {
     },
     bundles: {
       type: "string",
-      valueName: "DIR|URL",
+      valueName: "DIR|URL|s3://BUCKET/PREFIX",
       description:
-        "Bundle store: a folder of <task>.prefix.zip files or of training runs (<task>/<task>.prefix.zip), or an http(s) base URL (default ./runs, where deno task train writes)",
+        "Bundle store: a folder of <task>.prefix.zip files or of training runs (<task>/<task>.prefix.zip), " +
+        "an S3-compatible bucket s3://BUCKET/PREFIX (AWS_* variables; path-style addressing when AWS_ENDPOINT_URL is set), " +
+        "or an http(s) base URL (default ./runs, where deno task train writes)",
+    },
+    "revalidate-s": {
+      type: "string",
+      valueName: "S",
+      description:
+        "Check a cached bundle against the store (ETag, or a file's inode+size+mtime) at most every S seconds, " +
+        "so a bundle replaced or deleted by another replica is served new or refused within S (default 5; 0 = every request)",
     },
     port: {
       type: "string",
@@ -130,6 +142,15 @@ function positive(values: CliValues, name: string, dflt: number, kind: "int" | "
   return v;
 }
 
+/** `--revalidate-s`: seconds, 0 or more (default 5). */
+function revalidateSeconds(values: CliValues): number {
+  const v = numberOption(values, "revalidate-s", "float") ?? 5;
+  if (!(v >= 0) || !Number.isFinite(v)) {
+    throw new UsageError(`Cannot parse --revalidate-s: ${v} is out of range (0 or more seconds)`);
+  }
+  return v;
+}
+
 async function readToken(path: string): Promise<string> {
   let text: string;
   try {
@@ -169,7 +190,7 @@ async function checkBundleFolder(
   uploads: boolean,
   log: (line: string) => void,
 ): Promise<void> {
-  if (/^https?:\/\//i.test(bundles)) return;
+  if (/^(https?|s3):\/\//i.test(bundles)) return;
   try {
     const stat = await Deno.stat(bundles);
     if (!stat.isDirectory) {
@@ -211,6 +232,7 @@ async function main(): Promise<void> {
     ep,
     adminToken,
     budgetBytes: positive(values, "budget-mb", 256, "float") * 1024 * 1024,
+    revalidateMs: revalidateSeconds(values) * 1000,
     scheduler: {
       maxBatch: positive(values, "max-batch", 16),
       batchWindowMs: positive(values, "batch-window-ms", 10),
@@ -229,7 +251,11 @@ async function main(): Promise<void> {
   log(
     `model: ${model.paths.dir} (${cfg.family}, L=${cfg.numLayers}, H=${cfg.numKvHeads}, hd=${cfg.headDim}, ${cfg.maxPositions} positions)`,
   );
-  log(`bundles: ${store.location}${store.writable ? "" : " (read-only)"}`);
+  log(
+    `bundles: ${store.location}${store.writable ? "" : " (read-only)"}${
+      store.readVersion ? `, revalidated every ${app.serve.registry.revalidateMs / 1000} s` : ""
+    }`,
+  );
   if (store instanceof FolderBundleStore) {
     // Say what is served and what is left out, so a run that is not served is not a mystery.
     const { tasks, skipped } = await store.survey();

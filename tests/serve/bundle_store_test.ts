@@ -153,3 +153,49 @@ Deno.test("a run folder whose bundle has another name is served as the folder's 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("Every store tells versions: a write's tag is current until the next write or delete", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const store of [new MemoryBundleStore(), new FolderBundleStore(dir)]) {
+      assertEquals(await store.readVersion("alpha", null), { status: "missing" });
+      const v1 = await store.write("alpha", bytes("one"));
+      assertEquals(await store.readVersion("alpha", v1), { status: "unchanged" }, store.location);
+      const v2 = await store.write("alpha", bytes("one")); // same bytes, same size, same ms
+      assert(v2 !== v1, `${store.location}: a new write is a new version (${v1}, ${v2})`);
+      const got = await store.readVersion("alpha", v1);
+      assertEquals(got.status === "found" ? [text(got.bytes), got.version] : got, ["one", v2]);
+      await store.remove("alpha");
+      assertEquals(await store.readVersion("alpha", v2), { status: "missing" });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("HttpBundleStore revalidates with the ETag: If-None-Match, 304 = unchanged", async () => {
+  let etag = '"v1"';
+  let body = "one";
+  const conditional: (string | null)[] = [];
+  await withServer((req) => {
+    if (new URL(req.url).pathname !== "/p/alpha.prefix.zip") {
+      return new Response("missing", { status: 404 });
+    }
+    conditional.push(req.headers.get("if-none-match"));
+    if (req.headers.get("if-none-match") === etag) return new Response(null, { status: 304 });
+    return new Response(body, { headers: { etag } });
+  }, async (base) => {
+    const store = new HttpBundleStore(`${base}/p`);
+    const first = await store.readVersion("alpha", null);
+    assertEquals(first.status === "found" ? first.version : first, '"v1"');
+    assertEquals(await store.readVersion("alpha", '"v1"'), { status: "unchanged" });
+    [etag, body] = ['"v2"', "two"];
+    const next = await store.readVersion("alpha", '"v1"');
+    assertEquals(next.status === "found" ? [text(next.bytes), next.version] : next, [
+      "two",
+      '"v2"',
+    ]);
+    assertEquals(await store.readVersion("gone", '"v1"'), { status: "missing" });
+  });
+  assertEquals(conditional, [null, '"v1"', '"v1"']);
+});

@@ -18,7 +18,18 @@ async function run(args: string[]) {
 Deno.test("serve --help lists every option", async () => {
   const { code, stdout } = await run(["--help"]);
   assertEquals(code, 0);
-  for (const opt of ["--model", "--bundles", "--port", "--ep", "--token-file", "--budget-mb"]) {
+  for (
+    const opt of [
+      "--model",
+      "--bundles",
+      "s3://",
+      "--revalidate-s",
+      "--port",
+      "--ep",
+      "--token-file",
+      "--budget-mb",
+    ]
+  ) {
     assert(stdout.includes(opt), `help mentions ${opt}`);
   }
 });
@@ -29,6 +40,7 @@ Deno.test("serve refuses bad input with a coded error: exit 2 for usage, 1 for f
     [["--model", "/no/such/model"], "FILE_NOT_FOUND", 1],
     [["--ep", "cuda", "--model", GPT2_TOK], "INVALID_INPUT", 2],
     [["--nope"], "INVALID_INPUT", 2],
+    [["--revalidate-s", "-1"], "INVALID_INPUT", 2],
     [["--cors", "not an origin"], "INVALID_INPUT", 1],
     [["--token-file", "/no/such/token", "--model", GPT2_TOK], "FILE_NOT_FOUND", 1],
   ];

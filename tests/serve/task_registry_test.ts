@@ -126,3 +126,66 @@ Deno.test("TaskRegistry.list shows every stored task with its manifest or its er
   assertEquals(list[2].error?.code, "BUNDLE_CORRUPT");
   assertEquals(registry.cached().map((e) => e.task), ["alpha"], "listing does not fill the cache");
 });
+
+Deno.test("TaskRegistry revalidates a cached task at most every revalidateMs: replaced, deleted, refused", async () => {
+  const store = new MemoryBundleStore({
+    alpha: fakeBundle("alpha", 1),
+    beta: fakeBundle("beta", 2),
+  });
+  const logs: string[] = [];
+  let decodes = 0;
+  const registry = new TaskRegistry({
+    store,
+    decode: (b) => {
+      decodes++;
+      return fakeDecode(b);
+    },
+    config: FAKE_CONFIG,
+    revalidateMs: 60,
+    log: (l) => logs.push(l),
+  });
+  const wait = () => new Promise((r) => setTimeout(r, 70));
+  assertEquals((await registry.get("alpha")).prefix.kv[0], 1);
+  await registry.get("beta");
+  // Another replica replaces alpha in the store: not seen before the bound, seen after it.
+  await store.write("alpha", fakeBundle("alpha", 7));
+  assertEquals((await registry.get("alpha")).prefix.kv[0], 1);
+  await wait();
+  assertEquals((await registry.get("alpha")).prefix.kv[0], 7);
+  // Unchanged: revalidated without decoding again.
+  const n = decodes;
+  await wait();
+  await registry.get("alpha");
+  assertEquals(decodes, n);
+  // A broken bundle replaces it: refused (not the old copy), logged, and not decoded per request.
+  await store.write("alpha", new TextEncoder().encode("garbage"));
+  await wait();
+  await assertRejects(() => registry.get("alpha"), (e) => {
+    assert(e instanceof PrefixEdgeError && e.code === "TASK_LOAD_FAILED", String(e));
+  });
+  assert(logs.some((l) => l.startsWith("refused task 'alpha'")), logs.join("\n"));
+  const m = decodes;
+  await assertRejects(() => registry.get("alpha"));
+  assertEquals(decodes, m);
+  // Deleted in the store: gone from the listing at once, refused after the bound.
+  await store.write("alpha", fakeBundle("alpha", 8));
+  await wait();
+  assertEquals((await registry.get("alpha")).prefix.kv[0], 8);
+  await store.remove("alpha");
+  assertEquals((await registry.list()).map((t) => t.task), ["beta"]);
+  await wait();
+  await assertRejects(
+    () => registry.get("alpha"),
+    (e) => assert(e instanceof PrefixEdgeError && e.code === "UNKNOWN_TASK", String(e)),
+  );
+  assertEquals((await registry.get("beta")).prefix.kv[0], 2);
+});
+
+Deno.test("TaskRegistry with revalidateMs Infinity never asks the store again for a cached task", async () => {
+  const store = new MemoryBundleStore({ alpha: fakeBundle("alpha", 1) });
+  const registry = new TaskRegistry({ store, decode: fakeDecode, revalidateMs: Infinity });
+  await registry.get("alpha");
+  await store.write("alpha", fakeBundle("alpha", 5));
+  await new Promise((r) => setTimeout(r, 5));
+  assertEquals((await registry.get("alpha")).prefix.kv[0], 1);
+});
