@@ -35,7 +35,7 @@ async function mainJobSteps(
   const t0 = performance.now();
   const model = await sdk.loadModel(new URL(`${sdk.MAIN_JOB_FILES.model}/`, base));
   const text = async (rel: string) => await (await fetch(new URL(rel, base))).text();
-  const slots = JSON.parse(await text(sdk.MAIN_JOB_FILES.slots));
+  const slots = await text(sdk.MAIN_JOB_FILES.slots);
   const trainEx = sdk.parseExamples(await text(sdk.MAIN_JOB_FILES.train), "train.jsonl", { slots });
   const devEx = sdk.parseExamples(await text(sdk.MAIN_JOB_FILES.dev), "dev.jsonl", { slots });
   const eosTokenId = (await sdk.endOfOutputToken(model)).id;

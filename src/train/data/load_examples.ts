@@ -65,23 +65,25 @@ export interface LoadedExamples {
  *
  * @param text the file's content
  * @param name how messages name it; its extension picks the format when `format` is absent
- * @param options the format, and the records' slot values (`slots.json`'s content, parsed)
+ * @param options the format, and the text of the `slots.json` that lists the records' slot values
  * @returns the examples, as {@link loadExamples} returns them
- * @throws {PrefixEdgeError} `DATA_INVALID` naming the line
+ * @throws {PrefixEdgeError} `DATA_INVALID` naming the line, or a malformed `slots.json`
  *
  * @example Two records of the main job's task
  * ```ts
  * import { deepStrictEqual as assertEquals } from "node:assert";
  * import { parseExamples } from "./load_examples.ts";
  * const text = await Deno.readTextFile("data/pet-stories/dev.jsonl");
- * const { format, examples, separator } = parseExamples(text, "dev.jsonl");
+ * const slots = await Deno.readTextFile("data/pet-stories/slots.json");
+ * const { format, examples, separator, slots: values } = parseExamples(text, "dev.jsonl", { slots });
  * assertEquals([format, examples.length > 2, separator], ["jsonl", true, " ||"]);
+ * assertEquals(values?.animal.includes("cat"), true);
  * ```
  */
 export function parseExamples(
   text: string,
   name: string,
-  options: { format?: DataFormat; slots?: SlotValues } = {},
+  options: { format?: DataFormat; slots?: string } = {},
 ): LoadedExamples {
   const f = options.format ?? guessDataFormat(name);
   const examples = f === "jsonl"
@@ -89,7 +91,21 @@ export function parseExamples(
     : f === "e2e"
     ? parseE2eCsv(text, name)
     : parseGlueTsv(text, f, name);
-  const slots = options.slots;
+  let slots: SlotValues | undefined;
+  if (options.slots !== undefined) {
+    const where = `${
+      name.includes("/") ? name.slice(0, name.lastIndexOf("/") + 1) : ""
+    }${SLOTS_FILE}`;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(options.slots);
+    } catch (e) {
+      throw new PrefixEdgeError("DATA_INVALID", `Cannot read ${where}: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+    slots = parseSlotValues(raw, where);
+  }
   return {
     path: name,
     format: f,

@@ -180,7 +180,7 @@ async function fetchText(rel: string): Promise<string> {
 }
 
 async function mainJobData(m: LoadedModel) {
-  const slots = JSON.parse(await fetchText(MAIN_JOB_FILES.slots));
+  const slots = await fetchText(MAIN_JOB_FILES.slots);
   const trainText = parseExamples(await fetchText(MAIN_JOB_FILES.train), "train.jsonl", { slots });
   const dev: LoadedExamples = parseExamples(await fetchText(MAIN_JOB_FILES.dev), "dev.jsonl", {
     slots,
