@@ -5,6 +5,9 @@
  *   deno task bundle convert FILE --dtype f16|i8|f32 --out FILE [--model DIR]
  *   deno task bundle export-peft FILE --model DIR --out DIR
  *   deno task bundle import-peft DIR --model DIR --out FILE [--task NAME] [--dtype f16]
+ *   deno task bundle push FILE --store STORE [--task NAME] [--model DIR]
+ *   deno task bundle pull TASK --store STORE --out FILE [--model DIR]
+ *   deno task bundle ls STORE
  *
  * Every subcommand has `--help`. Refusals print `error [CODE]: message` and
  * exit 1; usage errors exit 2.
@@ -20,7 +23,9 @@ import {
   exportPeft,
   importPeft,
   PrefixBundle,
+  validateTaskName,
 } from "../bundle/mod.ts";
+import { openBundleStore } from "../serve/mod.ts";
 import { cliFailure, type CliSpec, EXIT, formatHelp, parseCliArgs, UsageError } from "./_args.ts";
 import { VERSION } from "../version.ts";
 
@@ -29,6 +34,12 @@ export interface CliIo {
   out: (line: string) => void;
   err: (line: string) => void;
 }
+
+const STORE_OPT = {
+  type: "string" as const,
+  valueName: "STORE",
+  description: "Bundle store: a folder, s3://BUCKET/PREFIX, or an http(s) base URL (read-only)",
+};
 
 const MODEL_OPT = {
   type: "string" as const,
@@ -94,6 +105,42 @@ const SPECS: Record<string, CliSpec & { args: string; run: Run }> = {
     },
     run: importPeftCmd,
   },
+  push: {
+    usage: "deno task bundle push FILE --store STORE [--task NAME] [--model DIR]",
+    args: "FILE",
+    description:
+      "Verify a bundle and upload it to a store as <task>.prefix.zip: a folder, or s3://BUCKET/PREFIX (AWS_* variables, as deno task serve reads them). Replicas serving that store pick it up within their --revalidate-s.",
+    options: {
+      store: STORE_OPT,
+      task: {
+        type: "string",
+        valueName: "NAME",
+        description: "Task name in the store (default: the bundle's manifest task)",
+      },
+      model: MODEL_OPT,
+    },
+    run: push,
+  },
+  pull: {
+    usage: "deno task bundle pull TASK --store STORE --out FILE [--model DIR]",
+    args: "TASK",
+    description:
+      "Download a task's bundle from a store (a folder, s3://BUCKET/PREFIX or an http(s) base URL), verify it and write it to a file.",
+    options: {
+      store: STORE_OPT,
+      out: { type: "string", short: "o", valueName: "FILE", description: "Bundle path to write" },
+      model: MODEL_OPT,
+    },
+    run: pull,
+  },
+  ls: {
+    usage: "deno task bundle ls STORE",
+    args: "STORE",
+    description:
+      "List the tasks in a store (a folder or s3://BUCKET/PREFIX; an http(s) base URL cannot list).",
+    options: {},
+    run: ls,
+  },
 };
 
 type Values = Record<string, string | boolean | undefined>;
@@ -108,6 +155,9 @@ Commands:
   convert FILE        Re-encode kv as f32, f16 or i8
   export-peft FILE    Write a PEFT prefix-tuning adapter folder
   import-peft DIR     Make a bundle from a PEFT prefix-tuning adapter folder
+  push FILE           Verify a bundle and upload it to a store (folder or s3://)
+  pull TASK           Download a task's bundle from a store and verify it
+  ls STORE            List the tasks in a store
 
 Run "deno task bundle <command> --help" for a command's options.`;
 
@@ -333,3 +383,54 @@ async function importPeftCmd(dir: string, v: Values, io: CliIo): Promise<void> {
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
+
+async function push(file: string, v: Values, io: CliIo): Promise<void> {
+  const store = openBundleStore(requireOpt(v, "store", "push"));
+  const model = await modelFrom(v);
+  const bundle = await PrefixBundle.load(file, { model });
+  const task = typeof v.task === "string" ? v.task : bundle.manifest.task;
+  validateTaskName(task);
+  if (!store.writable) {
+    throw new PrefixEdgeError(
+      "INVALID_INPUT",
+      `Cannot push to ${store.location}: it is read-only (a folder or s3:// store takes uploads)`,
+    );
+  }
+  const bytes = await Deno.readFile(file);
+  await store.write(task, bytes);
+  io.out(`pushed ${file} as task '${task}' to ${store.location} (${bytes.length} bytes)`);
+}
+
+async function pull(task: string, v: Values, io: CliIo): Promise<void> {
+  validateTaskName(task);
+  const store = openBundleStore(requireOpt(v, "store", "pull"));
+  const out = requireOpt(v, "out", "pull");
+  const bytes = await store.read(task);
+  if (!bytes) {
+    throw new PrefixEdgeError(
+      "UNKNOWN_TASK",
+      `Cannot pull '${task}': ${store.location} has no such task`,
+    );
+  }
+  const model = await modelFrom(v);
+  // Verified before it is written: a tampered or truncated object never lands as a file.
+  await PrefixBundle.fromBytes(bytes, { model, source: `${store.location}/${task}.prefix.zip` });
+  await writeOutput(out, bytes);
+  io.out(
+    `pulled task '${task}' from ${store.location} to ${out} (${bytes.length} bytes, verified${
+      model ? " against the model" : ""
+    })`,
+  );
+}
+
+async function ls(spec: string, _v: Values, io: CliIo): Promise<void> {
+  const store = openBundleStore(spec);
+  const tasks = await store.list();
+  if (tasks === null) {
+    throw new PrefixEdgeError(
+      "INVALID_INPUT",
+      `Cannot list ${store.location}: an http(s) store cannot list its tasks (a folder or s3:// store can)`,
+    );
+  }
+  for (const t of [...tasks].sort()) io.out(t);
+}
