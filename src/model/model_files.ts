@@ -9,6 +9,7 @@
  */
 import { isAbsolute, join } from "pathe";
 import { PrefixEdgeError } from "../errors/mod.ts";
+import { readAt } from "./bytes.ts";
 
 /** Random access to one file's bytes. */
 export interface RandomAccessFile {
@@ -310,15 +311,8 @@ export function denoFile(file: Deno.FsFile, size: number, name: string): RandomA
   return {
     size,
     async read(start, length) {
-      const out = new Uint8Array(length);
-      await file.seek(start, Deno.SeekMode.Start);
-      let off = 0;
-      while (off < length) {
-        const n = await file.read(out.subarray(off));
-        if (n === null) break;
-        off += n;
-      }
-      if (off !== length) throw short(off, start, length, name);
+      const out = await readAt(file, start, length);
+      if (out.length !== length) throw short(out.length, start, length, name);
       return out;
     },
     close: () => file.close(),

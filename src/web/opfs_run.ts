@@ -105,13 +105,7 @@ function folder(dir: DirectoryHandle, name: string): RunFiles {
       await w.write({ type: "write", position: size, data: bytes(text) });
       await w.close();
     },
-    sub(rel) {
-      const prefix = rel.replace(/\/+$/, "");
-      return {
-        ...prefixed(self, `${prefix}/`),
-        name: `${name}/${prefix}`,
-      };
-    },
+    sub: (rel) => prefixed(self, `${rel.replace(/\/+$/, "")}/`),
   };
   return self;
 }

@@ -7,6 +7,7 @@
  */
 import { join } from "pathe";
 import { PrefixEdgeError } from "../../errors/mod.ts";
+import { concatBytes, folderFiles } from "../../model/mod.ts";
 
 /** The files of one run. */
 export interface RunFiles {
@@ -76,12 +77,10 @@ export function memoryRun(name = "<memory>"): RunFiles & { files: Map<string, Ui
       return Promise.resolve();
     },
     append(rel, text) {
-      const old = files.get(prefix + rel) ?? new Uint8Array();
-      const add = encode(text);
-      const out = new Uint8Array(old.length + add.length);
-      out.set(old);
-      out.set(add, old.length);
-      files.set(prefix + rel, out);
+      files.set(
+        prefix + rel,
+        concatBytes([files.get(prefix + rel) ?? new Uint8Array(), encode(text)]),
+      );
       return Promise.resolve();
     },
     sub: (rel) => view(`${prefix}${rel.replace(/\/+$/, "")}/`),
@@ -128,16 +127,7 @@ export function folderRun(dir: string): RunFiles {
         throw e;
       }
     },
-    async read(rel) {
-      try {
-        return await Deno.readFile(path(rel));
-      } catch (e) {
-        if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
-          return undefined;
-        }
-        throw e;
-      }
-    },
+    read: (rel) => folderFiles(dir).read(rel),
     async write(rel, data) {
       const p = path(rel);
       await Deno.mkdir(join(p, ".."), { recursive: true });
