@@ -1,9 +1,10 @@
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
 /**
- * The playground page: ask the server (or this tab) for a task's answer, train the main job in
- * the tab with the loss and gates drawn as it goes, and ship the bundle (download it, or upload
- * it to the server). Built by `deno task build:web` into `dist/web/playground.js`; `deno task
+ * The playground page: pick the base model the tab runs (built in, a folder URL, or a folder
+ * from disk), ask the server (or this tab) for a task's answer, train the main job in the tab
+ * with the loss and gates drawn as it goes, and ship the bundle (download it, or upload it to
+ * the server). `?model=URL` loads a model folder from a URL at start. Built by `deno task build:web` into `dist/web/playground.js`; `deno task
  * serve` serves it at `/`, and `dist/web/` works as static files too (then without a server).
  *
  * @module
@@ -22,6 +23,7 @@ import {
   MAIN_JOB_FILES,
   MAIN_JOB_OPTIONS,
   type MetricsRecord,
+  type ModelSource,
   parseExamples,
   type Prefix,
   PrefixBundle,
@@ -30,6 +32,7 @@ import {
   taskEosTokenIds,
   type TaskUsage,
   taskUsage,
+  taskUsageOf,
   tokenizeDataset,
   train,
   type TrainingBackend,
@@ -47,8 +50,15 @@ const query = new URLSearchParams(location.search);
  * `?evalLimit=N` changes it.
  */
 const EVAL_LIMIT = Number(query.get("evalLimit") ?? 40);
-/** The option value of the prefix trained in this tab. */
+/** The task option of the prefix trained in this tab. */
 const TAB_TASK = "@tab";
+/** The task option of a bundle file loaded into this tab. */
+const FILE_TASK = "@file";
+/** The built-in base model. */
+const BUILT_IN = {
+  label: "stories260K (built in)",
+  source: new URL(`${MAIN_JOB_FILES.model}/`, ASSETS),
+};
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const show = (id: string, text: string, error = false) => {
@@ -59,17 +69,119 @@ const show = (id: string, text: string, error = false) => {
 const describe = (e: unknown) =>
   e instanceof PrefixEdgeError ? `${e.code}: ${e.message}` : String((e as Error)?.message ?? e);
 
-let model: Promise<LoadedModel> | null = null;
-const baseModel = () => model ??= loadModel(new URL(`${MAIN_JOB_FILES.model}/`, ASSETS));
+/** The base model this tab runs: where it comes from, and its load (started on first use). */
+let base: { label: string; source: ModelSource; model: Promise<LoadedModel> | null } = {
+  ...BUILT_IN,
+  model: null,
+};
+const baseModel = () => base.model ??= loadModel(base.source);
 let engine: Promise<InferenceEngine> | null = null;
 const tabEngine = async () =>
   await (engine ??= baseModel().then((m) =>
     InferenceEngine.create(m, { executionProvider: "wasm" })
   ));
 
-/** The prefix trained here, with the layout its bundle records. */
-let trained: { bytes: Uint8Array<ArrayBuffer>; prefix: Prefix; usage: TaskUsage } | null = null;
+/** A prefix this tab runs, with the layout its bundle records. */
+interface TabPrefix {
+  bytes: Uint8Array<ArrayBuffer>;
+  prefix: Prefix;
+  usage: TaskUsage;
+}
+/** The tab's prefixes by task option: the one trained here, and a bundle file loaded here. */
+const tabPrefixes = new Map<string, TabPrefix>();
 let run: RunFiles | null = null;
+const busy = () => document.body.dataset.training === "running";
+
+// ---------------------------------------------------------------------------------------------
+// The base model.
+
+/**
+ * Switch the tab to another base model. The tab's prefixes belong to the old one (a bundle is
+ * bound to its base's weights), so they go; the load's outcome (or its typed error) is shown.
+ */
+async function useBaseModel(label: string, source: ModelSource): Promise<void> {
+  if (busy()) {
+    show("modelStatus", "Stop the training run before switching models.", true);
+    return;
+  }
+  const old = engine;
+  engine = null;
+  await old?.then((e) => e.dispose()).catch(() => {});
+  base = { label, source, model: null };
+  tabPrefixes.clear();
+  for (const value of [TAB_TASK, FILE_TASK]) {
+    const select = $<HTMLSelectElement>("task");
+    [...select.options].find((o) => o.value === value)?.remove();
+  }
+  setTraining(false);
+  show("modelStatus", `Loading ${label}…`);
+  try {
+    const m = await baseModel();
+    const c = m.config;
+    show(
+      "modelStatus",
+      `${label}: ${c.modelType}, ${c.numLayers} layers, width ${c.hiddenSize}, vocabulary ${c.vocabSize}.`,
+    );
+  } catch (e) {
+    base.model = null;
+    show("modelStatus", `${label}: ${describe(e)}`, true);
+  }
+}
+
+function showModelInputs(): void {
+  const from = $<HTMLSelectElement>("modelFrom").value;
+  $("modelUrlLabel").hidden = from !== "url";
+  $("modelFolderLabel").hidden = from !== "folder";
+}
+
+async function loadChosenModel(): Promise<void> {
+  const from = $<HTMLSelectElement>("modelFrom").value;
+  if (from === "builtin") return await useBaseModel(BUILT_IN.label, BUILT_IN.source);
+  if (from === "url") {
+    const text = $<HTMLInputElement>("modelUrl").value.trim();
+    if (!URL.canParse(text, location.href)) {
+      return show("modelStatus", `Not a URL: "${text}"`, true);
+    }
+    // A folder URL: its files are read relative to it.
+    const url = new URL(text.endsWith("/") ? text : `${text}/`, location.href);
+    return await useBaseModel(url.href, url);
+  }
+  const files = [...($<HTMLInputElement>("modelFolder").files ?? [])];
+  if (files.length === 0) {
+    return show("modelStatus", "Choose the model folder's files first.", true);
+  }
+  // Picked files carry no folder: the ONNX graph (and its external data) goes back under onnx/,
+  // where an export writes it. The weights are read from each File as needed.
+  const path = (f: File) =>
+    f.webkitRelativePath || (/\.onnx(\.data|_data)?$/.test(f.name) ? `onnx/${f.name}` : f.name);
+  await useBaseModel(
+    `${files.length} files (${files.map((f) => f.name).slice(0, 3).join(", ")}…)`,
+    new Map(files.map((f) => [path(f), f] as const)),
+  );
+}
+
+/** Load a bundle file into the tab, verified against the tab's base model. */
+async function loadBundleFile(): Promise<void> {
+  const file = $<HTMLInputElement>("bundleFile").files?.[0];
+  if (!file) return;
+  const select = $<HTMLSelectElement>("task");
+  [...select.options].find((o) => o.value === FILE_TASK)?.remove();
+  tabPrefixes.delete(FILE_TASK);
+  try {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const bundle = await PrefixBundle.fromBytes(bytes, { model: await baseModel() });
+    tabPrefixes.set(FILE_TASK, {
+      bytes,
+      prefix: bundle.prefix,
+      usage: taskUsageOf(bundle.manifest),
+    });
+    select.add(new Option(`${bundle.manifest.task} (file, in this tab)`, FILE_TASK));
+    select.value = FILE_TASK;
+    show("answer", "");
+  } catch (e) {
+    show("answer", `${file.name}: ${describe(e)}`, true);
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // The server, when the page came from `deno task serve`.
@@ -108,10 +220,20 @@ async function generate(): Promise<void> {
   const button = $<HTMLButtonElement>("generate");
   button.disabled = true;
   try {
-    if ($<HTMLSelectElement>("runOn").value === "server" && task !== TAB_TASK) {
-      await generateOnServer(task || "base", text, maxNewTokens);
+    const inTab = tabPrefixes.get(task);
+    if (inTab || task === "") {
+      if ($<HTMLSelectElement>("runOn").value === "server" && !inTab) {
+        await generateOnServer("base", text, maxNewTokens);
+      } else {
+        await generateInTab(inTab ?? null, text, maxNewTokens);
+      }
+    } else if ($<HTMLSelectElement>("runOn").value === "server") {
+      await generateOnServer(task, text, maxNewTokens);
     } else {
-      await generateInTab(task === TAB_TASK, text, maxNewTokens);
+      throw new PrefixEdgeError(
+        "INVALID_INPUT",
+        `Task '${task}' lives on the server: run it there, or load its bundle file into this tab`,
+      );
     }
   } catch (e) {
     show("answer", describe(e), true);
@@ -152,13 +274,13 @@ async function generateOnServer(task: string, prompt: string, maxNewTokens: numb
   }
 }
 
-async function generateInTab(withPrefix: boolean, text: string, maxNewTokens: number) {
+async function generateInTab(tabPrefix: TabPrefix | null, text: string, maxNewTokens: number) {
   const eng = await tabEngine();
-  const usage = withPrefix ? trained!.usage : mainJobUsage ?? {};
+  const usage = tabPrefix?.usage ?? mainJobUsage ?? {};
   const answer = $("answer");
   const stream = eng.generate({
     prompt: formatTaskPrompt(text, usage.prompt),
-    prefix: withPrefix ? trained!.prefix : null,
+    prefix: tabPrefix?.prefix ?? null,
     maxNewTokens,
     eosTokenIds: taskEosTokenIds(usage.generation?.eosTokenIds, eng.config.eosTokenIds),
   });
@@ -248,7 +370,7 @@ async function startTraining(resume: boolean): Promise<void> {
   setTraining(true);
   setState("running");
   try {
-    show("status", "Loading stories260K and the stories…");
+    show("status", `Loading ${base.label} and the stories…`);
     const m = await baseModel();
     const { trainSet, devSet, dev } = await mainJobData(m);
     mainJobUsage = taskUsage(trainSet);
@@ -301,7 +423,7 @@ async function startTraining(resume: boolean): Promise<void> {
     await devMetric.dispose();
     const bytes = new Uint8Array((await run.read(`${taskName}.prefix.zip`))!);
     const bundle = await PrefixBundle.fromBytes(bytes, { model: m });
-    trained = { bytes, prefix: bundle.prefix, usage: mainJobUsage };
+    tabPrefixes.set(TAB_TASK, { bytes, prefix: bundle.prefix, usage: mainJobUsage });
     const after = await samples(m, dev, bundle.prefix, mainJobUsage);
     drawSamples(dev, before, after);
     const best = result.best ? `best at step ${result.best.step}` : "";
@@ -335,8 +457,9 @@ function setTraining(on: boolean) {
   $<HTMLButtonElement>("start").disabled = on;
   $<HTMLButtonElement>("resume").disabled = on;
   $<HTMLButtonElement>("stop").disabled = !on;
-  $<HTMLButtonElement>("download").disabled = on || trained === null;
-  $<HTMLButtonElement>("upload").disabled = on || trained === null;
+  const none = !tabPrefixes.has(TAB_TASK);
+  $<HTMLButtonElement>("download").disabled = on || none;
+  $<HTMLButtonElement>("upload").disabled = on || none;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -344,7 +467,9 @@ function setTraining(on: boolean) {
 
 function download(): void {
   const name = `${$<HTMLInputElement>("taskName").value.trim() || "pet-stories"}.prefix.zip`;
-  const url = URL.createObjectURL(new Blob([trained!.bytes], { type: "application/zip" }));
+  const url = URL.createObjectURL(
+    new Blob([tabPrefixes.get(TAB_TASK)!.bytes], { type: "application/zip" }),
+  );
   const a = Object.assign(document.createElement("a"), { href: url, download: name });
   a.click();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
@@ -357,7 +482,7 @@ async function upload(): Promise<void> {
   const res = await fetch(`/v1/tasks/${encodeURIComponent(task)}`, {
     method: "PUT",
     headers: { authorization: `Bearer ${token}`, "content-type": "application/zip" },
-    body: trained!.bytes,
+    body: tabPrefixes.get(TAB_TASK)!.bytes,
   });
   const body = await res.json().catch(() => null);
   if (!res.ok) show("shipStatus", body?.error?.message ?? `HTTP ${res.status}`, true);
@@ -374,4 +499,14 @@ $("resume").addEventListener("click", () => startTraining(true));
 $("stop").addEventListener("click", () => stopper?.abort());
 $("download").addEventListener("click", download);
 $("upload").addEventListener("click", upload);
+$("modelFrom").addEventListener("change", showModelInputs);
+$("loadModel").addEventListener("click", loadChosenModel);
+$("bundleFile").addEventListener("change", loadBundleFile);
 await fillTasks();
+const startModel = query.get("model");
+if (startModel) {
+  $<HTMLSelectElement>("modelFrom").value = "url";
+  $<HTMLInputElement>("modelUrl").value = startModel;
+  showModelInputs();
+  await loadChosenModel();
+}
