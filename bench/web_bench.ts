@@ -6,7 +6,13 @@
  * main job in the tab on WASM (dev metric and early stopping as the CLI runs it), its wall time
  * and held-out exact share against the native CLI's.
  *
- * Usage: deno run -A bench/web_bench.ts [--steps 20] [--full]
+ * Usage: deno run -A bench/web_bench.ts [--steps 20] [--full] [--js-flags FLAGS] [--warm-s S]
+ *
+ * - `--js-flags FLAGS`: V8 flags for the tab (Chromium's `--js-flags`), e.g.
+ *   `--no-wasm-dynamic-tiering` to compile all of onnxruntime-web's WASM with the optimizing tier.
+ * - `--warm-s S`: wait S seconds after the page loads (and after one warm-up decode) before the
+ *   tab's measurements, so that background compilation is over.
+ *
  * Needs Chromium (apt-get install chromium); builds dist/web when it is stale.
  */
 import puppeteer from "puppeteer-core";
@@ -20,7 +26,12 @@ import * as deno from "../src/web/mod.ts";
 printHelpIfAsked(import.meta.url);
 const args = parseArgs({
   args: Deno.args,
-  options: { steps: { type: "string", default: "20" }, full: { type: "boolean" } },
+  options: {
+    steps: { type: "string", default: "20" },
+    full: { type: "boolean" },
+    "js-flags": { type: "string" },
+    "warm-s": { type: "string", default: "0" },
+  },
 }).values;
 const STEPS = Number(args.steps);
 const ROOT = new URL("../", import.meta.url);
@@ -126,7 +137,7 @@ const denoDecode = await decode({ base: denoBase }, deno_);
 const server = serveStatic();
 const browser = await puppeteer.launch({
   executablePath: chromium,
-  args: CHROMIUM_ARGS,
+  args: args["js-flags"] ? [...CHROMIUM_ARGS, `--js-flags=${args["js-flags"]}`] : CHROMIUM_ARGS,
   protocolTimeout: 3_600_000,
 });
 try {
@@ -136,6 +147,11 @@ try {
   await page.waitForFunction("globalThis.sdkReady !== undefined");
   // The page fetches the main job from the build's assets.
   const base = "/dist/web/assets/";
+  const warmS = Number(args["warm-s"]);
+  if (warmS > 0) {
+    await page.evaluate(decode, { base });
+    await new Promise((r) => setTimeout(r, warmS * 1000));
+  }
   const tabWasm = await page.evaluate(mainJobSteps, {
     base,
     backend: "wasm",

@@ -18,6 +18,7 @@ import {
   runCli,
   UsageError,
 } from "./_args.ts";
+import { readTokenFile } from "./_token_file.ts";
 
 const DEFAULT_MODEL = fileURLToPath(new URL("../../models/stories260K", import.meta.url));
 /** The browser build (`deno task build:web`), whose playground `/` serves. */
@@ -151,36 +152,6 @@ function revalidateSeconds(values: CliValues): number {
   return v;
 }
 
-async function readToken(path: string): Promise<string> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    const why = e instanceof Deno.errors.NotFound
-      ? "no such file"
-      : e instanceof Deno.errors.IsADirectory
-      ? "it is a folder"
-      : e instanceof Deno.errors.PermissionDenied
-      ? "permission denied"
-      : (e as Error).message;
-    throw new PrefixEdgeError("FILE_NOT_FOUND", `Cannot read --token-file ${path}: ${why}`, {
-      cause: e,
-    });
-  }
-  const token = text.trim();
-  if (token.length < 16) {
-    throw new PrefixEdgeError(
-      "INVALID_INPUT",
-      `Cannot use --token-file ${path}: the token has ${token.length} characters; use at least 16`,
-    );
-  }
-  const mode = (await Deno.stat(path)).mode;
-  if (mode !== null && (mode & 0o077) !== 0) {
-    console.error(`warning: ${path} is readable by other users (chmod 600 it)`);
-  }
-  return token;
-}
-
 /**
  * A mistyped --bundles path would otherwise serve an empty store without a word: refuse a
  * file, and say so when the folder does not exist yet.
@@ -217,7 +188,9 @@ async function main(): Promise<void> {
     throw new UsageError(`Cannot parse --port: ${port} > 65535`);
   }
   const hostname = (values.host as string | undefined) ?? "127.0.0.1";
-  const adminToken = values["token-file"] ? await readToken(values["token-file"] as string) : null;
+  const adminToken = values["token-file"]
+    ? await readTokenFile(values["token-file"] as string, "--token-file")
+    : null;
   const log = (line: string) => console.error(`[serve] ${line}`);
   const ep = (values.ep as string | undefined) ?? "auto";
   if (!["auto", "wasm", "webgpu", "native"].includes(ep)) {

@@ -44,6 +44,8 @@ import {
   UsageError,
 } from "./_args.ts";
 import { beforeAfter, formatBeforeAfter } from "./_before_after.ts";
+import { readTokenFile } from "./_token_file.ts";
+import { openPublishTarget, type PublishTarget } from "../serve/mod.ts";
 import { formatScore, type GenerationDevMetric, generationDevMetric } from "../study/mod.ts";
 
 /** The flag that sets each training option, for error messages. */
@@ -275,6 +277,17 @@ const SPEC: CliSpec = {
       valueName: "DTYPE",
       description: "Stored dtype of the exported bundle: F32, F16 or I8, any case (default F16)",
     },
+    publish: {
+      type: "string",
+      valueName: "STORE",
+      description:
+        "When the run ends well, publish its bundle: to a bundle store that servers read (a folder, or s3://BUCKET/PREFIX with the AWS_* variables) or to a running server's URL (with --publish-token-file). Checked before training; not recorded for --resume",
+    },
+    "publish-token-file": {
+      type: "string",
+      valueName: "FILE",
+      description: "File holding the admin token of the server --publish names",
+    },
   },
 };
 
@@ -290,7 +303,7 @@ function taskNameFrom(path: string): string {
 /** The run's own arguments, written beside its checkpoint so that `--resume DIR` alone continues it. */
 const RUN_ARGS_FILE = "train-args.json";
 /** Flags that are about this invocation, not the run. */
-const NOT_RECORDED = new Set(["help", "resume", "overwrite"]);
+const NOT_RECORDED = new Set(["help", "resume", "overwrite", "publish", "publish-token-file"]);
 /** Flags naming files, recorded as absolute paths so a resume works from any folder. */
 const PATH_FLAGS = ["model", "data", "eval", "out"];
 
@@ -453,6 +466,8 @@ async function main(): Promise<void> {
   }
 
   const samples = numberOption(v, "samples", "int") ?? SAMPLES;
+  // Checked before anything is trained: a wrong key, bucket or token fails now, not in an hour.
+  const publishTo = await publishTarget(v);
   const model = await loadModel((v.model as string | undefined) ?? EMBEDDED_MODEL);
   assertTrainable(model.config);
   model.requireTokenizer();
@@ -620,14 +635,68 @@ async function main(): Promise<void> {
         result.bundleWritten
           ? `The bundle holds the best evaluated prefix (step ${best?.step ?? result.steps}).`
           : "No bundle was written over the earlier one."
+      }${
+        publishTo ? ` Nothing was published to ${publishTo.location}.` : ""
       } Try a lower --lr, more --steps, or check the data`,
     );
   }
-  console.log(
-    `\nnext: serve it with\n  deno task serve${
-      embeddedModel ? "" : ` --model ${model.paths.dir}`
-    } --bundles ${dirname(result.files.export.path)}`,
-  );
+  const serveWith = (bundles: string) =>
+    `deno task serve${embeddedModel ? "" : ` --model ${model.paths.dir}`} --bundles ${bundles}`;
+  if (publishTo && result.bundleWritten) {
+    await publish(publishTo, taskName, result.files.export.path);
+    console.log(
+      /^https?:\/\//i.test(publishTo.location)
+        ? `\nnext: ask it at ${publishTo.location}/v1/tasks/${taskName}/generate`
+        : `\nnext: servers on ${publishTo.location} serve it (within their --revalidate-s); a new one with\n  ${
+          serveWith(publishTo.location)
+        }`,
+    );
+    return;
+  }
+  if (publishTo) {
+    console.error(`publish: skipped (this run wrote no bundle over the earlier one)`);
+  }
+  console.log(`\nnext: serve it with\n  ${serveWith(dirname(result.files.export.path))}`);
+}
+
+/** Open and check `--publish`'s target, or null without the flag. */
+async function publishTarget(v: CliValues): Promise<PublishTarget | null> {
+  const spec = v.publish as string | undefined;
+  const tokenFile = v["publish-token-file"] as string | undefined;
+  if (spec === undefined) {
+    if (tokenFile !== undefined) {
+      throw new UsageError("Cannot use --publish-token-file without --publish URL");
+    }
+    return null;
+  }
+  const token = tokenFile === undefined
+    ? undefined
+    : await readTokenFile(tokenFile, "--publish-token-file");
+  const target = openPublishTarget(spec, { token });
+  await target.check();
+  console.error(`publish: to ${target.location} when the run ends well (checked)`);
+  return target;
+}
+
+/**
+ * Publish the run's bundle. A failure leaves the bundle where it is and says how to publish it
+ * later.
+ */
+async function publish(target: PublishTarget, task: string, path: string): Promise<void> {
+  try {
+    const said = await target.publish(task, await Deno.readFile(path));
+    console.log(`published: ${said}`);
+  } catch (e) {
+    const err = e as PrefixEdgeError;
+    const later = /^https?:\/\//i.test(target.location)
+      ? `examples/upload_bundle.ts --url ${target.location} --file ${path}`
+      : `deno task bundle push ${path} --store ${target.location}`;
+    throw new PrefixEdgeError(
+      err.code ?? "INTERNAL_ERROR",
+      `${err.message}. The bundle is kept at ${path}; publish it later with ${later}`,
+      { cause: e },
+    );
+  }
 }
 
 /** The before/after comparison on the first held-out inputs (needs the model's ONNX export). */

@@ -35,6 +35,11 @@ export { HttpBundleStore, type HttpBundleStoreOptions } from "./http_bundle_stor
 export { MemoryBundleStore } from "./memory_bundle_store.ts";
 export { openBundleStore } from "./open_bundle_store.ts";
 export {
+  openPublishTarget,
+  type PublishTarget,
+  type PublishTargetOptions,
+} from "./publish_target.ts";
+export {
   parseS3Url,
   S3BundleStore,
   type S3BundleStoreOptions,

@@ -46,6 +46,12 @@ export class ServerMetrics {
   readonly joins: Counter;
   /** Bundle loads into the cache, by result (`ok`, `error`). */
   readonly taskLoads: Counter;
+  /**
+   * Reads of the bundle store for a task, by result: `downloaded` (the bundle's bytes came),
+   * `not_modified` (a revalidation the store answered with "unchanged"), `missing`, `error`.
+   * Over a fleet, `downloaded` per replica is the number of bundle versions it has seen.
+   */
+  readonly storeReads: Counter;
   /** Tasks dropped from the cache to stay under the budget. */
   readonly taskEvictions: Counter;
   /** Tasks in the cache. */
@@ -88,6 +94,10 @@ export class ServerMetrics {
       "Requests added to an engine batch that was already decoding.",
     );
     this.taskLoads = r.counter("prefix_edge_task_loads_total", "Bundle loads, by result.");
+    this.storeReads = r.counter(
+      "prefix_edge_store_reads_total",
+      "Reads of the bundle store for a task, by result (downloaded, not_modified, missing, error).",
+    );
     this.taskEvictions = r.counter(
       "prefix_edge_task_evictions_total",
       "Tasks evicted from the prefix cache to stay under its memory budget.",

@@ -244,14 +244,26 @@ export class TaskRegistry {
 
   /** Read a task from the store, conditionally when the store can tell versions. */
   async #readStore(task: string, known: string | null): Promise<VersionedRead> {
+    let read: VersionedRead;
     try {
-      if (this.store.readVersion) return await this.store.readVersion(task, known);
-      const bytes = await this.store.read(task);
-      return bytes ? { status: "found", bytes, version: null } : { status: "missing" };
+      if (this.store.readVersion) read = await this.store.readVersion(task, known);
+      else {
+        const bytes = await this.store.read(task);
+        read = bytes ? { status: "found", bytes, version: null } : { status: "missing" };
+      }
     } catch (e) {
       this.#metrics?.taskLoads.inc({ result: "error" });
+      this.#metrics?.storeReads.inc({ result: "error" });
       throw e;
     }
+    this.#metrics?.storeReads.inc({
+      result: read.status === "found"
+        ? "downloaded"
+        : read.status === "unchanged"
+        ? "not_modified"
+        : "missing",
+    });
+    return read;
   }
 
   /**

@@ -134,6 +134,7 @@ Deno.test("TaskRegistry revalidates a cached task at most every revalidateMs: re
   });
   const logs: string[] = [];
   let decodes = 0;
+  const metrics = new ServerMetrics();
   const registry = new TaskRegistry({
     store,
     decode: (b) => {
@@ -141,6 +142,7 @@ Deno.test("TaskRegistry revalidates a cached task at most every revalidateMs: re
       return fakeDecode(b);
     },
     config: FAKE_CONFIG,
+    metrics,
     revalidateMs: 60,
     log: (l) => logs.push(l),
   });
@@ -157,6 +159,10 @@ Deno.test("TaskRegistry revalidates a cached task at most every revalidateMs: re
   await wait();
   await registry.get("alpha");
   assertEquals(decodes, n);
+  // The store was read for three versions (alpha twice, beta once) and answered one check with
+  // "unchanged": a fleet's metrics show its store traffic per replica.
+  assertEquals(metrics.storeReads.get({ result: "downloaded" }), 3);
+  assertEquals(metrics.storeReads.get({ result: "not_modified" }), 1);
   // A broken bundle replaces it: refused (not the old copy), logged, and not decoded per request.
   await store.write("alpha", new TextEncoder().encode("garbage"));
   await wait();
@@ -179,6 +185,7 @@ Deno.test("TaskRegistry revalidates a cached task at most every revalidateMs: re
     (e) => assert(e instanceof PrefixEdgeError && e.code === "UNKNOWN_TASK", String(e)),
   );
   assertEquals((await registry.get("beta")).prefix.kv[0], 2);
+  assertEquals(metrics.storeReads.get({ result: "missing" }), 1);
 });
 
 Deno.test("TaskRegistry with revalidateMs Infinity never asks the store again for a cached task", async () => {

@@ -54,6 +54,12 @@ export interface OrtTrainerOptions {
    * machine (bench/main_job_bench.ts measures both).
    */
   cpuMemArena?: boolean;
+  /**
+   * Turn on ORT's profiler (native only): every node's run is recorded, and
+   * {@link OrtPrefixTrainer.endProfiling} writes them as a Chrome trace JSON whose name starts
+   * with this prefix (bench/train_profile_bench.ts reads it). Off by default: it costs time.
+   */
+  profileFilePrefix?: string;
 }
 
 /**
@@ -177,6 +183,9 @@ export class OrtPrefixTrainer implements Trainer {
       // (bench/RESULTS.md, "The main job"). The price is the arena's doubling chunks, kept for
       // the trainer's life.
       enableCpuMemArena: opts.cpuMemArena ?? true,
+      ...(opts.profileFilePrefix
+        ? { enableProfiling: true, profileFilePrefix: opts.profileFilePrefix }
+        : {}),
     };
     let session: OrtSession;
     if (backend === "native") {
@@ -410,6 +419,15 @@ export class OrtPrefixTrainer implements Trainer {
   }
 
   /** Release the session. The trainer cannot be used afterwards. */
+  /**
+   * Write ORT's profile of the runs so far (the trainer was created with `profileFilePrefix`).
+   * onnxruntime-node names the file `<prefix>_<date>.json` in the working folder.
+   */
+  endProfiling(): void {
+    this.#alive("end profiling");
+    this.#session.endProfiling();
+  }
+
   destroy(): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
