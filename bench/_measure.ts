@@ -77,6 +77,8 @@ export interface StepShape {
   P: number;
   /** Residual MLP width. */
   mid: number;
+  /** Threads (PyTorch's `set_num_threads`; the script's default, 2, when absent). */
+  threads?: number;
 }
 
 function batchFor(model: LoadedModel, b: number, t: number) {
@@ -92,6 +94,7 @@ function batchFor(model: LoadedModel, b: number, t: number) {
  * Time training steps (forward + backward + prefix backward + clipped AdamW) with a residual +
  * gate prefix; the first step is a warm-up.
  *
+ * @param threads native ORT's intra-op threads (default: ORT's choice)
  * @returns the median step time and the trainer's setup time, in seconds
  */
 export async function timeTrainStep(
@@ -99,6 +102,7 @@ export async function timeTrainStep(
   s: StepShape,
   backend: TrainingBackend,
   steps: number,
+  threads?: number,
 ): Promise<{ stepS: number; setupS: number }> {
   const pm = PrefixModule.init(model.config, {
     prefixLen: s.P,
@@ -108,7 +112,13 @@ export async function timeTrainStep(
     seed: 1,
   });
   const t0 = performance.now();
-  const { trainer } = await createTrainer(model, pm, { maxBatch: s.B, maxLen: s.T, backend });
+  const { trainer } = await createTrainer(model, pm, {
+    maxBatch: s.B,
+    maxLen: s.T,
+    backend,
+    // Pinned for native ORT only: WASM's count is fixed per process (1 unless set otherwise).
+    threads: backend === "native" ? threads : undefined,
+  });
   const setupS = (performance.now() - t0) / 1000;
   try {
     const batch = batchFor(model, s.B, s.T);
@@ -180,6 +190,7 @@ export async function torchStep(
     String(s.P),
     "--mid",
     String(s.mid),
+    ...(s.threads ? ["--threads", String(s.threads)] : []),
     "--steps",
     String(steps + 1),
   ];

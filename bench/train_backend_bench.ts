@@ -3,14 +3,21 @@
  * backend, and PyTorch on the CPU in the same run: step time, tokens/s and peak RSS, as one
  * table. Shapes: a GPT-2-small-shaped model with random weights (12 x 768, 12 heads,
  * vocabulary 50257; built in memory) at B=1 and B=4, T=64, P=10, residual + gate, m=512;
- * and the embedded stories260K at the main job's settings (B=8, T=160, P=10, residual +
+ * and the embedded stories260K at the main job's settings (B=8, T=160, P=20, residual +
  * gate, m=512). Each backend runs in its own process, so its peak RSS is its own.
  *
  * PyTorch is the outside reference ../shared/reference/bench_torch_step.py (not part of the
  * project), run with /usr/bin/python3 with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset.
  *
+ * Thread counts are pinned and printed on both sides: `--threads N` (default: the machine's
+ * cores) is ONNX Runtime's intra-op thread count for the native backend and PyTorch's
+ * `set_num_threads`. With `--pairs K`, each shape runs K alternating (native, PyTorch) pairs, and
+ * the table gives each side's median and the median of the pairs' ratios, so that load that
+ * comes and goes hits both alike.
+ *
  * Usage: deno run -A bench/train_backend_bench.ts [--shapes small1,small4,stories]
- *        [--backends native,wasm,webgpu] [--steps 3] [--no-torch] [--torch-script PATH]
+ *        [--backends native,wasm,webgpu] [--steps 3] [--threads N] [--pairs 1] [--no-torch]
+ *        [--torch-script PATH]
  */
 import { parseArgs } from "node:util";
 import { loadModel } from "../src/model/mod.ts";
@@ -60,12 +67,12 @@ const SHAPES: Record<string, Shape> = {
     mid: 512,
   },
   stories: {
-    label: "stories260K B=8",
+    label: "stories260K B=8 P=20",
     model: "stories",
     torchModel: "stories260k",
     B: 8,
     T: 160,
-    P: 10,
+    P: 20, // the main job's shape (src/train/main_job.ts)
     mid: 512,
   },
 };
@@ -76,6 +83,8 @@ const { values } = parseArgs({
     shapes: { type: "string", default: "small1,small4,stories" },
     backends: { type: "string", default: "native,wasm,webgpu" },
     steps: { type: "string", default: "3" },
+    threads: { type: "string", default: String(navigator.hardwareConcurrency) },
+    pairs: { type: "string", default: "1" },
     "no-torch": { type: "boolean", default: false },
     "torch-script": {
       type: "string",
@@ -87,10 +96,11 @@ const { values } = parseArgs({
     help: { type: "boolean", short: "h" },
   },
 });
-const steps = Number(values.steps);
-if (!Number.isInteger(steps) || steps < 1) {
+const steps = Number(values.steps), threads = Number(values.threads);
+const pairs = Number(values.pairs);
+if (![steps, threads, pairs].every((v) => Number.isInteger(v) && v >= 1)) {
   console.error(
-    `Cannot run the benchmark: --steps must be a positive integer, got ${values.steps}`,
+    "Cannot run the benchmark: --steps, --threads and --pairs must be positive integers",
   );
   Deno.exit(2);
 }
@@ -114,13 +124,15 @@ async function loadShapeModel(s: Shape): Promise<LoadedModel> {
 async function child(shapeName: string, backend: TrainingBackend) {
   const s = SHAPES[shapeName];
   const model = await loadShapeModel(s);
-  const { stepS, setupS } = await timeTrainStep(model, s, backend, steps);
+  const { stepS, setupS } = await timeTrainStep(model, s, backend, steps, threads);
   console.log(JSON.stringify({ stepS, setupS, peakRss: peakRss() }));
 }
 
 interface Row {
   shape: string;
   runner: string;
+  /** Which alternating pair it ran in. */
+  pair: number;
   stepS: number | null;
   tokensPerS: number | null;
   peakRss: number | null;
@@ -162,65 +174,86 @@ async function measure(shapes: string[], smallDir: string | undefined) {
       Deno.exit(2);
     }
     const tokens = s.B * s.T;
-    for (const backend of backends) {
-      const r = await runChild(import.meta.url, [
-        "--child",
-        `${name}:${backend}`,
-        "--steps",
-        String(steps),
-        ...(smallDir ? ["--model-dir", smallDir] : []),
-      ]);
-      if ("json" in r) {
-        const j = r.json;
-        rows.push({
-          shape: s.label,
-          runner: backend,
-          stepS: j.stepS,
-          tokensPerS: tokens / j.stepS,
-          peakRss: j.peakRss,
-          note: `setup ${j.setupS.toFixed(1)} s`,
-        });
-      } else {
-        rows.push({
-          shape: s.label,
-          runner: backend,
-          stepS: null,
-          tokensPerS: null,
-          peakRss: null,
-          note: `failed: ${r.error}`,
-        });
+    for (let pair = 0; pair < pairs; pair++) {
+      for (const backend of backends) {
+        const r = await runChild(import.meta.url, [
+          "--child",
+          `${name}:${backend}`,
+          "--steps",
+          String(steps),
+          "--threads",
+          String(threads),
+          ...(smallDir ? ["--model-dir", smallDir] : []),
+        ]);
+        rows.push(
+          "json" in r
+            ? {
+              shape: s.label,
+              runner: backend === "webgpu" ? backend : `${backend} (${threads} threads)`,
+              pair,
+              stepS: r.json.stepS,
+              tokensPerS: tokens / r.json.stepS,
+              peakRss: r.json.peakRss,
+              note: `setup ${r.json.setupS.toFixed(1)} s`,
+            }
+            : {
+              shape: s.label,
+              runner: backend,
+              pair,
+              stepS: null,
+              tokensPerS: null,
+              peakRss: null,
+              note: `failed: ${r.error}`,
+            },
+        );
+        console.error(`done: ${s.label} on ${backend} (pair ${pair + 1} of ${pairs})`);
       }
-      console.error(`done: ${s.label} on ${backend}`);
-    }
-    if (!values["no-torch"]) {
-      const t = await torchStep(values["torch-script"]!, s.torchModel, s, steps);
-      rows.push(
-        "error" in t
-          ? {
-            shape: s.label,
-            runner: "pytorch",
-            stepS: null,
-            tokensPerS: null,
-            peakRss: null,
-            note: `failed: ${t.error}`,
-          }
-          : { shape: s.label, ...t, note: "" },
-      );
-      console.error(`done: ${s.label} on pytorch`);
+      if (!values["no-torch"]) {
+        const t = await torchStep(values["torch-script"]!, s.torchModel, { ...s, threads }, steps);
+        rows.push(
+          "error" in t
+            ? {
+              shape: s.label,
+              runner: "pytorch",
+              pair,
+              stepS: null,
+              tokensPerS: null,
+              peakRss: null,
+              note: `failed: ${t.error}`,
+            }
+            : { shape: s.label, ...t, pair, note: "" },
+        );
+        console.error(`done: ${s.label} on pytorch (pair ${pair + 1} of ${pairs})`);
+      }
     }
   }
   const f = (x: number | null, d: number) => (x === null ? "n/a" : x.toFixed(d));
-  console.log("| shape | runner | step (s) | tokens/s | vs PyTorch | peak RSS (GB) | note |");
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  console.log(
+    `| shape | runner | step (s), median of ${pairs} | tokens/s | vs PyTorch (median of pairs) | peak RSS (GB) | note |`,
+  );
   console.log("| --- | --- | ---: | ---: | ---: | ---: | --- |");
+  const groups = new Map<string, Row[]>();
   for (const r of rows) {
-    const torch = rows.find((t) => t.shape === r.shape && t.runner.startsWith("pytorch"));
-    const ratio = r.tokensPerS && torch?.tokensPerS
-      ? `${(r.tokensPerS / torch.tokensPerS).toFixed(2)}x`
-      : "";
+    const k = `${r.shape}\u0000${r.runner}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  for (const group of groups.values()) {
+    const { shape, runner } = group[0];
+    const ok = group.filter((r) => r.stepS !== null);
+    const stepS = ok.length ? median(ok.map((r) => r.stepS!)) : null;
+    const torch = rows.filter((t) => t.shape === shape && t.runner.startsWith("pytorch"));
+    const ratios = ok.flatMap((r) => {
+      const t = torch.find((x) => x.pair === r.pair && x.stepS !== null);
+      return t && !runner.startsWith("pytorch") ? [t.stepS! / r.stepS!] : [];
+    });
+    const rss = ok.map((r) => r.peakRss).filter((x): x is number => x !== null);
     console.log(
-      `| ${r.shape} | ${r.runner} | ${f(r.stepS, 3)} | ${f(r.tokensPerS, 1)} | ${ratio} | ${
-        f(r.peakRss === null ? null : r.peakRss / 2 ** 30, 2)
-      } | ${r.note} |`,
+      `| ${shape} | ${runner} | ${f(stepS, 3)} | ${
+        f(stepS === null ? null : ok[0].tokensPerS! * ok[0].stepS! / stepS, 1)
+      } | ${ratios.length ? `${median(ratios).toFixed(2)}x` : ""} | ${
+        f(rss.length ? Math.max(...rss) / 2 ** 30 : null, 2)
+      } | ${group.find((r) => r.stepS === null)?.note ?? group[0].note} |`,
     );
   }
 }

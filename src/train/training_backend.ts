@@ -103,6 +103,11 @@ export interface CreateTrainerOptions {
   probe?: GpuProbe;
   /** WebGPU only: force a kernel set (default: `PREFIX_EDGE_KERNELS`, else the adapter's). */
   kernels?: KernelSetName;
+  /**
+   * ONNX Runtime only: intra-op threads (native; default ORT's choice, all cores) or WASM
+   * threads (default 1). Benchmarks pin it so that both sides of a comparison say what they ran.
+   */
+  threads?: number;
 }
 
 /** A trainer and the backend it runs on. */
@@ -153,7 +158,11 @@ export async function createTrainer(
     try {
       const trainer = c.backend === "webgpu"
         ? await PrefixTrainer.create(model, pm, { ...limits, kernels: opts.kernels })
-        : await OrtPrefixTrainer.create(model, pm, { ...limits, backend: c.backend });
+        : await OrtPrefixTrainer.create(model, pm, {
+          ...limits,
+          backend: c.backend,
+          threads: opts.threads,
+        });
       opts.log?.(`backend: ${c.backend} (${c.reason})`);
       return { trainer, backend: c.backend, reason: c.reason };
     } catch (e) {

@@ -75,3 +75,17 @@ Deno.test("a non-finite gradient norm changes nothing and reports a skip", () =>
   assertEquals(Array.from(params.p), [1, 2]);
   assertEquals(Array.from(moments.m.p), [0, 0]);
 });
+
+Deno.test("a summed gradient with gradScale updates as the averaged one does, clipped alike", () => {
+  // Sums over 4 tokens, (12, 16): averaged (3, 4), norm 5, clipped to norm 1 -> (0.6, 0.8).
+  const opt = resolveAdamW({ lr: 0.1, weightDecay: 0.01, maxGradNorm: 1 }, 1);
+  const summed = { p: Float32Array.of(1, -1) }, averaged = { p: Float32Array.of(1, -1) };
+  const m1 = fresh(2), m2 = fresh(2);
+  const r1 = step(summed, { p: Float32Array.of(12, 16) }, m1, opt, 1, 1 / 4);
+  const r2 = step(averaged, { p: Float32Array.of(3, 4) }, m2, opt, 1);
+  assertEquals(r1, r2);
+  assertEquals(r1.gradNorm, 5);
+  assertEquals(Array.from(summed.p), Array.from(averaged.p));
+  assertAlmostEquals(m1.m.p[0], 0.1 * 0.6, 1e-6);
+  assertAlmostEquals(m1.m.p[1], 0.1 * 0.8, 1e-6);
+});

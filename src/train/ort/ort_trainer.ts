@@ -344,17 +344,14 @@ export class OrtPrefixTrainer implements Trainer {
   step(opt: AdamWOptions): Promise<{ gradNorm: number; skipped: boolean }> {
     this.#alive("step");
     const hp = resolveAdamW(opt, this.#tokens);
-    // Averaged in place (the sum is cleared below anyway): no second copy of the gradient.
-    const scale = 1 / this.#tokens;
-    for (const g of Object.values(this.#grads)) {
-      for (let i = 0; i < g.length; i++) g[i] *= scale;
-    }
+    // The summed gradient is averaged over tokens inside the update: no pass of its own.
     const r = adamwStep(
       this.pm.params,
       this.#grads,
       { m: this.#m, v: this.#v },
       hp,
       this.#step + 1,
+      1 / this.#tokens,
     );
     if (!r.skipped) this.#step++;
     for (const g of Object.values(this.#grads)) g.fill(0);
