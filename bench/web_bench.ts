@@ -84,6 +84,7 @@ async function mainJobSteps(
   const steps = elapsed.slice(1).map((t, i) => t - elapsed[i]).sort((x, y) => x - y);
   return {
     backend: result.backend,
+    threads: sdk.defaultWasmThreads(),
     stepSec: steps[Math.floor(steps.length / 2)] ?? NaN,
     steps: result.steps,
     wallSec: (performance.now() - t0) / 1000,
@@ -170,13 +171,13 @@ try {
   row("Deno", `main job step, native (${native.backend})`, s(native.stepSec), "1.00x");
   row(
     "Deno",
-    `main job step, WASM (${denoWasm.backend})`,
+    `main job step, WASM (${denoWasm.backend}, ${denoWasm.threads} threads)`,
     s(denoWasm.stepSec),
     `${s(denoWasm.stepSec / native.stepSec)}x`,
   );
   row(
     "Chromium tab",
-    `main job step, WASM (${tabWasm.backend})`,
+    `main job step, WASM (${tabWasm.backend}, ${tabWasm.threads} threads)`,
     s(tabWasm.stepSec),
     `${s(tabWasm.stepSec / native.stepSec)}x`,
   );

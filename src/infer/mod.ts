@@ -28,6 +28,7 @@ export type { ExecutionProvider } from "./ort_backend.ts";
 export { SeededRandom } from "../model/mod.ts";
 export {
   type BackendSetup,
+  defaultWasmThreads,
   loadOrtBackend,
   type OrtBackend,
   type OrtSession,

@@ -43,8 +43,9 @@ export interface OrtBackend {
 /** Options that only apply to a backend's global setup. */
 export interface BackendSetup {
   /**
-   * WASM threads (default 1). ORT-web's threads need a shim in Deno (see
-   * docs/inference.md); ORT fixes this number at the first WASM session.
+   * WASM threads (default {@link defaultWasmThreads}: 1 in Deno, half the cores (up to 4) in a
+   * cross-origin isolated page). ORT-web's threads need a shim in Deno (see docs/inference.md);
+   * ORT fixes this number at the first WASM session.
    */
   wasmThreads?: number;
   /** Intra-op threads of the native backend (default: ORT's choice). */
@@ -99,8 +100,8 @@ export async function loadOrtBackend(
   setup: BackendSetup = {},
 ): Promise<OrtBackend> {
   const ort = ep === "native" ? await importNative() : await importWeb();
-  if (ep === "wasm") configureWasm(ort, setup.wasmThreads ?? 1);
-  if (ep === "webgpu" && !wasmInitialized) configureWasm(ort, 1);
+  if (ep === "wasm") configureWasm(ort, setup.wasmThreads ?? defaultWasmThreads());
+  if (ep === "webgpu" && !wasmInitialized) configureWasm(ort, defaultWasmThreads());
   const executionProviders = ep === "native" ? ["cpu"] : [ep];
   return {
     ep,
@@ -126,6 +127,31 @@ export async function loadOrtBackend(
       }
     },
   };
+}
+
+/**
+ * The WASM thread count used when none is given: in a page that is cross-origin isolated (so
+ * SharedArrayBuffer, and ORT's worker threads, are available) half the cores, rounded up, at
+ * most 4 (onnxruntime-web's own rule); elsewhere 1. Half, because the page's own threads
+ * (V8's compiler and collector, the compositor) need the rest: on a 2-core machine a second ORT
+ * thread made the tab's main-job step 0.179 s against 0.107 s with one, and its decoding 319
+ * against 549 tokens/s (bench/RESULTS.md). Deno keeps 1: its threads need a shim, and a 2-thread
+ * stories260K training step hung there in 2 runs of 3. ORT fixes the count at a page's first
+ * WASM session, so an inference engine and a trainer in one page share it.
+ *
+ * @returns the thread count
+ *
+ * @example In Deno, one thread
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { defaultWasmThreads } from "./ort_backend.ts";
+ * assertEquals(defaultWasmThreads(), 1);
+ * ```
+ */
+export function defaultWasmThreads(): number {
+  const g = globalThis as { crossOriginIsolated?: boolean; Deno?: unknown };
+  if (g.Deno !== undefined || g.crossOriginIsolated !== true) return 1;
+  return Math.max(1, Math.min(4, Math.ceil((globalThis.navigator?.hardwareConcurrency ?? 1) / 2)));
 }
 
 function importWeb(): Promise<OrtModule> {

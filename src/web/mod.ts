@@ -97,6 +97,7 @@ export {
 // Inference on onnxruntime-web (WASM or WebGPU).
 export {
   type EngineOptions,
+  defaultWasmThreads,
   type ExecutionProvider,
   type GenerateOptions,
   type GenerationResult,

@@ -13,7 +13,7 @@ import { FIXTURES, maskedMaxDiff, type OracleCases, STORIES } from "../_fixtures
 import { type ExecutionProvider, InferenceEngine } from "../../src/infer/mod.ts";
 import { loadModel, SafetensorsFile } from "../../src/model/mod.ts";
 import { PrefixBundle } from "../../src/bundle/mod.ts";
-import { webTest } from "./_browser.ts";
+import { type WebSdk, webTest } from "./_browser.ts";
 import { assertMatchesOracle, ORACLE_FAMILIES, pageOracleGrads } from "./_oracle_page.ts";
 import { pageGenerate, pageLogits, pageRefusals, type Thrown } from "./_ort_page.ts";
 
@@ -109,6 +109,21 @@ webTest("in Chromium, onnxruntime-web trains, runs and refuses as Deno does", as
     assert(page.tokenIds.length >= 20, `only ${page.tokenIds.length} tokens: ${page.text}`);
     assert(page.text.includes("Max"), `the bundle's story names no Max: ${page.text}`);
   }));
+
+  await t.step(
+    step("a cross-origin isolated page runs ORT's WASM threads: half its cores", async () => {
+      const got = await web.page.evaluate(() => {
+        const sdk = (globalThis as unknown as { sdk: WebSdk }).sdk;
+        return {
+          isolated: (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated,
+          cores: navigator.hardwareConcurrency,
+          threads: sdk.defaultWasmThreads(),
+        };
+      });
+      assert(got.isolated, "the test server sends COOP/COEP, so the page must be isolated");
+      assertEquals(got.threads, Math.min(4, Math.ceil(got.cores / 2)), JSON.stringify(got));
+    }),
+  );
 
   await t.step(step("bad model URLs and bad bundles give the same typed errors", async () => {
     const bytes = await Deno.readFile(`${FIXTURES}bundles/pet-stories-0.1.0.prefix.zip`);

@@ -43,9 +43,10 @@ export interface OrtTrainerOptions {
   backend?: OrtTrainingBackend;
   /**
    * Threads: native intra-op threads (default: ORT's choice, all cores), or WASM threads
-   * (default 1: with 2 threads the stories260K training step hung in 2 of 3 runs, spinning
-   * one core; 1 thread never did). ORT-web fixes its thread count at the process's first WASM
-   * session, so a later value is ignored.
+   * (default `defaultWasmThreads()`: 1 in Deno, where with 2 threads the stories260K training
+   * step hung in 2 of 3 runs, spinning one core; half the cores, up to 4, in a cross-origin
+   * isolated page). ORT-web fixes its thread count at the first WASM session, so a later value is
+   * ignored.
    */
   threads?: number;
   /**
@@ -170,7 +171,7 @@ export class OrtPrefixTrainer implements Trainer {
     }
     const ort = await loadOrtBackend(backend, {
       nativeThreads: backend === "native" ? opts.threads : undefined,
-      wasmThreads: backend === "wasm" ? opts.threads ?? 1 : undefined,
+      wasmThreads: backend === "wasm" ? opts.threads : undefined,
     });
     const sessionOptions = {
       graphOptimizationLevel: "all" as const,
