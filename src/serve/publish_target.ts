@@ -76,9 +76,8 @@ export function openPublishTarget(spec: string, options: PublishTargetOptions = 
       await store.list();
     },
     async publish(task, bytes) {
-      const version = await store.write(task, bytes);
-      const where = `${store.location.replace(/\/?$/, "/")}${task}.prefix.zip`;
-      return `wrote ${where}${typeof version === "string" ? ` (version ${version})` : ""}`;
+      await store.write(task, bytes);
+      return `wrote ${store.location.replace(/\/?$/, "/")}${task}.prefix.zip`;
     },
   };
 }
