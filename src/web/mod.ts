@@ -96,8 +96,8 @@ export {
 
 // Inference on onnxruntime-web (WASM or WebGPU).
 export {
-  type EngineOptions,
   defaultWasmThreads,
+  type EngineOptions,
   type ExecutionProvider,
   type GenerateOptions,
   type GenerationResult,
