@@ -11,8 +11,11 @@
  * 50257, written to a temporary folder; B=1/4, T=64, P=10, residual + gate, m=512) and `stories`
  * (the embedded stories260K at the main job's settings: B=8, T=160, P=20).
  *
+ * `--masked F` makes the first F of each row prompt (label -100, no loss), as in E2E-like data
+ * (default: only the first token).
+ *
  * Usage: deno run -A bench/train_profile_bench.ts [--shapes small1,small4,stories]
- *        [--threads N] [--steps 3] [--top 12]
+ *        [--threads N] [--steps 3] [--top 12] [--masked 0]
  */
 import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-node";
@@ -32,9 +35,12 @@ const values = parseArgs({
     threads: { type: "string", default: String(navigator.hardwareConcurrency) },
     steps: { type: "string", default: "3" },
     top: { type: "string", default: "12" },
+    masked: { type: "string", default: "0" },
   },
 }).values;
 const THREADS = Number(values.threads), STEPS = Number(values.steps), TOP = Number(values.top);
+/** The share of each row's first tokens that are prompt (label -100), as in E2E-like data. */
+const MASKED = Number(values.masked);
 
 interface Shape {
   label: string;
@@ -98,7 +104,8 @@ function batchFor(model: LoadedModel, b: number, t: number) {
     { length: b },
     (_, r) => Array.from({ length: t }, (_, i) => (r * 7919 + i * 104729) % V),
   );
-  return { inputIds, labels: inputIds.map((row) => row.map((id, i) => (i === 0 ? -100 : id))) };
+  const prompt = Math.max(1, Math.round(MASKED * t));
+  return { inputIds, labels: inputIds.map((row) => row.map((id, i) => (i < prompt ? -100 : id))) };
 }
 
 interface TraceEvent {
@@ -246,7 +253,7 @@ try {
     const flops = [...p.byOp.values()].reduce((a, r) => a + r.flops, 0);
     const mmUs = [...p.byOp.entries()].filter(([op]) => /MatMul|Gemm/.test(op))
       .reduce((a, [, r]) => a + r.us, 0);
-    console.log(`### ${s.label}\n`);
+    console.log(`### ${s.label}${MASKED > 0 ? `, the first ${MASKED} of each row masked` : ""}\n`);
     console.log("| measure | value |");
     console.log("| --- | ---: |");
     console.log(`| step (ORT run + AdamW), median of ${STEPS} | ${p.stepS.toFixed(3)} s |`);
