@@ -9,9 +9,26 @@ import type { LoadedModel } from "../src/model/mod.ts";
 import { PrefixModule } from "../src/prefix/mod.ts";
 import { createTrainer, type TrainingBackend } from "../src/train/mod.ts";
 import { ROOT } from "../tests/_fixtures.ts";
+import { singleNodeModel } from "../src/infer/_onnx_graph.ts";
 
 /** Where the PyTorch reference step lives, beside the project. */
 export const TORCH_STEP_SCRIPT = `${ROOT}../shared/reference/bench_torch_step.py`;
+
+/**
+ * A one-node ONNX `MatMul` model `[M, K] x [K, N]`, written by the SDK's protobuf writer: what
+ * the benchmarks time to measure the machine's matmul rate.
+ */
+export function matmulModel(M: number, K: number, N: number): Uint8Array {
+  return singleNodeModel({
+    opType: "MatMul",
+    inputs: [
+      { name: "X", type: "float32", dims: [M, K] },
+      { name: "W", type: "float32", dims: [K, N] },
+    ],
+    outputs: [{ name: "Y", type: "float32", dims: [M, N] }],
+    opset: 13,
+  });
+}
 
 /** Peak resident set of this process (Linux VmHWM), in bytes. */
 export function peakRss(): number {

@@ -22,7 +22,7 @@
 import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-node";
 import { GpuContext, MatmulXW, MatmulXWt } from "../src/gpu/mod.ts";
-import { singleNodeModel } from "../src/infer/_onnx_graph.ts";
+import { matmulModel } from "./_measure.ts";
 import { benchVariants, type Variant } from "../src/gpu/kernel_gen/variants.ts";
 import { printHelpIfAsked } from "./_help.ts";
 
@@ -54,19 +54,6 @@ const shapes = values.shapes!.split(",").map((s) => s.split("x").map(Number));
 if (!(reps >= 1) || shapes.some((s) => s.length !== 3 || s.some((d) => !(d >= 1)))) {
   console.error("Cannot run the benchmark: --reps must be >= 1 and --shapes like 1024x1024x1024");
   Deno.exit(2);
-}
-
-// A one-node ONNX MatMul model, written by the SDK's protobuf writer.
-function matmulModel(M: number, K: number, N: number): Uint8Array {
-  return singleNodeModel({
-    opType: "MatMul",
-    inputs: [
-      { name: "X", type: "float32", dims: [M, K] },
-      { name: "W", type: "float32", dims: [K, N] },
-    ],
-    outputs: [{ name: "Y", type: "float32", dims: [M, N] }],
-    opset: 13,
-  });
 }
 
 // ---------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import { tmpdir } from "node:os";
 import { InferenceEngine } from "../src/infer/mod.ts";
 import { loadModel } from "../src/model/mod.ts";
 import { type ExportDtype, exportOnnx } from "../src/onnx/mod.ts";
-import { writeRandomGpt2 } from "../tests/gpu/_random_gpt2.ts";
+import { GPT2_SMALL, writeRandomGpt2 } from "../tests/gpu/_random_gpt2.ts";
 import { GPT2_TOKENIZER } from "../tests/_fixtures.ts";
 import { printHelpIfAsked } from "./_help.ts";
 import { runCommand } from "./_measure.ts";
@@ -141,7 +141,7 @@ async function parent() {
   try {
     const shape = values.quick
       ? { layers: 2, embd: 128, heads: 4, vocab: 50257, positions: 128 }
-      : { layers: 12, embd: 768, heads: 12, vocab: 50257, positions: 1024 };
+      : GPT2_SMALL;
     const dtypes = values.dtypes!.split(",") as ExportDtype[];
     const batches = values.batches!.split(",").map(Number);
     for (const dtype of dtypes) {

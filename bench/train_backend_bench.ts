@@ -23,7 +23,7 @@ import { parseArgs } from "node:util";
 import { loadModel } from "../src/model/mod.ts";
 import type { LoadedModel } from "../src/model/mod.ts";
 import type { TrainingBackend } from "../src/train/mod.ts";
-import { writeRandomGpt2 } from "../tests/gpu/_random_gpt2.ts";
+import { GPT2_SMALL, writeRandomGpt2 } from "../tests/gpu/_random_gpt2.ts";
 import { STORIES } from "../tests/_fixtures.ts";
 import { printHelpIfAsked } from "./_help.ts";
 import {
@@ -104,16 +104,6 @@ if (![steps, threads, pairs].every((v) => Number.isInteger(v) && v >= 1)) {
   );
   Deno.exit(2);
 }
-
-const SMALL = {
-  layers: 12,
-  embd: 768,
-  heads: 12,
-  vocab: 50257,
-  positions: 1024,
-  std: 0.02,
-  seed: 1,
-};
 
 /** Loaded from a folder, as users load models (the GPT-2-small one is written by another process). */
 async function loadShapeModel(s: Shape): Promise<LoadedModel> {
@@ -259,7 +249,7 @@ async function measure(shapes: string[], smallDir: string | undefined) {
 }
 
 if (values["write-small"]) {
-  await writeRandomGpt2(values["write-small"], SMALL);
+  await writeRandomGpt2(values["write-small"], GPT2_SMALL);
 } else if (values.child) {
   const [shape, backend] = values.child.split(":");
   await child(shape, backend as TrainingBackend);

@@ -22,8 +22,8 @@ import * as ort from "onnxruntime-node";
 import { type LoadedModel, loadModel } from "../src/model/mod.ts";
 import { PrefixModule } from "../src/prefix/mod.ts";
 import { OrtPrefixTrainer } from "../src/train/mod.ts";
-import { singleNodeModel } from "../src/infer/_onnx_graph.ts";
-import { writeRandomGpt2 } from "../tests/gpu/_random_gpt2.ts";
+import { matmulModel } from "./_measure.ts";
+import { GPT2_SMALL, writeRandomGpt2 } from "../tests/gpu/_random_gpt2.ts";
 import { STORIES } from "../tests/_fixtures.ts";
 import { printHelpIfAsked } from "./_help.ts";
 
@@ -72,18 +72,10 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 /** GFLOP/s of a one-node ORT MatMul [M, K] x [K, N] at THREADS threads, best of 20 after a warm-up. */
 async function matmulRate(M: number, K: number, N: number): Promise<number> {
-  const session = await ort.InferenceSession.create(
-    singleNodeModel({
-      opType: "MatMul",
-      inputs: [
-        { name: "X", type: "float32", dims: [M, K] },
-        { name: "W", type: "float32", dims: [K, N] },
-      ],
-      outputs: [{ name: "Y", type: "float32", dims: [M, N] }],
-      opset: 13,
-    }),
-    { intraOpNumThreads: THREADS, executionProviders: ["cpu"] },
-  );
+  const session = await ort.InferenceSession.create(matmulModel(M, K, N), {
+    intraOpNumThreads: THREADS,
+    executionProviders: ["cpu"],
+  });
   const x = new ort.Tensor("float32", new Float32Array(M * K).fill(0.5), [M, K]);
   const w = new ort.Tensor("float32", new Float32Array(K * N).fill(0.25), [K, N]);
   let best = Infinity;
@@ -235,15 +227,7 @@ try {
     let model: LoadedModel;
     if (s.model === "small") {
       if (!small) {
-        await writeRandomGpt2(`${tmp}/gpt2-small`, {
-          layers: 12,
-          embd: 768,
-          heads: 12,
-          vocab: 50257,
-          positions: 1024,
-          std: 0.02,
-          seed: 1,
-        });
+        await writeRandomGpt2(`${tmp}/gpt2-small`, GPT2_SMALL);
         small = await loadModel(`${tmp}/gpt2-small`);
       }
       model = small;

@@ -25,6 +25,17 @@ export interface RandomGpt2Options {
   seed?: number;
 }
 
+/** GPT-2 small's shape (12 layers, 768 wide, 12 heads, vocabulary 50257), for benchmarks. */
+export const GPT2_SMALL: RandomGpt2Options = Object.freeze({
+  layers: 12,
+  embd: 768,
+  heads: 12,
+  vocab: 50257,
+  positions: 1024,
+  std: 0.02,
+  seed: 1,
+});
+
 /** Uniform values of standard deviation `std` from a xorshift state (advanced in place). */
 export function fill(n: number, std: number, state: { s: number }): Float32Array {
   const out = new Float32Array(n);
