@@ -10,6 +10,8 @@ import { PrefixModule } from "../src/prefix/mod.ts";
 import { createTrainer, type TrainingBackend } from "../src/train/mod.ts";
 import { ROOT } from "../tests/_fixtures.ts";
 import { singleNodeModel } from "../src/infer/_onnx_graph.ts";
+import { type ExecutionProvider, loadOrtBackend, type OrtTensor } from "../src/infer/mod.ts";
+import type { ModelConfig } from "../src/model/mod.ts";
 
 /** Where the PyTorch reference step lives, beside the project. */
 export const TORCH_STEP_SCRIPT = `${ROOT}../shared/reference/bench_torch_step.py`;
@@ -28,6 +30,63 @@ export function matmulModel(M: number, K: number, N: number): Uint8Array {
     outputs: [{ name: "Y", type: "float32", dims: [M, N] }],
     opset: 13,
   });
+}
+
+/**
+ * The hand-written decode baseline: batch 1, greedy from BOS, no prefix, the presents fed back
+ * as the next step's pasts. Everything the engine adds on top of ORT shows against it.
+ *
+ * @param ep where the graph runs
+ * @param config the model's config (layers, KV heads, head width, BOS)
+ * @param graph the ONNX graph's bytes
+ * @returns a runner giving tokens/s for a number of steps, and its release
+ */
+export async function rawDecodeLoop(
+  ep: ExecutionProvider,
+  config: ModelConfig,
+  graph: Uint8Array,
+): Promise<{ run(steps: number): Promise<number>; release(): Promise<void> }> {
+  const { numLayers: L, numKvHeads: H, headDim: hd } = config;
+  const backend = await loadOrtBackend(ep);
+  const session = await backend.createSession(graph, {
+    graphOptimizationLevel: "all",
+    logSeverityLevel: 3,
+    ...(ep === "webgpu" ? { preferredOutputLocation: "gpu-buffer" as const } : {}),
+  });
+  const i64 = (v: number[], dims: number[]) =>
+    backend.tensor("int64", BigInt64Array.from(v, BigInt), dims);
+  async function run(steps: number): Promise<number> {
+    let past: OrtTensor[] = [];
+    for (let i = 0; i < 2 * L; i++) {
+      past.push(backend.tensor("float32", new Float32Array(0), [1, H, 0, hd]));
+    }
+    let token = config.bosTokenId ?? 0;
+    const t0 = performance.now();
+    for (let t = 0; t < steps; t++) {
+      const feeds: Record<string, OrtTensor> = {
+        input_ids: i64([token], [1, 1]),
+        attention_mask: i64(new Array(t + 1).fill(1), [1, t + 1]),
+        position_ids: i64([t], [1, 1]),
+      };
+      for (let l = 0; l < L; l++) {
+        feeds[`past_key_values.${l}.key`] = past[2 * l];
+        feeds[`past_key_values.${l}.value`] = past[2 * l + 1];
+      }
+      const out = await session.run(feeds);
+      const lt = out.logits;
+      const logits = (lt.location === "cpu" ? lt.data : await lt.getData(true)) as Float32Array;
+      let best = 0;
+      for (let v = 1; v < logits.length; v++) if (logits[v] > logits[best]) best = v;
+      token = best;
+      for (const p of past) if (p.location === "gpu-buffer") p.dispose();
+      past = [];
+      for (let l = 0; l < L; l++) past.push(out[`present.${l}.key`], out[`present.${l}.value`]);
+    }
+    const s = (performance.now() - t0) / 1000;
+    for (const p of past) if (p.location === "gpu-buffer") p.dispose();
+    return steps / s;
+  }
+  return { run, release: () => session.release() };
 }
 
 /** Peak resident set of this process (Linux VmHWM), in bytes. */

@@ -13,10 +13,10 @@
  * Models: stories260K (Llama, 5 layers) for wasm and native; gpt2-tiny with
  * few tokens for webgpu (ORT's WebGPU EP on a software adapter is slow).
  */
-import * as ortWeb from "onnxruntime-web";
 import { InferenceEngine } from "../src/infer/mod.ts";
 import { loadModel, type Prefix, prefixWidth } from "../src/model/mod.ts";
 import { printHelpIfAsked } from "./_help.ts";
+import { rawDecodeLoop } from "./_measure.ts";
 
 printHelpIfAsked(import.meta.url);
 
@@ -35,59 +35,6 @@ function randomPrefix(S: number, P: number, seed: number): Prefix {
     kv[i] = (s / 2 ** 32 - 0.5) * 0.2;
   }
   return { prefixLen: P, kv };
-}
-
-/** The hand-written baseline: batch 1, greedy, no prefix. Returns a tokens/s runner. */
-async function rawLoop(
-  ep: Ep,
-  dir: string,
-): Promise<{ run(steps: number): Promise<number>; release(): Promise<void> }> {
-  const model = await loadModel(dir);
-  const { numLayers: L, numKvHeads: H, headDim: hd } = model.config;
-  // deno-lint-ignore no-explicit-any
-  const ort: any = ep === "native" ? await import("onnxruntime-node") : ortWeb;
-  const session = await ort.InferenceSession.create(await model.readOnnx(), {
-    executionProviders: [ep === "native" ? "cpu" : ep],
-    graphOptimizationLevel: "all",
-    logSeverityLevel: 3,
-    ...(ep === "webgpu" ? { preferredOutputLocation: "gpu-buffer" } : {}),
-  });
-  const i64 = (v: number[], dims: number[]) =>
-    new ort.Tensor("int64", BigInt64Array.from(v.map(BigInt)), dims);
-  async function run(steps: number): Promise<number> {
-    // deno-lint-ignore no-explicit-any
-    let past: any[] = [];
-    for (let i = 0; i < 2 * L; i++) {
-      past.push(new ort.Tensor("float32", new Float32Array(0), [1, H, 0, hd]));
-    }
-    let token = model.config.bosTokenId ?? 0;
-    const t0 = performance.now();
-    for (let t = 0; t < steps; t++) {
-      // deno-lint-ignore no-explicit-any
-      const feeds: Record<string, any> = {
-        input_ids: i64([token], [1, 1]),
-        attention_mask: i64(new Array(t + 1).fill(1), [1, t + 1]),
-        position_ids: i64([t], [1, 1]),
-      };
-      for (let l = 0; l < L; l++) {
-        feeds[`past_key_values.${l}.key`] = past[2 * l];
-        feeds[`past_key_values.${l}.value`] = past[2 * l + 1];
-      }
-      const out = await session.run(feeds);
-      const lt = out.logits;
-      const logits: Float32Array = lt.location === "cpu" ? lt.data : await lt.getData(true);
-      let best = 0;
-      for (let v = 1; v < logits.length; v++) if (logits[v] > logits[best]) best = v;
-      token = best;
-      if (ep === "webgpu") { for (const p of past) if (p.location === "gpu-buffer") p.dispose(); }
-      past = [];
-      for (let l = 0; l < L; l++) past.push(out[`present.${l}.key`], out[`present.${l}.value`]);
-    }
-    const s = (performance.now() - t0) / 1000;
-    if (ep === "webgpu") { for (const p of past) p.dispose(); }
-    return steps / s;
-  }
-  return { run, release: () => session.release() };
 }
 
 /** `engine.generate` on the same graph and EP. Returns a tokens/s runner. */
@@ -179,7 +126,8 @@ for (const c of plan) {
     console.log(`| ${c.ep} | ${c.name} | skipped (not available) | | | | | |`);
     continue;
   }
-  const rawRunner = await rawLoop(c.ep, c.dir);
+  const rawModel = await loadModel(c.dir);
+  const rawRunner = await rawDecodeLoop(c.ep, rawModel.config, await rawModel.readOnnx());
   const engRunner = await engineLoop(c.ep, c.dir);
   await rawRunner.run(4); // warm-up (shader compilation, WASM init)
   await engRunner.run(4);

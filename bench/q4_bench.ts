@@ -12,11 +12,11 @@
  * stories260K is too small to show it. Each graph gets a warm-up run, then the graphs alternate
  * R times and each keeps its best.
  */
-import { loadOrtBackend, type OrtTensor } from "../src/infer/ort_backend.ts";
 import { loadModel } from "../src/model/mod.ts";
 import { type ExportDtype, exportOnnx } from "../src/onnx/mod.ts";
 import { writeRandomGpt2 } from "../tests/gpu/_random_gpt2.ts";
 import { printHelpIfAsked } from "./_help.ts";
+import { rawDecodeLoop } from "./_measure.ts";
 
 printHelpIfAsked(import.meta.url);
 
@@ -45,42 +45,14 @@ for (const dtype of DTYPES) {
   sizes[dtype] = r.record.files.graphBytes;
 }
 
-/** Tokens/s of a greedy decode loop (batch 1, 1-token prompt, KV cache fed back). */
+/** Tokens/s of the hand-written greedy decode loop (batch 1, from BOS, KV cache fed back). */
 async function decode(ep: "native" | "wasm", graph: Uint8Array): Promise<number> {
-  const { numLayers: L, numKvHeads: H, headDim: hd } = model.config;
-  const backend = await loadOrtBackend(ep);
-  const session = await backend.createSession(graph, {
-    graphOptimizationLevel: "all",
-    logSeverityLevel: 3,
-  });
-  const i64 = (v: number[], dims: number[]) =>
-    backend.tensor("int64", BigInt64Array.from(v, BigInt), dims);
-  let past: OrtTensor[] = [];
-  for (let i = 0; i < 2 * L; i++) {
-    past.push(backend.tensor("float32", new Float32Array(0), [1, H, 0, hd]));
+  const loop = await rawDecodeLoop(ep, model.config, graph);
+  try {
+    return await loop.run(STEPS);
+  } finally {
+    await loop.release();
   }
-  let token = 0;
-  const t0 = performance.now();
-  for (let t = 0; t < STEPS; t++) {
-    const feeds: Record<string, OrtTensor> = {
-      input_ids: i64([token], [1, 1]),
-      attention_mask: i64(new Array(t + 1).fill(1), [1, t + 1]),
-      position_ids: i64([t], [1, 1]),
-    };
-    for (let l = 0; l < L; l++) {
-      feeds[`past_key_values.${l}.key`] = past[2 * l];
-      feeds[`past_key_values.${l}.value`] = past[2 * l + 1];
-    }
-    const out = await session.run(feeds);
-    const logits = out.logits.data as Float32Array;
-    token = 0;
-    for (let v = 1; v < logits.length; v++) if (logits[v] > logits[token]) token = v;
-    past = [];
-    for (let l = 0; l < L; l++) past.push(out[`present.${l}.key`], out[`present.${l}.value`]);
-  }
-  const tps = STEPS / ((performance.now() - t0) / 1000);
-  await session.release();
-  return tps;
 }
 
 const load = Deno.loadavg()[0];
