@@ -645,7 +645,7 @@ async function main(): Promise<void> {
   if (publishTo && result.bundleWritten) {
     await publish(publishTo, taskName, result.files.export.path);
     console.log(
-      /^https?:\/\//i.test(publishTo.location)
+      publishTo.server
         ? `\nnext: ask it at ${publishTo.location}/v1/tasks/${taskName}/generate`
         : `\nnext: servers on ${publishTo.location} serve it (within their --revalidate-s); a new one with\n  ${
           serveWith(publishTo.location)
@@ -688,7 +688,7 @@ async function publish(target: PublishTarget, task: string, path: string): Promi
     console.log(`published: ${said}`);
   } catch (e) {
     const err = e as PrefixEdgeError;
-    const later = /^https?:\/\//i.test(target.location)
+    const later = target.server
       ? `examples/upload_bundle.ts --url ${target.location} --file ${path}`
       : `deno task bundle push ${path} --store ${target.location}`;
     throw new PrefixEdgeError(

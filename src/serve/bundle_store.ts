@@ -65,9 +65,12 @@ export interface BundleStore {
   readVersion?(task: string, known: string | null): Promise<VersionedRead>;
 }
 
+/** What a bundle's file (or object key) ends with, after its task name. */
+export const BUNDLE_SUFFIX = ".prefix.zip";
+
 /** The file name of a task's bundle. */
 export function bundleFileName(task: string): string {
-  return `${task}.prefix.zip`;
+  return `${task}${BUNDLE_SUFFIX}`;
 }
 
 /** The default size limit for one bundle read from a store (64 MiB). */

@@ -13,14 +13,13 @@ import { join } from "node:path";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { readAt } from "../model/mod.ts";
 import {
+  BUNDLE_SUFFIX,
   bundleFileName,
   type BundleStore,
   DEFAULT_MAX_BUNDLE_BYTES,
   type VersionedRead,
 } from "./bundle_store.ts";
 import { TASK_NAME_PATTERN, validateTaskName } from "./task_name.ts";
-
-const SUFFIX = ".prefix.zip";
 
 /**
  * Bundles in a local folder.
@@ -172,8 +171,8 @@ export class FolderBundleStore implements BundleStore {
     try {
       for await (const entry of Deno.readDir(this.dir)) {
         if (entry.name.startsWith(".")) continue;
-        if (entry.isFile && entry.name.endsWith(SUFFIX)) {
-          const task = entry.name.slice(0, -SUFFIX.length);
+        if (entry.isFile && entry.name.endsWith(BUNDLE_SUFFIX)) {
+          const task = entry.name.slice(0, -BUNDLE_SUFFIX.length);
           if (valid(task)) names.add(task);
           else {skipped.push(
               `${entry.name}: "${task}" is not a task name (a-z, 0-9, '.', '_', '-')`,
@@ -212,7 +211,7 @@ async function runBundles(dir: string): Promise<string[]> {
   const out: string[] = [];
   try {
     for await (const e of Deno.readDir(dir)) {
-      if (e.isFile && e.name.endsWith(SUFFIX) && !e.name.startsWith(".")) out.push(e.name);
+      if (e.isFile && e.name.endsWith(BUNDLE_SUFFIX) && !e.name.startsWith(".")) out.push(e.name);
     }
   } catch {
     return [];

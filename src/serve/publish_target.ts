@@ -8,12 +8,15 @@
  * @module
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
+import { bundleFileName } from "./bundle_store.ts";
 import { openBundleStore } from "./open_bundle_store.ts";
 
 /** A place a bundle can be published to. */
 export interface PublishTarget {
   /** Where it goes, for messages. */
   readonly location: string;
+  /** A running server (uploads through its API), not a store that servers read. */
+  readonly server: boolean;
   /**
    * Check that a publish can work before the bundle exists: the store lists (so the key and the
    * bucket are right), or the server answers and takes the token.
@@ -72,12 +75,13 @@ export function openPublishTarget(spec: string, options: PublishTargetOptions = 
   }
   return {
     location: store.location,
+    server: false,
     async check() {
       await store.list();
     },
     async publish(task, bytes) {
       await store.write(task, bytes);
-      return `wrote ${store.location.replace(/\/?$/, "/")}${task}.prefix.zip`;
+      return `wrote ${store.location.replace(/\/?$/, "/")}${bundleFileName(task)}`;
     },
   };
 }
@@ -124,6 +128,7 @@ function serverTarget(spec: string, options: PublishTargetOptions): PublishTarge
   };
   return {
     location: base,
+    server: true,
     async check() {
       // A DELETE of a name no task can have checks the token and touches nothing: the server
       // checks the token first (401 wrong, 403 uploads off), then refuses the name (400).

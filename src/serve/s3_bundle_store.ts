@@ -14,6 +14,7 @@ import { readResponseBounded } from "../bundle/mod.ts";
 import { type ErrorCode, PrefixEdgeError } from "../errors/mod.ts";
 import { sha256Hex } from "../model/mod.ts";
 import {
+  BUNDLE_SUFFIX,
   bundleFileName,
   type BundleStore,
   DEFAULT_MAX_BUNDLE_BYTES,
@@ -21,7 +22,6 @@ import {
 } from "./bundle_store.ts";
 import { TASK_NAME_PATTERN, validateTaskName } from "./task_name.ts";
 
-const SUFFIX = ".prefix.zip";
 /** Most ListObjectsV2 pages read for one listing (1000 keys each). */
 const MAX_LIST_PAGES = 1000;
 /** Most bytes of an S3 error body read to find its `<Code>`. */
@@ -397,8 +397,8 @@ export class S3BundleStore implements BundleStore {
     const tasks: string[] = [];
     for (const key of keys) {
       const name = key.slice(this.prefix.length);
-      if (!name.endsWith(SUFFIX)) continue;
-      const task = name.slice(0, -SUFFIX.length);
+      if (!name.endsWith(BUNDLE_SUFFIX)) continue;
+      const task = name.slice(0, -BUNDLE_SUFFIX.length);
       if (TASK_NAME_PATTERN.test(task) && !task.includes("..")) tasks.push(task);
     }
     return tasks.sort();
