@@ -204,12 +204,25 @@ async function profileShape(model: LoadedModel, s: Shape, tmp: string) {
 }
 
 const tmp = await Deno.makeTempDir({ prefix: "train-profile-" });
+/** Each shape's model, written (GPT-2 small) and loaded once. */
+const models = new Map<Shape["model"], Promise<LoadedModel>>();
+const modelFor = (s: Shape) => {
+  let m = models.get(s.model);
+  if (!m) {
+    m = s.model === "stories"
+      ? loadModel(STORIES)
+      : writeRandomGpt2(`${tmp}/gpt2-small`, GPT2_SMALL)
+        .then(() => loadModel(`${tmp}/gpt2-small`));
+    models.set(s.model, m);
+  }
+  return m;
+};
 try {
   // The machine's matmul rate: the best one-node MatMul of the run, over 1024³ and each shape's
   // own [B·T, d] x [d, 4d] (ORT's 1024³ is not its best shape on every machine).
   const rates = new Map<string, number>([["1024x1024x1024", await matmulRate(1024, 1024, 1024)]]);
   for (const s of shapes) {
-    const d = s.model === "small" ? 768 : (await loadModel(STORIES)).config.hiddenSize;
+    const d = (await modelFor(s)).config.hiddenSize;
     const key = `${s.B * s.T}x${d}x${4 * d}`;
     if (!rates.has(key)) rates.set(key, await matmulRate(s.B * s.T, d, 4 * d));
   }
@@ -222,17 +235,8 @@ try {
       [...rates].map(([k, r]) => `${k} ${r.toFixed(1)}`).join(", ")
     } GFLOP/s; the machine's rate: ${machine.toFixed(1)} GFLOP/s\n`,
   );
-  let small: LoadedModel | null = null;
   for (const s of shapes) {
-    let model: LoadedModel;
-    if (s.model === "small") {
-      if (!small) {
-        await writeRandomGpt2(`${tmp}/gpt2-small`, GPT2_SMALL);
-        small = await loadModel(`${tmp}/gpt2-small`);
-      }
-      model = small;
-    } else model = await loadModel(STORIES);
-    const p = await profileShape(model, s, tmp);
+    const p = await profileShape(await modelFor(s), s, tmp);
     const nodeUs = [...p.byOp.values()].reduce((a, r) => a + r.us, 0);
     const flops = [...p.byOp.values()].reduce((a, r) => a + r.flops, 0);
     const mmUs = [...p.byOp.entries()].filter(([op]) => /MatMul|Gemm/.test(op))
