@@ -92,6 +92,18 @@ const tabPrefixes = new Map<string, TabPrefix>();
 let run: RunFiles | null = null;
 const busy = () => document.body.dataset.training === "running";
 
+/** Add a task to the picker, or relabel it when it is there. */
+function setTaskOption(value: string, label: string): void {
+  const select = $<HTMLSelectElement>("task");
+  const option = [...select.options].find((o) => o.value === value);
+  if (option) option.text = label;
+  else select.add(new Option(label, value));
+}
+
+function removeTaskOption(value: string): void {
+  [...$<HTMLSelectElement>("task").options].find((o) => o.value === value)?.remove();
+}
+
 // ---------------------------------------------------------------------------------------------
 // The base model.
 
@@ -109,10 +121,8 @@ async function useBaseModel(label: string, source: ModelSource): Promise<void> {
   await old?.then((e) => e.dispose()).catch(() => {});
   base = { label, source, model: null };
   tabPrefixes.clear();
-  for (const value of [TAB_TASK, FILE_TASK]) {
-    const select = $<HTMLSelectElement>("task");
-    [...select.options].find((o) => o.value === value)?.remove();
-  }
+  removeTaskOption(TAB_TASK);
+  removeTaskOption(FILE_TASK);
   setTraining(false);
   show("modelStatus", `Loading ${label}…`);
   try {
@@ -164,8 +174,7 @@ async function loadChosenModel(): Promise<void> {
 async function loadBundleFile(): Promise<void> {
   const file = $<HTMLInputElement>("bundleFile").files?.[0];
   if (!file) return;
-  const select = $<HTMLSelectElement>("task");
-  [...select.options].find((o) => o.value === FILE_TASK)?.remove();
+  removeTaskOption(FILE_TASK);
   tabPrefixes.delete(FILE_TASK);
   try {
     const bytes = new Uint8Array(await file.arrayBuffer());
@@ -175,8 +184,8 @@ async function loadBundleFile(): Promise<void> {
       prefix: bundle.prefix,
       usage: taskUsageOf(bundle.manifest),
     });
-    select.add(new Option(`${bundle.manifest.task} (file, in this tab)`, FILE_TASK));
-    select.value = FILE_TASK;
+    setTaskOption(FILE_TASK, `${bundle.manifest.task} (file, in this tab)`);
+    $<HTMLSelectElement>("task").value = FILE_TASK;
     show("answer", "");
   } catch (e) {
     show("answer", `${file.name}: ${describe(e)}`, true);
@@ -436,10 +445,7 @@ async function startTraining(resume: boolean): Promise<void> {
       !result.verdict.ok,
     );
     setState(result.stopped ? "stopped" : "done");
-    const select = $<HTMLSelectElement>("task");
-    if (![...select.options].some((o) => o.value === TAB_TASK)) {
-      select.add(new Option(`${taskName} (trained in this tab)`, TAB_TASK));
-    }
+    setTaskOption(TAB_TASK, `${taskName} (trained in this tab)`);
   } catch (e) {
     show("status", describe(e), true);
     setState("failed");
@@ -488,8 +494,7 @@ async function upload(): Promise<void> {
   if (!res.ok) show("shipStatus", body?.error?.message ?? `HTTP ${res.status}`, true);
   else {
     show("shipStatus", `${body.replaced ? "Replaced" : "Added"} task '${task}' on the server.`);
-    const select = $<HTMLSelectElement>("task");
-    if (![...select.options].some((o) => o.value === task)) select.add(new Option(task, task));
+    setTaskOption(task, task);
   }
 }
 
