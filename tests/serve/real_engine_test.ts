@@ -5,36 +5,15 @@
  */
 import { loadTaskPrefix, PrefixBundle } from "../../src/bundle/mod.ts";
 import { InferenceEngine } from "../../src/infer/mod.ts";
-import { type LoadedModel, loadModel, type Prefix, prefixWidth } from "../../src/model/mod.ts";
+import { loadModel } from "../../src/model/mod.ts";
 import { bundleDecoder, createApp, FolderBundleStore, type ServeApp } from "../../src/serve/mod.ts";
 import { assert, assertEquals } from "../_assert.ts";
 import { FIXTURES, GPT2_TOK, LLAMA_TINY, STORIES } from "../_fixtures.ts";
 import { parseSse, withServer } from "./_fakes.ts";
+import { randomPrefix, realBundle } from "./_real_bundle.ts";
 
 /** Whether npm:onnxruntime-node loads here (it is optional). */
 const NO_NATIVE = await import("onnxruntime-node").then(() => false, () => true);
-
-/** A deterministic pseudo-random prefix (values ~U(-2, 2)), big enough to steer a random model. */
-function randomPrefix(model: LoadedModel, P: number, seed: number): Prefix {
-  const kv = new Float32Array(P * prefixWidth(model.config));
-  let s = seed >>> 0;
-  for (let i = 0; i < kv.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    kv[i] = (s / 2 ** 32) * 4 - 2;
-  }
-  return { prefixLen: P, kv };
-}
-
-async function bundleBytes(model: LoadedModel, task: string, P: number, seed: number) {
-  const bundle = await PrefixBundle.create({
-    prefix: randomPrefix(model, P, seed),
-    model,
-    task,
-    method: { reparam: "none", gate: false, midDim: null },
-    training: { data: "random", steps: 0 },
-  });
-  return await bundle.toBytes({ dtype: "F32" });
-}
 
 const TOKEN = "real-engine-token";
 
@@ -46,9 +25,9 @@ async function withRealServer(
   const engine = await InferenceEngine.create(model, { executionProvider });
   const dir = await Deno.makeTempDir();
   // Different prefix lengths, so a mixed batch also mixes padding.
-  await Deno.writeFile(`${dir}/alpha.prefix.zip`, await bundleBytes(model, "alpha", 3, 1));
-  await Deno.writeFile(`${dir}/beta.prefix.zip`, await bundleBytes(model, "beta", 7, 2));
-  await Deno.writeFile(`${dir}/gamma.prefix.zip`, await bundleBytes(model, "gamma", 5, 3));
+  await Deno.writeFile(`${dir}/alpha.prefix.zip`, await realBundle(model, "alpha", 3, 1));
+  await Deno.writeFile(`${dir}/beta.prefix.zip`, await realBundle(model, "beta", 7, 2));
+  await Deno.writeFile(`${dir}/gamma.prefix.zip`, await realBundle(model, "gamma", 5, 3));
   const app = createApp({
     engine,
     store: new FolderBundleStore(dir),
@@ -174,7 +153,7 @@ Deno.test("A real bundle uploads and serves at once; a bundle for another base i
     const up = await fetch(`${base}/v1/tasks/delta`, {
       method: "PUT",
       headers: auth,
-      body: await bundleBytes(model, "delta", 4, 9),
+      body: await realBundle(model, "delta", 4, 9),
     });
     const upBody = await up.json();
     assertEquals(up.status, 201, JSON.stringify(upBody));
