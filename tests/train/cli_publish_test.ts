@@ -182,3 +182,40 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "train --publish that the server refuses after the run keeps the bundle and says how to publish it",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const token = "publish-test-token-0123456789";
+    // A server on a read-only store: it takes the token (the check passes) but refuses uploads.
+    const { app, engine } = await openServer({
+      model: STORIES,
+      bundles: "http://127.0.0.1:9/bundles",
+      ep: "wasm",
+      adminToken: token,
+      log: () => {},
+    });
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
+    const url = `http://127.0.0.1:${server.addr.port}`;
+    try {
+      const tokenFile = join(dir, "admin.token");
+      await Deno.writeTextFile(tokenFile, token, { mode: 0o600 });
+      const args = await quickRun(dir, STORIES);
+      const r = await train([...args, "--publish", url, "--publish-token-file", tokenFile]);
+      assertEquals(r.code, 1, r.stdout);
+      const bundle = join(dir, "run/greet.prefix.zip");
+      assert(r.stderr.includes("STORE_READ_ONLY"), r.stderr);
+      assert(r.stderr.includes(`The bundle is kept at ${bundle}`), r.stderr);
+      assert(await exists(bundle), "the bundle is gone");
+    } finally {
+      await server.shutdown();
+      app.serve.scheduler.close();
+      await engine.dispose();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
