@@ -102,6 +102,31 @@ for (const backend of BACKENDS) {
   });
 }
 
+for (const backend of BACKENDS) {
+  Deno.test(`${backend}: a micro-batch without targets adds loss 0 and no gradient`, async () => {
+    // The head runs on the target rows only (Compress); with none, it works on zero rows.
+    const pm = PrefixModule.init(randomModel.config, { prefixLen: 4, reparam: "residual" });
+    const promptOnly: TokenBatch = {
+      ...memorize,
+      labels: memorize.labels!.map((r) => r.map(() => -100)),
+    };
+    const { trainer } = await createTrainer(randomModel, pm, { maxBatch: 2, maxLen: 9, backend });
+    try {
+      const empty = await trainer.accumulate(promptOnly);
+      assertEquals([Object.is(empty.lossSum, 0), empty.tokens], [true, 0], `got ${empty.lossSum}`);
+      await trainer.accumulate(memorize);
+      const both = await trainer.readGrads();
+      const alone = await lossAndGrads(randomModel, pm, memorize, { backend });
+      for (const [name, want] of Object.entries(alone.grads)) {
+        const err = relL2(both[name], want);
+        assert(err < 1e-6, `grad.${name}: relative L2 ${err.toExponential(2)}`);
+      }
+    } finally {
+      trainer.destroy();
+    }
+  });
+}
+
 /** Run `steps` steps on `backend`, starting from the given parameters and AdamW state. */
 async function stepsOn(
   backend: TrainingBackend,
