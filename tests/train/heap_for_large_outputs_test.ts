@@ -2,17 +2,15 @@
  * glibc's malloc keeps large blocks on its heap once the trainer asked it to, so a freed
  * 40 MB buffer's pages serve the next one without faulting in fresh ones.
  */
+import process from "node:process";
 import { assert } from "../_assert.ts";
 import { keepLargeBlocksOnHeap } from "../../src/train/ort/heap_for_large_outputs.ts";
 
-/** This process's minor page faults so far (Linux). */
-function minorFaults(): number {
-  const fields = Deno.readTextFileSync("/proc/self/stat").split(") ")[1].split(" ");
-  return Number(fields[7]);
-}
+/** This process's minor page faults so far. */
+const minorFaults = () => process.resourceUsage().minorPageFault;
 
-const glibc = Deno.build.os === "linux" &&
-  !Deno.readTextFileSync("/proc/self/maps").includes("musl");
+/** A Deno built for Linux with glibc (`x86_64-unknown-linux-gnu`). */
+const glibc = Deno.build.os === "linux" && Deno.build.env === "gnu";
 
 Deno.test({
   name: "a freed 40 MB buffer's memory serves the next one without page faults",
