@@ -18,6 +18,7 @@ import {
 } from "../../src/bundle/mod.ts";
 import type { ElementHandle } from "puppeteer-core";
 import { webTest } from "./_browser.ts";
+import { generateAnswer } from "./_playground.ts";
 
 const BUNDLE = `${FIXTURES}bundles/pet-stories-0.1.0.prefix.zip`;
 // The fixture bundle predates recorded prompt layouts: the prompt carries its separator.
@@ -78,13 +79,7 @@ webTest("the playground loads base models and bundle files into the tab", async 
   );
   await page.$eval("#prompt", (el, r) => (el as HTMLTextAreaElement).value = r, RECORD);
   await page.$eval("#maxNewTokens", (el, n) => (el as HTMLInputElement).value = n, `${NEW_TOKENS}`);
-  await page.click("#generate");
-  await page.waitForFunction(() =>
-    !(document.getElementById("generate") as HTMLButtonElement).disabled &&
-    (document.getElementById("answer")?.textContent ?? "").length > 0
-  );
-  const answer = await page.$eval("#answer", (el) => el.textContent ?? "");
-  assert(!(await page.$("#answer.error")), answer);
+  const answer = await generateAnswer(page);
 
   const model = await loadModel(STORIES);
   const bundle = await PrefixBundle.load(BUNDLE, { model });

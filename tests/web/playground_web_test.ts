@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { assert, assertEquals } from "../_assert.ts";
 import { ROOT } from "../_fixtures.ts";
 import { webTest } from "./_browser.ts";
+import { generateAnswer } from "./_playground.ts";
 
 webTest("the playground trains the main job in a tab and downloads a bundle", async (_t, web) => {
   const { page } = web;
@@ -50,13 +51,7 @@ webTest("the playground trains the main job in a tab and downloads a bundle", as
 
     // Generate in the tab with the prefix it trained.
     await page.select("#task", "@tab");
-    await page.click("#generate");
-    await page.waitForFunction(() =>
-      !(document.getElementById("generate") as HTMLButtonElement).disabled &&
-      (document.getElementById("answer")?.textContent ?? "").length > 0
-    );
-    const answer = await page.$eval("#answer", (el) => el.textContent ?? "");
-    assert(!(await page.$("#answer.error")), answer);
+    await generateAnswer(page); // asserts the answer is no error
 
     // Download the bundle; the CLI verifies it against the model it was trained on.
     await page.click("#download");
