@@ -129,55 +129,75 @@ Deno.test({
   },
 });
 
+/** The admin token of the test servers. */
+const TOKEN = "publish-test-token-0123456789";
+
+/**
+ * A running server on stories260K with the admin token {@link TOKEN} and that token in a file
+ * under `dir`, for `fn`; shut down after.
+ */
+async function withServer(
+  dir: string,
+  bundles: string,
+  fn: (url: string, tokenFile: string) => Promise<void>,
+): Promise<void> {
+  const { app, engine } = await openServer({
+    model: STORIES,
+    bundles,
+    ep: "wasm",
+    adminToken: TOKEN,
+    log: () => {},
+  });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
+  try {
+    const tokenFile = join(dir, "admin.token");
+    await Deno.writeTextFile(tokenFile, TOKEN, { mode: 0o600 });
+    await fn(`http://127.0.0.1:${server.addr.port}`, tokenFile);
+  } finally {
+    await server.shutdown();
+    app.serve.scheduler.close();
+    await engine.dispose();
+  }
+}
+
 Deno.test({
   name: "train --publish uploads to a running server with its token, and a wrong token fails first",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const dir = await Deno.makeTempDir();
-    const token = "publish-test-token-0123456789";
-    const { app, engine } = await openServer({
-      model: STORIES,
-      bundles: join(dir, "served"),
-      ep: "wasm",
-      adminToken: token,
-      log: () => {},
-    });
-    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
-    const url = `http://127.0.0.1:${server.addr.port}`;
     try {
       await Deno.mkdir(join(dir, "served"));
-      const tokenFile = join(dir, "admin.token");
-      await Deno.writeTextFile(tokenFile, token, { mode: 0o600 });
-      const wrongFile = join(dir, "wrong.token");
-      await Deno.writeTextFile(wrongFile, "not-the-token-0123456789", { mode: 0o600 });
-      const args = await quickRun(dir, STORIES);
+      await withServer(dir, join(dir, "served"), async (url, tokenFile) => {
+        const wrongFile = join(dir, "wrong.token");
+        await Deno.writeTextFile(wrongFile, "not-the-token-0123456789", { mode: 0o600 });
+        const args = await quickRun(dir, STORIES);
 
-      const refused = await train([
-        ...args.slice(0, -1),
-        join(dir, "refused"),
-        "--publish",
-        url,
-        "--publish-token-file",
-        wrongFile,
-      ]);
-      assertEquals(refused.code, 1, refused.stdout);
-      assert(refused.stderr.includes("UNAUTHORIZED"), refused.stderr);
-      assert(!(await exists(join(dir, "refused"))), "the refused run made its folder");
+        const refused = await train([
+          ...args.slice(0, -1),
+          join(dir, "refused"),
+          "--publish",
+          url,
+          "--publish-token-file",
+          wrongFile,
+        ]);
+        assertEquals(refused.code, 1, refused.stdout);
+        assert(refused.stderr.includes("UNAUTHORIZED"), refused.stderr);
+        assert(!(await exists(join(dir, "refused"))), "the refused run made its folder");
 
-      const noToken = await train([...args, "--publish", url]);
-      assertEquals(noToken.code, 1, noToken.stdout);
-      assert(noToken.stderr.includes("--publish-token-file"), noToken.stderr);
+        const noToken = await train([...args, "--publish", url]);
+        assertEquals(noToken.code, 1, noToken.stdout);
+        assert(noToken.stderr.includes("--publish-token-file"), noToken.stderr);
 
-      const r = await train([...args, "--publish", url, "--publish-token-file", tokenFile]);
-      assertEquals(r.code, 0, r.stderr);
-      assert(r.stdout.includes(`published: added task 'greet' on ${url}`), r.stdout);
-      const tasks = await (await fetch(`${url}/v1/tasks`)).json() as { data: { task: string }[] };
-      assertEquals(tasks.data.map((t) => t.task), ["greet"]);
+        const r = await train([...args, "--publish", url, "--publish-token-file", tokenFile]);
+        assertEquals(r.code, 0, r.stderr);
+        assert(r.stdout.includes(`published: added task 'greet' on ${url}`), r.stdout);
+        const tasks = await (await fetch(`${url}/v1/tasks`)).json() as {
+          data: { task: string }[];
+        };
+        assertEquals(tasks.data.map((t) => t.task), ["greet"]);
+      });
     } finally {
-      await server.shutdown();
-      app.serve.scheduler.close();
-      await engine.dispose();
       await Deno.remove(dir, { recursive: true });
     }
   },
@@ -190,31 +210,18 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const dir = await Deno.makeTempDir();
-    const token = "publish-test-token-0123456789";
-    // A server on a read-only store: it takes the token (the check passes) but refuses uploads.
-    const { app, engine } = await openServer({
-      model: STORIES,
-      bundles: "http://127.0.0.1:9/bundles",
-      ep: "wasm",
-      adminToken: token,
-      log: () => {},
-    });
-    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
-    const url = `http://127.0.0.1:${server.addr.port}`;
     try {
-      const tokenFile = join(dir, "admin.token");
-      await Deno.writeTextFile(tokenFile, token, { mode: 0o600 });
-      const args = await quickRun(dir, STORIES);
-      const r = await train([...args, "--publish", url, "--publish-token-file", tokenFile]);
-      assertEquals(r.code, 1, r.stdout);
-      const bundle = join(dir, "run/greet.prefix.zip");
-      assert(r.stderr.includes("STORE_READ_ONLY"), r.stderr);
-      assert(r.stderr.includes(`The bundle is kept at ${bundle}`), r.stderr);
-      assert(await exists(bundle), "the bundle is gone");
+      // A server on a read-only store: it takes the token (the check passes) but refuses uploads.
+      await withServer(dir, "http://127.0.0.1:9/bundles", async (url, tokenFile) => {
+        const args = await quickRun(dir, STORIES);
+        const r = await train([...args, "--publish", url, "--publish-token-file", tokenFile]);
+        assertEquals(r.code, 1, r.stdout);
+        const bundle = join(dir, "run/greet.prefix.zip");
+        assert(r.stderr.includes("STORE_READ_ONLY"), r.stderr);
+        assert(r.stderr.includes(`The bundle is kept at ${bundle}`), r.stderr);
+        assert(await exists(bundle), "the bundle is gone");
+      });
     } finally {
-      await server.shutdown();
-      app.serve.scheduler.close();
-      await engine.dispose();
       await Deno.remove(dir, { recursive: true });
     }
   },
