@@ -238,10 +238,11 @@ export function prefixPastBackward(
 
 /** What the attention backward needs. */
 export interface AttentionSaved {
-  q: string; // [B, H, T, hd]
+  q: string; // [B, H, T, hd], already scaled by 1/sqrt(hd)
   k: string; // [B, H, S, hd] after repeat_kv
   v: string; // [B, H, S, hd] after repeat_kv
   probs: string; // [B, H, T, S]
+  out: string; // [B, H, T, hd]: probs V, before the heads merge
 }
 
 /** `[B, Hk, S, hd]` -> `[B, H, S, hd]` (HF `repeat_kv`). */
@@ -252,11 +253,14 @@ function repeatKv(t: TrainGraph, x: string): string {
   return g.op("Reshape", [e, g.int64s([0, t.c.numHeads, -1, t.c.headDim])]);
 }
 
-/** Backward of {@link repeatKv}: sum each group of query heads. */
-function repeatKvBackward(t: TrainGraph, dx: string): string {
+/**
+ * Backward of {@link repeatKv}, on a gradient held transposed: `[B, H, hd, S]` ->
+ * `[B, Hk, hd, S]`, each group of query heads summed.
+ */
+function repeatKvBackwardT(t: TrainGraph, dxT: string): string {
   const g = t.g, Hk = t.c.numKvHeads, rep = t.c.numHeads / Hk;
-  if (rep === 1) return dx;
-  const grouped = g.op("Reshape", [dx, g.int64s([0, Hk, rep, -1, t.c.headDim])]);
+  if (rep === 1) return dxT;
+  const grouped = g.op("Reshape", [dxT, g.int64s([0, Hk, rep, t.c.headDim, -1])]);
   return g.op("ReduceSum", [grouped, g.int64s([2])], { keepdims: 0 });
 }
 
@@ -281,10 +285,14 @@ export function attentionForward(
   const K = repeatKv(t, g.op("Concat", [past.key, k], { axis: 2 }));
   const V = repeatKv(t, g.op("Concat", [past.value, v], { axis: 2 }));
   const kT = g.op("Transpose", [K], { perm: [0, 1, 3, 2] });
-  const scores = g.op("Mul", [g.op("MatMul", [q, kT]), t.f(1 / Math.sqrt(c.headDim))]);
-  const probs = g.op("Softmax", [g.op("Add", [scores, t.mask])], { axis: -1 });
-  const y = t.merge(g.op("MatMul", [probs, V]), c.numHeads);
-  return { y, saved: { q, k: K, v: V, probs } };
+  // The scale goes on q ([B, H, T, hd]), not on the scores ([B, H, T, S]): S/hd times fewer
+  // elements, and the same for the backward's scale.
+  const qScaled = g.op("Mul", [q, t.f(1 / Math.sqrt(c.headDim))]);
+  const probs = g.op("Softmax", [g.op("Add", [g.op("MatMul", [qScaled, kT]), t.mask])], {
+    axis: -1,
+  });
+  const out = g.op("MatMul", [probs, V]);
+  return { y: t.merge(out, c.numHeads), saved: { q: qScaled, k: K, v: V, probs, out } };
 }
 
 /**
@@ -309,26 +317,29 @@ export function attentionBackward(
   const swap = (x: string) => g.op("Transpose", [x], { perm: [0, 1, 3, 2] });
   // y = probs V
   const dProbs = g.op("MatMul", [dy4, swap(s.v)]);
-  const dV = repeatKvBackward(t, g.op("MatMul", [swap(s.probs), dy4]));
-  // probs = softmax(scores): dscores = probs (dprobs - sum(dprobs probs)); scores = q kᵀ / sqrt(hd)
-  const rowDot = g.op("ReduceSum", [g.op("Mul", [dProbs, s.probs]), g.int64s([-1])], {
-    keepdims: 1,
-  });
-  const dScores = g.op("Mul", [
-    g.op("Mul", [s.probs, g.op("Sub", [dProbs, rowDot])]),
-    t.f(1 / Math.sqrt(c.headDim)),
-  ]);
-  const dK = repeatKvBackward(t, g.op("MatMul", [swap(dScores), s.q]));
-  const dq = needQuery ? g.op("MatMul", [dScores, s.k]) : undefined;
-  // [past; new] along the sequence axis.
-  const cut = (x: string, from: number, to: number) =>
-    g.op("Slice", [x, g.int64s([from]), g.int64s([to]), g.int64s([2])]);
+  // dV = probsᵀ dy and dK = dscoresᵀ q' are made transposed, as dyᵀ probs and q'ᵀ dscores:
+  // [hd, S] results, S columns wide, instead of [S, hd] ones from a transposed [T, S] operand.
+  // MLAS runs the first at full vector width; hd is 8 at stories260K (bench/RESULTS.md).
+  const dVt = repeatKvBackwardT(t, g.op("MatMul", [swap(dy4), s.probs]));
+  // probs = softmax(scores): dscores = probs (dprobs - sum_s(dprobs probs)). The row sum equals
+  // sum(dy out) (FlashAttention's D: sum_s (dy . v_s) p_s = dy . out), taken over hd
+  // elements a row instead of S, so no [B, H, T, S] product is made for it.
+  const rowDot = g.op("ReduceSum", [g.op("Mul", [dy4, s.out]), g.int64s([-1])], { keepdims: 1 });
+  const dScores = g.op("Mul", [s.probs, g.op("Sub", [dProbs, rowDot])]);
+  // scores = q' kᵀ with q' = q / sqrt(hd)
+  const dKt = repeatKvBackwardT(t, g.op("MatMul", [swap(s.q), dScores]));
+  const dq = needQuery
+    ? g.op("Mul", [g.op("MatMul", [dScores, s.k]), t.f(1 / Math.sqrt(c.headDim))])
+    : undefined;
+  // [past; new] along the sequence axis, each part back to [B, Hk, n, hd].
+  const cut = (xT: string, from: number, to: number) =>
+    swap(g.op("Slice", [xT, g.int64s([from]), g.int64s([to]), g.int64s([3])]));
   const END = 2 ** 31 - 1;
   return {
     dq,
-    dk: cut(dK, P, END),
-    dv: cut(dV, P, END),
-    dPast: { key: cut(dK, 0, P), value: cut(dV, 0, P) },
+    dk: cut(dKt, P, END),
+    dv: cut(dVt, P, END),
+    dPast: { key: cut(dKt, 0, P), value: cut(dVt, 0, P) },
   };
 }
 
