@@ -173,3 +173,22 @@ export function concatPaddedModel(): Uint8Array {
     outputs: [{ name: "out", type: "float32", dims: ["N", "H", "W", "D"] }],
   });
 }
+
+/**
+ * Whether an encoded ONNX model has a node of type `opType`. A node's type is stored as
+ * plain UTF-8 in the model's bytes, so finding it needs no protobuf decoding; a weight whose
+ * bytes spell it by chance is not a concern at these lengths.
+ *
+ * @param model the encoded model (a graph with external data is only its nodes)
+ * @param opType e.g. `GroupQueryAttention`
+ * @returns whether the bytes contain it
+ */
+export function graphHasOp(model: Uint8Array, opType: string): boolean {
+  const needle = new TextEncoder().encode(opType);
+  for (let i = model.indexOf(needle[0]); i >= 0; i = model.indexOf(needle[0], i + 1)) {
+    let j = 1;
+    while (j < needle.length && model[i + j] === needle[j]) j++;
+    if (j === needle.length) return true;
+  }
+  return false;
+}

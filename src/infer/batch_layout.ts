@@ -15,6 +15,11 @@
  * last real column; generated tokens then share one column for all rows, at
  * position `P_b + (real tokens so far)`.
  *
+ * A graph exported with `--optimize` attends with ORT's `GroupQueryAttention`, which reads only
+ * each row's length from the mask (its row sum), not which columns are real: there
+ * {@link RaggedLayout} keeps each row's cache packed from column 0 on (prefix, prompt,
+ * generated), right-padded to the widest row, so that each row's attention costs its own length.
+ *
  * @module
  */
 
@@ -32,8 +37,70 @@ export interface StepTensors {
   lastColumn: number[];
 }
 
-/** The growing mask and positions of a batch being decoded. */
-export class BatchLayout {
+/** Cache columns `[from, to)` that the kept rows still need (the rest can be dropped). */
+export type ColumnRange = readonly [from: number, to: number];
+
+/** The growing mask and positions of a batch being decoded, in either layout. */
+export interface DecodeLayout {
+  /** Whether rows are packed from column 0 ({@link RaggedLayout}) rather than masked in place. */
+  readonly ragged: boolean;
+  /** Columns of the mask so far; equals the cache's `pastLen` between steps. */
+  readonly width: number;
+  /**
+   * Lay out one decode step: each row feeds one token in a new column.
+   *
+   * @param tokens `[B]` the token each row feeds
+   * @returns the step's tensors
+   */
+  step(tokens: readonly number[]): StepTensors;
+  /** Position the next real token of row b gets. */
+  nextPosition(b: number): number;
+  /**
+   * The cache columns that rows `rows` still attend to; the others can be dropped from the
+   * cache without changing any result, since positions are explicit.
+   */
+  keptColumns(rows: readonly number[]): ColumnRange;
+  /**
+   * Keep rows `rows` (in that order), for compaction and beam reordering.
+   *
+   * @param rows source row of each new row
+   * @param columns the columns to keep (default all; see {@link DecodeLayout.keptColumns})
+   * @returns the new layout
+   */
+  selectRows(rows: readonly number[], columns?: ColumnRange): DecodeLayout;
+  /**
+   * Stack this layout's rows and then `other`'s (rows joining a running batch), matching
+   * `KvCache.concat` with {@link DecodeLayout.padSide}.
+   */
+  concat(other: DecodeLayout): DecodeLayout;
+  /** Where a narrower cache gets its zero columns when two are stacked. */
+  readonly padSide: "left" | "right";
+}
+
+/**
+ * Lay out a batch's first forward pass in the layout its graph needs.
+ *
+ * @param ragged whether the graph attends over per-row lengths (`--optimize`)
+ * @param prefixLens P_b per row (0 = no prefix)
+ * @param ids per row, the tokens to feed (rows may differ in length)
+ * @param padId id fed in pad columns (any valid id: it is masked)
+ * @returns the layout and the first step's tensors
+ */
+export function prefillLayout(
+  ragged: boolean,
+  prefixLens: readonly number[],
+  ids: readonly (readonly number[])[],
+  padId: number,
+): { layout: DecodeLayout; step: StepTensors } {
+  return ragged
+    ? RaggedLayout.prefill(prefixLens, ids, padId)
+    : BatchLayout.prefill(prefixLens, ids, undefined, padId);
+}
+
+/** The growing mask and positions of a batch being decoded, every row masked in place. */
+export class BatchLayout implements DecodeLayout {
+  readonly ragged = false;
+  readonly padSide = "left";
   /** Per row: mask over all columns so far (prefix padding included). */
   #mask: number[][];
   /** Per row: position of the next real token. */
@@ -93,12 +160,7 @@ export class BatchLayout {
     };
   }
 
-  /**
-   * Lay out one decode step: each row feeds one token in a new shared column.
-   *
-   * @param tokens `[B]` the token each row feeds
-   * @returns the step's tensors
-   */
+  /** Lay out one decode step: each row feeds one token in a new shared column. */
   step(tokens: readonly number[]): StepTensors {
     const attentionMask: number[] = [], positionIds: number[] = [];
     for (let b = 0; b < tokens.length; b++) {
@@ -115,62 +177,153 @@ export class BatchLayout {
     };
   }
 
-  /** Position the next real token of row b gets. */
   nextPosition(b: number): number {
     return this.#nextPos[b];
   }
 
-  /** Columns of the mask so far; equals the cache's `pastLen` between steps. */
   get width(): number {
     return this.#mask[0]?.length ?? 0;
   }
 
-  /**
-   * How many leading columns no row among `rows` attends to (mask 0 in all of
-   * them). Those columns can be dropped from the cache without changing any
-   * result, since positions are explicit.
-   *
-   * @param rows the rows that stay
-   * @returns the count of leading all-masked columns
-   */
-  leadingMasked(rows: readonly number[]): number {
+  /** The leading columns that no row among `rows` attends to (mask 0 in all of them) go. */
+  keptColumns(rows: readonly number[]): ColumnRange {
     const W = this.width;
     for (let c = 0; c < W; c++) {
-      if (rows.some((r) => this.#mask[r][c] === 1)) return c;
+      if (rows.some((r) => this.#mask[r][c] === 1)) return [c, W];
     }
-    return W;
+    return [W, W];
   }
 
-  /**
-   * Keep rows `rows` (in that order), for compaction and beam reordering.
-   *
-   * @param rows source row of each new row
-   * @param dropColumns leading columns to leave out (see {@link BatchLayout.leadingMasked})
-   * @returns the new layout
-   */
-  selectRows(rows: readonly number[], dropColumns = 0): BatchLayout {
+  selectRows(rows: readonly number[], columns: ColumnRange = [0, this.width]): BatchLayout {
     return new BatchLayout(
-      rows.map((r) => this.#mask[r].slice(dropColumns)),
+      rows.map((r) => this.#mask[r].slice(columns[0], columns[1])),
       rows.map((r) => this.#nextPos[r]),
     );
   }
 
   /**
-   * Stack two layouts (rows of `a`, then rows of `b`) whose widths may
-   * differ: the narrower one's rows get masked columns on the left, matching
-   * `KvCache.concat`. Each row keeps its own positions, so the extra columns
-   * change no result.
-   *
-   * @param a the running rows
-   * @param b the rows that join
-   * @returns the joined layout, `max(a.width, b.width)` columns wide
+   * Widths may differ: the narrower layout's rows get masked columns on the left. Each row
+   * keeps its own positions, so the extra columns change no result.
    */
-  static concat(a: BatchLayout, b: BatchLayout): BatchLayout {
-    const W = Math.max(a.width, b.width);
+  concat(other: DecodeLayout): BatchLayout {
+    if (!(other instanceof BatchLayout)) throw new TypeError("Cannot stack layouts of two kinds");
+    const W = Math.max(this.width, other.width);
     const pad = (m: number[]) => [...new Array<number>(W - m.length).fill(0), ...m];
     return new BatchLayout(
-      [...a.#mask.map(pad), ...b.#mask.map(pad)],
-      [...a.#nextPos, ...b.#nextPos],
+      [...this.#mask.map(pad), ...other.#mask.map(pad)],
+      [...this.#nextPos, ...other.#nextPos],
+    );
+  }
+}
+
+/**
+ * Rows packed from column 0 on, for graphs that attend over per-row lengths (ORT's
+ * `GroupQueryAttention`). Row b's cache holds its prefix, its prompt and its generated tokens in
+ * columns `[0, len_b)`; the mask is `len_b` ones, then zeros up to the batch's width, and the
+ * graph reads only its row sum. A decode step writes each row's token at its own column
+ * `len_b`, so rows of different lengths never pay for the longest one.
+ *
+ * In the first pass all rows feed the longest prompt's T columns: a shorter prompt's pad
+ * columns are cached too (the graph cannot tell them apart), then overwritten by the row's
+ * next tokens, and never attended to since the row's length excludes them.
+ */
+export class RaggedLayout implements DecodeLayout {
+  readonly ragged = true;
+  readonly padSide = "right";
+  /** Per row: cache columns holding its tokens. */
+  #len: number[];
+  /** Per row: position of the next real token. */
+  #nextPos: number[];
+  #width: number;
+
+  private constructor(len: number[], nextPos: number[], width: number) {
+    this.#len = len;
+    this.#nextPos = nextPos;
+    this.#width = width;
+  }
+
+  /**
+   * Lay out the first forward pass: row b's prompt at columns `[P_b, P_b + T)`, right after
+   * its own prefix, whatever the other rows' prefixes.
+   *
+   * @param prefixLens P_b per row (0 = no prefix); the cache holds each from column 0
+   * @param ids per row, the tokens to feed (rows may differ in length)
+   * @param padId id fed after a shorter prompt
+   * @returns the layout and the first step's tensors
+   */
+  static prefill(
+    prefixLens: readonly number[],
+    ids: readonly (readonly number[])[],
+    padId: number,
+  ): { layout: RaggedLayout; step: StepTensors } {
+    const Pmax = Math.max(0, ...prefixLens);
+    const T = Math.max(...ids.map((r) => r.length));
+    const inputIds: number[] = [], attentionMask: number[] = [], positionIds: number[] = [];
+    const len: number[] = [], nextPos: number[] = [], lastColumn: number[] = [];
+    ids.forEach((row, b) => {
+      const P = prefixLens[b];
+      for (let j = 0; j < T; j++) {
+        inputIds.push(j < row.length ? row[j] : padId);
+        // Pads take the last real token's position: in range, and never attended to.
+        positionIds.push(P + Math.min(j, row.length - 1));
+      }
+      for (let c = 0; c < Pmax + T; c++) attentionMask.push(c < P + T ? 1 : 0);
+      len.push(P + row.length);
+      nextPos.push(P + row.length);
+      lastColumn.push(row.length - 1);
+    });
+    return {
+      layout: new RaggedLayout(len, nextPos, Pmax + T),
+      step: { inputIds, attentionMask, positionIds, seqLen: T, lastColumn },
+    };
+  }
+
+  get width(): number {
+    return this.#width;
+  }
+
+  step(tokens: readonly number[]): StepTensors {
+    const W = ++this.#width;
+    const attentionMask: number[] = [], positionIds: number[] = [];
+    for (let b = 0; b < tokens.length; b++) {
+      const n = ++this.#len[b];
+      for (let c = 0; c < W; c++) attentionMask.push(c < n ? 1 : 0);
+      positionIds.push(this.#nextPos[b]++);
+    }
+    return {
+      inputIds: [...tokens],
+      attentionMask,
+      positionIds,
+      seqLen: 1,
+      lastColumn: tokens.map(() => 0),
+    };
+  }
+
+  nextPosition(b: number): number {
+    return this.#nextPos[b];
+  }
+
+  /** The trailing columns past the longest kept row go. */
+  keptColumns(rows: readonly number[]): ColumnRange {
+    return [0, Math.max(0, ...rows.map((r) => this.#len[r]))];
+  }
+
+  selectRows(rows: readonly number[], columns: ColumnRange = [0, this.width]): RaggedLayout {
+    if (columns[0] !== 0) throw new RangeError("A ragged layout keeps its columns from 0");
+    return new RaggedLayout(
+      rows.map((r) => this.#len[r]),
+      rows.map((r) => this.#nextPos[r]),
+      columns[1],
+    );
+  }
+
+  /** Widths may differ: the narrower layout's rows get unused columns on the right. */
+  concat(other: DecodeLayout): RaggedLayout {
+    if (!(other instanceof RaggedLayout)) throw new TypeError("Cannot stack layouts of two kinds");
+    return new RaggedLayout(
+      [...this.#len, ...other.#len],
+      [...this.#nextPos, ...other.#nextPos],
+      Math.max(this.width, other.width),
     );
   }
 }

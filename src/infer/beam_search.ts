@@ -9,7 +9,7 @@
  * @module
  */
 import type { ModelConfig } from "../model/mod.ts";
-import { BatchLayout } from "./batch_layout.ts";
+import { prefillLayout } from "./batch_layout.ts";
 import type { DecoderSession } from "./decoder_session.ts";
 import { type KvCache, prefixCache } from "./kv_cache.ts";
 import { banBadWords, logSoftmax } from "./logits_processors.ts";
@@ -47,7 +47,7 @@ export async function beamSearch(
   let cache: KvCache | undefined;
   try {
     cache = prefixCache(session.backend, config, [prefix]);
-    const pre = BatchLayout.prefill([prefix?.prefixLen ?? 0], [promptIds], undefined, padId);
+    const pre = prefillLayout(session.ragged, [prefix?.prefixLen ?? 0], [promptIds], padId);
     let layout = pre.layout;
     let step = pre.step;
     let beams: Beam[] = [{ ids: [], score: 0 }];
@@ -103,7 +103,7 @@ export async function beamSearch(
       const old = cache;
       // On WebGPU the rows are gathered on the GPU (session.rowGather), so
       // the cache is never copied to the CPU between steps (docs/design.md §4).
-      cache = await cache.selectRows(session.backend, rows, 0, session.rowGather);
+      cache = await cache.selectRows(session.backend, rows, undefined, session.rowGather);
       old.dispose();
       layout = layout.selectRows(rows);
       step = layout.step(next.map((c) => c.token));

@@ -29,7 +29,7 @@
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
 import type { ModelConfig, TextTokenizer } from "../model/mod.ts";
-import { BatchLayout } from "./batch_layout.ts";
+import { type DecodeLayout, prefillLayout } from "./batch_layout.ts";
 import type { DecoderSession, ForwardOutputs } from "./decoder_session.ts";
 import { type GenerateOptions, prepareRow } from "./generate_options.ts";
 import { type GenerationStream, StreamController } from "./generation_stream.ts";
@@ -150,7 +150,7 @@ export class ContinuousBatch {
   #runs: RowRun[] = [];
   /** `[B, H, past, hd]` per slot; `past === #layout.width` between steps. */
   #cache: KvCache | undefined;
-  #layout: BatchLayout | undefined;
+  #layout: DecodeLayout | undefined;
   /** `[B]` the token each live row feeds at the next step. */
   #next: number[] = [];
   #loop: Promise<void> | undefined;
@@ -293,10 +293,10 @@ export class ContinuousBatch {
     if (joining.length === 0) return;
     const first = prefixCache(session.backend, config, joining.map((r) => r.row.prefix));
     let out: ForwardOutputs;
-    const pre = BatchLayout.prefill(
+    const pre = prefillLayout(
+      session.ragged,
       joining.map((r) => r.row.prefix?.prefixLen ?? 0),
       joining.map((r) => r.row.promptIds),
-      undefined,
       padId,
     );
     try {
@@ -318,7 +318,12 @@ export class ContinuousBatch {
     } else {
       const old = this.#cache!;
       try {
-        this.#cache = await old.concat(session.backend, out.cache, session.gpuCache);
+        this.#cache = await old.concat(
+          session.backend,
+          out.cache,
+          session.gpuCache,
+          this.#layout!.padSide,
+        );
       } catch (e) {
         for (const r of joining) r.controller.fail(e);
         return;
@@ -326,7 +331,7 @@ export class ContinuousBatch {
         out.cache.dispose();
       }
       old.dispose();
-      this.#layout = BatchLayout.concat(this.#layout!, pre.layout);
+      this.#layout = this.#layout!.concat(pre.layout);
       this.#runs = [...this.#runs, ...joining];
       this.#next = [...this.#next, ...next];
       this.#stats.joins++;
@@ -365,11 +370,11 @@ export class ContinuousBatch {
     // Without the on-device graphs a GPU cache is not copied out (docs/design.md §4):
     // finished rows ride along masked until the batch empties.
     if (this.#cache!.tensors[0].location !== "cpu" && !session.gpuCache) return;
-    const drop = this.#layout!.leadingMasked(keep);
+    const columns = this.#layout!.keptColumns(keep);
     const old = this.#cache!;
-    this.#cache = await old.selectRows(session.backend, keep, drop, session.gpuCache);
+    this.#cache = await old.selectRows(session.backend, keep, columns, session.gpuCache);
     old.dispose();
-    this.#layout = this.#layout!.selectRows(keep, drop);
+    this.#layout = this.#layout!.selectRows(keep, columns);
     this.#runs = keep.map((b) => this.#runs[b]);
     this.#next = keep.map((b) => this.#next[b]);
   }

@@ -9,6 +9,7 @@
 import type { ModelConfig } from "../model/mod.ts";
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { concatPaddedModel, gatherRowsModel, selectRowsModel } from "./_onnx_graph.ts";
+import type { ColumnRange } from "./batch_layout.ts";
 import { type GpuCacheOps, KvCache, type RowGather } from "./kv_cache.ts";
 import type { OrtBackend, OrtSession, OrtSessionOptions, OrtTensor } from "./ort_backend.ts";
 import { discoverSessionIO, type SessionIO } from "./session_io.ts";
@@ -57,6 +58,11 @@ export class DecoderSession {
    * running batch on the GPU only with it.
    */
   readonly gpuCache: GpuCacheOps | undefined;
+  /**
+   * Whether the graph attends over per-row lengths (ORT's `GroupQueryAttention`, from
+   * `--optimize`): its callers lay rows out with `RaggedLayout`, not `BatchLayout`.
+   */
+  readonly ragged: boolean;
   readonly #session: OrtSession;
   readonly #helpers: HelperSessions | undefined;
   #queue: Promise<unknown> = Promise.resolve();
@@ -68,16 +74,18 @@ export class DecoderSession {
     io: SessionIO,
     kvOnGpu: boolean,
     helpers: HelperSessions | undefined,
+    ragged: boolean,
   ) {
     this.#session = session;
+    this.ragged = ragged;
     this.backend = backend;
     this.io = io;
     this.kvOnGpu = kvOnGpu;
     this.#helpers = helpers;
     this.gpuCache = helpers
       ? {
-        gather: (t, rows, drop = 0) => this.#gather(helpers, t, rows, drop),
-        concat: (a, b) => this.#concat(helpers, a, b),
+        gather: (t, rows, columns) => this.#gather(helpers, t, rows, columns),
+        concat: (a, b, side) => this.#concat(helpers, a, b, side),
       }
       : undefined;
     this.rowGather = this.gpuCache;
@@ -92,6 +100,7 @@ export class DecoderSession {
    * @param source graph path, for errors
    * @param keepKvOnGpu on WebGPU, leave `present` tensors on the GPU
    * @param extra more session options (the graph's external data)
+   * @param ragged whether the graph attends over per-row lengths (see {@link DecoderSession.ragged})
    * @returns the session
    */
   static async create(
@@ -101,6 +110,7 @@ export class DecoderSession {
     source: string,
     keepKvOnGpu: boolean,
     extra: OrtSessionOptions = {},
+    ragged = false,
   ): Promise<DecoderSession> {
     // On WebGPU every output stays on the GPU; the logits are downloaded each
     // step (they are needed on the CPU), the presents are fed straight back.
@@ -125,6 +135,7 @@ export class DecoderSession {
       io,
       gpu,
       gpu ? await helperSessions(backend) : undefined,
+      ragged,
     );
   }
 
@@ -135,9 +146,53 @@ export class DecoderSession {
    * @returns logits on the CPU and the new cache (the input cache is not disposed)
    */
   forward(x: ForwardInputs): Promise<ForwardOutputs> {
+    // ORT's GroupQueryAttention takes several new tokens after a cache (a prefix) for one row
+    // at a time only: such a batch runs row by row.
+    if (this.ragged && x.batch > 1 && x.seqLen > 1 && x.cache.pastLen > 0) return this.#rowByRow(x);
     const run = this.#queue.then(() => this.#run(x));
     this.#queue = run.catch(() => {});
     return run;
+  }
+
+  async #rowByRow(x: ForwardInputs): Promise<ForwardOutputs> {
+    const { batch: B, seqLen: T, cache } = x, W = cache.pastLen + T;
+    const row = <A extends ArrayLike<number>>(a: A, b: number, n: number) =>
+      Array.prototype.slice.call(a, b * n, (b + 1) * n) as number[];
+    const outs: ForwardOutputs[] = [];
+    let stacked: KvCache | undefined;
+    try {
+      for (let b = 0; b < B; b++) {
+        const own = await cache.selectRows(this.backend, [b], undefined, this.rowGather);
+        try {
+          outs.push(
+            await this.forward({
+              inputIds: row(x.inputIds, b, T),
+              attentionMask: row(x.attentionMask, b, W),
+              positionIds: row(x.positionIds, b, T),
+              batch: 1,
+              seqLen: T,
+              cache: own,
+            }),
+          );
+        } finally {
+          own.dispose();
+        }
+        const next = outs[b].cache;
+        if (stacked) {
+          const both = await stacked.concat(this.backend, next, this.gpuCache, "right");
+          stacked.dispose();
+          next.dispose();
+          stacked = both;
+        } else stacked = next;
+      }
+    } catch (e) {
+      stacked?.dispose();
+      throw e;
+    }
+    const [, , V] = outs[0].dims;
+    const logits = new Float32Array(B * T * V);
+    outs.forEach((o, b) => logits.set(o.logits, b * T * V));
+    return { logits, dims: [B, T, V], cache: stacked! };
   }
 
   async #run(x: ForwardInputs): Promise<ForwardOutputs> {
@@ -190,32 +245,42 @@ export class DecoderSession {
   }
 
   /**
-   * `out = t[rows]` along axis 0, without `drop` leading columns of axis 2,
+   * `out = t[rows]` along axis 0, keeping columns `[from, to)` of axis 2,
    * by a helper graph on the same EP, its output kept on the GPU.
    */
   #gather(
     h: HelperSessions,
     t: OrtTensor,
     rows: readonly number[],
-    drop: number,
+    columns: ColumnRange = [0, t.dims[2]],
   ): Promise<OrtTensor> {
     const indices = this.#int64(rows);
-    if (drop === 0) return this.#helper(h.gather, { data: t, indices });
-    const past = t.dims[2];
+    const [from, to] = columns;
+    if (from === 0 && to === t.dims[2]) return this.#helper(h.gather, { data: t, indices });
     return this.#helper(h.select, {
       data: t,
       indices,
-      starts: this.#int64([drop]),
-      ends: this.#int64([past]),
+      starts: this.#int64([from]),
+      ends: this.#int64([to]),
       axes: this.#int64([2]),
     });
   }
 
-  /** `a` and `b` left-padded along axis 2 to one width, then stacked along axis 0, on the GPU. */
-  #concat(h: HelperSessions, a: OrtTensor, b: OrtTensor): Promise<OrtTensor> {
+  /** `a` and `b` padded on one side of axis 2 to one width, then stacked along axis 0, on the GPU. */
+  #concat(
+    h: HelperSessions,
+    a: OrtTensor,
+    b: OrtTensor,
+    side: "left" | "right",
+  ): Promise<OrtTensor> {
     const W = Math.max(a.dims[2], b.dims[2]);
     // ONNX pads: begin of each axis, then end of each axis.
-    const pads = (t: OrtTensor) => this.#int64([0, 0, W - t.dims[2], 0, 0, 0, 0, 0]);
+    const pads = (t: OrtTensor) =>
+      this.#int64(
+        side === "left"
+          ? [0, 0, W - t.dims[2], 0, 0, 0, 0, 0]
+          : [0, 0, 0, 0, 0, 0, W - t.dims[2], 0],
+      );
     return this.#helper(h.concat, { a, b, pads_a: pads(a), pads_b: pads(b) });
   }
 

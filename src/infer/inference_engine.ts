@@ -13,13 +13,14 @@ import {
   type TextTokenizer,
   validatePrefix,
 } from "../model/mod.ts";
-import { BatchLayout } from "./batch_layout.ts";
+import { BatchLayout, RaggedLayout } from "./batch_layout.ts";
+import { graphHasOp } from "./_onnx_graph.ts";
 import { chooseExecutionProvider } from "./choose_execution_provider.ts";
 import { type BatchOptions, ContinuousBatch } from "./continuous_batch.ts";
 import { DecoderSession } from "./decoder_session.ts";
 import { checkIds, defaultEosIds, type GenerateOptions } from "./generate_options.ts";
 import type { GenerationStream } from "./generation_stream.ts";
-import { prefixCache } from "./kv_cache.ts";
+import { type KvCache, prefixCache } from "./kv_cache.ts";
 import { type ExecutionProvider, loadOrtBackend, type OrtSessionOptions } from "./ort_backend.ts";
 
 /** How to build an engine. */
@@ -120,6 +121,8 @@ export class InferenceEngine {
     const { graph, extra } = options.onnx
       ? { graph: options.onnx, extra: {} }
       : await readGraph(model, ep);
+    // `--optimize` graphs attend with GroupQueryAttention over per-row lengths.
+    const nodes = typeof graph === "string" ? await model.readOnnx() : graph;
     const session = await DecoderSession.create(
       backend,
       graph,
@@ -127,6 +130,7 @@ export class InferenceEngine {
       model.paths.onnx ?? "model.onnx",
       options.keepKvOnGpu ?? true,
       extra,
+      graphHasOp(nodes, "GroupQueryAttention"),
     );
     return new InferenceEngine(model, session, ep);
   }
@@ -183,15 +187,47 @@ export class InferenceEngine {
       }
     });
     const cache = prefixCache(this.#session.backend, this.config, prefixes);
-    const { step } = BatchLayout.prefill(
-      prefixes.map((p) => p?.prefixLen ?? 0),
-      inputIds,
-      attentionMask,
-      this.#padId,
-    );
+    const prefixLens = prefixes.map((p) => p?.prefixLen ?? 0);
+    if (this.#session.ragged) {
+      return await this.#raggedLogits(inputIds, attentionMask, prefixLens, cache);
+    }
+    const { step } = BatchLayout.prefill(prefixLens, inputIds, attentionMask, this.#padId);
     const out = await this.#session.forward({ ...step, batch: B, cache });
     out.cache.dispose();
     return { data: out.logits, dims: out.dims };
+  }
+
+  /**
+   * {@link InferenceEngine.logits} on a graph that attends over row lengths: each row's real
+   * tokens run packed at the front, and their logits go back to their own columns (masked
+   * columns get zeros).
+   */
+  async #raggedLogits(
+    inputIds: number[][],
+    attentionMask: number[][] | undefined,
+    prefixLens: number[],
+    cache: KvCache,
+  ): Promise<LogitsResult> {
+    const real = inputIds.map((row, b) => row.filter((_, j) => attentionMask?.[b][j] !== 0));
+    const { step } = RaggedLayout.prefill(
+      prefixLens,
+      real.map((r) => (r.length ? r : [this.#padId])),
+      this.#padId,
+    );
+    const out = await this.#session.forward({ ...step, batch: inputIds.length, cache });
+    cache.dispose();
+    out.cache.dispose();
+    const B = inputIds.length, T = inputIds[0].length, [, Tp, V] = out.dims;
+    const data = new Float32Array(B * T * V);
+    inputIds.forEach((row, b) => {
+      let k = 0;
+      row.forEach((_, j) => {
+        if (attentionMask?.[b][j] === 0) return;
+        data.set(out.logits.subarray((b * Tp + k) * V, (b * Tp + k + 1) * V), (b * T + j) * V);
+        k++;
+      });
+    });
+    return { data, dims: [B, T, V] };
   }
 
   /**

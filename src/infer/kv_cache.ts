@@ -7,11 +7,12 @@
  * @module
  */
 import { kvWidth, type ModelConfig, type Prefix, prefixWidth } from "../model/mod.ts";
+import type { ColumnRange } from "./batch_layout.ts";
 import type { OrtBackend, OrtTensor } from "./ort_backend.ts";
 
 /**
  * Reorders a GPU tensor's rows on the device: `out[i] = t[rows[i]]` along
- * axis 0, optionally without leading columns of axis 2, the result left on
+ * axis 0, optionally keeping only a range of columns of axis 2, the result left on
  * the GPU. The decoder session provides one on WebGPU (small Gather / Slice
  * graphs on the same EP).
  */
@@ -21,10 +22,10 @@ export interface RowGather {
    *
    * @param t `[B, H, S, hd]` on the GPU (not disposed)
    * @param rows source row of each output row
-   * @param dropColumns leading columns of axis 2 to leave out (default 0)
-   * @returns `[rows.length, H, S - dropColumns, hd]` on the GPU
+   * @param columns the columns `[from, to)` of axis 2 to keep (default all)
+   * @returns `[rows.length, H, to - from, hd]` on the GPU
    */
-  gather(t: OrtTensor, rows: readonly number[], dropColumns?: number): Promise<OrtTensor>;
+  gather(t: OrtTensor, rows: readonly number[], columns?: ColumnRange): Promise<OrtTensor>;
 }
 
 /**
@@ -33,14 +34,15 @@ export interface RowGather {
  */
 export interface GpuCacheOps extends RowGather {
   /**
-   * Stack two GPU tensors along axis 0, each padded on the left of axis 2
-   * with zeros up to the wider one's length.
+   * Stack two GPU tensors along axis 0, each padded with zeros on one side of axis 2 up to
+   * the wider one's length.
    *
    * @param a `[Ba, H, Sa, hd]` on the GPU (not disposed)
    * @param b `[Bb, H, Sb, hd]` on the GPU (not disposed)
+   * @param side where the zero columns go
    * @returns `[Ba + Bb, H, max(Sa, Sb), hd]` on the GPU
    */
-  concat(a: OrtTensor, b: OrtTensor): Promise<OrtTensor>;
+  concat(a: OrtTensor, b: OrtTensor, side: "left" | "right"): Promise<OrtTensor>;
 }
 
 /** A batch's KV cache: `tensors[2l + kv]` is layer l's key (kv 0) or value (kv 1). */
@@ -68,32 +70,33 @@ export class KvCache {
   /**
    * A new cache holding rows `rows` (in that order) of this one: for beam
    * search (reorder) and for dropping finished rows. A cache on the GPU is
-   * reordered (and its leading columns dropped) on the GPU by `gather` when
+   * reordered (and its unused columns dropped) on the GPU by `gather` when
    * one is given (docs/design.md §4: no copy of the cache to the CPU); otherwise the
    * rows are copied on the CPU (GPU tensors are downloaded first).
    *
    * @param backend builds the new CPU tensors
    * @param rows source row of each new row
-   * @param dropColumns leading past columns to leave out (columns no kept row
-   *   attends to), so a long-lived batch does not grow without bound
+   * @param columns the past columns `[from, to)` to keep (default all): the others, which no
+   *   kept row attends to, go, so a long-lived batch does not grow without bound
    * @param gather the on-device reorder for GPU tensors, if the EP has one
    * @returns the new cache (this one is left as is)
    */
   async selectRows(
     backend: OrtBackend,
     rows: readonly number[],
-    dropColumns = 0,
+    columns: ColumnRange = [0, this.pastLen],
     gather?: RowGather,
   ): Promise<KvCache> {
     if (gather && this.tensors.every((t) => t.location === "gpu-buffer")) {
-      return await this.#gatherOnGpu(gather, rows, dropColumns);
+      return await this.#gatherOnGpu(gather, rows, columns);
     }
     const out: OrtTensor[] = [];
-    const keep = this.pastLen - dropColumns;
+    const [from, to] = columns;
+    const keep = to - from;
     for (const t of this.tensors) {
       const [, H, past, hd] = t.dims;
       const src = (t.location === "cpu" ? t.data : await t.getData()) as Float32Array;
-      if (dropColumns === 0) {
+      if (keep === past) {
         // Whole rows are contiguous: one copy per row.
         const stride = H * past * hd;
         const dst = new Float32Array(rows.length * stride);
@@ -101,12 +104,12 @@ export class KvCache {
         out.push(backend.tensor("float32", dst, [rows.length, H, past, hd]));
         continue;
       }
-      // dst: [rows.length, H, keep, hd] <- src[r, h, dropColumns.., :]
+      // dst: [rows.length, H, keep, hd] <- src[r, h, from..to, :]
       const dst = new Float32Array(rows.length * H * keep * hd);
       rows.forEach((r, i) => {
         for (let h = 0; h < H; h++) {
-          const from = ((r * H + h) * past + dropColumns) * hd;
-          dst.set(src.subarray(from, from + keep * hd), (i * H + h) * keep * hd);
+          const at = ((r * H + h) * past + from) * hd;
+          dst.set(src.subarray(at, at + keep * hd), (i * H + h) * keep * hd);
         }
       });
       out.push(backend.tensor("float32", dst, [rows.length, H, keep, hd]));
@@ -114,31 +117,41 @@ export class KvCache {
     return new KvCache(out, rows.length, keep);
   }
 
-  async #gatherOnGpu(gather: RowGather, rows: readonly number[], drop: number): Promise<KvCache> {
-    const out = await buildOnGpu(this.tensors.map((t) => () => gather.gather(t, rows, drop)));
-    return new KvCache(out, rows.length, this.pastLen - drop);
+  async #gatherOnGpu(
+    gather: RowGather,
+    rows: readonly number[],
+    columns: ColumnRange,
+  ): Promise<KvCache> {
+    const out = await buildOnGpu(this.tensors.map((t) => () => gather.gather(t, rows, columns)));
+    return new KvCache(out, rows.length, columns[1] - columns[0]);
   }
 
   /**
    * Stack two caches along the batch axis: this one's rows, then `other`'s.
-   * Their sequence lengths may differ: the shorter one is padded on the left
-   * with zero columns, which the callers' attention masks mark 0 (see
-   * `BatchLayout.concat`), so the row's last real column stays the last
-   * column and the next decode column is shared by all rows. Two caches on
+   * Their sequence lengths may differ: the shorter one is padded with zero columns, which the
+   * callers' attention masks mark 0 (see `DecodeLayout.concat`). On the left (`BatchLayout`) a
+   * row's last real column stays the last column and the next decode column is shared by all
+   * rows; on the right (`RaggedLayout`) each row stays packed from column 0. Two caches on
    * the GPU are stacked on the GPU by `ops` when given (docs/design.md §4: no copy of
    * the cache to the CPU); otherwise on the CPU (GPU tensors are downloaded).
    *
    * @param backend builds the new CPU tensors
    * @param other the rows to append (same model, so same H and hd)
    * @param ops the on-device concat for GPU tensors, if the EP has one
+   * @param side where the narrower cache's zero columns go (the layout's `padSide`)
    * @returns the new cache, `[Ba + Bb, H, max(pa, pb), hd]` per slot
    */
-  async concat(backend: OrtBackend, other: KvCache, ops?: GpuCacheOps): Promise<KvCache> {
+  async concat(
+    backend: OrtBackend,
+    other: KvCache,
+    ops?: GpuCacheOps,
+    side: "left" | "right" = "left",
+  ): Promise<KvCache> {
     const W = Math.max(this.pastLen, other.pastLen);
     const onGpu = (c: KvCache) => c.tensors.every((t) => t.location === "gpu-buffer");
     if (ops && onGpu(this) && onGpu(other)) {
       const out = await buildOnGpu(
-        this.tensors.map((t, i) => () => ops.concat(t, other.tensors[i])),
+        this.tensors.map((t, i) => () => ops.concat(t, other.tensors[i], side)),
       );
       return new KvCache(out, this.batch + other.batch, W);
     }
@@ -150,10 +163,10 @@ export class KvCache {
       for (const part of [this, other]) {
         const t = part.tensors[slot];
         const src = (t.location === "cpu" ? t.data : await t.getData()) as Float32Array;
-        const past = part.pastLen, pad = W - past;
+        const past = part.pastLen, pad = side === "left" ? W - past : 0;
         for (let b = 0; b < part.batch; b++, row++) {
           for (let h = 0; h < H; h++) {
-            // src[b, h, 0..past) -> dst[row, h, pad..W)
+            // src[b, h, 0..past) -> dst[row, h, pad..pad + past)
             const from = (b * H + h) * past * hd;
             dst.set(src.subarray(from, from + past * hd), ((row * H + h) * W + pad) * hd);
           }

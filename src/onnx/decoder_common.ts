@@ -159,28 +159,69 @@ export function attention(g: GraphBuilder, c: ModelConfig, a: AttentionArgs): st
 export const ORT_DOMAIN = "com.microsoft";
 
 /**
- * The same attention as {@link attention} as one ORT `MultiHeadAttention`
- * (`--optimize`): the additive mask goes in as `attention_bias`, so per-row
- * prefix masks and padding keep their meaning (tests/onnx checks the logits).
- * Only for H = Hk: the op's present has H heads, and ORT's
- * `GroupQueryAttention` takes sequence lengths, not a per-row mask.
+ * Each row's cache length, from `attention_mask`, for {@link fusedAttention}: in a ragged
+ * graph the mask says only how many leading cache columns (prefix, prompt, generated) a row
+ * holds, past and new together, not which ones (docs/design.md §4).
+ */
+export interface RowLengths {
+  /** `[B]` int32: each row's length minus one (ORT's `seqlens_k`). */
+  seqlensK: string;
+  /** Scalar int32: the mask's width, the longest row's length. */
+  total: string;
+}
+
+/**
+ * {@link RowLengths} from the inputs: the row sums of `attention_mask`, and its width.
  *
  * @param g the graph
- * @param c the model config (numHeads = numKvHeads)
- * @param a queries, keys and values as `[B, T, heads * hd]`, cache and mask
+ * @param x the inputs
+ * @returns the values' names
+ */
+export function rowLengths(g: GraphBuilder, x: DecoderInputs): RowLengths {
+  return g.scope("lengths", () => {
+    const INT32 = 6;
+    const sum = g.op("ReduceSum", [x.attentionMask, g.int64s([1])], { keepdims: 0 });
+    const seqlensK = g.op("Cast", [g.op("Sub", [sum, g.int64s([1], [])])], { to: INT32 });
+    const width = g.op("Gather", [g.op("Shape", [x.attentionMask]), g.int64s([1], [])], {
+      axis: 0,
+    });
+    return { seqlensK, total: g.op("Cast", [width], { to: INT32 }) };
+  });
+}
+
+/**
+ * Attention as one ORT `GroupQueryAttention` (`--optimize`), with grouped-query heads
+ * (Hk <= H). Each row attends over its own length only: its cache holds its prefix, prompt and
+ * generated tokens from column 0 on, and what lies past its length is ignored and overwritten.
+ * A batch of rows of different lengths then costs each row its own length, not the longest
+ * row's (the plain graph's rectangular mask). tests/infer checks a ragged batch's logits
+ * against each row run alone.
+ *
+ * @param g the graph
+ * @param c the model config
+ * @param a queries, keys and values as `[B, T, heads * hd]` (RoPE applied), and the cache
+ * @param lengths the rows' lengths ({@link rowLengths})
  * @returns `[B, T, H * hd]`
  */
-export function fusedAttention(g: GraphBuilder, c: ModelConfig, a: AttentionArgs): string {
+export function fusedAttention(
+  g: GraphBuilder,
+  c: ModelConfig,
+  a: Omit<AttentionArgs, "mask">,
+  lengths: RowLengths,
+): string {
   const outputs = [
     `layer${a.layer}/attention`,
     `present.${a.layer}.key`,
     `present.${a.layer}.value`,
   ];
-  // Inputs: query, key, value, bias, key_padding_mask, attention_bias, past_key, past_value.
   return g.opN(
-    "MultiHeadAttention",
-    [a.q, a.k, a.v, "", "", a.mask, a.past.key, a.past.value],
-    { num_heads: c.numHeads, scale: { float: 1 / Math.sqrt(c.headDim) } },
+    "GroupQueryAttention",
+    [a.q, a.k, a.v, a.past.key, a.past.value, lengths.seqlensK, lengths.total],
+    {
+      num_heads: c.numHeads,
+      kv_num_heads: c.numKvHeads,
+      scale: { float: 1 / Math.sqrt(c.headDim) },
+    },
     { outputs, domain: ORT_DOMAIN },
   )[0];
 }
@@ -196,11 +237,6 @@ export function fusedAttention(g: GraphBuilder, c: ModelConfig, a: AttentionArgs
 export function mergeHeads(g: GraphBuilder, x: string, width: number): string {
   const t = g.op("Transpose", [x], { perm: [0, 2, 1, 3] });
   return g.op("Reshape", [t, g.int64s([0, 0, width])]);
-}
-
-/** Whether a decoder uses ORT's fused attention (`--optimize` and H = Hk). */
-export function usesFusedAttention(c: ModelConfig, optimize: boolean): boolean {
-  return optimize && c.numHeads === c.numKvHeads;
 }
 
 /**

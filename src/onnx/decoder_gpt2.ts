@@ -23,8 +23,8 @@ import {
   fusedAttention,
   linear,
   lmHead,
+  rowLengths,
   splitHeads,
-  usesFusedAttention,
 } from "./decoder_common.ts";
 import type { DecoderWeights } from "./decoder_weights.ts";
 import type { GraphBuilder } from "./graph_builder.ts";
@@ -35,7 +35,7 @@ import type { GraphBuilder } from "./graph_builder.ts";
  * @param g the graph
  * @param c the model config (family gpt2)
  * @param w the weights
- * @param optimize use ORT's fused MultiHeadAttention
+ * @param optimize attend with ORT's GroupQueryAttention over rows of their own lengths
  */
 export function buildGpt2Decoder(
   g: GraphBuilder,
@@ -53,7 +53,8 @@ export function buildGpt2Decoder(
     g.op("Gather", [wte, x0.inputIds], { axis: 0 }),
     g.op("Gather", [wpe, x0.positionIds], { axis: 0 }),
   ]);
-  const mask = additiveMask(g, x0);
+  const lengths = optimize ? rowLengths(g, x0) : undefined;
+  const mask = optimize ? "" : additiveMask(g, x0);
   const layerNorm = (h: string, weight: string, bias: string) =>
     g.op("LayerNormalization", [h, weight, bias], { axis: -1, epsilon: { float: c.normEps } });
   const heads = (t: string) => splitHeads(g, t, c.numHeads, c.headDim);
@@ -62,8 +63,8 @@ export function buildGpt2Decoder(
     x = gpt2Layer(g, c, w, l, x, {
       layerNorm,
       attend: (q, k, v) =>
-        usesFusedAttention(c, optimize)
-          ? fusedAttention(g, c, { layer: l, q, k, v, past, mask })
+        lengths
+          ? fusedAttention(g, c, { layer: l, q, k, v, past }, lengths)
           : attention(g, c, { layer: l, q: heads(q), k: heads(k), v: heads(v), past, mask }),
     }).out;
   }

@@ -26,8 +26,8 @@ import {
   linear,
   lmHead,
   mergeHeads,
+  rowLengths,
   splitHeads,
-  usesFusedAttention,
 } from "./decoder_common.ts";
 import type { DecoderWeights } from "./decoder_weights.ts";
 import type { GraphBuilder } from "./graph_builder.ts";
@@ -38,7 +38,7 @@ import type { GraphBuilder } from "./graph_builder.ts";
  * @param g the graph
  * @param c the model config (family llama)
  * @param w the weights
- * @param optimize use ORT's fused MultiHeadAttention (when H = Hk)
+ * @param optimize attend with ORT's GroupQueryAttention over rows of their own lengths
  */
 export function buildLlamaDecoder(
   g: GraphBuilder,
@@ -53,22 +53,22 @@ export function buildLlamaDecoder(
   const top = llamaModelWeights(c);
   const embed = w.get(top.embedding);
   let x = g.op("Gather", [embed, x0.inputIds], { axis: 0 });
-  const mask = additiveMask(g, x0);
+  const lengths = optimize ? rowLengths(g, x0) : undefined;
+  const mask = optimize ? "" : additiveMask(g, x0);
   const cosSin = rope(g, c, x0.positionIds);
   for (let l = 0; l < c.numLayers; l++) {
     const past = x0.past[l];
     x = llamaLayer(g, c, w, l, x, cosSin, {
       heads: (t, n) => splitHeads(g, t, n, hd),
       attend: (q, k, v) =>
-        usesFusedAttention(c, optimize)
+        lengths
           ? fusedAttention(g, c, {
             layer: l,
             q: mergeHeads(g, q, H * hd),
             k: mergeHeads(g, k, Hk * hd),
             v,
             past,
-            mask,
-          })
+          }, lengths)
           : attention(g, c, { layer: l, q, k, v: splitHeads(g, v, Hk, hd), past, mask }),
     }).out;
   }

@@ -15,7 +15,7 @@ import denoJson from "../../deno.json" with { type: "json" };
 import { PrefixEdgeError } from "../errors/mod.ts";
 import { type ExportRecord, loadModel, parseConfig, SafetensorsFile } from "../model/mod.ts";
 import { modelFingerprint } from "../bundle/mod.ts";
-import { ORT_DOMAIN, usesFusedAttention } from "./decoder_common.ts";
+import { ORT_DOMAIN } from "./decoder_common.ts";
 import { buildGpt2Decoder } from "./decoder_gpt2.ts";
 import { buildLlamaDecoder } from "./decoder_llama.ts";
 import {
@@ -147,7 +147,7 @@ export async function exportOnnx(
     else buildLlamaDecoder(g, config, weights, optimize);
     g.setLowering(undefined);
     const fusedOps = [
-      ...(usesFusedAttention(config, optimize) ? ["MultiHeadAttention"] : []),
+      ...(optimize ? ["GroupQueryAttention"] : []),
       ...(dtype === "q4" ? ["MatMulNBits"] : []),
     ];
 

@@ -6,7 +6,7 @@
  */
 import * as ort from "onnxruntime-web";
 import { assert, assertEquals } from "../_assert.ts";
-import { GPT2_TINY } from "../_fixtures.ts";
+import { GPT2_TINY, maxAbsDiff } from "../_fixtures.ts";
 import {
   concatPaddedModel,
   gatherRowsModel,
@@ -104,7 +104,7 @@ Deno.test({
         cache: prefixCache(backend, model.config, [null, null]),
       });
       const rows = [1, 1, 0];
-      const g = await a.cache.selectRows(backend, rows, 0, s.rowGather);
+      const g = await a.cache.selectRows(backend, rows, undefined, s.rowGather);
       assertEquals(g.tensors.map((t) => t.location), new Array(4).fill("gpu-buffer"));
       assertEquals(g.batch, 3);
       assertEquals(g.pastLen, 2);
@@ -144,7 +144,7 @@ Deno.test({
         ends: i64([5]),
         axes: i64([2]),
       });
-      const want = await a.selectRows(backend, [2, 0], 3);
+      const want = await a.selectRows(backend, [2, 0], [3, 5]);
       assertEquals(sel.out.dims, [2, 2, 2, 3]);
       assertEquals(sel.out.data, want.tensors[0].data);
       // b is narrower: padded with 3 zero columns on the left.
@@ -157,6 +157,16 @@ Deno.test({
       const both = await a.concat(backend, b);
       assertEquals(cat.out.dims, [5, 2, 5, 3]);
       assertEquals(cat.out.data, both.tensors[0].data);
+      // The ragged layout's side: 3 zero columns on the right.
+      const right = await concat.run({
+        a: a.tensors[0],
+        b: b.tensors[0],
+        pads_a: i64([0, 0, 0, 0, 0, 0, 0, 0]),
+        pads_b: i64([0, 0, 0, 0, 0, 0, 3, 0]),
+      });
+      const bothRight = await a.concat(backend, b, undefined, "right");
+      assertEquals(right.out.data, bothRight.tensors[0].data);
+      assert(maxAbsDiff(right.out.data as Float32Array, cat.out.data as Float32Array) > 0);
     } finally {
       await select.release();
       await concat.release();
@@ -187,7 +197,7 @@ Deno.test({
         });
       const a = (await fwd(2, 2)).cache, b = (await fwd(1, 3)).cache;
       const cat = await a.concat(backend, b, ops);
-      const sel = await cat.selectRows(backend, [2, 0], 1, ops);
+      const sel = await cat.selectRows(backend, [2, 0], [1, 3], ops);
       for (const c of [cat, sel]) {
         assertEquals(c.tensors.map((t) => t.location), new Array(4).fill("gpu-buffer"));
       }
@@ -205,7 +215,7 @@ Deno.test({
           c.pastLen,
         );
       const wantCat = await (await cpu(a)).concat(backend, await cpu(b));
-      const wantSel = await wantCat.selectRows(backend, [2, 0], 1);
+      const wantSel = await wantCat.selectRows(backend, [2, 0], [1, 3]);
       for (let slot = 0; slot < 4; slot++) {
         assertEquals(cat.tensors[slot].dims, [3, 4, 3, 16]);
         assertEquals(await cat.tensors[slot].getData(), wantCat.tensors[slot].data);

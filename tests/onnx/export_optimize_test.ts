@@ -1,9 +1,8 @@
 /**
- * `--optimize` on a Llama without grouped-query heads (H = Hk), the case
- * where the Llama decoder uses ORT's MultiHeadAttention: with per-row prefixes
- * of different lengths and a padded row, its logits equal the plain graph's,
- * which tests/onnx/export_decoder_test.ts holds to the PyTorch export. The
- * model has random weights and a separate lm_head.
+ * `--optimize` on a Llama without grouped-query heads (H = Hk), with a separate lm_head and
+ * random weights: its GroupQueryAttention graph, with per-row prefixes of different lengths and
+ * a padded row, gives the plain graph's logits, which tests/onnx/export_decoder_test.ts holds to
+ * the PyTorch export (tests/infer/ragged_batch_test.ts covers grouped heads and decoding).
  */
 import { assert, assertEquals } from "../_assert.ts";
 import { maxAbsDiff } from "../_fixtures.ts";
@@ -65,15 +64,15 @@ const dir = await tinyMhaLlama();
 const plain = await exportOnnx(dir, { out: `${dir}/plain/model.onnx` });
 const fused = await exportOnnx(dir, { out: `${dir}/fused/model.onnx`, optimize: true });
 
-Deno.test("--optimize records MultiHeadAttention for a Llama with H = Hk", () => {
+Deno.test("--optimize records GroupQueryAttention for a Llama with H = Hk", () => {
   assertEquals(plain.record.options.fusedOps, []);
-  assertEquals(fused.record.options.fusedOps, ["MultiHeadAttention"]);
+  assertEquals(fused.record.options.fusedOps, ["GroupQueryAttention"]);
   assertEquals(fused.record.options.optimize, true);
 });
 
 for (const { ep, ignore } of PROVIDERS) {
   Deno.test({
-    name: `--optimize (MultiHeadAttention) equals the plain Llama graph with prefixes on ${ep}`,
+    name: `--optimize (GroupQueryAttention) equals the plain Llama graph with prefixes on ${ep}`,
     ignore,
     sanitizeResources: false,
     sanitizeOps: false,
