@@ -147,13 +147,58 @@ export class DecoderSession {
    */
   forward(x: ForwardInputs): Promise<ForwardOutputs> {
     // ORT's GroupQueryAttention takes several new tokens after a cache (a prefix) for one row
-    // at a time only: such a batch runs row by row.
-    if (this.ragged && x.batch > 1 && x.seqLen > 1 && x.cache.pastLen > 0) return this.#rowByRow(x);
+    // at a time only: such a batch runs row by row, or token by token, whichever needs fewer
+    // runs (a run's fixed cost is close to a decode step's on small models).
+    if (this.ragged && x.batch > 1 && x.seqLen > 1 && x.cache.pastLen > 0) {
+      return x.seqLen <= x.batch ? this.#tokenByToken(x) : this.#rowByRow(x);
+    }
     const run = this.#queue.then(() => this.#run(x));
     this.#queue = run.catch(() => {});
     return run;
   }
 
+  /** A ragged forward of T new tokens per row as T one-token forwards of all rows. */
+  async #tokenByToken(x: ForwardInputs): Promise<ForwardOutputs> {
+    const { batch: B, seqLen: T } = x, W = x.cache.pastLen + T;
+    // Each row's length before the new tokens: its mask's row sum, less T.
+    const before = Array.from({ length: B }, (_, b) => {
+      let n = 0;
+      for (let c = 0; c < W; c++) n += x.attentionMask[b * W + c];
+      return n - T;
+    });
+    let cache = x.cache, logits: Float32Array | undefined, V = 0;
+    try {
+      for (let j = 0; j < T; j++) {
+        const width = x.cache.pastLen + j + 1;
+        const attentionMask: number[] = [];
+        for (let b = 0; b < B; b++) {
+          for (let c = 0; c < width; c++) attentionMask.push(c < before[b] + j + 1 ? 1 : 0);
+        }
+        const column = (a: ArrayLike<number>) => Array.from({ length: B }, (_, b) => a[b * T + j]);
+        const out = await this.forward({
+          inputIds: column(x.inputIds),
+          attentionMask,
+          positionIds: column(x.positionIds),
+          batch: B,
+          seqLen: 1,
+          cache,
+        });
+        if (cache !== x.cache) cache.dispose();
+        cache = out.cache;
+        V = out.dims[2];
+        logits ??= new Float32Array(B * T * V);
+        for (let b = 0; b < B; b++) {
+          logits.set(out.logits.subarray(b * V, (b + 1) * V), (b * T + j) * V);
+        }
+      }
+    } catch (e) {
+      if (cache !== x.cache) cache.dispose();
+      throw e;
+    }
+    return { logits: logits!, dims: [B, T, V], cache };
+  }
+
+  /** A ragged forward of T new tokens per row as one forward per row. */
   async #rowByRow(x: ForwardInputs): Promise<ForwardOutputs> {
     const { batch: B, seqLen: T, cache } = x, W = cache.pastLen + T;
     const row = <A extends ArrayLike<number>>(a: A, b: number, n: number) =>
