@@ -278,6 +278,17 @@ export class RaggedLayout implements DecodeLayout {
     };
   }
 
+  /**
+   * Rows that hold only their prefixes (`prefixCache`'s columns), to feed their prompts one
+   * token a step within a running batch (see `ContinuousBatch`).
+   *
+   * @param prefixLens P_b per row (0 = no prefix)
+   * @returns the layout, `max P_b` columns wide
+   */
+  static start(prefixLens: readonly number[]): RaggedLayout {
+    return new RaggedLayout([...prefixLens], [...prefixLens], Math.max(0, ...prefixLens));
+  }
+
   get width(): number {
     return this.#width;
   }

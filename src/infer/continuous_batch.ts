@@ -29,7 +29,7 @@
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
 import type { ModelConfig, TextTokenizer } from "../model/mod.ts";
-import { type DecodeLayout, prefillLayout } from "./batch_layout.ts";
+import { type DecodeLayout, prefillLayout, RaggedLayout } from "./batch_layout.ts";
 import type { DecoderSession, ForwardOutputs } from "./decoder_session.ts";
 import { type GenerateOptions, prepareRow } from "./generate_options.ts";
 import { type GenerationStream, StreamController } from "./generation_stream.ts";
@@ -43,6 +43,12 @@ export const DEFAULT_MAX_JOIN_DELAY_STEPS = 4;
 
 /** Waiting rows join at once when they are at least 1/4 of the live rows. */
 const JOIN_FRACTION_INVERSE = 4;
+
+/**
+ * Longest prompt that joins a running ragged batch by feeding its tokens one a step in the
+ * batch's decode passes (no prefill pass of its own); a longer one is prefilled first.
+ */
+const FED_PROMPT_MAX = 32;
 
 /** What a batch looks like at one step boundary (see {@link BatchOptions.onStep}). */
 export interface BatchStep {
@@ -153,6 +159,8 @@ export class ContinuousBatch {
   #layout: DecodeLayout | undefined;
   /** `[B]` the token each live row feeds at the next step. */
   #next: number[] = [];
+  /** Rows that joined a ragged batch without a prefill: how many prompt tokens each has fed. */
+  readonly #promptFed = new Map<RowRun, number>();
   #loop: Promise<void> | undefined;
   #boundary = 0;
   readonly #stats: BatchStats = {
@@ -289,7 +297,14 @@ export class ContinuousBatch {
   /** Prefill the waiting rows in one forward pass and merge them into the batch. */
   async #join(): Promise<void> {
     const { session, config, padId } = this.#ctx;
-    const joining = this.#pending.splice(0).filter((r) => !closeIfTrivial(r));
+    let joining = this.#pending.splice(0).filter((r) => !closeIfTrivial(r));
+    if (session.ragged && !session.kvOnGpu && this.#runs.length > 0) {
+      // A ragged batch takes short prompts as they are: each joining row feeds a prompt token
+      // per decode step, at its own length, with no prefill pass and no wait for one.
+      const fed = joining.filter((r) => r.row.promptIds.length <= FED_PROMPT_MAX);
+      await this.#admit(fed);
+      joining = joining.filter((r) => !fed.includes(r));
+    }
     if (joining.length === 0) return;
     const first = prefixCache(session.backend, config, joining.map((r) => r.row.prefix));
     let out: ForwardOutputs;
@@ -340,6 +355,50 @@ export class ContinuousBatch {
     await this.#compact();
   }
 
+  /**
+   * Add rows to a running ragged batch with only their prefixes cached; the decode steps feed
+   * their prompts (see {@link FED_PROMPT_MAX}).
+   */
+  async #admit(rows: RowRun[]): Promise<void> {
+    if (rows.length === 0) return;
+    const { session, config } = this.#ctx;
+    const prefixes = prefixCache(session.backend, config, rows.map((r) => r.row.prefix));
+    const old = this.#cache!;
+    try {
+      this.#cache = await old.concat(session.backend, prefixes, undefined, "right");
+    } catch (e) {
+      for (const r of rows) r.controller.fail(e);
+      return;
+    } finally {
+      prefixes.dispose();
+    }
+    old.dispose();
+    this.#layout = this.#layout!.concat(
+      RaggedLayout.start(rows.map((r) => r.row.prefix?.prefixLen ?? 0)),
+    );
+    for (const r of rows) this.#promptFed.set(r, 0);
+    this.#runs = [...this.#runs, ...rows];
+    this.#next = [...this.#next, ...rows.map((r) => r.row.promptIds[0])];
+    this.#stats.joins++;
+    this.#stats.rowsJoined += rows.length;
+  }
+
+  /**
+   * The prompt token a row that is still feeding its prompt feeds next, or `undefined` once its
+   * prompt is in (it samples from this step's logits).
+   */
+  #nextPromptToken(run: RowRun): number | undefined {
+    const fed = this.#promptFed.get(run);
+    if (fed === undefined) return undefined;
+    const ids = run.row.promptIds;
+    if (fed + 1 < ids.length) {
+      this.#promptFed.set(run, fed + 1);
+      return ids[fed + 1];
+    }
+    this.#promptFed.delete(run);
+    return undefined;
+  }
+
   /** One forward pass over every live row: each feeds its next token. */
   async #decodeStep(): Promise<void> {
     const step = this.#layout!.step(this.#next);
@@ -357,7 +416,14 @@ export class ContinuousBatch {
     this.#stats.rowSteps += B;
     this.#cache!.dispose();
     this.#cache = out.cache;
-    this.#next = pickAll(this.#runs, out, step.lastColumn, this.#ctx.padId, this.#onLogits);
+    this.#next = pickAll(
+      this.#runs,
+      out,
+      step.lastColumn,
+      this.#ctx.padId,
+      this.#onLogits,
+      (run) => this.#nextPromptToken(run),
+    );
     await this.#compact();
   }
 
@@ -375,11 +441,13 @@ export class ContinuousBatch {
     this.#cache = await old.selectRows(session.backend, keep, columns, session.gpuCache);
     old.dispose();
     this.#layout = this.#layout!.selectRows(keep, columns);
+    for (const r of this.#runs) if (r.done) this.#promptFed.delete(r);
     this.#runs = keep.map((b) => this.#runs[b]);
     this.#next = keep.map((b) => this.#next[b]);
   }
 
   #reset(): void {
+    this.#promptFed.clear();
     this.#cache?.dispose();
     this.#cache = undefined;
     this.#layout = undefined;
@@ -392,6 +460,7 @@ export class ContinuousBatch {
  * Sample each row's next token from its own last real column, record it, and
  * end rows that were aborted.
  *
+ * @param prompted a row's next prompt token while it is feeding its prompt (no sampling then)
  * @returns `[B]` the tokens to feed next (`padId` for rows that have ended)
  */
 function pickAll(
@@ -400,6 +469,7 @@ function pickAll(
   lastColumn: readonly number[],
   padId: number,
   onLogits: BatchOptions["onLogits"],
+  prompted: (run: RowRun) => number | undefined = () => undefined,
 ): number[] {
   const [, T, V] = out.dims;
   return runs.map((run, b) => {
@@ -408,6 +478,8 @@ function pickAll(
       run.finish("cancelled");
       return padId;
     }
+    const promptToken = prompted(run);
+    if (promptToken !== undefined) return promptToken;
     const at = (b * T + lastColumn[b]) * V;
     const logits = out.logits.slice(at, at + V);
     onLogits?.(run.controller.stream, run.generated.length, logits.slice());
