@@ -16,7 +16,7 @@
  *    for f32 and q8 (each in its own process; peak = the kernel's VmHWM).
  * 2. Decode tokens/s of a bare ORT greedy loop (batch rows x N steps after a
  *    1-token prompt, KV cache fed back) for the PyTorch export, our plain f32
- *    export, our `--optimize` f32 export (fused MultiHeadAttention) and our q8
+ *    export, our `--optimize` f32 export (GroupQueryAttention) and our q8
  *    export, per EP and batch size; the graphs alternate, after one warm-up
  *    run each keeps its best of 3. Ratios: ours / PyTorch, q8 / f32.
  */

@@ -28,7 +28,7 @@ const SPEC: CliSpec = {
     optimize: {
       type: "boolean",
       description:
-        "use ORT's fused MultiHeadAttention where it keeps per-row prefix masks (models with num_kv_heads = num_heads)",
+        "attend with ORT's GroupQueryAttention: each row of a batch over its own length (docs/onnx-export.md)",
     },
     out: {
       type: "string",

@@ -28,7 +28,7 @@ export interface ExportRecord {
     opset: number;
     externalData: boolean;
     /**
-     * ORT contrib ops the graph uses (`com.microsoft` domain): `MultiHeadAttention` with
+     * ORT contrib ops the graph uses (`com.microsoft` domain): `GroupQueryAttention` with
      * `optimize`, `MatMulNBits` with dtype q4; empty otherwise.
      */
     fusedOps: string[];

@@ -42,9 +42,9 @@ export interface ExportOptions {
   /** Output graph path (default `<model>/onnx/model.onnx`). */
   out?: string;
   /**
-   * Use ORT's fused contrib ops where they are checked to keep per-row
-   * prefix masks right: `MultiHeadAttention` for models with H = Hk
-   * (default false: standard ops only).
+   * Attend with ORT's `GroupQueryAttention` over per-row lengths (a ragged graph: its
+   * `attention_mask` gives each row's length, docs/onnx-export.md; default false: standard ops
+   * only).
    */
   optimize?: boolean;
   /** Weight bytes above which external data is used (default: just under 2 GB). */
