@@ -9,6 +9,7 @@
  *   deno run -A bench/serve_load_bench.ts [--clients 64] [--tasks 32] [--duration 20]
  *       [--max-tokens 16] [--ep wasm|native|auto] [--model DIR] [--max-batch 64]
  *       [--batch-window-ms 10] [--concurrent-batches 1] [--warmup 5] [--mixed-lengths]
+ *       [--mixed-by client|request]
  *
  * The clients run in a child process (network I/O in Deno runs on the JS
  * thread, so in-process clients would compete with the server's event loop).
@@ -50,6 +51,10 @@ const { values } = parseArgs({
     warmup: { type: "string", default: "5" },
     // Client c asks for max_tokens x [1/4, 1/2, 1, 2][c % 4]: rows of one batch end at different steps.
     "mixed-lengths": { type: "boolean", default: false },
+    // `request`: client c's k-th request asks for max_tokens x [1/4, 1/2, 1, 2][(c + k) % 4], so
+    // every mode serves the same mix. With `client` (the default) short clients come back
+    // sooner, and a mode that serves them sooner serves a mix with fewer tokens per request.
+    "mixed-by": { type: "string", default: "client" },
     ep: { type: "string", default: "wasm" },
     model: { type: "string" },
     // Internal: run only the clients against this URL and print JSON (see below).
@@ -60,7 +65,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(
-    "Usage: deno run -A bench/serve_load_bench.ts [--clients 64] [--tasks 32] [--duration 20] [--max-tokens 16] [--max-batch 64] [--batch-window-ms 10] [--concurrent-batches 1] [--warmup 5] [--mixed-lengths] [--ep wasm|native|auto] [--model DIR]",
+    "Usage: deno run -A bench/serve_load_bench.ts [--clients 64] [--tasks 32] [--duration 20] [--max-tokens 16] [--max-batch 64] [--batch-window-ms 10] [--concurrent-batches 1] [--warmup 5] [--mixed-lengths] [--mixed-by client|request] [--ep wasm|native|auto] [--model DIR]",
   );
   Deno.exit(0);
 }
@@ -73,9 +78,18 @@ const WINDOW_MS = Number(values["batch-window-ms"]);
 const CONCURRENT = Number(values["concurrent-batches"]);
 const WARMUP_S = Math.min(60, Number(values.warmup));
 const MIXED = values["mixed-lengths"];
-/** max_tokens of client c. */
-const maxTokensOf = (c: number) =>
-  MIXED ? Math.max(1, Math.round(MAX_TOKENS * [0.25, 0.5, 1, 2][c % 4])) : MAX_TOKENS;
+const MIXED_BY = values["mixed-by"];
+if (MIXED_BY !== "client" && MIXED_BY !== "request") {
+  throw new Error(`Cannot run the benchmark: --mixed-by is client or request, got ${MIXED_BY}`);
+}
+/** max_tokens of client c's k-th request. */
+const maxTokensOf = (c: number, k: number) =>
+  MIXED
+    ? Math.max(
+      1,
+      Math.round(MAX_TOKENS * [0.25, 0.5, 1, 2][(c + (MIXED_BY === "request" ? k : 0)) % 4]),
+    )
+    : MAX_TOKENS;
 for (const [k, v] of Object.entries({ CLIENTS, TASKS, DURATION_S, MAX_TOKENS, MAX_BATCH })) {
   if (!Number.isFinite(v) || v <= 0) throw new Error(`Cannot run the benchmark: ${k} is ${v}`);
 }
@@ -99,7 +113,7 @@ async function runClients(url: string): Promise<ClientResult> {
   const t0 = performance.now();
   const deadline = t0 + DURATION_S * 1000;
   const client = async (c: number) => {
-    while (performance.now() < deadline) {
+    for (let k = 0; performance.now() < deadline; k++) {
       const task = `task-${next++ % TASKS}`;
       const start = performance.now();
       try {
@@ -109,7 +123,7 @@ async function runClients(url: string): Promise<ClientResult> {
           body: JSON.stringify({
             model: task,
             prompt: PROMPTS[c % PROMPTS.length],
-            max_tokens: maxTokensOf(c),
+            max_tokens: maxTokensOf(c, k),
             temperature: 0,
           }),
         });
@@ -249,7 +263,7 @@ async function runMode(
       String(durationS),
       "--max-tokens",
       String(MAX_TOKENS),
-      ...(MIXED ? ["--mixed-lengths"] : []),
+      ...(MIXED ? ["--mixed-lengths", "--mixed-by", MIXED_BY] : []),
     ],
     stdout: "piped",
     stderr: "inherit",
@@ -287,7 +301,7 @@ async function runMode(
 
 console.log(
   `${CLIENTS} clients, ${TASKS} tasks, ${DURATION_S} s per mode, max_tokens ${MAX_TOKENS}${
-    MIXED ? " x [1/4, 1/2, 1, 2] by client" : ""
+    MIXED ? ` x [1/4, 1/2, 1, 2] by ${MIXED_BY}` : ""
   }, greedy`,
 );
 // Warm up first with the same HTTP load, results discarded: V8 compiles
