@@ -44,9 +44,6 @@ export const DEFAULT_MAX_JOIN_DELAY_STEPS = 4;
 /** Waiting rows join at once when they are at least 1/4 of the live rows. */
 const JOIN_FRACTION_INVERSE = 4;
 
-/** Finished rows leave the batch once they are at least 1/4 of its rows (or rows join). */
-const LAZY_DROP_INVERSE = 4;
-
 /**
  * Longest prompt that joins a running ragged batch by feeding its tokens one a step in the
  * batch's decode passes (no prefill pass of its own); a longer one is prefilled first.
@@ -301,7 +298,6 @@ export class ContinuousBatch {
   async #join(): Promise<void> {
     const { session, config, padId } = this.#ctx;
     let joining = this.#pending.splice(0).filter((r) => !closeIfTrivial(r));
-    if (joining.length > 0 && this.#runs.length > 0) await this.#compact(true);
     if (session.ragged && !session.kvOnGpu && this.#runs.length > 0) {
       // A ragged batch takes short prompts as they are: each joining row feeds a prompt token
       // per decode step, at its own length, with no prefill pass and no wait for one.
@@ -432,15 +428,10 @@ export class ContinuousBatch {
   }
 
   /** Drop finished rows and the leading columns nobody attends to. */
-  async #compact(force = false): Promise<void> {
+  async #compact(): Promise<void> {
     const keep = this.#runs.map((r, b) => (r.done ? -1 : b)).filter((b) => b >= 0);
     if (keep.length === 0) return this.#reset();
-    const finished = this.#runs.length - keep.length;
-    if (finished === 0) return;
-    // Dropping rows copies the whole cache. Until they are a quarter of the batch, or rows
-    // join (which copies it anyway), finished rows ride along masked: on a small model a row
-    // costs a step less than that copy does.
-    if (!force && finished * LAZY_DROP_INVERSE < this.#runs.length) return;
+    if (keep.length === this.#runs.length) return;
     const { session } = this.#ctx;
     // Without the on-device graphs a GPU cache is not copied out (docs/design.md §4):
     // finished rows ride along masked until the batch empties.
