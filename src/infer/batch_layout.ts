@@ -162,19 +162,10 @@ export class BatchLayout implements DecodeLayout {
 
   /** Lay out one decode step: each row feeds one token in a new shared column. */
   step(tokens: readonly number[]): StepTensors {
-    const attentionMask: number[] = [], positionIds: number[] = [];
-    for (let b = 0; b < tokens.length; b++) {
+    return oneTokenStep(tokens, this.#nextPos, (b) => {
       this.#mask[b].push(1);
-      attentionMask.push(...this.#mask[b]);
-      positionIds.push(this.#nextPos[b]++);
-    }
-    return {
-      inputIds: [...tokens],
-      attentionMask,
-      positionIds,
-      seqLen: 1,
-      lastColumn: tokens.map(() => 0),
-    };
+      return this.#mask[b];
+    });
   }
 
   nextPosition(b: number): number {
@@ -295,19 +286,10 @@ export class RaggedLayout implements DecodeLayout {
 
   step(tokens: readonly number[]): StepTensors {
     const W = ++this.#width;
-    const attentionMask: number[] = [], positionIds: number[] = [];
-    for (let b = 0; b < tokens.length; b++) {
+    return oneTokenStep(tokens, this.#nextPos, (b) => {
       const n = ++this.#len[b];
-      for (let c = 0; c < W; c++) attentionMask.push(c < n ? 1 : 0);
-      positionIds.push(this.#nextPos[b]++);
-    }
-    return {
-      inputIds: [...tokens],
-      attentionMask,
-      positionIds,
-      seqLen: 1,
-      lastColumn: tokens.map(() => 0),
-    };
+      return Array.from({ length: W }, (_, c) => (c < n ? 1 : 0));
+    });
   }
 
   nextPosition(b: number): number {
@@ -337,4 +319,27 @@ export class RaggedLayout implements DecodeLayout {
       Math.max(this.width, other.width),
     );
   }
+}
+
+/**
+ * One decode step's tensors: row b feeds `tokens[b]` at its next position (advanced here), with
+ * the mask row `maskRow(b)` gives.
+ */
+function oneTokenStep(
+  tokens: readonly number[],
+  nextPos: number[],
+  maskRow: (b: number) => readonly number[],
+): StepTensors {
+  const attentionMask: number[] = [], positionIds: number[] = [];
+  tokens.forEach((_, b) => {
+    attentionMask.push(...maskRow(b));
+    positionIds.push(nextPos[b]++);
+  });
+  return {
+    inputIds: [...tokens],
+    attentionMask,
+    positionIds,
+    seqLen: 1,
+    lastColumn: tokens.map(() => 0),
+  };
 }
