@@ -121,3 +121,30 @@ for (const { ep, ignore } of PROVIDERS) {
     },
   });
 }
+
+for (const { ep, ignore } of PROVIDERS.filter((p) => p.ep !== "webgpu")) {
+  Deno.test({
+    name: `${ep}: beam search on a ragged graph gives the plain graph's tokens`,
+    ignore,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      const plain = await InferenceEngine.create(model, { executionProvider: ep });
+      const ragged = await InferenceEngine.create(model, { executionProvider: ep, onnx: graph });
+      try {
+        const opts = {
+          prompt: "Once upon a time",
+          prefix: prefixes[2],
+          numBeams: 3,
+          maxNewTokens: 10,
+        };
+        const [a, b] = [await plain.generate(opts).result, await ragged.generate(opts).result];
+        assertEquals(b.tokenIds, a.tokenIds);
+        assert(a.tokenIds.length > 0);
+      } finally {
+        await plain.dispose();
+        await ragged.dispose();
+      }
+    },
+  });
+}
