@@ -11,7 +11,10 @@
  * Modes alternate, `--rounds` times each, `--seconds` each; the table gives each mode's best
  * round and the ratio of the two. bench/serve_load_bench.ts measures the same through the server.
  *
+ * `--max-join-delay N` sets the batch's `maxJoinDelaySteps` (default: the engine's, 4).
+ *
  * Usage: deno run -A bench/join_bench.ts [--seconds 8] [--rounds 2] [--ep native|wasm]
+ *        [--max-join-delay N]
  */
 import { parseArgs } from "node:util";
 import { type ExecutionProvider, type GenerateOptions, InferenceEngine } from "../src/infer/mod.ts";
@@ -28,10 +31,14 @@ const values = parseArgs({
     seconds: { type: "string", default: "8" },
     rounds: { type: "string", default: "2" },
     ep: { type: "string", default: "native" },
+    "max-join-delay": { type: "string" },
   },
 }).values;
 const SECONDS = Number(values.seconds), ROUNDS = Number(values.rounds);
 const EP = values.ep as ExecutionProvider;
+const JOIN_DELAY = values["max-join-delay"] === undefined
+  ? {}
+  : { maxJoinDelaySteps: Number(values["max-join-delay"]) };
 const CLIENTS = 64, TASKS = 32, MAX_TOKENS = 16, MIX = [0.25, 0.5, 1, 2];
 const PROMPTS = ["Once upon a time", "The little dog", "Tom and Lily went", "One day, a bird"];
 
@@ -55,7 +62,7 @@ async function run(engine: InferenceEngine, mode: "join" | "waves"): Promise<Res
   let tokens = 0, requests = 0, n = 0;
   const t0 = performance.now(), end = t0 + SECONDS * 1000;
   if (mode === "join") {
-    const batch = engine.openBatch();
+    const batch = engine.openBatch(JOIN_DELAY);
     await Promise.all(Array.from({ length: CLIENTS }, async (_, c) => {
       for (let k = 0; performance.now() < end; k++) {
         // Awaited first: `tokens += await ...` would read `tokens` before the wait.
@@ -87,7 +94,9 @@ const graphs = [
 ];
 console.log(
   `${CLIENTS} clients, ${TASKS} tasks, max_tokens ${MAX_TOKENS} x [${MIX}] by request, ` +
-    `${SECONDS} s a round, ${ROUNDS} rounds, ${EP}`,
+    `${SECONDS} s a round, ${ROUNDS} rounds, ${EP}, maxJoinDelaySteps ${
+      JOIN_DELAY.maxJoinDelaySteps ?? "default"
+    }`,
 );
 console.log("\n| graph | mode | tokens/s | requests/s | join / waves (tokens/s) |");
 console.log("| --- | --- | ---: | ---: | ---: |");
