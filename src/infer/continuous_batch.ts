@@ -15,6 +15,12 @@
  * with leading columns that no remaining row attends to, so a batch that
  * never empties does not grow without bound.
  *
+ * A ragged graph (`--optimize`, `RaggedLayout`) keeps each row packed from
+ * column 0 instead: caches are padded on the right, and the columns past the
+ * longest remaining row are the ones that go. A row with a short prompt joins
+ * it without a prefill: only its prefix is cached, and it feeds its prompt one
+ * token per decode step ({@link FED_PROMPT_MAX}).
+ *
  * On the CPU backends (wasm, native) the cache is stacked and copied on the
  * CPU. On WebGPU the cache stays on the GPU between steps, and both happen
  * there too, by small helper graphs on the same EP (Pad + Concat to join,
