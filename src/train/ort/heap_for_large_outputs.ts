@@ -11,6 +11,10 @@
  * The trainer frees each copy as soon as it is read (`ArrayBuffer.transfer`), so the next
  * run's copies find the same blocks free and the heap does not grow.
  *
+ * This holds on the main thread, where `deno task train` runs the trainer. A worker thread's
+ * glibc arena is a set of heaps of at most 64 MB; a large block may get one alone and give it
+ * back whole when freed, whatever the thresholds.
+ *
  * @module
  */
 
