@@ -223,12 +223,17 @@ export class DecoderSession {
           own.dispose();
         }
         const next = outs[b].cache;
-        if (stacked) {
+        if (!stacked) {
+          stacked = next;
+          continue;
+        }
+        try {
           const both = await stacked.concat(this.backend, next, this.gpuCache, "right");
           stacked.dispose();
-          next.dispose();
           stacked = both;
-        } else stacked = next;
+        } finally {
+          next.dispose();
+        }
       }
     } catch (e) {
       stacked?.dispose();
