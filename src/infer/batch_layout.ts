@@ -42,8 +42,6 @@ export type ColumnRange = readonly [from: number, to: number];
 
 /** The growing mask and positions of a batch being decoded, in either layout. */
 export interface DecodeLayout {
-  /** Whether rows are packed from column 0 ({@link RaggedLayout}) rather than masked in place. */
-  readonly ragged: boolean;
   /** Columns of the mask so far; equals the cache's `pastLen` between steps. */
   readonly width: number;
   /**
@@ -99,7 +97,6 @@ export function prefillLayout(
 
 /** The growing mask and positions of a batch being decoded, every row masked in place. */
 export class BatchLayout implements DecodeLayout {
-  readonly ragged = false;
   readonly padSide = "left";
   /** Per row: mask over all columns so far (prefix padding included). */
   #mask: number[][];
@@ -219,7 +216,6 @@ export class BatchLayout implements DecodeLayout {
  * next tokens, and never attended to since the row's length excludes them.
  */
 export class RaggedLayout implements DecodeLayout {
-  readonly ragged = true;
   readonly padSide = "right";
   /** Per row: cache columns holding its tokens. */
   #len: number[];

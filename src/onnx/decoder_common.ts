@@ -161,7 +161,7 @@ export const ORT_DOMAIN = "com.microsoft";
 /**
  * Each row's cache length, from `attention_mask`, for {@link fusedAttention}: in a ragged
  * graph the mask says only how many leading cache columns (prefix, prompt, generated) a row
- * holds, past and new together, not which ones (docs/design.md §4).
+ * holds, past and new together, not which ones (docs/onnx-export.md, `--optimize`).
  */
 export interface RowLengths {
   /** `[B]` int32: each row's length minus one (ORT's `seqlens_k`). */
