@@ -336,29 +336,42 @@ export class ContinuousBatch {
       this.#layout = pre.layout;
       this.#runs = joining;
       this.#next = next;
-    } else {
-      const old = this.#cache!;
-      try {
-        this.#cache = await old.concat(
-          session.backend,
-          out.cache,
-          session.gpuCache,
-          this.#layout!.padSide,
-        );
-      } catch (e) {
-        for (const r of joining) r.controller.fail(e);
-        return;
-      } finally {
-        out.cache.dispose();
-      }
-      old.dispose();
-      this.#layout = this.#layout!.concat(pre.layout);
-      this.#runs = [...this.#runs, ...joining];
-      this.#next = [...this.#next, ...next];
-      this.#stats.joins++;
-      this.#stats.rowsJoined += joining.length;
+    } else if (!(await this.#merge(joining, out.cache, pre.layout, next))) {
+      return;
     }
     await this.#compact();
+  }
+
+  /**
+   * Stack rows onto the running batch: their cache (released here) after the running one, their
+   * layout, and the tokens they feed next. If stacking fails, those rows fail and the running
+   * rows go on.
+   *
+   * @returns whether the rows joined
+   */
+  async #merge(
+    rows: RowRun[],
+    cache: KvCache,
+    layout: DecodeLayout,
+    next: number[],
+  ): Promise<boolean> {
+    const { session } = this.#ctx;
+    const old = this.#cache!;
+    try {
+      this.#cache = await old.concat(session.backend, cache, session.gpuCache, layout.padSide);
+    } catch (e) {
+      for (const r of rows) r.controller.fail(e);
+      return false;
+    } finally {
+      cache.dispose();
+    }
+    old.dispose();
+    this.#layout = this.#layout!.concat(layout);
+    this.#runs = [...this.#runs, ...rows];
+    this.#next = [...this.#next, ...next];
+    this.#stats.joins++;
+    this.#stats.rowsJoined += rows.length;
+    return true;
   }
 
   /**
@@ -368,25 +381,13 @@ export class ContinuousBatch {
   async #admit(rows: RowRun[]): Promise<void> {
     if (rows.length === 0) return;
     const { session, config } = this.#ctx;
-    const prefixes = prefixCache(session.backend, config, rows.map((r) => r.row.prefix));
-    const old = this.#cache!;
-    try {
-      this.#cache = await old.concat(session.backend, prefixes, undefined, "right");
-    } catch (e) {
-      for (const r of rows) r.controller.fail(e);
-      return;
-    } finally {
-      prefixes.dispose();
-    }
-    old.dispose();
-    this.#layout = this.#layout!.concat(
+    const joined = await this.#merge(
+      rows,
+      prefixCache(session.backend, config, rows.map((r) => r.row.prefix)),
       RaggedLayout.start(rows.map((r) => r.row.prefix?.prefixLen ?? 0)),
+      rows.map((r) => r.row.promptIds[0]),
     );
-    for (const r of rows) this.#promptFed.set(r, 0);
-    this.#runs = [...this.#runs, ...rows];
-    this.#next = [...this.#next, ...rows.map((r) => r.row.promptIds[0])];
-    this.#stats.joins++;
-    this.#stats.rowsJoined += rows.length;
+    if (joined) { for (const r of rows) this.#promptFed.set(r, 0); }
   }
 
   /**
