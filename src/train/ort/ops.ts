@@ -77,6 +77,30 @@ export class TrainGraph {
     return g.op("Reshape", [t, g.int64s([-1, n * this.c.headDim])]);
   }
 
+  /**
+   * `[B, H, T, hd]` -> `[B, Hk, rep*T, hd]`: the query heads that read one key/value head as the
+   * rows of one matrix (a view: heads h = kv*rep + r are adjacent).
+   */
+  groupHeads(x: string): string {
+    if (this.c.numHeads === this.c.numKvHeads) return x;
+    return this.g.op("Reshape", [x, this.g.int64s([0, this.c.numKvHeads, -1, this.c.headDim])]);
+  }
+
+  /** Inverse of {@link groupHeads}. */
+  ungroupHeads(x: string): string {
+    if (this.c.numHeads === this.c.numKvHeads) return x;
+    return this.g.op("Reshape", [x, this.g.int64s([0, this.c.numHeads, -1, this.c.headDim])]);
+  }
+
+  /** The additive mask for grouped queries, `[B, 1, rep*T, P + T]`, made once per graph. */
+  groupedMask(): string {
+    const rep = this.c.numHeads / this.c.numKvHeads;
+    if (rep === 1) return this.mask;
+    this.#groupedMask ??= this.g.op("Tile", [this.mask, this.g.int64s([1, 1, rep, 1])]);
+    return this.#groupedMask;
+  }
+  #groupedMask?: string;
+
   /** Backward of `x W (+ b)` with a frozen `[in, out]` W: `dx = dy Wᵀ`. */
   linearBackward(dy: string, w: string): string {
     return this.g.op("Gemm", [dy, w], { transB: 1 });
@@ -236,32 +260,19 @@ export function prefixPastBackward(
 // ---------------------------------------------------------------------------------------------
 // Attention over [prefix; tokens] (as decoder_common's `attention`, keeping the probabilities).
 
-/** What the attention backward needs. */
-export interface AttentionSaved {
-  q: string; // [B, H, T, hd], already scaled by 1/sqrt(hd)
-  k: string; // [B, H, S, hd] after repeat_kv
-  v: string; // [B, H, S, hd] after repeat_kv
-  probs: string; // [B, H, T, S]
-  out: string; // [B, H, T, hd]: probs V, before the heads merge
-}
-
-/** `[B, Hk, S, hd]` -> `[B, H, S, hd]` (HF `repeat_kv`). */
-function repeatKv(t: TrainGraph, x: string): string {
-  const g = t.g, rep = t.c.numHeads / t.c.numKvHeads;
-  if (rep === 1) return x;
-  const e = g.op("Expand", [g.op("Unsqueeze", [x, g.int64s([2])]), g.int64s([1, 1, rep, 1, 1])]);
-  return g.op("Reshape", [e, g.int64s([0, t.c.numHeads, -1, t.c.headDim])]);
-}
-
 /**
- * Backward of {@link repeatKv}, on a gradient held transposed: `[B, H, hd, S]` ->
- * `[B, Hk, hd, S]`, each group of query heads summed.
+ * What the attention backward needs. Query heads are kept grouped by the key/value head they
+ * read, `[B, Hk, rep*T, ...]` (rep = H / Hk; query head h reads key/value head h / rep, as HF's
+ * `repeat_kv`), so keys and values are never repeated: each group's queries are rows of one
+ * matrix product against their head's `[S, hd]` keys, and the dK and dV products sum over the
+ * group by themselves.
  */
-function repeatKvBackwardT(t: TrainGraph, dxT: string): string {
-  const g = t.g, Hk = t.c.numKvHeads, rep = t.c.numHeads / Hk;
-  if (rep === 1) return dxT;
-  const grouped = g.op("Reshape", [dxT, g.int64s([0, Hk, rep, t.c.headDim, -1])]);
-  return g.op("ReduceSum", [grouped, g.int64s([2])], { keepdims: 0 });
+export interface AttentionSaved {
+  q: string; // [B, Hk, rep*T, hd], already scaled by 1/sqrt(hd)
+  k: string; // [B, Hk, S, hd]
+  v: string; // [B, Hk, S, hd]
+  probs: string; // [B, Hk, rep*T, S]
+  out: string; // [B, Hk, rep*T, hd]: probs V
 }
 
 /**
@@ -282,17 +293,19 @@ export function attentionForward(
   past: { key: string; value: string },
 ): { y: string; saved: AttentionSaved } {
   const g = t.g, c = t.c;
-  const K = repeatKv(t, g.op("Concat", [past.key, k], { axis: 2 }));
-  const V = repeatKv(t, g.op("Concat", [past.value, v], { axis: 2 }));
+  const K = g.op("Concat", [past.key, k], { axis: 2 });
+  const V = g.op("Concat", [past.value, v], { axis: 2 });
   const kT = g.op("Transpose", [K], { perm: [0, 1, 3, 2] });
   // The scale goes on q ([B, H, T, hd]), not on the scores ([B, H, T, S]): S/hd times fewer
   // elements, and the same for the backward's scale.
-  const qScaled = g.op("Mul", [q, t.f(1 / Math.sqrt(c.headDim))]);
-  const probs = g.op("Softmax", [g.op("Add", [g.op("MatMul", [qScaled, kT]), t.mask])], {
-    axis: -1,
-  });
+  const qScaled = t.groupHeads(g.op("Mul", [q, t.f(1 / Math.sqrt(c.headDim))]));
+  const scores = g.op("Add", [g.op("MatMul", [qScaled, kT]), t.groupedMask()]);
+  const probs = g.op("Softmax", [scores], { axis: -1 });
   const out = g.op("MatMul", [probs, V]);
-  return { y: t.merge(out, c.numHeads), saved: { q: qScaled, k: K, v: V, probs, out } };
+  return {
+    y: t.merge(t.ungroupHeads(out), c.numHeads),
+    saved: { q: qScaled, k: K, v: V, probs, out },
+  };
 }
 
 /**
@@ -313,23 +326,23 @@ export function attentionBackward(
   needQuery: boolean,
 ): { dq?: string; dk: string; dv: string; dPast: { key: string; value: string } } {
   const g = t.g, c = t.c;
-  const dy4 = t.heads(dy, c.numHeads);
+  const dy4 = t.groupHeads(t.heads(dy, c.numHeads));
   const swap = (x: string) => g.op("Transpose", [x], { perm: [0, 1, 3, 2] });
   // y = probs V
   const dProbs = g.op("MatMul", [dy4, swap(s.v)]);
   // dV = probsᵀ dy and dK = dscoresᵀ q' are made transposed, as dyᵀ probs and q'ᵀ dscores:
   // [hd, S] results, S columns wide, instead of [S, hd] ones from a transposed [T, S] operand.
   // MLAS runs the first at full vector width; hd is 8 at stories260K (bench/RESULTS.md).
-  const dVt = repeatKvBackwardT(t, g.op("MatMul", [swap(dy4), s.probs]));
+  const dVt = g.op("MatMul", [swap(dy4), s.probs]);
   // probs = softmax(scores): dscores = probs (dprobs - sum_s(dprobs probs)). The row sum equals
   // sum(dy out) (FlashAttention's D: sum_s (dy . v_s) p_s = dy . out), taken over hd
   // elements a row instead of S, so no [B, H, T, S] product is made for it.
   const rowDot = g.op("ReduceSum", [g.op("Mul", [dy4, s.out]), g.int64s([-1])], { keepdims: 1 });
   const dScores = g.op("Mul", [s.probs, g.op("Sub", [dProbs, rowDot])]);
   // scores = q' kᵀ with q' = q / sqrt(hd)
-  const dKt = repeatKvBackwardT(t, g.op("MatMul", [swap(s.q), dScores]));
+  const dKt = g.op("MatMul", [swap(s.q), dScores]);
   const dq = needQuery
-    ? g.op("Mul", [g.op("MatMul", [dScores, s.k]), t.f(1 / Math.sqrt(c.headDim))])
+    ? t.ungroupHeads(g.op("Mul", [g.op("MatMul", [dScores, s.k]), t.f(1 / Math.sqrt(c.headDim))]))
     : undefined;
   // [past; new] along the sequence axis, each part back to [B, Hk, n, hd].
   const cut = (xT: string, from: number, to: number) =>
