@@ -69,7 +69,7 @@ export const gpt2Graph: FamilyGraph = (t, w, past, P) => {
       return n.y;
     },
     attend: (q: string, k: string, v: string) => {
-      const att = attentionForward(t, t.heads(q, H), t.heads(k, H), t.heads(v, H), past[l]);
+      const att = attentionForward(t, t.heads(q, H), t.heads(k, H), t.heads(v, H), past[l], P);
       keep(att);
       return att.y;
     },

@@ -49,7 +49,7 @@ export const llamaGraph: FamilyGraph = (t, w, past, P) => {
     const f = llamaLayer(g, c, w, l, layerIn, cosSin, {
       heads: (v, n) => t.heads(v, n),
       attend: (q, k, v) => {
-        const att = attentionForward(t, q, k, t.heads(v, Hk), past[l]);
+        const att = attentionForward(t, q, k, t.heads(v, Hk), past[l], P);
         saved = att.saved;
         return att.y;
       },

@@ -43,9 +43,13 @@ export class TrainGraph {
   /** `[B, 1, T, P + T]` additive attention mask (the exporter's). */
   readonly mask: string;
 
-  constructor(g: GraphBuilder, c: ModelConfig) {
+  /** The attention's query blocks ({@link attentionQueryBlocks}); batches have at least as many rows. */
+  readonly queryBlockCount: number;
+
+  constructor(g: GraphBuilder, c: ModelConfig, queryBlockCount = 1) {
     this.g = g;
     this.c = c;
+    this.queryBlockCount = queryBlockCount;
     this.x = {
       inputIds: g.input("input_ids", "int64", ["B", "T"]),
       attentionMask: g.input("attention_mask", "int64", ["B", "S"]),
@@ -77,29 +81,29 @@ export class TrainGraph {
     return g.op("Reshape", [t, g.int64s([-1, n * this.c.headDim])]);
   }
 
-  /**
-   * `[B, H, T, hd]` -> `[B, Hk, rep*T, hd]`: the query heads that read one key/value head as the
-   * rows of one matrix (a view: heads h = kv*rep + r are adjacent).
-   */
-  groupHeads(x: string): string {
-    if (this.c.numHeads === this.c.numKvHeads) return x;
-    return this.g.op("Reshape", [x, this.g.int64s([0, this.c.numKvHeads, -1, this.c.headDim])]);
+  /** `[B, H, T, hd]` -> `[B, Hk, rep, T, hd]` (a view: heads h = kv*rep + r are adjacent). */
+  byKvHead(x: string): string {
+    const c = this.c;
+    return this.g.op("Reshape", [
+      x,
+      this.g.int64s([0, c.numKvHeads, c.numHeads / c.numKvHeads, -1, c.headDim]),
+    ]);
   }
 
-  /** Inverse of {@link groupHeads}. */
-  ungroupHeads(x: string): string {
-    if (this.c.numHeads === this.c.numKvHeads) return x;
-    return this.g.op("Reshape", [x, this.g.int64s([0, this.c.numHeads, -1, this.c.headDim])]);
+  /** The blocks' `[B, Hk, rep * Tb, hd]` results, in order, as `[B, H, T, hd]`. */
+  joinBlocks(parts: string[], blocks: readonly QueryBlock[]): string {
+    const g = this.g, c = this.c;
+    const byHead = parts.map((x, i) => blocks[i].byHead(x));
+    const joined = byHead.length === 1 ? byHead[0] : g.op("Concat", byHead, { axis: 3 });
+    return g.op("Reshape", [joined, g.int64s([0, c.numHeads, -1, c.headDim])]);
   }
 
-  /** The additive mask for grouped queries, `[B, 1, rep*T, P + T]`, made once per graph. */
-  groupedMask(): string {
-    const rep = this.c.numHeads / this.c.numKvHeads;
-    if (rep === 1) return this.mask;
-    this.#groupedMask ??= this.g.op("Tile", [this.mask, this.g.int64s([1, 1, rep, 1])]);
-    return this.#groupedMask;
+  /** The attention's query blocks for a prefix of P tokens, made once per graph. */
+  queryBlocks(P: number): readonly QueryBlock[] {
+    this.#blocks ??= queryBlocks(this, P);
+    return this.#blocks;
   }
-  #groupedMask?: string;
+  #blocks?: readonly QueryBlock[];
 
   /** Backward of `x W (+ b)` with a frozen `[in, out]` W: `dx = dy Wᵀ`. */
   linearBackward(dy: string, w: string): string {
@@ -261,28 +265,124 @@ export function prefixPastBackward(
 // Attention over [prefix; tokens] (as decoder_common's `attention`, keeping the probabilities).
 
 /**
- * What the attention backward needs. Query heads are kept grouped by the key/value head they
- * read, `[B, Hk, rep*T, ...]` (rep = H / Hk; query head h reads key/value head h / rep, as HF's
- * `repeat_kv`), so keys and values are never repeated: each group's queries are rows of one
- * matrix product against their head's `[S, hd]` keys, and the dK and dV products sum over the
- * group by themselves.
+ * One block of query rows and the key columns it can see: rows `[t0, t1)` of the new tokens see
+ * the prefix and the new tokens up to their own, so the block reads only the first
+ * `width = P + t1` key columns. The causal mask hides everything to the right of that. A graph
+ * with one block (all rows, all columns) slices and pads nothing.
  */
-export interface AttentionSaved {
-  q: string; // [B, Hk, rep*T, hd], already scaled by 1/sqrt(hd)
-  k: string; // [B, Hk, S, hd]
-  v: string; // [B, Hk, S, hd]
-  probs: string; // [B, Hk, rep*T, S]
-  out: string; // [B, Hk, rep*T, hd]: probs V
+interface QueryBlock {
+  /** `[B, H, T, hd]` viewed by key/value head, `[B, Hk, rep, T, hd]` -> this block's rows, `[B, Hk, rep * Tb, hd]`. */
+  rows(x5: string): string;
+  /** This block's rows, `[B, Hk, rep * Tb, hd]` -> `[B, Hk, rep, Tb, hd]`. */
+  byHead(x: string): string;
+  /** The first `width` columns of `x` along `axis` (the keys this block sees). */
+  seen(x: string, axis: number): string;
+  /** `[B, Hk, hd, width]` -> `[B, Hk, hd, S]`, zeros on the right. */
+  widen(x: string): string;
+  /** `[B, 1, rep * Tb, width]` the additive mask for the block's grouped queries. */
+  mask: string;
 }
 
 /**
- * Scaled dot-product attention of new queries over `[past; new]` keys and values.
+ * What the attention backward needs, per query block. Query heads are kept grouped by the
+ * key/value head they read, `[B, Hk, rep * rows, ...]` (rep = H / Hk; query head h reads
+ * key/value head h / rep, as HF's `repeat_kv`), so keys and values are never repeated: a group's
+ * queries are rows of one product against their head's keys, and the dK and dV products sum over
+ * the group by themselves.
+ */
+export interface AttentionSaved {
+  blocks: {
+    q: string; // [B, Hk, rep*Tb, hd], already scaled by 1/sqrt(hd)
+    probs: string; // [B, Hk, rep*Tb, width]
+    out: string; // [B, Hk, rep*Tb, hd]: probs V
+  }[];
+  k: string; // [B, Hk, S, hd]
+  vT: string; // [B, Hk, hd, S]
+}
+
+/**
+ * How many query blocks a causal attention is cut into. The scores, softmax and products of a
+ * block cover only the key columns its rows can see, so with n blocks the `[T, S]` work drops
+ * from `T (P + T)` to about `T (P + T (n + 1) / 2n)`: with stories260K's 20-token prefix and 110
+ * tokens, 4 blocks do 68% of it, and its training step took 10% less time on native and WASM
+ * alike (bench/RESULTS.md). Each block adds nodes and smaller products, which pay only where that
+ * work is a large part of the step: where the keys are at least as many as the model is wide (a
+ * token's attention costs about 4 S d multiply-adds, its linear layers about 24 d²). At GPT-2
+ * small's d = 768 with 74 keys, 4 blocks made the step 5-7% slower.
+ *
+ * @param c the model config
+ * @param prefixLen P
+ * @param maxLen the longest batch row the graph will see
+ * @returns 4, or 1 (one block: plain attention)
+ */
+export function attentionQueryBlocks(c: ModelConfig, prefixLen: number, maxLen: number): number {
+  return prefixLen + maxLen >= c.hiddenSize ? 4 : 1;
+}
+
+/**
+ * The query blocks of this graph's batch (made once, shared by every layer).
+ *
+ * @param t the graph
+ * @param P prefix length
+ * @returns `t.queryBlockCount` blocks of about T / n rows (a batch needs at least n rows, or
+ *   some would be empty, which ORT's reductions do not handle)
+ */
+function queryBlocks(t: TrainGraph, P: number): QueryBlock[] {
+  const g = t.g, c = t.c, n = t.queryBlockCount, rep = c.numHeads / c.numKvHeads;
+  const [Hk, hd, repDim] = [g.int64s([c.numKvHeads]), g.int64s([c.headDim]), g.int64s([rep])];
+  const dims = (...parts: string[]) => g.op("Concat", parts, { axis: 0 });
+  // allowzero: none of these sizes is 0, but a 0 would be a size, not "copy this dim".
+  const reshape = (x: string, shape: string) => g.op("Reshape", [x, shape], { allowzero: 1 });
+  const tile = (mask: string) => rep === 1 ? mask : g.op("Tile", [mask, g.int64s([1, 1, rep, 1])]);
+  if (n === 1) {
+    const rows = g.int64s([0, c.numKvHeads, -1, c.headDim]);
+    const rows5 = g.int64s([0, c.numKvHeads, rep, -1, c.headDim]);
+    return [{
+      rows: (x5) => g.op("Reshape", [x5, rows]),
+      byHead: (x) => g.op("Reshape", [x, rows5]),
+      seen: (x) => x,
+      widen: (x) => x,
+      mask: tile(t.mask),
+    }];
+  }
+  const T = g.op("Slice", [t.bt, g.int64s([1]), g.int64s([2])]);
+  const S = g.op("Add", [T, g.int64s([P])]);
+  const zero = g.int64s([0]);
+  const bound = (i: number) =>
+    i === 0 ? zero : i === n ? T : g.op("Div", [
+      g.op("Add", [g.op("Mul", [T, g.int64s([i])]), g.int64s([n - 1])]),
+      g.int64s([n]),
+    ]);
+  const blocks: QueryBlock[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = bound(i), t1 = bound(i + 1);
+    const width = g.op("Add", [t1, g.int64s([P])]);
+    const Tb = g.op("Sub", [t1, t0]);
+    const rows = dims(t.batch, Hk, g.op("Mul", [Tb, repDim]), hd);
+    const rows5 = dims(t.batch, Hk, repDim, Tb, hd);
+    const mask = g.op("Slice", [t.mask, dims(t0, zero), dims(t1, width), g.int64s([2, 3])]);
+    const padToS = dims(g.int64s([0, 0, 0, 0, 0, 0, 0]), g.op("Sub", [S, width]));
+    blocks.push({
+      rows: (x5) => reshape(g.op("Slice", [x5, t0, t1, g.int64s([3])]), rows),
+      byHead: (x) => reshape(x, rows5),
+      seen: (x, axis) => g.op("Slice", [x, zero, width, g.int64s([axis])]),
+      widen: (x) => g.op("Pad", [x, padToS]),
+      mask: tile(mask),
+    });
+  }
+  return blocks;
+}
+
+/**
+ * Scaled dot-product attention of new queries over `[past; new]` keys and values, one query
+ * block at a time.
  *
  * @param t the graph
  * @param q `[B, H, T, hd]`
  * @param k `[B, Hk, T, hd]`
  * @param v `[B, Hk, T, hd]`
  * @param past the prefix's `[B, Hk, P, hd]` keys and values
+ * @param P prefix length
  * @returns `y` `[M, H*hd]` and what the backward needs
  */
 export function attentionForward(
@@ -291,6 +391,7 @@ export function attentionForward(
   k: string,
   v: string,
   past: { key: string; value: string },
+  P: number,
 ): { y: string; saved: AttentionSaved } {
   const g = t.g, c = t.c;
   const K = g.op("Concat", [past.key, k], { axis: 2 });
@@ -298,14 +399,18 @@ export function attentionForward(
   const kT = g.op("Transpose", [K], { perm: [0, 1, 3, 2] });
   // The scale goes on q ([B, H, T, hd]), not on the scores ([B, H, T, S]): S/hd times fewer
   // elements, and the same for the backward's scale.
-  const qScaled = t.groupHeads(g.op("Mul", [q, t.f(1 / Math.sqrt(c.headDim))]));
-  const scores = g.op("Add", [g.op("MatMul", [qScaled, kT]), t.groupedMask()]);
-  const probs = g.op("Softmax", [scores], { axis: -1 });
-  const out = g.op("MatMul", [probs, V]);
-  return {
-    y: t.merge(t.ungroupHeads(out), c.numHeads),
-    saved: { q: qScaled, k: K, v: V, probs, out },
-  };
+  const q5 = t.byKvHead(g.op("Mul", [q, t.f(1 / Math.sqrt(c.headDim))]));
+  const qBlocks = t.queryBlocks(P);
+  const blocks = qBlocks.map((b) => {
+    const qb = b.rows(q5);
+    const probs = g.op("Softmax", [g.op("Add", [g.op("MatMul", [qb, b.seen(kT, 3)]), b.mask])], {
+      axis: -1,
+    });
+    return { q: qb, probs, out: g.op("MatMul", [probs, b.seen(V, 2)]) };
+  });
+  const out = t.joinBlocks(blocks.map((b) => b.out), qBlocks);
+  const vT = g.op("Transpose", [V], { perm: [0, 1, 3, 2] });
+  return { y: t.merge(out, c.numHeads), saved: { blocks, k: K, vT } };
 }
 
 /**
@@ -326,23 +431,33 @@ export function attentionBackward(
   needQuery: boolean,
 ): { dq?: string; dk: string; dv: string; dPast: { key: string; value: string } } {
   const g = t.g, c = t.c;
-  const dy4 = t.groupHeads(t.heads(dy, c.numHeads));
+  const dy5 = t.byKvHead(t.heads(dy, c.numHeads));
   const swap = (x: string) => g.op("Transpose", [x], { perm: [0, 1, 3, 2] });
-  // y = probs V
-  const dProbs = g.op("MatMul", [dy4, swap(s.v)]);
-  // dV = probsᵀ dy and dK = dscoresᵀ q' are made transposed, as dyᵀ probs and q'ᵀ dscores:
-  // [hd, S] results, S columns wide, instead of [S, hd] ones from a transposed [T, S] operand.
-  // MLAS runs the first at full vector width; hd is 8 at stories260K (bench/RESULTS.md).
-  const dVt = g.op("MatMul", [swap(dy4), s.probs]);
-  // probs = softmax(scores): dscores = probs (dprobs - sum_s(dprobs probs)). The row sum equals
-  // sum(dy out) (FlashAttention's D: sum_s (dy . v_s) p_s = dy . out), taken over hd
-  // elements a row instead of S, so no [B, H, T, S] product is made for it.
-  const rowDot = g.op("ReduceSum", [g.op("Mul", [dy4, s.out]), g.int64s([-1])], { keepdims: 1 });
-  const dScores = g.op("Mul", [s.probs, g.op("Sub", [dProbs, rowDot])]);
-  // scores = q' kᵀ with q' = q / sqrt(hd)
-  const dKt = g.op("MatMul", [swap(s.q), dScores]);
+  const dKts: string[] = [], dVts: string[] = [], dqs: string[] = [];
+  const qBlocks = t.queryBlocks(P);
+  qBlocks.forEach((b, i) => {
+    const { q, probs, out } = s.blocks[i];
+    const dyb = b.rows(dy5);
+    // y = probs V
+    const dProbs = g.op("MatMul", [dyb, b.seen(s.vT, 3)]);
+    // dV = probsᵀ dy and dK = dscoresᵀ q' are made transposed, as dyᵀ probs and q'ᵀ dscores:
+    // [hd, width] results, width columns wide, instead of [width, hd] ones from a transposed
+    // [rows, width] operand. MLAS runs the first at full vector width; hd is 8 at stories260K
+    // (bench/RESULTS.md).
+    dVts.push(b.widen(g.op("MatMul", [swap(dyb), probs])));
+    // probs = softmax(scores): dscores = probs (dprobs - sum_s(dprobs probs)). The row sum equals
+    // sum(dy out) (FlashAttention's D: sum_s (dy . v_s) p_s = dy . out), taken over hd
+    // elements a row instead of the width, so no [rows, width] product is made for it.
+    const rowDot = g.op("ReduceSum", [g.op("Mul", [dyb, out]), g.int64s([-1])], { keepdims: 1 });
+    const dScores = g.op("Mul", [probs, g.op("Sub", [dProbs, rowDot])]);
+    // scores = q' kᵀ with q' = q / sqrt(hd)
+    dKts.push(b.widen(g.op("MatMul", [swap(q), dScores])));
+    if (needQuery) dqs.push(g.op("MatMul", [dScores, b.seen(s.k, 2)]));
+  });
+  const sum = (xs: string[]) => xs.length === 1 ? xs[0] : g.op("Sum", xs);
+  const dKt = sum(dKts), dVt = sum(dVts);
   const dq = needQuery
-    ? t.ungroupHeads(g.op("Mul", [g.op("MatMul", [dScores, s.k]), t.f(1 / Math.sqrt(c.headDim))]))
+    ? g.op("Mul", [t.joinBlocks(dqs, qBlocks), t.f(1 / Math.sqrt(c.headDim))])
     : undefined;
   // [past; new] along the sequence axis, each part back to [B, Hk, n, hd].
   const cut = (xT: string, from: number, to: number) =>

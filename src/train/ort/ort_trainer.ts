@@ -28,6 +28,7 @@ import {
 } from "../trainer.ts";
 import { packBatch } from "../token_batch.ts";
 import { adamwStep } from "./adamw.ts";
+import { attentionQueryBlocks } from "./ops.ts";
 import { keepLargeBlocksOnHeap } from "./heap_for_large_outputs.ts";
 import { buildTrainingModel, writeTrainingModel } from "./training_model.ts";
 
@@ -62,6 +63,12 @@ export interface OrtTrainerOptions {
    * with this prefix (bench/train_profile_bench.ts reads it). Off by default: it costs time.
    */
   profileFilePrefix?: string;
+  /**
+   * How many query blocks the graph's causal attention is cut into (default: chosen from the
+   * model's width and `maxLen` by `attentionQueryBlocks`). The loss and gradients are the same
+   * for any count; only the work differs. Rows shorter than the count are padded to it.
+   */
+  queryBlocks?: number;
 }
 
 /**
@@ -95,6 +102,8 @@ export class OrtPrefixTrainer implements Trainer {
 
   #ort: OrtBackend;
   #session: OrtSession;
+  /** The graph's attention query blocks: the fewest tokens a batch row is padded to. */
+  #queryBlocks: number;
   #grads: Record<string, Float32Array> = {};
   #gradOut: Record<string, Float32Array> = {};
   #m: Record<string, Float32Array> = {};
@@ -108,6 +117,7 @@ export class OrtPrefixTrainer implements Trainer {
     opts: OrtTrainerOptions,
     ort: OrtBackend,
     session: OrtSession,
+    queryBlocks: number,
   ) {
     this.pm = pm;
     this.backend = opts.backend ?? "native";
@@ -115,6 +125,7 @@ export class OrtPrefixTrainer implements Trainer {
     this.maxLen = opts.maxLen;
     this.#ort = ort;
     this.#session = session;
+    this.#queryBlocks = queryBlocks;
     for (const [name, p] of Object.entries(pm.params)) {
       this.#grads[name] = new Float32Array(p.length);
       this.#m[name] = new Float32Array(p.length);
@@ -138,6 +149,8 @@ export class OrtPrefixTrainer implements Trainer {
     opts: OrtTrainerOptions,
   ): Promise<OrtPrefixTrainer> {
     const { maxBatch, maxLen } = opts;
+    const queryBlocks = opts.queryBlocks ??
+      attentionQueryBlocks(model.config, pm.options.prefixLen, maxLen);
     const backend = opts.backend ?? "native";
     if (backend !== "native" && backend !== "wasm") {
       throw new PrefixEdgeError(
@@ -147,7 +160,7 @@ export class OrtPrefixTrainer implements Trainer {
         }`,
       );
     }
-    for (const [k, v] of Object.entries({ maxBatch, maxLen })) {
+    for (const [k, v] of Object.entries({ maxBatch, maxLen, queryBlocks })) {
       if (!Number.isInteger(v) || v < 1) {
         throw new PrefixEdgeError(
           "INVALID_INPUT",
@@ -197,7 +210,7 @@ export class OrtPrefixTrainer implements Trainer {
       const dir = await Deno.makeTempDir({ prefix: "prefix-edge-train-" });
       try {
         const path = join(dir, "training.onnx");
-        await writeTrainingModel(model, pm.options, path);
+        await writeTrainingModel(model, pm.options, queryBlocks, path);
         session = await ort.createSession(path, sessionOptions);
       } finally {
         // ORT has read or mapped the file by now; a mapping outlives the file's name.
@@ -205,11 +218,11 @@ export class OrtPrefixTrainer implements Trainer {
       }
     } else {
       session = await ort.createSession(
-        await buildTrainingModel(model, pm.options),
+        await buildTrainingModel(model, pm.options, queryBlocks),
         sessionOptions,
       );
     }
-    return new OrtPrefixTrainer(pm, opts, ort, session);
+    return new OrtPrefixTrainer(pm, opts, ort, session, queryBlocks);
   }
 
   /** Number of optimizer updates applied so far. */
@@ -230,18 +243,21 @@ export class OrtPrefixTrainer implements Trainer {
       maxLen: this.maxLen,
       prefixLen: P,
     });
-    const { B, T } = packed, M = B * T;
+    // The graph's attention cuts the rows into query blocks, none of them empty: a shorter
+    // batch gets padding columns (masked, no loss, at its last position).
+    const T = Math.max(packed.T, this.#queryBlocks), B = packed.B, M = B * T;
     const ids = new BigInt64Array(M), pos = new BigInt64Array(M);
     const mask = new BigInt64Array(B * (P + T)).fill(1n);
     const targets = new BigInt64Array(M), weights = new Float32Array(M);
     for (let b = 0; b < B; b++) {
       for (let t = 0; t < T; t++) {
-        const r = b * T + t;
-        ids[r] = BigInt(packed.ids[r]);
-        pos[r] = BigInt(P + t);
-        mask[b * (P + T) + P + t] = BigInt(packed.mask[r]);
-        if (packed.targets[r] >= 0) {
-          targets[r] = BigInt(packed.targets[r]);
+        const r = b * T + t, from = b * packed.T + t;
+        const real = t < packed.T;
+        ids[r] = real ? BigInt(packed.ids[from]) : 0n;
+        pos[r] = BigInt(P + Math.min(t, packed.T - 1));
+        mask[b * (P + T) + P + t] = real ? BigInt(packed.mask[from]) : 0n;
+        if (real && packed.targets[from] >= 0) {
+          targets[r] = BigInt(packed.targets[from]);
           weights[r] = 1;
         }
       }

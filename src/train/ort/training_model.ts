@@ -47,14 +47,16 @@ export const TRAINING_OPSET = 17;
  *
  * @param model the loaded base model (GPT-2 or Llama family)
  * @param options the prefix method
+ * @param queryBlocks the attention's query blocks ({@link attentionQueryBlocks})
  * @returns the model bytes
  * @throws {PrefixEdgeError} `UNSUPPORTED_MODEL` for maths the graph does not implement
  */
 export async function buildTrainingModel(
   model: LoadedModel,
   options: PrefixOptions,
+  queryBlocks: number,
 ): Promise<Uint8Array> {
-  const g = await assemble(model, options, (bytes) => Promise.resolve({ raw: bytes }));
+  const g = await assemble(model, options, queryBlocks, (bytes) => Promise.resolve({ raw: bytes }));
   return g.toBytes({ opset: TRAINING_OPSET, producer: "prefix-edge" });
 }
 
@@ -65,19 +67,21 @@ export async function buildTrainingModel(
  *
  * @param model the loaded base model (GPT-2 or Llama family)
  * @param options the prefix method
+ * @param queryBlocks the attention's query blocks ({@link attentionQueryBlocks})
  * @param onnxPath where the graph goes (its folder must exist)
  * @throws {PrefixEdgeError} `UNSUPPORTED_MODEL` for maths the graph does not implement
  */
 export async function writeTrainingModel(
   model: LoadedModel,
   options: PrefixOptions,
+  queryBlocks: number,
   onnxPath: string,
 ): Promise<void> {
   const location = `${basename(onnxPath)}_data`;
   const sink = await ExternalData.create(join(dirname(onnxPath), location), location);
   let g: GraphBuilder;
   try {
-    g = await assemble(model, options, (bytes) => sink.append(bytes));
+    g = await assemble(model, options, queryBlocks, (bytes) => sink.append(bytes));
   } finally {
     sink.close();
   }
@@ -88,6 +92,7 @@ export async function writeTrainingModel(
 async function assemble(
   model: LoadedModel,
   options: PrefixOptions,
+  queryBlocks: number,
   store: (bytes: Uint8Array) => Promise<TensorData>,
 ): Promise<GraphBuilder> {
   const c = model.config;
@@ -95,7 +100,7 @@ async function assemble(
   const P = options.prefixLen;
   const shapes = paramShapes(c, options);
   const g = new GraphBuilder(`${c.modelType}_prefix_training`);
-  const t = new TrainGraph(g, c);
+  const t = new TrainGraph(g, c, queryBlocks);
   const file = await model.openWeights();
   try {
     const w = new DecoderWeights(g, file, "f32");
