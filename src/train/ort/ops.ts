@@ -304,19 +304,27 @@ export interface AttentionSaved {
  * How many query blocks a causal attention is cut into. The scores, softmax and products of a
  * block cover only the key columns its rows can see, so with n blocks the `[T, S]` work drops
  * from `T (P + T)` to about `T (P + T (n + 1) / 2n)`: with stories260K's 20-token prefix and 110
- * tokens, 4 blocks do 68% of it, and its training step took 10% less time on native and WASM
- * alike (bench/RESULTS.md). Each block adds nodes and smaller products, which pay only where that
- * work is a large part of the step: where the keys are at least as many as the model is wide (a
- * token's attention costs about 4 S d multiply-adds, its linear layers about 24 d²). At GPT-2
- * small's d = 768 with 74 keys, 4 blocks made the step 5-7% slower.
+ * tokens, 4 blocks do 68% of it. Each block adds nodes, and smaller ones, which pays only
+ * - where that work is a large part of the step: where the keys are at least as many as the
+ *   model is wide (a token's attention costs about 4 S d multiply-adds, its linear layers about
+ *   24 d²). At GPT-2 small's d = 768 with 74 keys, 4 blocks made the step up to 5% slower;
+ * - and on one thread: ORT splits each node across its threads, and small nodes split badly.
+ *   stories260K's step was 6% faster with 4 blocks on one native thread and 8-12% on WASM, but
+ *   1-8% slower on two native threads (bench/RESULTS.md, "Query blocks").
  *
  * @param c the model config
  * @param prefixLen P
  * @param maxLen the longest batch row the graph will see
+ * @param threads the intra-op threads the graph runs on (undefined: ORT's choice, all cores)
  * @returns 4, or 1 (one block: plain attention)
  */
-export function attentionQueryBlocks(c: ModelConfig, prefixLen: number, maxLen: number): number {
-  return prefixLen + maxLen >= c.hiddenSize ? 4 : 1;
+export function attentionQueryBlocks(
+  c: ModelConfig,
+  prefixLen: number,
+  maxLen: number,
+  threads: number | undefined,
+): number {
+  return threads === 1 && prefixLen + maxLen >= c.hiddenSize ? 4 : 1;
 }
 
 /**

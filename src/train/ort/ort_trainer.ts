@@ -12,6 +12,7 @@ import { join } from "pathe";
 import { PrefixEdgeError } from "../../errors/mod.ts";
 import type { LoadedModel } from "../../model/mod.ts";
 import {
+  defaultWasmThreads,
   loadOrtBackend,
   type OrtBackend,
   type OrtSession,
@@ -65,7 +66,7 @@ export interface OrtTrainerOptions {
   profileFilePrefix?: string;
   /**
    * How many query blocks the graph's causal attention is cut into (default: chosen from the
-   * model's width and `maxLen` by `attentionQueryBlocks`). The loss and gradients are the same
+   * model's width, `maxLen` and the thread count by `attentionQueryBlocks`). The loss and gradients are the same
    * for any count; only the work differs. Rows shorter than the count are padded to it.
    */
   queryBlocks?: number;
@@ -149,9 +150,10 @@ export class OrtPrefixTrainer implements Trainer {
     opts: OrtTrainerOptions,
   ): Promise<OrtPrefixTrainer> {
     const { maxBatch, maxLen } = opts;
-    const queryBlocks = opts.queryBlocks ??
-      attentionQueryBlocks(model.config, pm.options.prefixLen, maxLen);
     const backend = opts.backend ?? "native";
+    const threads = opts.threads ?? (backend === "wasm" ? defaultWasmThreads() : undefined);
+    const queryBlocks = opts.queryBlocks ??
+      attentionQueryBlocks(model.config, pm.options.prefixLen, maxLen, threads);
     if (backend !== "native" && backend !== "wasm") {
       throw new PrefixEdgeError(
         "INVALID_INPUT",
