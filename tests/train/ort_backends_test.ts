@@ -56,9 +56,10 @@ for (const fixture of [GPT2_TINY, LLAMA_TINY, QWEN2_TINY, QWEN3_TINY, LLAMA3_TIN
         }
       }
     });
-    // The fixture's rows (6 tokens) are too short for the default to cut the attention; forced
-    // to 4 query blocks (of 2, 1, 2 and 1 rows), the graph must give the same numbers.
-    Deno.test(`${backend}: the attention cut into 4 query blocks matches the oracle for ${family}`, async () => {
+    // The fixture's rows (6 tokens) are too short for the defaults to cut the attention or the
+    // LM head; forced to 4 query blocks (of 2, 1, 2 and 1 rows) and 3 head chunks (its 4 target
+    // rows padded to 6), the graph must give the same numbers.
+    Deno.test(`${backend}: the attention in 4 query blocks and the LM head in 3 row chunks match the oracle for ${family}`, async () => {
       for (const c of cases.cases.filter((c) => c.name === "residual-gate" || c.name === "none")) {
         const { pm, grads: expected } = await loadCase(fixture, model, c);
         const T = batch.inputIds[0].length;
@@ -68,6 +69,7 @@ for (const fixture of [GPT2_TINY, LLAMA_TINY, QWEN2_TINY, QWEN3_TINY, LLAMA3_TIN
           backend,
           threads: 1,
           queryBlocks: 4,
+          headChunks: 3,
         });
         try {
           const { lossSum, tokens } = await trainer.accumulate(batch);
@@ -137,19 +139,27 @@ for (const backend of BACKENDS) {
       ...memorize,
       labels: memorize.labels!.map((r) => r.map(() => -100)),
     };
-    const { trainer } = await createTrainer(randomModel, pm, { maxBatch: 2, maxLen: 9, backend });
-    try {
-      const empty = await trainer.accumulate(promptOnly);
-      assertEquals([Object.is(empty.lossSum, 0), empty.tokens], [true, 0], `got ${empty.lossSum}`);
-      await trainer.accumulate(memorize);
-      const both = await trainer.readGrads();
-      const alone = await lossAndGrads(randomModel, pm, memorize, { backend });
-      for (const [name, want] of Object.entries(alone.grads)) {
-        const err = relL2(both[name], want);
-        assert(err < 1e-6, `grad.${name}: relative L2 ${err.toExponential(2)}`);
+    const alone = await lossAndGrads(randomModel, pm, memorize, { backend });
+    // One head chunk (the default here), and three: then all of them are padding rows.
+    for (const headChunks of [1, 3]) {
+      const limits = { maxBatch: 2, maxLen: 9, backend, headChunks };
+      const trainer = await OrtPrefixTrainer.create(randomModel, pm, limits);
+      try {
+        const empty = await trainer.accumulate(promptOnly);
+        const got = [Object.is(empty.lossSum, 0), empty.tokens];
+        assertEquals(got, [true, 0], `${headChunks} chunks: got ${empty.lossSum}`);
+        await trainer.accumulate(memorize);
+        const both = await trainer.readGrads();
+        for (const [name, want] of Object.entries(alone.grads)) {
+          const err = relL2(both[name], want);
+          assert(
+            err < 1e-6,
+            `${headChunks} chunks: grad.${name}: relative L2 ${err.toExponential(2)}`,
+          );
+        }
+      } finally {
+        trainer.destroy();
       }
-    } finally {
-      trainer.destroy();
     }
   });
 }

@@ -31,6 +31,14 @@ export interface BatchInputs {
   weights: string;
 }
 
+/** How a training graph cuts its largest products (the same loss and gradients either way). */
+export interface GraphWork {
+  /** The attention's query blocks (default 1; {@link attentionQueryBlocks}). */
+  queryBlocks?: number;
+  /** The LM head's row chunks (default 1; {@link headRowChunks}). */
+  headChunks?: number;
+}
+
 /** A graph under construction with the batch's dynamic shapes at hand. */
 export class TrainGraph {
   readonly g: GraphBuilder;
@@ -45,11 +53,14 @@ export class TrainGraph {
 
   /** The attention's query blocks ({@link attentionQueryBlocks}); batches have at least as many rows. */
   readonly queryBlockCount: number;
+  /** The LM head's row chunks ({@link headRowChunks}). */
+  readonly headChunkCount: number;
 
-  constructor(g: GraphBuilder, c: ModelConfig, queryBlockCount = 1) {
+  constructor(g: GraphBuilder, c: ModelConfig, work: GraphWork = {}) {
     this.g = g;
     this.c = c;
-    this.queryBlockCount = queryBlockCount;
+    this.queryBlockCount = work.queryBlocks ?? 1;
+    this.headChunkCount = work.headChunks ?? 1;
     this.x = {
       inputIds: g.input("input_ids", "int64", ["B", "T"]),
       attentionMask: g.input("attention_mask", "int64", ["B", "S"]),
@@ -544,6 +555,28 @@ export function rmsNormBackward(t: TrainGraph, x: string, weight: string, dy: st
 // LM head and masked cross-entropy.
 
 /**
+ * The most bytes one `[rows, V]` float32 value of the LM head's loss may take before the head is
+ * cut into row chunks. GPT-2 small at B=8, T=64 (103 MB logits a copy): 2 chunks lowered the
+ * trainer's peak RSS by 0.20 GiB for a 2% slower step, 8 chunks by 0.29 GiB for 6%; at B=4, 2
+ * chunks by 0.09 GiB for 5% (bench/RESULTS.md, "The LM head in row chunks").
+ */
+export const HEAD_CHUNK_BYTES = 32 * 2 ** 20;
+
+/**
+ * How many row chunks the LM head's loss is cut into, so that no `[rows, V]` float32 value of it
+ * exceeds {@link HEAD_CHUNK_BYTES}: 1 for GPT-2 small at B=1, T=64 (13 MB), 2 at B=4 (51 MB), 75
+ * for a 151,936-token vocabulary (Qwen) at 8 x 512 rows, whose whole logits would take 2.5 GB a
+ * copy, several copies at once.
+ *
+ * @param c the model config
+ * @param maxRows the most target rows a batch can have (maxBatch x maxLen)
+ * @returns the chunk count
+ */
+export function headRowChunks(c: ModelConfig, maxRows: number): number {
+  return Math.max(1, Math.ceil((maxRows * c.vocabSize * 4) / HEAD_CHUNK_BYTES));
+}
+
+/**
  * `logits = h tableᵀ`, the summed masked cross-entropy (output `loss_sum`), and its gradient
  * with respect to h: `dlogits = w (softmax - onehot)`, `dh = dlogits table`.
  *
@@ -553,37 +586,95 @@ export function rmsNormBackward(t: TrainGraph, x: string, weight: string, dy: st
  * data whose prompts are half the tokens (E2E), that is half of the head's work, which at GPT-2
  * small is a third of the step's FLOPs.
  *
+ * With `t.headChunkCount` n > 1 the target rows are cut into n chunks (padded with rows of weight
+ * 0 to a multiple of n, at least n), and each chunk's loss and gradient are made before the next
+ * chunk starts: the next chunk's rows are sliced from an offset that reads the shape of this
+ * chunk's gradient (a zero, but one ORT must wait for), and this chunk's loss from one that does
+ * too. ONNX Runtime runs a node once its inputs exist and frees a value after its last reader, so
+ * only one chunk's `[rows, V]` values exist at a time. The rows of a chunk are independent (each
+ * row's softmax is its own), so nothing is recomputed.
+ *
  * @param t the graph
  * @param h `[M, d]` final hidden states (after the last norm)
  * @param table `[V, d]` the LM head (tied embedding or lm_head)
  * @returns dh `[M, d]`
  */
 export function lossAndHeadBackward(t: TrainGraph, h: string, table: string): string {
-  const g = t.g;
+  const g = t.g, n = t.headChunkCount;
   const keep = g.op("Greater", [t.x.weights, g.floats([0], [])]); // [M] bool
   const hKept = g.op("Compress", [h, keep], { axis: 0 }); // [M', d]
   const targets = g.op("Compress", [t.x.targets, keep], { axis: 0 }); // [M']
   const weights = g.op("Compress", [t.x.weights, keep], { axis: 0 }); // [M']
-  const logits = g.op("Gemm", [hKept, table], { transB: 1 }); // [M', V]
+  let dKept: string;
+  if (n === 1) {
+    const head = headLossAndGradient(t, hKept, targets, weights, table);
+    g.op("ReduceSum", [head.perToken], { keepdims: 0 }, { outputs: ["loss_sum"] });
+    dKept = head.dh;
+  } else {
+    const i64 = (v: number) => g.int64s([v]);
+    const kept = g.op("Slice", [g.op("Shape", [hKept]), i64(0), i64(1)]); // [1]: M'
+    const R = g.op("Max", [g.op("Div", [g.op("Add", [kept, i64(n - 1)]), i64(n)]), i64(1)]);
+    const padRows = g.op("Sub", [g.op("Mul", [R, i64(n)]), kept]);
+    const pad = (x: string, rank: number) =>
+      g.op("Pad", [
+        x,
+        g.op(
+          "Concat",
+          [g.int64s(Array(rank).fill(0)), padRows, g.int64s(Array(rank - 1).fill(0))],
+          {
+            axis: 0,
+          },
+        ),
+      ]);
+    const [hPad, tPad, wPad] = [pad(hKept, 2), pad(targets, 1), pad(weights, 1)];
+    const dhs: string[] = [], losses: string[] = [];
+    let after = i64(0); // [1] zero that becomes available once the previous chunk is done
+    for (let c = 0; c < n; c++) {
+      const start = g.op("Add", [g.op("Mul", [R, i64(c)]), after]);
+      const end = g.op("Add", [start, R]);
+      const rows = (x: string) => g.op("Slice", [x, start, end, i64(0)]);
+      const head = headLossAndGradient(t, rows(hPad), rows(tPad), rows(wPad), table);
+      dhs.push(head.dh);
+      after = g.op("Mul", [g.op("Slice", [g.op("Shape", [head.dh]), i64(0), i64(1)]), i64(0)]);
+      const lossRows = g.op("Slice", [head.perToken, after, i64(2 ** 31 - 1), i64(0)]);
+      losses.push(g.op("ReduceSum", [lossRows], { keepdims: 0 }));
+    }
+    g.op("Sum", losses, {}, { outputs: ["loss_sum"] });
+    dKept = g.op("Slice", [g.op("Concat", dhs, { axis: 0 }), i64(0), kept, i64(0)]);
+  }
+  g.output("loss_sum", "float32", []);
+  const rows = g.op("Transpose", [g.op("NonZero", [keep])]); // [M', 1]
+  const zeros = g.op("Mul", [h, g.floats([0], [])]); // [M, d]
+  return g.op("ScatterND", [zeros, rows, dKept]);
+}
+
+/**
+ * The masked cross-entropy of some rows and its gradient: `perToken` `[R, 1]` = -w log p(target),
+ * and `dh` `[R, d]`.
+ */
+function headLossAndGradient(
+  t: TrainGraph,
+  h: string,
+  targets: string,
+  weights: string,
+  table: string,
+): { perToken: string; dh: string } {
+  const g = t.g;
+  const logits = g.op("Gemm", [h, table], { transB: 1 }); // [R, V]
   // ORT's LogSoftmax is one vectorized, threaded pass; ReduceLogSumExp and then `logits - lse`
   // were two slower ones (28 ms of a 0.9 s step at GPT-2 small B=4).
-  const logProbs = g.op("LogSoftmax", [logits], { axis: -1 }); // [M', V]
-  const target = g.op("Unsqueeze", [targets, g.int64s([1])]); // [M', 1]
+  const logProbs = g.op("LogSoftmax", [logits], { axis: -1 }); // [R, V]
+  const target = g.op("Unsqueeze", [targets, g.int64s([1])]); // [R, 1]
   const picked = g.op("GatherElements", [logProbs, target], { axis: 1 });
-  const w = g.op("Unsqueeze", [weights, g.int64s([1])]); // [M', 1]
+  const w = g.op("Unsqueeze", [weights, g.int64s([1])]); // [R, 1]
   const negW = g.op("Neg", [w]);
   const perToken = g.op("Mul", [picked, negW]);
-  g.op("ReduceSum", [perToken], { keepdims: 0 }, { outputs: ["loss_sum"] });
-  g.output("loss_sum", "float32", []);
   const softmaxW = g.op("Mul", [g.op("Exp", [logProbs]), w]);
   const dLogits = g.op("ScatterElements", [softmaxW, target, negW], {
     axis: 1,
     reduction: "add",
   });
-  const dKept = g.op("MatMul", [dLogits, table]); // [M', d]
-  const rows = g.op("Transpose", [g.op("NonZero", [keep])]); // [M', 1]
-  const zeros = g.op("Mul", [h, g.floats([0], [])]); // [M, d]
-  return g.op("ScatterND", [zeros, rows, dKept]);
+  return { perToken, dh: g.op("MatMul", [dLogits, table]) };
 }
 
 /** One layer's prefix keys and values, as graph values. */

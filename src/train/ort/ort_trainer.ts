@@ -29,7 +29,7 @@ import {
 } from "../trainer.ts";
 import { packBatch } from "../token_batch.ts";
 import { adamwStep } from "./adamw.ts";
-import { attentionQueryBlocks } from "./ops.ts";
+import { attentionQueryBlocks, headRowChunks } from "./ops.ts";
 import { keepLargeBlocksOnHeap } from "./heap_for_large_outputs.ts";
 import { buildTrainingModel, writeTrainingModel } from "./training_model.ts";
 
@@ -70,6 +70,11 @@ export interface OrtTrainerOptions {
    * for any count; only the work differs. Rows shorter than the count are padded to it.
    */
   queryBlocks?: number;
+  /**
+   * How many row chunks the LM head's loss is cut into (default: `headRowChunks`, enough that no
+   * chunk's `[rows, V]` logits exceed 32 MiB). The loss and gradients are the same for any count.
+   */
+  headChunks?: number;
 }
 
 /**
@@ -154,6 +159,7 @@ export class OrtPrefixTrainer implements Trainer {
     const threads = opts.threads ?? (backend === "wasm" ? defaultWasmThreads() : undefined);
     const queryBlocks = opts.queryBlocks ??
       attentionQueryBlocks(model.config, pm.options.prefixLen, maxLen, threads);
+    const headChunks = opts.headChunks ?? headRowChunks(model.config, maxBatch * maxLen);
     if (backend !== "native" && backend !== "wasm") {
       throw new PrefixEdgeError(
         "INVALID_INPUT",
@@ -162,7 +168,7 @@ export class OrtPrefixTrainer implements Trainer {
         }`,
       );
     }
-    for (const [k, v] of Object.entries({ maxBatch, maxLen, queryBlocks })) {
+    for (const [k, v] of Object.entries({ maxBatch, maxLen, queryBlocks, headChunks })) {
       if (!Number.isInteger(v) || v < 1) {
         throw new PrefixEdgeError(
           "INVALID_INPUT",
@@ -212,7 +218,7 @@ export class OrtPrefixTrainer implements Trainer {
       const dir = await Deno.makeTempDir({ prefix: "prefix-edge-train-" });
       try {
         const path = join(dir, "training.onnx");
-        await writeTrainingModel(model, pm.options, queryBlocks, path);
+        await writeTrainingModel(model, pm.options, { queryBlocks, headChunks }, path);
         session = await ort.createSession(path, sessionOptions);
       } finally {
         // ORT has read or mapped the file by now; a mapping outlives the file's name.
@@ -220,7 +226,7 @@ export class OrtPrefixTrainer implements Trainer {
       }
     } else {
       session = await ort.createSession(
-        await buildTrainingModel(model, pm.options, queryBlocks),
+        await buildTrainingModel(model, pm.options, { queryBlocks, headChunks }),
         sessionOptions,
       );
     }

@@ -31,6 +31,7 @@ import {
 import { gpt2Graph } from "./gpt2.ts";
 import { llamaGraph } from "./llama.ts";
 import {
+  type GraphWork,
   prefixFold,
   prefixFoldBackward,
   prefixPast,
@@ -47,16 +48,16 @@ export const TRAINING_OPSET = 17;
  *
  * @param model the loaded base model (GPT-2 or Llama family)
  * @param options the prefix method
- * @param queryBlocks the attention's query blocks ({@link attentionQueryBlocks})
+ * @param work how the graph cuts its largest products (query blocks, LM-head chunks)
  * @returns the model bytes
  * @throws {PrefixEdgeError} `UNSUPPORTED_MODEL` for maths the graph does not implement
  */
 export async function buildTrainingModel(
   model: LoadedModel,
   options: PrefixOptions,
-  queryBlocks: number,
+  work: GraphWork,
 ): Promise<Uint8Array> {
-  const g = await assemble(model, options, queryBlocks, (bytes) => Promise.resolve({ raw: bytes }));
+  const g = await assemble(model, options, work, (bytes) => Promise.resolve({ raw: bytes }));
   return g.toBytes({ opset: TRAINING_OPSET, producer: "prefix-edge" });
 }
 
@@ -67,21 +68,21 @@ export async function buildTrainingModel(
  *
  * @param model the loaded base model (GPT-2 or Llama family)
  * @param options the prefix method
- * @param queryBlocks the attention's query blocks ({@link attentionQueryBlocks})
+ * @param work how the graph cuts its largest products (query blocks, LM-head chunks)
  * @param onnxPath where the graph goes (its folder must exist)
  * @throws {PrefixEdgeError} `UNSUPPORTED_MODEL` for maths the graph does not implement
  */
 export async function writeTrainingModel(
   model: LoadedModel,
   options: PrefixOptions,
-  queryBlocks: number,
+  work: GraphWork,
   onnxPath: string,
 ): Promise<void> {
   const location = `${basename(onnxPath)}_data`;
   const sink = await ExternalData.create(join(dirname(onnxPath), location), location);
   let g: GraphBuilder;
   try {
-    g = await assemble(model, options, queryBlocks, (bytes) => sink.append(bytes));
+    g = await assemble(model, options, work, (bytes) => sink.append(bytes));
   } finally {
     sink.close();
   }
@@ -92,7 +93,7 @@ export async function writeTrainingModel(
 async function assemble(
   model: LoadedModel,
   options: PrefixOptions,
-  queryBlocks: number,
+  work: GraphWork,
   store: (bytes: Uint8Array) => Promise<TensorData>,
 ): Promise<GraphBuilder> {
   const c = model.config;
@@ -100,7 +101,7 @@ async function assemble(
   const P = options.prefixLen;
   const shapes = paramShapes(c, options);
   const g = new GraphBuilder(`${c.modelType}_prefix_training`);
-  const t = new TrainGraph(g, c, queryBlocks);
+  const t = new TrainGraph(g, c, work);
   const file = await model.openWeights();
   try {
     const w = new DecoderWeights(g, file, "f32");
