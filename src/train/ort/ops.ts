@@ -51,7 +51,7 @@ export class TrainGraph {
   /** `[B, 1, T, P + T]` additive attention mask (the exporter's). */
   readonly mask: string;
 
-  /** The attention's query blocks ({@link attentionQueryBlocks}); batches have at least as many rows. */
+  /** The attention's query blocks ({@link attentionQueryBlocks}); rows are at least this long. */
   readonly queryBlockCount: number;
   /** The LM head's row chunks ({@link headRowChunks}). */
   readonly headChunkCount: number;
@@ -282,7 +282,7 @@ export function prefixPastBackward(
  * with one block (all rows, all columns) slices and pads nothing.
  */
 interface QueryBlock {
-  /** `[B, H, T, hd]` viewed by key/value head, `[B, Hk, rep, T, hd]` -> this block's rows, `[B, Hk, rep * Tb, hd]`. */
+  /** This block's rows of `[B, Hk, rep, T, hd]` (by key/value head), as `[B, Hk, rep * Tb, hd]`. */
   rows(x5: string): string;
   /** This block's rows, `[B, Hk, rep * Tb, hd]` -> `[B, Hk, rep, Tb, hd]`. */
   byHead(x: string): string;
@@ -605,47 +605,53 @@ export function lossAndHeadBackward(t: TrainGraph, h: string, table: string): st
   const hKept = g.op("Compress", [h, keep], { axis: 0 }); // [M', d]
   const targets = g.op("Compress", [t.x.targets, keep], { axis: 0 }); // [M']
   const weights = g.op("Compress", [t.x.weights, keep], { axis: 0 }); // [M']
-  let dKept: string;
-  if (n === 1) {
-    const head = headLossAndGradient(t, hKept, targets, weights, table);
-    g.op("ReduceSum", [head.perToken], { keepdims: 0 }, { outputs: ["loss_sum"] });
-    dKept = head.dh;
-  } else {
-    const i64 = (v: number) => g.int64s([v]);
-    const kept = g.op("Slice", [g.op("Shape", [hKept]), i64(0), i64(1)]); // [1]: M'
-    const R = g.op("Max", [g.op("Div", [g.op("Add", [kept, i64(n - 1)]), i64(n)]), i64(1)]);
-    const padRows = g.op("Sub", [g.op("Mul", [R, i64(n)]), kept]);
-    const pad = (x: string, rank: number) =>
-      g.op("Pad", [
-        x,
-        g.op(
-          "Concat",
-          [g.int64s(Array(rank).fill(0)), padRows, g.int64s(Array(rank - 1).fill(0))],
-          {
-            axis: 0,
-          },
-        ),
-      ]);
-    const [hPad, tPad, wPad] = [pad(hKept, 2), pad(targets, 1), pad(weights, 1)];
-    const dhs: string[] = [], losses: string[] = [];
-    let after = i64(0); // [1] zero that becomes available once the previous chunk is done
-    for (let c = 0; c < n; c++) {
-      const start = g.op("Add", [g.op("Mul", [R, i64(c)]), after]);
-      const end = g.op("Add", [start, R]);
-      const rows = (x: string) => g.op("Slice", [x, start, end, i64(0)]);
-      const head = headLossAndGradient(t, rows(hPad), rows(tPad), rows(wPad), table);
-      dhs.push(head.dh);
-      after = g.op("Mul", [g.op("Slice", [g.op("Shape", [head.dh]), i64(0), i64(1)]), i64(0)]);
-      const lossRows = g.op("Slice", [head.perToken, after, i64(2 ** 31 - 1), i64(0)]);
-      losses.push(g.op("ReduceSum", [lossRows], { keepdims: 0 }));
-    }
-    g.op("Sum", losses, {}, { outputs: ["loss_sum"] });
-    dKept = g.op("Slice", [g.op("Concat", dhs, { axis: 0 }), i64(0), kept, i64(0)]);
-  }
+  const head = n === 1
+    ? headLossAndGradient(t, hKept, targets, weights, table)
+    : headInRowChunks(t, hKept, targets, weights, table, n);
+  g.op("ReduceSum", [head.perToken], { keepdims: 0 }, { outputs: ["loss_sum"] });
   g.output("loss_sum", "float32", []);
   const rows = g.op("Transpose", [g.op("NonZero", [keep])]); // [M', 1]
   const zeros = g.op("Mul", [h, g.floats([0], [])]); // [M, d]
-  return g.op("ScatterND", [zeros, rows, dKept]);
+  return g.op("ScatterND", [zeros, rows, head.dh]);
+}
+
+/**
+ * {@link headLossAndGradient} over n row chunks of `[M', d]`, one after the other (see
+ * {@link lossAndHeadBackward}): the same `perToken` `[M'', 1]` (M' rows and the padding's zeros)
+ * and `dh` `[M', d]`.
+ */
+function headInRowChunks(
+  t: TrainGraph,
+  h: string,
+  targets: string,
+  weights: string,
+  table: string,
+  n: number,
+): { perToken: string; dh: string } {
+  const g = t.g, i64 = (v: number) => g.int64s([v]);
+  const kept = g.op("Slice", [g.op("Shape", [h]), i64(0), i64(1)]); // [1]: M'
+  const R = g.op("Max", [g.op("Div", [g.op("Add", [kept, i64(n - 1)]), i64(n)]), i64(1)]);
+  const padRows = g.op("Sub", [g.op("Mul", [R, i64(n)]), kept]);
+  const padEnd = (x: string, rank: number) => {
+    const zeros = (k: number) => g.int64s(Array(k).fill(0));
+    return g.op("Pad", [x, g.op("Concat", [zeros(rank), padRows, zeros(rank - 1)], { axis: 0 })]);
+  };
+  const [hPad, tPad, wPad] = [padEnd(h, 2), padEnd(targets, 1), padEnd(weights, 1)];
+  const dhs: string[] = [], perTokens: string[] = [];
+  let after = i64(0); // [1] a zero that exists only once the previous chunk is done
+  for (let c = 0; c < n; c++) {
+    const start = g.op("Add", [g.op("Mul", [R, i64(c)]), after]);
+    const end = g.op("Add", [start, R]);
+    const rows = (x: string) => g.op("Slice", [x, start, end, i64(0)]);
+    const chunk = headLossAndGradient(t, rows(hPad), rows(tPad), rows(wPad), table);
+    dhs.push(chunk.dh);
+    after = g.op("Mul", [g.op("Slice", [g.op("Shape", [chunk.dh]), i64(0), i64(1)]), i64(0)]);
+    perTokens.push(g.op("Slice", [chunk.perToken, after, i64(2 ** 31 - 1), i64(0)]));
+  }
+  return {
+    perToken: g.op("Concat", perTokens, { axis: 0 }),
+    dh: g.op("Slice", [g.op("Concat", dhs, { axis: 0 }), i64(0), kept, i64(0)]),
+  };
 }
 
 /**

@@ -66,8 +66,9 @@ export interface OrtTrainerOptions {
   profileFilePrefix?: string;
   /**
    * How many query blocks the graph's causal attention is cut into (default: chosen from the
-   * model's width, `maxLen` and the thread count by `attentionQueryBlocks`). The loss and gradients are the same
-   * for any count; only the work differs. Rows shorter than the count are padded to it.
+   * model's width, `maxLen` and the thread count by `attentionQueryBlocks`). The loss and
+   * gradients are the same for any count; only the work differs. Rows shorter than the count are
+   * padded to it.
    */
   queryBlocks?: number;
   /**
