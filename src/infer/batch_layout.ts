@@ -217,15 +217,15 @@ export class BatchLayout implements DecodeLayout {
  */
 export class RaggedLayout implements DecodeLayout {
   readonly padSide = "right";
-  /** Per row: cache columns holding its tokens. */
+  /**
+   * Per row: cache columns holding its tokens, which is also the position of its next token
+   * (the prefix fills columns and positions `[0, P_b)` alike).
+   */
   #len: number[];
-  /** Per row: position of the next real token. */
-  #nextPos: number[];
   #width: number;
 
-  private constructor(len: number[], nextPos: number[], width: number) {
+  private constructor(len: number[], width: number) {
     this.#len = len;
-    this.#nextPos = nextPos;
     this.#width = width;
   }
 
@@ -246,7 +246,7 @@ export class RaggedLayout implements DecodeLayout {
     const Pmax = Math.max(0, ...prefixLens);
     const T = Math.max(...ids.map((r) => r.length));
     const inputIds: number[] = [], attentionMask: number[] = [], positionIds: number[] = [];
-    const len: number[] = [], nextPos: number[] = [], lastColumn: number[] = [];
+    const len: number[] = [], lastColumn: number[] = [];
     ids.forEach((row, b) => {
       const P = prefixLens[b];
       for (let j = 0; j < T; j++) {
@@ -256,11 +256,10 @@ export class RaggedLayout implements DecodeLayout {
       }
       for (let c = 0; c < Pmax + T; c++) attentionMask.push(c < P + T ? 1 : 0);
       len.push(P + row.length);
-      nextPos.push(P + row.length);
       lastColumn.push(row.length - 1);
     });
     return {
-      layout: new RaggedLayout(len, nextPos, Pmax + T),
+      layout: new RaggedLayout(len, Pmax + T),
       step: { inputIds, attentionMask, positionIds, seqLen: T, lastColumn },
     };
   }
@@ -273,7 +272,7 @@ export class RaggedLayout implements DecodeLayout {
    * @returns the layout, `max P_b` columns wide
    */
   static start(prefixLens: readonly number[]): RaggedLayout {
-    return new RaggedLayout([...prefixLens], [...prefixLens], Math.max(0, ...prefixLens));
+    return new RaggedLayout([...prefixLens], Math.max(0, ...prefixLens));
   }
 
   get width(): number {
@@ -282,14 +281,15 @@ export class RaggedLayout implements DecodeLayout {
 
   step(tokens: readonly number[]): StepTensors {
     const W = ++this.#width;
-    return oneTokenStep(tokens, this.#nextPos, (b) => {
-      const n = ++this.#len[b];
+    // The token goes at column len_b, its position; oneTokenStep then advances len_b.
+    return oneTokenStep(tokens, this.#len, (b) => {
+      const n = this.#len[b] + 1;
       return Array.from({ length: W }, (_, c) => (c < n ? 1 : 0));
     });
   }
 
   nextPosition(b: number): number {
-    return this.#nextPos[b];
+    return this.#len[b];
   }
 
   /** The trailing columns past the longest kept row go. */
@@ -299,21 +299,13 @@ export class RaggedLayout implements DecodeLayout {
 
   selectRows(rows: readonly number[], columns: ColumnRange = [0, this.width]): RaggedLayout {
     if (columns[0] !== 0) throw new RangeError("A ragged layout keeps its columns from 0");
-    return new RaggedLayout(
-      rows.map((r) => this.#len[r]),
-      rows.map((r) => this.#nextPos[r]),
-      columns[1],
-    );
+    return new RaggedLayout(rows.map((r) => this.#len[r]), columns[1]);
   }
 
   /** Widths may differ: the narrower layout's rows get unused columns on the right. */
   concat(other: DecodeLayout): RaggedLayout {
     if (!(other instanceof RaggedLayout)) throw new TypeError("Cannot stack layouts of two kinds");
-    return new RaggedLayout(
-      [...this.#len, ...other.#len],
-      [...this.#nextPos, ...other.#nextPos],
-      Math.max(this.width, other.width),
-    );
+    return new RaggedLayout([...this.#len, ...other.#len], Math.max(this.width, other.width));
   }
 }
 
