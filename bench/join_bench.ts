@@ -11,10 +11,15 @@
  * Modes alternate, `--rounds` times each, `--seconds` each; the table gives each mode's best
  * round and the ratio of the two. bench/serve_load_bench.ts measures the same through the server.
  *
+ * `--model DIR` runs another model folder (`config.json`, `model.safetensors`, `tokenizer.json`)
+ * instead of stories260K, and `--clients N` sets the number of clients (default 64). A model large
+ * enough that a decode step is bound by reading its weights (GPT-2 small) is where a full batch
+ * pays; stories260K's weights fit in cache, so its step costs in proportion to its rows.
+ *
  * `--max-join-delay N` sets the batch's `maxJoinDelaySteps` (default: the engine's, 4).
  *
  * Usage: deno run -A bench/join_bench.ts [--seconds 8] [--rounds 2] [--ep native|wasm]
- *        [--max-join-delay N]
+ *        [--max-join-delay N] [--model DIR] [--clients 64]
  */
 import { parseArgs } from "node:util";
 import { type ExecutionProvider, type GenerateOptions, InferenceEngine } from "../src/infer/mod.ts";
@@ -32,6 +37,8 @@ const values = parseArgs({
     rounds: { type: "string", default: "2" },
     ep: { type: "string", default: "native" },
     "max-join-delay": { type: "string" },
+    model: { type: "string", default: STORIES },
+    clients: { type: "string", default: "64" },
   },
 }).values;
 const SECONDS = Number(values.seconds), ROUNDS = Number(values.rounds);
@@ -39,10 +46,10 @@ const EP = values.ep as ExecutionProvider;
 const JOIN_DELAY = values["max-join-delay"] === undefined
   ? {}
   : { maxJoinDelaySteps: Number(values["max-join-delay"]) };
-const CLIENTS = 64, TASKS = 32, MAX_TOKENS = 16, MIX = [0.25, 0.5, 1, 2];
+const CLIENTS = Number(values.clients), TASKS = 32, MAX_TOKENS = 16, MIX = [0.25, 0.5, 1, 2];
 const PROMPTS = ["Once upon a time", "The little dog", "Tom and Lily went", "One day, a bird"];
 
-const model = await loadModel(STORIES);
+const model = await loadModel(values.model!);
 const S = prefixWidth(model.config);
 const prefixes: Prefix[] = Array.from({ length: TASKS }, (_, i) => randomPrefix(S, 10, i + 1));
 /** Client c's k-th request (n counts all requests, for the task). */
@@ -87,13 +94,14 @@ async function run(engine: InferenceEngine, mode: "join" | "waves"): Promise<Res
 }
 
 const dir = await Deno.makeTempDir({ prefix: "join-bench-" });
-const optimized = await exportOnnx(STORIES, { out: `${dir}/model.onnx`, optimize: true });
+const plain = await exportOnnx(values.model!, { out: `${dir}/plain.onnx` });
+const optimized = await exportOnnx(values.model!, { out: `${dir}/ragged.onnx`, optimize: true });
 const graphs = [
-  { name: "plain", onnx: undefined },
+  { name: "plain", onnx: await Deno.readFile(plain.onnxPath) },
   { name: "--optimize (ragged)", onnx: await Deno.readFile(optimized.onnxPath) },
 ];
 console.log(
-  `${CLIENTS} clients, ${TASKS} tasks, max_tokens ${MAX_TOKENS} x [${MIX}] by request, ` +
+  `${model.config.modelType} ${model.config.numLayers}x${model.config.hiddenSize}, ${CLIENTS} clients, ${TASKS} tasks, max_tokens ${MAX_TOKENS} x [${MIX}] by request, ` +
     `${SECONDS} s a round, ${ROUNDS} rounds, ${EP}, maxJoinDelaySteps ${
       JOIN_DELAY.maxJoinDelaySteps ?? "default"
     }`,
@@ -103,7 +111,7 @@ console.log("| --- | --- | ---: | ---: | ---: |");
 for (const g of graphs) {
   const engine = await InferenceEngine.create(model, {
     executionProvider: EP,
-    ...(g.onnx ? { onnx: g.onnx } : {}),
+    onnx: g.onnx,
   });
   const best: Record<string, Result> = {};
   await run(engine, "join"); // warm-up, discarded

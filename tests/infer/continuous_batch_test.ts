@@ -348,3 +348,46 @@ Deno.test({
     }
   },
 });
+
+for (const { ep, ignore } of CPU_PROVIDERS) {
+  Deno.test({
+    name:
+      `on ${ep} the decode loop lets I/O run between steps: a row added after a loopback request joins mid-decode`,
+    ignore,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      // A server adds rows from its request handlers. If the loop never gave the event loop a
+      // turn, a request sent mid-batch would be read only after the batch had ended, and joining
+      // would degrade to waves. WASM's forward pass runs on this thread and gives no turn of its
+      // own (this test fails there without the loop's yield). onnxruntime-node's `run` gives one
+      // turn, which was too few for a server: bench/serve_load_bench.ts with 4 clients saw no
+      // request join before the loop yielded on native too.
+      const engine = await InferenceEngine.create(await loadModel(STORIES), {
+        executionProvider: ep,
+      });
+      try {
+        const batch = engine.openBatch({ maxJoinDelaySteps: 0 });
+        const order: string[] = [];
+        const server = Deno.serve(
+          { hostname: "127.0.0.1", port: 0, onListen() {} },
+          () => new Response("ok"),
+        );
+        const long = drain(batch.add({ prompt: "Once", maxNewTokens: 200, eosTokenIds: [] }))
+          .then((r) => (order.push("long"), r));
+        // The late row is added once a loopback HTTP round trip completes: socket I/O, as a
+        // server's request handler would see it.
+        const late = fetch(`http://127.0.0.1:${server.addr.port}/`)
+          .then((r) => r.text())
+          .then(() => drain(batch.add({ prompt: "Tom", maxNewTokens: 2 })))
+          .then(() => order.push("late"));
+        await Promise.all([late, long]);
+        assertEquals(order, ["late", "long"], "the late row ended while the long row decoded");
+        assertEquals(batch.stats.joins, 1, "it joined the running batch");
+        await server.shutdown();
+      } finally {
+        await engine.dispose();
+      }
+    },
+  });
+}
