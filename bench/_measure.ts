@@ -10,7 +10,13 @@ import { PrefixModule } from "../src/prefix/mod.ts";
 import { createTrainer, type TrainingBackend } from "../src/train/mod.ts";
 import { ROOT } from "../tests/_fixtures.ts";
 import { singleNodeModel } from "../src/infer/_onnx_graph.ts";
-import { type ExecutionProvider, loadOrtBackend, type OrtTensor } from "../src/infer/mod.ts";
+import {
+  type ExecutionProvider,
+  InferenceEngine,
+  loadOrtBackend,
+  type OrtTensor,
+} from "../src/infer/mod.ts";
+import { loadModel } from "../src/model/mod.ts";
 import type { ModelConfig } from "../src/model/mod.ts";
 
 /** Where the PyTorch reference step lives, beside the project. */
@@ -87,6 +93,46 @@ export async function rawDecodeLoop(
     return steps / s;
   }
   return { run, release: () => session.release() };
+}
+
+/**
+ * Greedy decoding with the engine at batch `rows.length`: every row decodes exactly `steps` new
+ * tokens (no early stop) after a 4-token warm-up run.
+ *
+ * @param dir the model folder (with `onnx/model.onnx`)
+ * @param rows each row's prompt token ids
+ * @param steps new tokens per row
+ * @param threads native ORT's intra-op threads
+ * @returns tokens/s over all rows, and the first row's tokens
+ */
+export async function engineDecode(
+  dir: string,
+  rows: number[][],
+  steps: number,
+  threads: number,
+): Promise<{ tokensPerSec: number; first: number[] }> {
+  const engine = await InferenceEngine.create(await loadModel(dir), {
+    executionProvider: "native",
+    nativeThreads: threads,
+  });
+  try {
+    const run = (n: number) =>
+      Promise.all(
+        engine.generateBatch(rows.map((inputIds) => ({
+          inputIds,
+          maxNewTokens: n,
+          eosTokenIds: [],
+        }))).map((s) => s.result),
+      );
+    await run(4);
+    const t = performance.now();
+    const out = await run(steps);
+    const s = (performance.now() - t) / 1000;
+    const tokens = out.reduce((n, r) => n + r.tokenIds.length, 0);
+    return { tokensPerSec: tokens / s, first: out[0].tokenIds };
+  } finally {
+    await engine.dispose();
+  }
 }
 
 /** Peak resident set of this process (Linux VmHWM), in bytes. */

@@ -21,7 +21,6 @@
  *        [--workloads decode-f32-1,decode-f32-4,decode-q4-1,train-small4,train-stories]
  */
 import { parseArgs } from "node:util";
-import { InferenceEngine } from "../src/infer/mod.ts";
 import { loadModel } from "../src/model/mod.ts";
 import { type ExportDtype, exportOnnx } from "../src/onnx/mod.ts";
 import { PrefixModule } from "../src/prefix/mod.ts";
@@ -29,7 +28,7 @@ import { OrtPrefixTrainer } from "../src/train/mod.ts";
 import { GPT2_SMALL, writeRandomGpt2 } from "../tests/gpu/_random_gpt2.ts";
 import { STORIES } from "../tests/_fixtures.ts";
 import { printHelpIfAsked } from "./_help.ts";
-import { peakRss, runCommand } from "./_measure.ts";
+import { engineDecode, peakRss, runCommand } from "./_measure.ts";
 
 printHelpIfAsked(import.meta.url);
 const values = parseArgs({
@@ -54,32 +53,13 @@ function minorFaults(): number {
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[7]);
 }
 
-/** Greedy decoding at batch B: tokens/s over 64 steps after a 4-step warm-up. */
+/** Greedy decoding at batch B: tokens/s over 64 steps after an 8-token prompt. */
 async function decode(dir: string, B: number): Promise<number> {
-  const engine = await InferenceEngine.create(await loadModel(dir), {
-    executionProvider: "native",
-    nativeThreads: THREADS,
-  });
-  try {
-    const rows = Array.from(
-      { length: B },
-      (_, b) => Array.from({ length: 8 }, (_, t) => 100 + t * 7 + b),
-    );
-    const run = (n: number) =>
-      Promise.all(
-        engine.generateBatch(rows.map((inputIds) => ({
-          inputIds,
-          maxNewTokens: n,
-          eosTokenIds: [],
-        }))).map((s) => s.result),
-      );
-    await run(4);
-    const t0 = performance.now();
-    const out = await run(64);
-    return out.reduce((n, r) => n + r.tokenIds.length, 0) / ((performance.now() - t0) / 1000);
-  } finally {
-    await engine.dispose();
-  }
+  const rows = Array.from(
+    { length: B },
+    (_, b) => Array.from({ length: 8 }, (_, t) => 100 + t * 7 + b),
+  );
+  return (await engineDecode(dir, rows, 64, THREADS)).tokensPerSec;
 }
 
 /** The median training step in ms (the first third of each row is prompt, as in the main job). */

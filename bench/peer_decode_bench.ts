@@ -18,13 +18,11 @@
  */
 import { parseArgs } from "node:util";
 import { tmpdir } from "node:os";
-import { InferenceEngine } from "../src/infer/mod.ts";
-import { loadModel } from "../src/model/mod.ts";
 import { type ExportDtype, exportOnnx } from "../src/onnx/mod.ts";
 import { GPT2_SMALL, writeRandomGpt2 } from "../tests/gpu/_random_gpt2.ts";
 import { GPT2_TOKENIZER } from "../tests/_fixtures.ts";
 import { printHelpIfAsked } from "./_help.ts";
-import { runCommand } from "./_measure.ts";
+import { engineDecode, runCommand } from "./_measure.ts";
 
 printHelpIfAsked(import.meta.url);
 const values = parseArgs({
@@ -78,30 +76,8 @@ console.log(JSON.stringify({ tokensPerSec: rows.length * n / s, first: Array.fro
 /** In a child process: our engine decodes STEPS tokens greedily per row; prints one JSON line. */
 async function child(spec: string) {
   const [dir, b] = spec.split(":");
-  const rows = promptRows(Number(b));
-  const model = await loadModel(dir);
-  const engine = await InferenceEngine.create(model, {
-    executionProvider: "native",
-    nativeThreads: THREADS,
-  });
-  try {
-    const run = (n: number) =>
-      Promise.all(
-        engine.generateBatch(rows.map((inputIds) => ({
-          inputIds,
-          maxNewTokens: n,
-          eosTokenIds: [],
-        }))).map((s) => s.result),
-      );
-    await run(4);
-    const t = performance.now();
-    const out = await run(STEPS);
-    const s = (performance.now() - t) / 1000;
-    const tokens = out.reduce((n, r) => n + r.tokenIds.length, 0);
-    console.log(JSON.stringify({ tokensPerSec: tokens / s, first: out[0].tokenIds.slice(0, 4) }));
-  } finally {
-    await engine.dispose();
-  }
+  const { tokensPerSec, first } = await engineDecode(dir, promptRows(Number(b)), STEPS, THREADS);
+  console.log(JSON.stringify({ tokensPerSec, first: first.slice(0, 4) }));
 }
 
 async function ensurePeer(dir: string): Promise<void> {
