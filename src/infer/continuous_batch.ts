@@ -506,7 +506,7 @@ const MAX_TURNS_PER_STEP = 32, TURNS_SHARE_OF_STEP = 0.05;
  * on this thread too, inside one `setImmediate`. An HTTP request takes many turns to be read,
  * handled and answered. Measured on a native server decoding a long stories260K row (about
  * 1.4 ms a step), a 2-token request from another client was answered in about 80 ms with the
- * one turn onnxruntime-node gives, 30 ms with this rule and 9 ms with 32 turns every step; and
+ * one turn onnxruntime-node gives, 30-45 ms with this rule and 9 ms with 32 turns every step; and
  * through bench/serve_load_bench.ts with 4 clients on a GPT-2-small-shaped model, no request
  * joined a running batch before, and nearly every one after.
  *

@@ -366,13 +366,13 @@ for (const { ep, ignore } of CPU_PROVIDERS) {
       const engine = await InferenceEngine.create(await loadModel(STORIES), {
         executionProvider: ep,
       });
+      const server = Deno.serve(
+        { hostname: "127.0.0.1", port: 0, onListen() {} },
+        () => new Response("ok"),
+      );
       try {
         const batch = engine.openBatch({ maxJoinDelaySteps: 0 });
         const order: string[] = [];
-        const server = Deno.serve(
-          { hostname: "127.0.0.1", port: 0, onListen() {} },
-          () => new Response("ok"),
-        );
         const long = drain(batch.add({ prompt: "Once", maxNewTokens: 200, eosTokenIds: [] }))
           .then((r) => (order.push("long"), r));
         // The late row is added once a loopback HTTP round trip completes: socket I/O, as a
@@ -384,8 +384,8 @@ for (const { ep, ignore } of CPU_PROVIDERS) {
         await Promise.all([late, long]);
         assertEquals(order, ["late", "long"], "the late row ended while the long row decoded");
         assertEquals(batch.stats.joins, 1, "it joined the running batch");
-        await server.shutdown();
       } finally {
+        await server.shutdown();
         await engine.dispose();
       }
     },
