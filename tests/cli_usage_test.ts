@@ -7,6 +7,12 @@ const cases: [string, string[], string][] = [
   ["serve", ["--ep", "cuda"], "--ep"],
   ["export-onnx", [], "--model"],
   ["export-onnx", ["--model", "models/stories260K", "--dtype", "q9"], "--dtype"],
+  ["export-onnx", ["--model", "models/stories260K", "--calibration", "README.md"], "--calibration"],
+  [
+    "export-onnx",
+    ["--model", "models/stories260K", "--dtype", "q4", "--calibration-tokens", "x"],
+    "--calibration-tokens",
+  ],
   ["train", ["--out", "x", "--resume", "y", "--overwrite"], "--overwrite"],
 ];
 

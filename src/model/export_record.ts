@@ -32,6 +32,11 @@ export interface ExportRecord {
      * `optimize`, `MatMulNBits` with dtype q4; empty otherwise.
      */
     fusedOps: string[];
+    /**
+     * q4 only, when calibrated: its 4-bit matrices were quantized by GPTQ on this many sequences
+     * of this many tokens of the user's text (absent: plain rounding).
+     */
+    calibration?: { method: "gptq"; sequences: number; tokens: number };
   };
   /** What was exported. */
   source: {

@@ -302,19 +302,29 @@ export interface StoredTensor {
  * @param req the request
  * @param file model.safetensors
  * @param dtype the export dtype
+ * @param quantize4 q4: how a 4-bit symmetric matrix `[N, K]` is quantized instead of
+ *   {@link quantizeBlocks} (GPTQ, when the export is calibrated)
  * @returns the initializers it becomes (one, or the int8 data and its scales)
  */
 export async function encodeWeight(
   req: WeightRequest,
   file: SafetensorsFile,
   dtype: ExportDtype,
+  quantize4?: (
+    w: Float32Array,
+    N: number,
+    K: number,
+  ) => { packed: Uint8Array; scale: Float32Array },
 ): Promise<StoredTensor[]> {
   let w = await file.getFloat32(req.source);
   if (req.q4) {
     const { N, K, bits } = req.q4;
     // [N, K]: a Conv1D's [in, out] is transposed; nn.Linear's [out, in] and tables are as stored.
     if (req.role === "matrix" && !req.transpose) w = transpose2d(w, K, N);
-    const q = quantizeBlocks(w, N, K, bits, req.zeroPoints !== undefined);
+    const q: { packed: Uint8Array; scale: Float32Array; zeroPoints?: Uint8Array } =
+      quantize4 && bits === 4 && req.zeroPoints === undefined
+        ? quantize4(w, N, K)
+        : quantizeBlocks(w, N, K, bits, req.zeroPoints !== undefined);
     const nb = Math.ceil(K / Q4_BLOCK);
     return [
       { name: req.initializer, type: "uint8", dims: [N, nb, Q4_BLOCK * bits / 8], bytes: q.packed },
@@ -425,12 +435,11 @@ export function quantizeBlocks(
   zeroPoints: boolean,
 ): { packed: Uint8Array; scale: Float32Array; zeroPoints?: Uint8Array } {
   if (zeroPoints && bits !== 4) throw new Error("quantizeBlocks: zero points need 4 bits");
-  const nb = Math.ceil(K / Q4_BLOCK), blob = Q4_BLOCK * bits / 8, zpBytes = Math.ceil(nb / 2);
+  const nb = Math.ceil(K / Q4_BLOCK), zpBytes = Math.ceil(nb / 2);
   const top = 2 ** bits - 1, mid = 2 ** (bits - 1);
-  const packed = new Uint8Array(N * nb * blob);
   const scale = new Float32Array(N * nb);
   const zps = zeroPoints ? new Uint8Array(N * zpBytes) : undefined;
-  const codes = new Uint8Array(Q4_BLOCK);
+  const codes = new Uint8Array(N * nb * Q4_BLOCK);
   for (let n = 0; n < N; n++) {
     for (let b = 0; b < nb; b++) {
       const k0 = b * Q4_BLOCK, len = Math.min(Q4_BLOCK, K - k0), row = n * K + k0;
@@ -450,26 +459,54 @@ export function quantizeBlocks(
         zp = mid;
       }
       const inv = s ? 1 / s : 0;
-      codes.fill(zp);
+      const at = (n * nb + b) * Q4_BLOCK;
+      codes.fill(zp, at, at + Q4_BLOCK);
       for (let i = 0; i < len; i++) {
-        codes[i] = Math.max(0, Math.min(top, Math.round(w[row + i] * inv) + zp));
+        codes[at + i] = Math.max(0, Math.min(top, Math.round(w[row + i] * inv) + zp));
       }
-      const at = (n * nb + b) * blob;
-      if (bits === 8) packed.set(codes, at);
-      else for (let j = 0; j < blob; j++) packed[at + j] = codes[2 * j] | (codes[2 * j + 1] << 4);
       scale[n * nb + b] = s;
       if (zps) zps[n * zpBytes + (b >> 1)] |= b & 1 ? zp << 4 : zp;
     }
   }
-  return { packed, scale, zeroPoints: zps };
+  return { packed: packBlockCodes(codes, N, nb, bits), scale, zeroPoints: zps };
+}
+
+/**
+ * Pack block codes `[N, nb, 32]` (one code a byte) into `MatMulNBits`' `B` layout: 8 bits as they
+ * are; 4 bits two a byte, the even k in the low nibble.
+ *
+ * @param codes the codes, each in `[0, 2^bits)`
+ * @param N rows
+ * @param nb blocks per row
+ * @param bits 4 or 8
+ * @returns `[N, nb, 32 * bits / 8]` bytes
+ */
+export function packBlockCodes(codes: Uint8Array, N: number, nb: number, bits: 4 | 8): Uint8Array {
+  if (bits === 8) return codes.slice(0, N * nb * Q4_BLOCK);
+  const packed = new Uint8Array(N * nb * Q4_BLOCK / 2);
+  for (let j = 0; j < packed.length; j++) packed[j] = codes[2 * j] | (codes[2 * j + 1] << 4);
+  return packed;
 }
 
 /**
  * The symmetric scale with the least squared error over one block: candidates `m / c` for c
  * from -1.125 to -0.75 of `mid` (and 0.75 to 0.94 of it, m on the positive side), each refit by
  * least squares to its codes.
+ *
+ * @param w the weights
+ * @param row where the block starts in `w`
+ * @param len the block's length
+ * @param m the block's value of largest magnitude (not 0)
+ * @param mid the zero point (8 for 4 bits)
+ * @returns the scale, a float32 value
  */
-function symmetricScale(w: Float32Array, row: number, len: number, m: number, mid: number) {
+export function symmetricScale(
+  w: Float32Array,
+  row: number,
+  len: number,
+  m: number,
+  mid: number,
+): number {
   const codeOf = (v: number, inv: number) => Math.max(-mid, Math.min(mid - 1, Math.round(v * inv)));
   const errOf = (s: number) => {
     let err = 0;

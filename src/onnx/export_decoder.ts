@@ -13,7 +13,13 @@
 import { basename, dirname, join } from "pathe";
 import denoJson from "../../deno.json" with { type: "json" };
 import { PrefixEdgeError } from "../errors/mod.ts";
-import { type ExportRecord, loadModel, parseConfig, SafetensorsFile } from "../model/mod.ts";
+import {
+  type ExportRecord,
+  loadModel,
+  type ModelConfig,
+  parseConfig,
+  SafetensorsFile,
+} from "../model/mod.ts";
 import { modelFingerprint } from "../bundle/mod.ts";
 import { ORT_DOMAIN } from "./decoder_common.ts";
 import { buildGpt2Decoder } from "./decoder_gpt2.ts";
@@ -27,6 +33,8 @@ import {
   type WeightRequest,
 } from "./decoder_weights.ts";
 import { ExternalData, writeChunks } from "./external_data.ts";
+import { calibrationGrams } from "./calibrate.ts";
+import { gptqBlocks } from "./gptq.ts";
 import { GraphBuilder } from "./graph_builder.ts";
 import type { TensorData } from "./proto.ts";
 
@@ -47,10 +55,27 @@ export interface ExportOptions {
    * only).
    */
   optimize?: boolean;
+  /**
+   * q4 only: calibrate the 4-bit matrices with GPTQ on this text (docs/onnx-export.md,
+   * "Calibrated q4"). Without it they are rounded block by block.
+   */
+  calibration?: CalibrationOptions;
   /** Weight bytes above which external data is used (default: just under 2 GB). */
   externalDataThreshold?: number;
+  /** With `calibration`: called after each batch of calibration sequences has run. */
+  onCalibration?: (p: { done: number; total: number }) => void;
   /** Called after each weight tensor is written. */
   onProgress?: (p: ExportProgress) => void;
+}
+
+/** Where a calibrated q4 export's calibration activations come from. */
+export interface CalibrationOptions {
+  /** Text in the model's domain; its tokens are cut into the sequences. */
+  text: string;
+  /** Most sequences (default 32). */
+  sequences?: number;
+  /** Tokens per sequence, BOS included (default 128). */
+  tokens?: number;
 }
 
 /** Progress of an export. */
@@ -146,6 +171,9 @@ export async function exportOnnx(
     if (config.family === "gpt2") buildGpt2Decoder(g, config, weights, optimize);
     else buildLlamaDecoder(g, config, weights, optimize);
     g.setLowering(undefined);
+    const calibrated = opts.calibration
+      ? await calibrate(modelDir, config, file, dtype, opts.calibration, opts.onCalibration)
+      : undefined;
     const fusedOps = [
       ...(optimize ? ["GroupQueryAttention"] : []),
       ...(dtype === "q4" ? ["MatMulNBits"] : []),
@@ -160,7 +188,9 @@ export async function exportOnnx(
     try {
       let done = 0;
       for (const req of weights.requests) {
-        for (const t of await encodeWeight(req, file, dtype)) {
+        const gram = calibrated?.grams.get(req.source);
+        const gptq = gram && ((w: Float32Array, N: number, K: number) => gptqBlocks(w, N, K, gram));
+        for (const t of await encodeWeight(req, file, dtype, gptq)) {
           const data: TensorData = sink ? await sink.append(t.bytes) : { raw: t.bytes };
           g.initializer(t.name, t.type, t.dims, data);
         }
@@ -185,7 +215,13 @@ export async function exportOnnx(
       tool,
       createdAt: new Date().toISOString(),
       dtype,
-      options: { optimize, opset: DECODER_OPSET, externalData: external, fusedOps },
+      options: {
+        optimize,
+        opset: DECODER_OPSET,
+        externalData: external,
+        fusedOps,
+        ...(calibrated ? { calibration: calibrated.record } : {}),
+      },
       source: {
         family: config.family,
         modelType: config.modelType,
@@ -260,4 +296,51 @@ async function hashFile(path: string): Promise<string> {
   const file = await Deno.open(path);
   for await (const chunk of file.readable) h.update(chunk); // closes the file at the end
   return h.digest("hex");
+}
+
+/**
+ * Cut the calibration text's tokens into sequences (each led by BOS when the model has one) and
+ * take the Gram matrices of the 4-bit matrices' inputs over them.
+ */
+async function calibrate(
+  modelDir: string,
+  config: ModelConfig,
+  file: SafetensorsFile,
+  dtype: ExportDtype,
+  c: CalibrationOptions,
+  onProgress?: (p: { done: number; total: number }) => void,
+) {
+  const tokens = c.tokens ?? 128, most = c.sequences ?? 32;
+  if (dtype !== "q4") {
+    throw new PrefixEdgeError(
+      "INVALID_INPUT",
+      `Cannot export ONNX: calibration is for q4 (GPTQ), not ${dtype}`,
+    );
+  }
+  if (
+    !(Number.isInteger(tokens) && tokens >= 2 && tokens <= config.maxPositions &&
+      Number.isInteger(most) && most >= 1)
+  ) {
+    throw new PrefixEdgeError(
+      "INVALID_INPUT",
+      `Cannot calibrate: tokens (${tokens}) must be an integer from 2 to the model's ${config.maxPositions} positions, and sequences (${most}) at least 1`,
+    );
+  }
+  const tokenizer = (await loadModel(modelDir)).requireTokenizer();
+  const ids = tokenizer.encode(c.text, { addSpecialTokens: false });
+  const bos = config.bosTokenId === undefined ? [] : [config.bosTokenId];
+  const span = tokens - bos.length;
+  const count = Math.min(most, Math.floor(ids.length / span));
+  if (count === 0) {
+    throw new PrefixEdgeError(
+      "INVALID_INPUT",
+      `Cannot calibrate: the text has ${ids.length} tokens, fewer than one sequence of ${span}`,
+    );
+  }
+  const sequences = Array.from(
+    { length: count },
+    (_, i) => [...bos, ...ids.slice(i * span, (i + 1) * span)],
+  );
+  const { grams } = await calibrationGrams(config, file, sequences, DECODER_OPSET, onProgress);
+  return { grams, record: { method: "gptq" as const, sequences: count, tokens } };
 }

@@ -23,6 +23,7 @@ export type {
   ValueInfo,
 } from "./proto.ts";
 export {
+  type CalibrationOptions,
   EXPORT_LOGIT_BOUNDS,
   exportOnnx,
   type ExportOptions,

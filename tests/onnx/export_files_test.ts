@@ -134,6 +134,37 @@ Deno.test("deno task export-onnx writes the graph into the model folder with a p
   await engine.dispose();
 });
 
+Deno.test("deno task export-onnx --dtype q4 --calibration FILE records GPTQ and says so", async () => {
+  const dir = await editedModel(STORIES, {});
+  await Deno.copyFile(`${STORIES}/tokenizer.json`, `${dir}/tokenizer.json`); // to cut the text
+  const text = `${dir}/calibration.txt`;
+  await Deno.writeTextFile(text, "Once upon a time, there was a little dog named Max. ".repeat(40));
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `${ROOT}src/cli/export_onnx.ts`,
+      "--model",
+      dir,
+      "--dtype",
+      "q4",
+      "--calibration",
+      text,
+      "--calibration-sequences",
+      "3",
+      "--calibration-tokens",
+      "64",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(stderr);
+  assertEquals(code, 0, err);
+  assert(err.includes("GPTQ on 3 sequences of 64 tokens"), err);
+  const record = await readExportRecord(`${dir}/onnx/model.onnx`);
+  assertEquals(record?.options.calibration, { method: "gptq", sequences: 3, tokens: 64 });
+});
+
 for (const ep of ["wasm", "native"] as const) {
   Deno.test({
     name: `a model folder whose graph has external data loads and runs on ${ep}`,

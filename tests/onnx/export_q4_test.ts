@@ -5,7 +5,8 @@
  * with the other dtypes in export_decoder_test.ts.
  */
 import { assert, assertEquals } from "../_assert.ts";
-import { STORIES } from "../_fixtures.ts";
+import { ROOT, STORIES } from "../_fixtures.ts";
+import { PrefixEdgeError } from "../../src/errors/mod.ts";
 import { drain, NO_NATIVE } from "../infer/_engines.ts";
 import { writeRandomGpt2 } from "../gpu/_random_gpt2.ts";
 import { InferenceEngine } from "../../src/infer/mod.ts";
@@ -159,5 +160,80 @@ Deno.test("q4 files are at most 0.22x f32 on stories260K and 0.2x on a random GP
     console.log(`${name}: q4 / f32 = ${ratio.toFixed(3)}`);
     assert(ratio <= bound, `${name}: q4 is ${ratio.toFixed(3)}x f32, more than ${bound}x`);
   }
+  await Deno.remove(dir, { recursive: true });
+});
+
+/** The stories of a pet-stories split (data/pet-stories), one a line. */
+async function petStories(split: "train" | "dev"): Promise<string[]> {
+  const lines = (await Deno.readTextFile(`${ROOT}data/pet-stories/${split}.jsonl`)).split("\n");
+  return lines.filter((l) => l.trim() !== "").map((l) => JSON.parse(l).output as string);
+}
+
+Deno.test({
+  name:
+    "q4 calibrated by GPTQ on stories cuts stories260K's logits error against f32 on held-out stories",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const model = await loadModel(STORIES);
+    const tok = model.requireTokenizer();
+    // Held out: the dev split's first 8 stories, each after BOS, cut to one length.
+    const rows = (await petStories("dev")).slice(0, 8)
+      .map((s) => [1, ...tok.encode(s, { addSpecialTokens: false })]);
+    const T = Math.min(...rows.map((r) => r.length));
+    const inputIds = rows.map((r) => r.slice(0, T));
+    const logitsOf = async (name: string, opts: Parameters<typeof exportOnnx>[1]) => {
+      const r = await exportOnnx(STORIES, { ...opts, out: `${dir}/${name}/model.onnx` });
+      const e = await InferenceEngine.create(model, {
+        executionProvider: "wasm",
+        onnx: await Deno.readFile(r.onnxPath),
+      });
+      try {
+        return { record: r.record, data: (await e.logits({ inputIds })).data };
+      } finally {
+        await e.dispose();
+      }
+    };
+    const relL2 = (a: Float32Array, b: Float32Array) => {
+      let d = 0, n = 0;
+      a.forEach((v, i) => ((d += (v - b[i]) ** 2), (n += b[i] ** 2)));
+      return Math.sqrt(d / n);
+    };
+    const f32 = await logitsOf("f32", {});
+    const plain = await logitsOf("q4", { dtype: "q4" });
+    const text = (await petStories("train")).join("\n");
+    const gptq = await logitsOf("gptq", { dtype: "q4", calibration: { text } });
+    assertEquals(gptq.record.options.calibration, { method: "gptq", sequences: 32, tokens: 128 });
+    assertEquals(plain.record.options.calibration, undefined);
+    const [ePlain, eGptq] = [relL2(plain.data, f32.data), relL2(gptq.data, f32.data)];
+    console.log(
+      `stories260K q4 logits rel. L2 vs f32: plain ${ePlain.toFixed(4)}, GPTQ ${eGptq.toFixed(4)}`,
+    );
+    assert(
+      eGptq < 0.8 * ePlain,
+      `GPTQ's error ${eGptq} is not below 0.8x plain rounding's ${ePlain}`,
+    );
+    await Deno.remove(dir, { recursive: true });
+  },
+});
+
+Deno.test("calibration is refused for other dtypes, and for a text shorter than one sequence", async () => {
+  const dir = await Deno.makeTempDir();
+  const refused = async (opts: Parameters<typeof exportOnnx>[1], why: RegExp) => {
+    const e = await exportOnnx(STORIES, { ...opts, out: `${dir}/x/model.onnx` }).then(
+      () => undefined,
+      (e) => e,
+    );
+    assert(e instanceof PrefixEdgeError && e.code === "INVALID_INPUT", String(e));
+    assert(why.test(e.message), e.message);
+  };
+  await refused({ dtype: "q8", calibration: { text: "Once upon a time" } }, /for q4/);
+  await refused({ dtype: "q4", calibration: { text: "Once upon a time" } }, /fewer than one/);
+  await refused(
+    { dtype: "q4", calibration: { text: "x", tokens: 1 } },
+    /from 2 to the model's 512/,
+  );
+  await refused({ dtype: "q4", calibration: { text: "x", tokens: 513 } }, /512 positions/);
   await Deno.remove(dir, { recursive: true });
 });
