@@ -15,6 +15,7 @@ import denoJson from "../../deno.json" with { type: "json" };
 import { PrefixEdgeError } from "../errors/mod.ts";
 import {
   type ExportRecord,
+  type LoadedModel,
   loadModel,
   type ModelConfig,
   parseConfig,
@@ -165,15 +166,18 @@ export async function exportOnnx(
   const onnxPath = opts.out ?? join(modelDir, "onnx", "model.onnx");
   const file = await SafetensorsFile.open(weightsPath);
   try {
+    // Loaded once, for the calibration text's tokenizer and the record's fingerprint.
+    const model = await loadModel(modelDir);
+    // Before the graph: a calibration that cannot run fails before any other work.
+    const calibrated = opts.calibration
+      ? await calibrate(model, config, file, dtype, opts.calibration, opts.onCalibration)
+      : undefined;
     const g = new GraphBuilder(`${config.modelType}_decoder`);
     const weights = new DecoderWeights(g, file, dtype);
     const optimize = opts.optimize ?? false;
     if (config.family === "gpt2") buildGpt2Decoder(g, config, weights, optimize);
     else buildLlamaDecoder(g, config, weights, optimize);
     g.setLowering(undefined);
-    const calibrated = opts.calibration
-      ? await calibrate(modelDir, config, file, dtype, opts.calibration, opts.onCalibration)
-      : undefined;
     const fusedOps = [
       ...(optimize ? ["GroupQueryAttention"] : []),
       ...(dtype === "q4" ? ["MatMulNBits"] : []),
@@ -228,7 +232,7 @@ export async function exportOnnx(
         configSha256: await hashBytes(configBytes),
         weightsSha256: await hashFile(weightsPath),
         weightsBytes: (await Deno.stat(weightsPath)).size,
-        fingerprint: (await modelFingerprint(await loadModel(modelDir), "safetensors-sample-v1"))
+        fingerprint: (await modelFingerprint(model, "safetensors-sample-v1"))
           .sha256,
       },
       files: {
@@ -303,7 +307,7 @@ async function hashFile(path: string): Promise<string> {
  * take the Gram matrices of the 4-bit matrices' inputs over them.
  */
 async function calibrate(
-  modelDir: string,
+  model: LoadedModel,
   config: ModelConfig,
   file: SafetensorsFile,
   dtype: ExportDtype,
@@ -326,7 +330,7 @@ async function calibrate(
       `Cannot calibrate: tokens (${tokens}) must be an integer from 2 to the model's ${config.maxPositions} positions, and sequences (${most}) at least 1`,
     );
   }
-  const tokenizer = (await loadModel(modelDir)).requireTokenizer();
+  const tokenizer = model.requireTokenizer();
   const ids = tokenizer.encode(c.text, { addSpecialTokens: false });
   const bos = config.bosTokenId === undefined ? [] : [config.bosTokenId];
   const span = tokens - bos.length;
