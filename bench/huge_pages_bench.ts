@@ -22,7 +22,7 @@
  */
 import { parseArgs } from "node:util";
 import { loadModel } from "../src/model/mod.ts";
-import { type ExportDtype, exportOnnx } from "../src/onnx/mod.ts";
+import { exportOnnx } from "../src/onnx/mod.ts";
 import { PrefixModule } from "../src/prefix/mod.ts";
 import { OrtPrefixTrainer } from "../src/train/mod.ts";
 import { GPT2_SMALL, writeRandomGpt2 } from "../tests/gpu/_random_gpt2.ts";
@@ -93,24 +93,46 @@ async function trainStep(dir: string, B: number, T: number, P: number, steps: nu
   }
 }
 
-/** A workload's measure: what it is, and whether more is better. */
-const WORKLOADS: Record<string, { unit: string; higherIsBetter: boolean }> = {
-  "decode-f32-1": { unit: "tokens/s", higherIsBetter: true },
-  "decode-f32-4": { unit: "tokens/s", higherIsBetter: true },
-  "decode-q4-1": { unit: "tokens/s", higherIsBetter: true },
-  "train-small4": { unit: "ms a step", higherIsBetter: false },
-  "train-stories": { unit: "ms a step", higherIsBetter: false },
+/** A workload: what it measures, whether more is better, which folder it reads, how it runs. */
+interface Workload {
+  unit: string;
+  higherIsBetter: boolean;
+  /** The model folder: the GPT-2-small-shaped model exported as f32 or q4, its checkpoint alone
+   * (`small`), or stories260K. */
+  folder: "f32" | "q4" | "small" | "stories";
+  run: (dir: string) => Promise<number>;
+}
+const WORKLOADS: Record<string, Workload> = {
+  "decode-f32-1": {
+    unit: "tokens/s",
+    higherIsBetter: true,
+    folder: "f32",
+    run: (d) => decode(d, 1),
+  },
+  "decode-f32-4": {
+    unit: "tokens/s",
+    higherIsBetter: true,
+    folder: "f32",
+    run: (d) => decode(d, 4),
+  },
+  "decode-q4-1": { unit: "tokens/s", higherIsBetter: true, folder: "q4", run: (d) => decode(d, 1) },
+  "train-small4": {
+    unit: "ms a step",
+    higherIsBetter: false,
+    folder: "small",
+    run: (d) => trainStep(d, 4, 64, 10, 6),
+  },
+  "train-stories": {
+    unit: "ms a step",
+    higherIsBetter: false,
+    folder: "stories",
+    run: (d) => trainStep(d, 8, 110, 20, 24),
+  },
 };
 
 async function child(spec: string) {
   const [name, dir] = spec.split(/:(.*)/s);
-  const value = name === "decode-f32-1" || name === "decode-q4-1"
-    ? await decode(dir, 1)
-    : name === "decode-f32-4"
-    ? await decode(dir, 4)
-    : name === "train-small4"
-    ? await trainStep(dir, 4, 64, 10, 6)
-    : await trainStep(dir, 8, 110, 20, 24);
+  const value = await WORKLOADS[name].run(dir);
   console.log(JSON.stringify({ value, faults: minorFaults(), peak: peakRss() }));
 }
 
@@ -124,21 +146,26 @@ async function parent() {
   }
   const tmp = await Deno.makeTempDir({ prefix: "huge-pages-bench-" });
   try {
-    const folders: Record<string, string> = { "train-stories": STORIES };
-    const small = `${tmp}/small`;
-    await writeRandomGpt2(small, GPT2_SMALL);
-    for (const dtype of ["f32", "q4"] as ExportDtype[]) {
-      if (!names.some((n) => n.startsWith(`decode-${dtype}`))) continue;
-      const dir = `${tmp}/${dtype}`;
+    // Only the folders the chosen workloads read (the GPT-2 checkpoint alone is 500 MB).
+    const needed = new Set(names.map((n) => WORKLOADS[n].folder));
+    const folders: Record<Workload["folder"], string> = {
+      f32: `${tmp}/f32`,
+      q4: `${tmp}/q4`,
+      small: `${tmp}/small`,
+      stories: STORIES,
+    };
+    if (needed.has("f32") || needed.has("q4") || needed.has("small")) {
+      await writeRandomGpt2(folders.small, GPT2_SMALL);
+    }
+    for (const dtype of ["f32", "q4"] as const) {
+      if (!needed.has(dtype)) continue;
+      const dir = folders[dtype];
       await Deno.mkdir(dir);
       for (const f of ["config.json", "model.safetensors"]) {
-        await Deno.link(`${small}/${f}`, `${dir}/${f}`);
+        await Deno.link(`${folders.small}/${f}`, `${dir}/${f}`);
       }
       await exportOnnx(dir, { dtype, out: `${dir}/onnx/model.onnx` });
     }
-    folders["decode-f32-1"] = folders["decode-f32-4"] = `${tmp}/f32`;
-    folders["decode-q4-1"] = `${tmp}/q4`;
-    folders["train-small4"] = small;
     // The default side runs with GLIBC_TUNABLES removed, whatever this process was given.
     const plainEnv = Object.fromEntries(
       Object.entries(Deno.env.toObject()).filter(([k]) => k !== "GLIBC_TUNABLES"),
@@ -162,7 +189,7 @@ async function parent() {
               "--threads",
               String(THREADS),
               "--child",
-              `${name}:${folders[name]}`,
+              `${name}:${folders[WORKLOADS[name].folder]}`,
             ],
             s.env,
             true,
