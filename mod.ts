@@ -68,6 +68,7 @@ export {
 
 // ONNX export from safetensors (no Python).
 export {
+  type CalibrationOptions,
   EXPORT_LOGIT_BOUNDS,
   exportOnnx,
   type ExportOptions,

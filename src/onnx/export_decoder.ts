@@ -69,7 +69,25 @@ export interface ExportOptions {
   onProgress?: (p: ExportProgress) => void;
 }
 
-/** Where a calibrated q4 export's calibration activations come from. */
+/**
+ * Where a calibrated q4 export's calibration activations come from (docs/onnx-export.md,
+ * "Calibrated q4").
+ *
+ * @example q4 by GPTQ on two sequences of 64 tokens of a story
+ * ```ts
+ * import { deepStrictEqual as assertEquals } from "node:assert";
+ * import { type CalibrationOptions, exportOnnx } from "./export_decoder.ts";
+ * const calibration: CalibrationOptions = {
+ *   text: "Once upon a time, there was a little dog named Max. ".repeat(20),
+ *   sequences: 2,
+ *   tokens: 64,
+ * };
+ * const dir = await Deno.makeTempDir();
+ * const { record } = await exportOnnx("models/stories260K", { dtype: "q4", calibration, out: `${dir}/model.onnx` });
+ * assertEquals(record.options.calibration, { method: "gptq", sequences: 2, tokens: 64 });
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface CalibrationOptions {
   /** Text in the model's domain; its tokens are cut into the sequences. */
   text: string;
