@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { EXPORT_DTYPES, type ExportDtype, exportOnnx } from "../onnx/mod.ts";
 import { formatDuration, ProgressBar } from "../train/mod.ts";
-import { type CliSpec, parseCli, runCli, UsageError } from "./_args.ts";
+import { type CliSpec, numberOption, parseCli, runCli, UsageError } from "./_args.ts";
 
 const SPEC: CliSpec = {
   usage:
@@ -66,13 +66,8 @@ async function main(): Promise<void> {
     throw new UsageError(`Cannot parse --dtype: "${dtype}" is not ${EXPORT_DTYPES.join(", ")}`);
   }
   const calibrationFile = values.calibration as string | undefined;
-  const count = (name: string) => {
-    const v = values[name] as string | undefined;
-    if (v === undefined) return undefined;
-    if (!/^\d+$/.test(v)) throw new UsageError(`Cannot parse --${name}: "${v}" is not a count`);
-    return Number(v);
-  };
-  const sequences = count("calibration-sequences"), tokens = count("calibration-tokens");
+  const sequences = numberOption(values, "calibration-sequences", "int", 1);
+  const tokens = numberOption(values, "calibration-tokens", "int", 2);
   if (!calibrationFile && (sequences !== undefined || tokens !== undefined)) {
     throw new UsageError("Cannot parse arguments: --calibration-* options need --calibration FILE");
   }
