@@ -4,6 +4,7 @@
  *
  * Usage:
  *   deno run -A bench/export_bench.ts --model DIR [--steps N] [--eps native,wasm] [--batches 1,8]
+ *     [--calibration FILE]
  *   deno run -A bench/export_bench.ts --quick      (gpt2-tiny, 4 steps: proves the script works)
  *
  * DIR is a model folder with config.json, model.safetensors and the PyTorch
@@ -13,7 +14,9 @@
  *
  * It measures:
  * 1. Export: wall time and peak resident memory of `deno task export-onnx`
- *    for f32 and q8 (each in its own process; peak = the kernel's VmHWM).
+ *    for f32 and q8 (each in its own process; peak = the kernel's VmHWM); with
+ *    `--calibration FILE`, also of the q4 export calibrated by GPTQ on that text
+ *    (default counts: 32 sequences of 128 tokens; DIR needs its tokenizer.json).
  * 2. Decode tokens/s of a bare ORT greedy loop (batch rows x N steps after a
  *    1-token prompt, KV cache fed back) for the PyTorch export, our plain f32
  *    export, our `--optimize` f32 export (GroupQueryAttention) and our q8
@@ -52,7 +55,13 @@ async function exportChild(dir: string, dtype: string, out: string): Promise<nev
   const t0 = performance.now();
   let peak = 0;
   const timer = setInterval(() => peak = Math.max(peak, Deno.memoryUsage().rss), 20);
-  await exportOnnx(dir, { dtype: dtype as "f32", out, optimize: Deno.args[4] === "optimize" });
+  const text = Deno.args[5] ? await Deno.readTextFile(Deno.args[5]) : undefined;
+  await exportOnnx(dir, {
+    dtype: dtype as "f32",
+    out,
+    optimize: Deno.args[4] === "optimize",
+    ...(text === undefined ? {} : { calibration: { text } }),
+  });
   clearInterval(timer);
   const seconds = (performance.now() - t0) / 1000;
   let hwm = Math.max(peak, Deno.memoryUsage().rss);
@@ -64,7 +73,7 @@ async function exportChild(dir: string, dtype: string, out: string): Promise<nev
   Deno.exit(0);
 }
 
-async function timedExport(dtype: string, out: string, optimize = false) {
+async function timedExport(dtype: string, out: string, optimize = false, calibration?: string) {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -75,6 +84,7 @@ async function timedExport(dtype: string, out: string, optimize = false) {
       dtype,
       out,
       optimize ? "optimize" : "plain",
+      ...(calibration ? [calibration] : []),
     ],
     stdout: "piped",
     stderr: "piped",
@@ -102,6 +112,15 @@ for (
   const r = await timedExport(dtype, graphs[name], optimize);
   exportRows.push(
     `| ${dtype}${optimize ? " --optimize" : ""} | ${r.seconds.toFixed(2)} | ${
+      r.peakMb.toFixed(0)
+    } | ${r.fileMb.toFixed(1)} |`,
+  );
+}
+const CALIBRATION = arg("calibration");
+if (CALIBRATION) {
+  const r = await timedExport("q4", `${tmp}/q4-gptq/model.onnx`, false, CALIBRATION);
+  exportRows.push(
+    `| q4, GPTQ on ${CALIBRATION.split("/").pop()} | ${r.seconds.toFixed(2)} | ${
       r.peakMb.toFixed(0)
     } | ${r.fileMb.toFixed(1)} |`,
   );

@@ -41,7 +41,7 @@ export function gptqBlocks(
   w: Float32Array,
   N: number,
   K: number,
-  gram: Float64Array,
+  gram: Float32Array | Float64Array,
 ): { packed: Uint8Array; scale: Float32Array } {
   const U = inverseCholeskyUpper(gram, K);
   const nb = Math.ceil(K / Q4_BLOCK);
@@ -96,7 +96,7 @@ const ROWS_PER_PASS = 4;
  * of H with its rows and columns reversed), `H^-1 = R^-T R^-1`, so U is `R^-1`. Every inner loop
  * walks a row, in groups of {@link ROWS_PER_PASS} rows.
  */
-function inverseCholeskyUpper(gram: Float64Array, K: number): Float64Array {
+function inverseCholeskyUpper(gram: Float32Array | Float64Array, K: number): Float64Array {
   let mean = 0;
   for (let i = 0; i < K; i++) mean += gram[i * K + i] / K;
   const damp = GPTQ_DAMPING * (mean || 1);
