@@ -24,8 +24,8 @@ const SEQUENCES_PER_RUN = 8;
 export interface CalibrationGrams {
   /**
    * Each matrix's (by its safetensors name) input Gram matrix `[K, K]`, row-major. Float32, as
-   * ORT computes each run's: 1 GB less than float64 for GPT-2 small's 48 matrices at the export's
-   * peak, and GPTQ damps the diagonal by 1% anyway.
+   * ORT computes each run's: half the memory of float64 (0.5 GB less for GPT-2 small, at the
+   * export's peak), and GPTQ damps the diagonal by 1% anyway.
    */
   grams: Map<string, Float32Array>;
   /** Where ORT ran. */
