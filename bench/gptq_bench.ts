@@ -1,11 +1,13 @@
 /**
  * GPTQ's cost per matrix (src/onnx/gptq.ts), on the shapes of GPT-2 small's 4-bit matrices: the
- * time of `gptqBlocks` for one matrix, split into the factor of the inverse Gram matrix (one row,
- * which costs about nothing else) and the whole, with the arithmetic rate of each.
+ * time of `gptqBlocks` for one matrix, and of its factor of the inverse Gram matrix alone (timed
+ * as a call with a single weight row, whose updates cost next to nothing), with the arithmetic
+ * rate of each part.
  *
- * The Gram matrix is `X^T X` of 256 fixed pseudo-random rows plus a diagonal, the weights are
- * fixed pseudo-random; the codes do not depend on the machine, and the table's last column (a
- * checksum of codes and scales) lets two trees be checked for the same output.
+ * The Gram matrix is `X^T X` of 256 fixed pseudo-random rows (for K above 256 GPTQ's damping is
+ * what makes it definite), and the weights are fixed pseudo-random: the codes do not depend on
+ * the machine, and the table's last column (a checksum of codes and scales) lets two trees be
+ * checked for the same output.
  *
  * Usage: deno run -A bench/gptq_bench.ts [--shapes 768x2304,768x3072,3072x768] [--quick]
  *   each shape is K x N (inputs x outputs); --quick runs one small shape (proves it works)
