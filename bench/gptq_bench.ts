@@ -13,6 +13,7 @@
  *   each shape is K x N (inputs x outputs); --quick runs one small shape (proves it works)
  */
 import { parseArgs } from "node:util";
+import { SeededRandom } from "../src/model/mod.ts";
 import { gptqBlocks } from "../src/onnx/gptq.ts";
 import { printHelpIfAsked } from "./_help.ts";
 
@@ -30,14 +31,12 @@ const shapes = (values.quick ? "96x64" : values.shapes!).split(",").map((s) => {
   return { K, N };
 });
 
-/** A fixed sequence in [-0.5, 0.5): the same inputs on every machine and in every tree. */
-const fixed = (i: number, salt: number) => ((Math.sin(i * 12.9898 + salt) * 43758.5453) % 1) / 2;
-
 console.log("| K x N | factor (s) | factor GFLOP/s | whole (s) | update GFLOP/s | checksum |");
 console.log("| --- | ---: | ---: | ---: | ---: | --- |");
 for (const { K, N } of shapes) {
   const rows = 256;
-  const X = Float64Array.from({ length: rows * K }, (_, i) => fixed(i, 1));
+  // The project's seeded generator: the same inputs on every machine and in every tree.
+  const X = new SeededRandom(1).uniforms(rows * K, 0.5);
   const gram = new Float64Array(K * K);
   for (let r = 0; r < rows; r++) {
     for (let i = 0; i < K; i++) {
@@ -45,7 +44,7 @@ for (const { K, N } of shapes) {
       for (let j = 0; j < K; j++) gram[i * K + j] += xi * X[r * K + j];
     }
   }
-  const w = Float32Array.from({ length: N * K }, (_, i) => fixed(i, 2) * 0.04);
+  const w = new SeededRandom(2).uniforms(N * K, 0.02);
   let t = performance.now();
   gptqBlocks(w.subarray(0, K), 1, K, gram);
   const factor = (performance.now() - t) / 1000;
