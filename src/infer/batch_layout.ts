@@ -51,6 +51,23 @@ export interface DecodeLayout {
    * @returns the step's tensors
    */
   step(tokens: readonly number[]): StepTensors;
+  /**
+   * Lay out a step of a batch of one row that feeds several tokens in new columns (its next
+   * token and a draft to check; see `prompt_lookup.ts`).
+   *
+   * @param tokens the tokens the row feeds, in order
+   * @returns the step's tensors; `lastColumn` is the last token's column
+   * @throws {RangeError} if the batch has more than one row
+   */
+  feed(tokens: readonly number[]): StepTensors;
+  /**
+   * Forget the last `columns` columns of a batch of one row (draft tokens that were not
+   * accepted): they leave the layout, and the caller drops them from the cache.
+   *
+   * @param columns how many trailing columns go
+   * @throws {RangeError} if the batch has more than one row, or has fewer columns
+   */
+  rewind(columns: number): void;
   /** Position the next real token of row b gets. */
   nextPosition(b: number): number;
   /**
@@ -163,6 +180,18 @@ export class BatchLayout implements DecodeLayout {
       this.#mask[b].push(1);
       return this.#mask[b];
     });
+  }
+
+  feed(tokens: readonly number[]): StepTensors {
+    oneRow(this.#mask.length);
+    for (const _ of tokens) this.#mask[0].push(1);
+    return tokensStep(tokens, this.#nextPos, this.#mask[0]);
+  }
+
+  rewind(columns: number): void {
+    oneRow(this.#mask.length, columns, this.width);
+    this.#mask[0].length -= columns;
+    this.#nextPos[0] -= columns;
   }
 
   nextPosition(b: number): number {
@@ -288,6 +317,20 @@ export class RaggedLayout implements DecodeLayout {
     });
   }
 
+  feed(tokens: readonly number[]): StepTensors {
+    oneRow(this.#len.length);
+    // As in `step`, the cache grows by a column per token fed.
+    const W = this.#width += tokens.length, n = this.#len[0] + tokens.length;
+    const mask = Array.from({ length: W }, (_, c) => (c < n ? 1 : 0));
+    return tokensStep(tokens, this.#len, mask);
+  }
+
+  rewind(columns: number): void {
+    oneRow(this.#len.length, columns, this.#len[0]);
+    this.#len[0] -= columns;
+    this.#width -= columns;
+  }
+
   nextPosition(b: number): number {
     return this.#len[b];
   }
@@ -330,4 +373,28 @@ function oneTokenStep(
     seqLen: 1,
     lastColumn: tokens.map(() => 0),
   };
+}
+
+/** The tensors of a step in which one row feeds `tokens` at its next positions (advanced here). */
+function tokensStep(
+  tokens: readonly number[],
+  nextPos: number[],
+  mask: readonly number[],
+): StepTensors {
+  const positionIds = tokens.map(() => nextPos[0]++);
+  return {
+    inputIds: [...tokens],
+    attentionMask: [...mask],
+    positionIds,
+    seqLen: tokens.length,
+    lastColumn: [tokens.length - 1],
+  };
+}
+
+/** Multi-token steps and rewinds are for a batch of one row (drafts; see `prompt_lookup.ts`). */
+function oneRow(rows: number, columns = 0, width = 0): void {
+  if (rows !== 1) throw new RangeError(`A draft step needs a batch of one row, not ${rows}`);
+  if (!Number.isInteger(columns) || columns < 0 || columns > width) {
+    throw new RangeError(`Cannot rewind ${columns} of ${width} columns`);
+  }
 }

@@ -42,6 +42,7 @@ import { type GenerationStream, StreamController } from "./generation_stream.ts"
 import { type KvCache, prefixCache } from "./kv_cache.ts";
 import { pickToken } from "./logits_processors.ts";
 import { beamSearch } from "./beam_search.ts";
+import { draftFromContext } from "./prompt_lookup.ts";
 import { RowRun } from "./row_run.ts";
 
 /** Default of {@link BatchOptions.maxJoinDelaySteps}. */
@@ -90,6 +91,11 @@ export interface BatchOptions {
    * many steps, whichever comes first. An idle batch starts at once.
    */
   maxJoinDelaySteps?: number;
+  /**
+   * Most draft tokens a step checks when one row decodes alone (prompt lookup, see
+   * `prompt_lookup.ts`; 0 = none). Default: the engine's `draftTokens`.
+   */
+  draftTokens?: number;
 }
 
 /** Counters of one batch's work so far. */
@@ -106,6 +112,10 @@ export interface BatchStats {
   maxLiveRows: number;
   /** Sum over decode steps of the rows in each (`rowSteps / decodeSteps` = mean rows per step). */
   rowSteps: number;
+  /** Draft tokens fed to be checked (prompt lookup; see {@link BatchOptions.draftTokens}). */
+  draftedTokens: number;
+  /** Of those, the tokens the row's own picks agreed with (each saved a decode step). */
+  acceptedDraftTokens: number;
 }
 
 /** What a batch needs from its engine. */
@@ -117,6 +127,8 @@ export interface BatchContext {
   eosTokenIds: readonly number[];
   /** An in-vocabulary id fed in masked columns. */
   padId: number;
+  /** Default of {@link BatchOptions.draftTokens}. */
+  draftTokens: number;
   /** Throws if the engine has been disposed. */
   checkOpen: () => void;
 }
@@ -154,6 +166,7 @@ export class ContinuousBatch {
   readonly #onStep?: (step: BatchStep) => void;
   readonly #onLogits?: BatchOptions["onLogits"];
   readonly #maxJoinDelay: number;
+  readonly #draftTokens: number;
   /** `decodeSteps` when the oldest waiting row was added. */
   #waitingSince = 0;
   /** Rows added since the last boundary. */
@@ -176,6 +189,8 @@ export class ContinuousBatch {
     rowsJoined: 0,
     maxLiveRows: 0,
     rowSteps: 0,
+    draftedTokens: 0,
+    acceptedDraftTokens: 0,
   };
 
   /**
@@ -196,6 +211,14 @@ export class ContinuousBatch {
       );
     }
     this.#maxJoinDelay = delay;
+    const draft = options.draftTokens ?? ctx.draftTokens;
+    if (!Number.isInteger(draft) || draft < 0) {
+      throw new PrefixEdgeError(
+        "INVALID_INPUT",
+        `Cannot open a batch: draftTokens must be an integer >= 0, got ${draft}`,
+      );
+    }
+    this.#draftTokens = draft;
     this.joinable = !ctx.session.kvOnGpu || ctx.session.gpuCache !== undefined;
   }
 
@@ -404,8 +427,77 @@ export class ContinuousBatch {
     return undefined;
   }
 
+  /**
+   * The draft the next step checks (prompt lookup): only while one row decodes alone with its
+   * cache on the CPU, no row waits to join, and the row is past its prompt. The draft leaves room
+   * for the token its last column picks, within the row's token limit and the context.
+   */
+  #draft(): number[] {
+    if (this.#draftTokens === 0 || this.#runs.length !== 1 || this.#pending.length > 0) return [];
+    const run = this.#runs[0];
+    if (run.done || run.aborted || this.#promptFed.has(run) || this.#ctx.session.kvOnGpu) return [];
+    const room = Math.min(
+      this.#draftTokens,
+      run.row.maxNewTokens - run.generated.length - 1,
+      this.#ctx.config.maxPositions - 1 - this.#layout!.nextPosition(0),
+    );
+    return draftFromContext(run.context, room);
+  }
+
+  /**
+   * One forward pass over the lone row's next token and a draft. Column j's logits pick the
+   * token after the j-th token fed, as a one-token step would (same logits processors, same
+   * random draws in the same order), so the row's tokens are the ones plain decoding gives; the
+   * draft is kept up to the first token its pick disagrees with, and the columns after that
+   * leave the cache.
+   */
+  async #draftStep(draft: number[]): Promise<void> {
+    const run = this.#runs[0], fed = [this.#next[0], ...draft];
+    const step = this.#layout!.feed(fed);
+    const { session, padId } = this.#ctx;
+    let out: ForwardOutputs;
+    try {
+      out = await session.forward({ ...step, batch: 1, cache: this.#cache! });
+    } catch (e) {
+      run.controller.fail(e);
+      this.#reset();
+      return;
+    }
+    this.#stats.decodeSteps++;
+    this.#stats.rowSteps++;
+    this.#stats.draftedTokens += draft.length;
+    this.#cache!.dispose();
+    this.#cache = out.cache;
+    const V = out.dims[2];
+    let used = 0, next = padId;
+    while (used < fed.length && !run.done) {
+      if (run.aborted) {
+        run.finish("cancelled");
+        break;
+      }
+      const logits = out.logits.slice(used * V, (used + 1) * V);
+      this.#onLogits?.(run.controller.stream, run.generated.length, logits.slice());
+      next = pickToken(logits, run.row.sampling, run.context, run.rng);
+      run.accept(next);
+      used++;
+      if (next !== fed[used]) break;
+    }
+    this.#stats.acceptedDraftTokens += Math.max(0, used - 1);
+    this.#next = [run.done ? padId : next];
+    const rejected = fed.length - used;
+    if (rejected > 0 && !run.done) {
+      const old = this.#cache;
+      this.#cache = await old.selectRows(session.backend, [0], [0, old.pastLen - rejected]);
+      old.dispose();
+      this.#layout!.rewind(rejected);
+    }
+    await this.#compact();
+  }
+
   /** One forward pass over every live row: each feeds its next token. */
   async #decodeStep(): Promise<void> {
+    const draft = this.#draft();
+    if (draft.length > 0) return await this.#draftStep(draft);
     const step = this.#layout!.step(this.#next);
     const B = this.#runs.length;
     this.#stats.maxLiveRows = Math.max(this.#stats.maxLiveRows, B);

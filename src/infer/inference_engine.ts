@@ -21,6 +21,7 @@ import { DecoderSession } from "./decoder_session.ts";
 import { checkIds, defaultEosIds, type GenerateOptions } from "./generate_options.ts";
 import type { GenerationStream } from "./generation_stream.ts";
 import { type KvCache, prefixCache } from "./kv_cache.ts";
+import { DEFAULT_DRAFT_TOKENS } from "./prompt_lookup.ts";
 import { type ExecutionProvider, loadOrtBackend, type OrtSessionOptions } from "./ort_backend.ts";
 
 /** How to build an engine. */
@@ -38,6 +39,12 @@ export interface EngineOptions {
   keepKvOnGpu?: boolean;
   /** The ONNX graph's bytes, instead of reading `model.paths.onnx`. */
   onnx?: Uint8Array;
+  /**
+   * Most draft tokens one forward pass checks while a row decodes alone (prompt lookup,
+   * docs/inference.md "Drafts from the prompt"; default 4, 0 = off). The row's tokens are the
+   * ones plain decoding picks; text that repeats its prompt or itself takes fewer passes.
+   */
+  draftTokens?: number;
 }
 
 /** A batched logits request. Letters: B rows, T tokens. */
@@ -90,14 +97,21 @@ export class InferenceEngine {
   readonly eosTokenIds: readonly number[];
   readonly #session: DecoderSession;
   readonly #padId: number;
+  readonly #draftTokens: number;
   #disposed = false;
 
-  private constructor(model: LoadedModel, session: DecoderSession, ep: ExecutionProvider) {
+  private constructor(
+    model: LoadedModel,
+    session: DecoderSession,
+    ep: ExecutionProvider,
+    draftTokens: number,
+  ) {
     this.config = model.config;
     this.tokenizer = model.tokenizer;
     this.eosTokenIds = defaultEosIds(model.config, model.generationConfig, model.tokenizer);
     this.executionProvider = ep;
     this.#session = session;
+    this.#draftTokens = draftTokens;
     // Pad columns are masked; any in-vocabulary id works.
     this.#padId = model.config.eosTokenIds[0] ?? model.config.bosTokenId ?? 0;
   }
@@ -113,6 +127,13 @@ export class InferenceEngine {
    *   `GPU_UNAVAILABLE`
    */
   static async create(model: LoadedModel, options: EngineOptions = {}): Promise<InferenceEngine> {
+    const draftTokens = options.draftTokens ?? DEFAULT_DRAFT_TOKENS;
+    if (!Number.isInteger(draftTokens) || draftTokens < 0) {
+      throw new PrefixEdgeError(
+        "INVALID_INPUT",
+        `Cannot create the engine: draftTokens must be an integer >= 0, got ${draftTokens}`,
+      );
+    }
     const ep = await chooseExecutionProvider(options.executionProvider);
     const backend = await loadOrtBackend(ep, {
       wasmThreads: options.wasmThreads,
@@ -132,7 +153,7 @@ export class InferenceEngine {
       extra,
       graphHasOp(nodes, "GroupQueryAttention"),
     );
-    return new InferenceEngine(model, session, ep);
+    return new InferenceEngine(model, session, ep, draftTokens);
   }
 
   /**
@@ -283,6 +304,7 @@ export class InferenceEngine {
       tokenizer: this.tokenizer,
       eosTokenIds: this.eosTokenIds,
       padId: this.#padId,
+      draftTokens: this.#draftTokens,
       checkOpen: () => this.#checkOpen(),
     }, options);
   }
