@@ -11,6 +11,7 @@ import { createTrainer, type TrainingBackend } from "../src/train/mod.ts";
 import { ROOT } from "../tests/_fixtures.ts";
 import { singleNodeModel } from "../src/infer/_onnx_graph.ts";
 import {
+  type BatchStats,
   type ExecutionProvider,
   InferenceEngine,
   loadOrtBackend,
@@ -103,33 +104,38 @@ export async function rawDecodeLoop(
  * @param rows each row's prompt token ids
  * @param steps new tokens per row
  * @param threads native ORT's intra-op threads
- * @returns tokens/s over all rows, and the first row's tokens
+ * @param draftTokens the engine's `draftTokens` (default: the engine's default)
+ * @returns tokens/s over all rows, the first row's tokens, and the timed batch's counters
  */
 export async function engineDecode(
   dir: string,
   rows: number[][],
   steps: number,
   threads: number,
-): Promise<{ tokensPerSec: number; first: number[] }> {
+  draftTokens?: number,
+): Promise<{ tokensPerSec: number; first: number[]; stats: BatchStats }> {
   const engine = await InferenceEngine.create(await loadModel(dir), {
     executionProvider: "native",
     nativeThreads: threads,
+    draftTokens,
   });
   try {
-    const run = (n: number) =>
-      Promise.all(
-        engine.generateBatch(rows.map((inputIds) => ({
-          inputIds,
-          maxNewTokens: n,
-          eosTokenIds: [],
-        }))).map((s) => s.result),
-      );
+    const run = async (n: number) => {
+      const batch = engine.openBatch();
+      const streams = batch.addAll(rows.map((inputIds) => ({
+        inputIds,
+        maxNewTokens: n,
+        eosTokenIds: [],
+      })));
+      const results = await Promise.all(streams.map((s) => s.result));
+      return { results, stats: batch.stats };
+    };
     await run(4);
     const t = performance.now();
-    const out = await run(steps);
+    const { results, stats } = await run(steps);
     const s = (performance.now() - t) / 1000;
-    const tokens = out.reduce((n, r) => n + r.tokenIds.length, 0);
-    return { tokensPerSec: tokens / s, first: out[0].tokenIds };
+    const tokens = results.reduce((n, r) => n + r.tokenIds.length, 0);
+    return { tokensPerSec: tokens / s, first: results[0].tokenIds, stats };
   } finally {
     await engine.dispose();
   }

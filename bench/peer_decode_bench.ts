@@ -5,22 +5,31 @@
  * run it), both on onnxruntime-node's CPU provider with the same intra-op thread count.
  *
  * The model is a GPT-2-small-shaped checkpoint with random weights (12 x 768, vocabulary 50257;
- * tests/gpu/_random_gpt2.ts), exported by `exportOnnx` once as f32 and once as q4, each into its
- * own folder as `onnx/model.onnx` (transformers.js loads that file for its "fp32" dtype, so
- * both engines read the very same graph). The prompt is 8 token ids per row; every run decodes
- * exactly `--steps` new tokens (no early stop), after a 4-token warm-up.
+ * tests/gpu/_random_gpt2.ts), or with `--model DIR` that folder's checkpoint (e.g.
+ * models/stories260K, a real one), exported by `exportOnnx` once per dtype, each into its own
+ * folder as `onnx/model.onnx` (transformers.js loads that file for its "fp32" dtype, so both
+ * engines read the very same graph). The prompt is 8 token ids per row, or with `--prompt TEXT`
+ * that text encoded by the model's tokenizer; every run decodes exactly `--steps` new tokens (no
+ * early stop), after a 4-token warm-up.
+ *
+ * Our engine checks drafts from each row's own context while a row decodes alone (prompt lookup,
+ * `--draft-tokens`, default the engine's 4; 0 turns it off). A random model's greedy text loops
+ * on one token, which every draft then matches: its batch-1 ratio with drafts on says little, so
+ * measure drafts on a real model (`--model models/stories260K --prompt "Once upon a time"`).
  *
  * transformers.js is installed on first use with npm, install scripts off (enough on CPU), into
  * `--peer-dir` (default `$TMPDIR/prefix-edge-peer`); it needs Node and npm on the PATH.
  *
  * Usage: deno run -A bench/peer_decode_bench.ts [--steps 64] [--pairs 3] [--batches 1,4]
- *        [--dtypes f32,q4] [--threads N] [--peer-dir DIR] [--quick]
+ *        [--dtypes f32,q4] [--threads N] [--peer-dir DIR] [--quick] [--model DIR] [--prompt TEXT]
+ *        [--draft-tokens N]
  */
 import { parseArgs } from "node:util";
 import { tmpdir } from "node:os";
 import { type ExportDtype, exportOnnx } from "../src/onnx/mod.ts";
 import { GPT2_SMALL, writeRandomGpt2 } from "../tests/gpu/_random_gpt2.ts";
 import { GPT2_TOKENIZER } from "../tests/_fixtures.ts";
+import { loadModel } from "../src/model/mod.ts";
 import { printHelpIfAsked } from "./_help.ts";
 import { engineDecode, runCommand } from "./_measure.ts";
 
@@ -35,6 +44,9 @@ const values = parseArgs({
     threads: { type: "string", default: String(navigator.hardwareConcurrency) },
     "peer-dir": { type: "string", default: `${tmpdir()}/prefix-edge-peer` },
     quick: { type: "boolean", default: false },
+    model: { type: "string" },
+    prompt: { type: "string" },
+    "draft-tokens": { type: "string" },
     child: { type: "string" }, // internal: "<folder>:<B>"
   },
 }).values;
@@ -42,8 +54,16 @@ const STEPS = Number(values.steps), PAIRS = Number(values.pairs), THREADS = Numb
 const PROMPT_LEN = 8;
 const TRANSFORMERS_JS = "@huggingface/transformers@4.3.2";
 
-/** The prompt rows both engines decode from. */
-function promptRows(B: number): number[][] {
+const DRAFT_TOKENS = values["draft-tokens"] === undefined
+  ? undefined
+  : Number(values["draft-tokens"]);
+
+/** The prompt rows both engines decode from: `--prompt` encoded by the model's tokenizer, or ids. */
+async function promptRows(B: number, dir: string): Promise<number[][]> {
+  if (values.prompt !== undefined) {
+    const ids = (await loadModel(dir)).tokenizer!.encode(values.prompt);
+    return Array.from({ length: B }, () => ids);
+  }
   return Array.from(
     { length: B },
     (_, b) => Array.from({ length: PROMPT_LEN }, (_, t) => 100 + t * 7 + b),
@@ -76,8 +96,18 @@ console.log(JSON.stringify({ tokensPerSec: rows.length * n / s, first: Array.fro
 /** In a child process: our engine decodes STEPS tokens greedily per row; prints one JSON line. */
 async function child(spec: string) {
   const [dir, b] = spec.split(":");
-  const { tokensPerSec, first } = await engineDecode(dir, promptRows(Number(b)), STEPS, THREADS);
-  console.log(JSON.stringify({ tokensPerSec, first: first.slice(0, 4) }));
+  const { tokensPerSec, first, stats } = await engineDecode(
+    dir,
+    await promptRows(Number(b), dir),
+    STEPS,
+    THREADS,
+    DRAFT_TOKENS,
+  );
+  console.log(JSON.stringify({
+    tokensPerSec,
+    first: first.slice(0, 4),
+    accepted: stats.acceptedDraftTokens,
+  }));
 }
 
 async function ensurePeer(dir: string): Promise<void> {
@@ -99,7 +129,9 @@ async function ensurePeer(dir: string): Promise<void> {
   await Deno.writeTextFile(`${dir}/decode.mjs`, PEER_SCRIPT);
 }
 
-function lastJson(text: string): { tokensPerSec: number; first: number[] } | null {
+function lastJson(
+  text: string,
+): { tokensPerSec: number; first: number[]; accepted?: number } | null {
   try {
     return JSON.parse(text.trim().split("\n").at(-1) ?? "");
   } catch {
@@ -122,14 +154,27 @@ async function parent() {
     const batches = values.batches!.split(",").map(Number);
     for (const dtype of dtypes) {
       const dir = `${tmp}/${dtype}`;
-      await writeRandomGpt2(dir, shape);
-      for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]) {
-        await Deno.copyFile(`${GPT2_TOKENIZER}/${f}`, `${dir}/${f}`);
+      if (values.model) {
+        await Deno.mkdir(dir, { recursive: true });
+        for (const f of ["config.json", "model.safetensors", "tokenizer.json"]) {
+          await Deno.copyFile(`${values.model}/${f}`, `${dir}/${f}`);
+        }
+      } else {
+        await writeRandomGpt2(dir, shape);
+        for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]) {
+          await Deno.copyFile(`${GPT2_TOKENIZER}/${f}`, `${dir}/${f}`);
+        }
       }
       await exportOnnx(dir, { dtype, out: `${dir}/onnx/model.onnx` });
       console.error(`exported ${dtype} to ${dir}/onnx/model.onnx`);
     }
-    type Cell = { ours: number[]; peer: number[]; ratios: number[]; same: boolean };
+    type Cell = {
+      ours: number[];
+      peer: number[];
+      ratios: number[];
+      same: boolean;
+      accepted: number[];
+    };
     const cells = new Map<string, Cell>();
     for (let pair = 0; pair < PAIRS; pair++) {
       for (const dtype of dtypes) {
@@ -145,6 +190,8 @@ async function parent() {
             String(STEPS),
             "--threads",
             String(THREADS),
+            ...(DRAFT_TOKENS === undefined ? [] : ["--draft-tokens", String(DRAFT_TOKENS)]),
+            ...(values.prompt === undefined ? [] : ["--prompt", values.prompt]),
           ]);
           const peer = await runCommand("node", [
             `${peerDir}/decode.mjs`,
@@ -152,7 +199,7 @@ async function parent() {
             String(B),
             String(STEPS),
             String(THREADS),
-            JSON.stringify(promptRows(B)),
+            JSON.stringify(await promptRows(B, dir)),
           ]);
           const a = lastJson(ours.text), p = lastJson(peer.text);
           if (!a || !p) {
@@ -161,7 +208,9 @@ async function parent() {
             );
           }
           const key = `${dtype}:${B}`;
-          const c = cells.get(key) ?? { ours: [], peer: [], ratios: [], same: true };
+          const c = cells.get(key) ??
+            { ours: [], peer: [], ratios: [], same: true, accepted: [] };
+          c.accepted.push(a.accepted ?? 0);
           c.ours.push(a.tokensPerSec);
           c.peer.push(p.tokensPerSec);
           c.ratios.push(a.tokensPerSec / p.tokensPerSec);
@@ -177,22 +226,28 @@ async function parent() {
     }
     const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
     console.log(
-      `\nGreedy decoding, ${STEPS} new tokens after an ${PROMPT_LEN}-token prompt, ${
-        values.quick ? "a 2-layer GPT-2 (--quick)" : "GPT-2-small shape"
-      } (random weights), onnxruntime-node CPU with ${THREADS} intra-op threads on both; medians of ${PAIRS} alternating pairs; transformers.js ${version} in Node ${
+      `\nGreedy decoding, ${STEPS} new tokens after ${
+        values.prompt === undefined ? `an ${PROMPT_LEN}-token prompt` : JSON.stringify(values.prompt)
+      }, ${
+        values.model
+          ? values.model
+          : values.quick
+          ? "a 2-layer GPT-2 (--quick, random weights)"
+          : "GPT-2-small shape (random weights)"
+      }, our drafts ${DRAFT_TOKENS ?? "default"}, onnxruntime-node CPU with ${THREADS} intra-op threads on both; medians of ${PAIRS} alternating pairs; transformers.js ${version} in Node ${
         (await runCommand("node", ["--version"])).text.trim()
       }\n`,
     );
     console.log(
-      "| graph | batch | ours (tokens/s) | transformers.js (tokens/s) | ours / theirs | same first tokens |",
+      "| graph | batch | ours (tokens/s) | transformers.js (tokens/s) | ours / theirs | same first tokens | our draft tokens accepted |",
     );
-    console.log("| --- | ---: | ---: | ---: | ---: | --- |");
+    console.log("| --- | ---: | ---: | ---: | ---: | --- | ---: |");
     for (const [key, c] of cells) {
       const [dtype, B] = key.split(":");
       console.log(
         `| ${dtype} | ${B} | ${median(c.ours).toFixed(1)} | ${median(c.peer).toFixed(1)} | ${
           median(c.ratios).toFixed(2)
-        }x | ${c.same ? "yes" : "no"} |`,
+        }x | ${c.same ? "yes" : "no"} | ${median(c.accepted)} of ${Number(B) * STEPS} |`,
       );
     }
   } finally {

@@ -148,3 +148,31 @@ for (const { ep, ignore } of PROVIDERS.filter((p) => p.ep !== "webgpu")) {
     },
   });
 }
+
+for (const { ep, ignore } of PROVIDERS.filter((p) => p.ep !== "webgpu")) {
+  Deno.test({
+    name: `${ep}: drafts from the prompt on a ragged graph give the plain graph's tokens`,
+    ignore,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      const plain = await InferenceEngine.create(model, { executionProvider: ep, draftTokens: 0 });
+      const ragged = await InferenceEngine.create(model, { executionProvider: ep, onnx: graph });
+      try {
+        for (const prefix of [null, prefixes[2]]) {
+          const opts = { prompt: "Once upon a time", prefix, maxNewTokens: 100, eosTokenIds: [] };
+          const want = await plain.generate(opts).result;
+          const batch = ragged.openBatch();
+          const got = await batch.add(opts).result;
+          assertEquals(got.tokenIds, want.tokenIds);
+          const { decodeSteps, acceptedDraftTokens } = batch.stats;
+          assert(acceptedDraftTokens > 0, "no draft token was accepted");
+          assertEquals(decodeSteps + acceptedDraftTokens, want.tokenIds.length - 1);
+        }
+      } finally {
+        await plain.dispose();
+        await ragged.dispose();
+      }
+    },
+  });
+}

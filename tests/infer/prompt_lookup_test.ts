@@ -1,0 +1,126 @@
+/**
+ * Prompt lookup: drafts from a row's own context, checked in one forward pass. The engine's
+ * tokens with drafts must be the tokens it picks without them (greedy, sampled, stop strings,
+ * bad words, EOS, a prefix), each pick from the same logits within 1e-4, while the repeats of a
+ * real model's stories save decode steps. The ragged graph's case is in ragged_batch_test.ts.
+ */
+import { assert, assertEquals, assertThrows } from "../_assert.ts";
+import { maxAbsDiff, STORIES } from "../_fixtures.ts";
+import { NO_NATIVE, randomPrefix } from "./_engines.ts";
+import { BatchLayout, RaggedLayout } from "../../src/infer/batch_layout.ts";
+import { draftFromContext } from "../../src/infer/prompt_lookup.ts";
+import { type GenerateOptions, InferenceEngine } from "../../src/infer/mod.ts";
+import { loadModel, prefixWidth } from "../../src/model/mod.ts";
+import { PrefixEdgeError } from "../../src/errors/mod.ts";
+
+Deno.test("a draft is what followed the latest earlier occurrence of the last tokens", () => {
+  // "5 6" occurs at 0 and at 4; the latest earlier one (4) is followed by 9, 5, 6.
+  assertEquals(draftFromContext([5, 6, 7, 8, 5, 6, 9, 5, 6], 4), [9, 5, 6]);
+  assertEquals(draftFromContext([5, 6, 7, 8, 5, 6, 9, 5, 6], 2), [9, 5]);
+  // A 3-token match wins over a later 2-token one.
+  assertEquals(draftFromContext([1, 2, 3, 4, 9, 2, 3, 7, 1, 2, 3], 3), [4, 9, 2]);
+  // One token alone is not enough, and nothing repeats here.
+  assertEquals(draftFromContext([1, 2, 3, 1], 4), []);
+  assertEquals(draftFromContext([1, 2, 3, 4], 4), []);
+  assertEquals(draftFromContext([1, 2, 1, 2], 0), []);
+  // A loop drafts its own continuation.
+  assertEquals(draftFromContext([7, 7, 7], 4), [7]);
+});
+
+Deno.test("a draft step feeds several columns and a rewind forgets the rejected ones", () => {
+  for (const make of [BatchLayout.prefill, RaggedLayout.prefill] as const) {
+    const { layout } = make === BatchLayout.prefill
+      ? BatchLayout.prefill([2], [[10, 11]], undefined, 0)
+      : RaggedLayout.prefill([2], [[10, 11]], 0);
+    const step = layout.feed([12, 13, 14]);
+    assertEquals(step.positionIds, [4, 5, 6]);
+    assertEquals(step.seqLen, 3);
+    assertEquals(step.attentionMask, [1, 1, 1, 1, 1, 1, 1]);
+    layout.rewind(2); // only 12 was kept
+    assertEquals([layout.width, layout.nextPosition(0)], [5, 5]);
+    const next = layout.step([20]);
+    assertEquals([next.positionIds, next.attentionMask], [[5], [1, 1, 1, 1, 1, 1]]);
+    assertThrows(() => layout.rewind(7), (e) => assert(e instanceof RangeError, String(e)));
+  }
+  const two = BatchLayout.prefill([0, 0], [[1], [2]], undefined, 0).layout;
+  assertThrows(() => two.feed([3, 4]), (e) => assert(e instanceof RangeError, String(e)));
+});
+
+const model = await loadModel(STORIES);
+const prefix = randomPrefix(prefixWidth(model.config), 5, 3);
+const ROWS: { name: string; row: GenerateOptions }[] = [
+  { name: "greedy", row: { prompt: "Lily and Tom were", maxNewTokens: 120, eosTokenIds: [] } },
+  {
+    name: "sampled",
+    row: { prompt: "Once upon a time", maxNewTokens: 80, temperature: 0.7, topK: 40, seed: 3 },
+  },
+  { name: "stop string", row: { prompt: "Once upon a time", stop: ["Lily's mom"] } },
+  { name: "bad words, EOS", row: { prompt: "The little dog", maxNewTokens: 200, badWordsIds: [[261]] } },
+  { name: "prefix", row: { prompt: "Ben wanted to", prefix, maxNewTokens: 60 } },
+];
+
+/** One row alone on a fresh batch: its stream's result, every pick's logits, the batch's counters. */
+async function runAlone(engine: InferenceEngine, row: GenerateOptions) {
+  const logits: Float32Array[] = [];
+  const batch = engine.openBatch({ onLogits: (_, i, l) => (logits[i] = l) });
+  const result = await batch.add(row).result;
+  return { result, logits, stats: batch.stats };
+}
+
+for (const { ep, ignore } of [{ ep: "wasm", ignore: false }, { ep: "native", ignore: NO_NATIVE }] as const) {
+  Deno.test({
+    name: `${ep}: drafts from the prompt change no token, and save decode steps on stories`,
+    ignore,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      const plain = await InferenceEngine.create(model, { executionProvider: ep, draftTokens: 0 });
+      const drafting = await InferenceEngine.create(model, { executionProvider: ep });
+      try {
+        for (const { name, row } of ROWS) {
+          const want = await runAlone(plain, row);
+          const got = await runAlone(drafting, row);
+          assertEquals(got.result, want.result, `${name}: result`);
+          assertEquals(got.logits.length, want.logits.length, `${name}: picks`);
+          got.logits.forEach((l, i) => {
+            const err = maxAbsDiff(l, want.logits[i]);
+            assert(err <= 1e-4, `${name}: token ${i} logits off by ${err}`);
+          });
+          assertEquals(want.stats.draftedTokens, 0);
+          const { decodeSteps, draftedTokens, acceptedDraftTokens } = got.stats;
+          assertEquals(decodeSteps + acceptedDraftTokens, want.stats.decodeSteps, `${name}: steps`);
+          assert(acceptedDraftTokens <= draftedTokens);
+        }
+        // The greedy story repeats its names and phrases: its drafts save a fifth of its steps.
+        const greedy = (await runAlone(drafting, ROWS[0].row)).stats;
+        assert(
+          greedy.acceptedDraftTokens * 5 >= greedy.decodeSteps + greedy.acceptedDraftTokens,
+          `accepted ${greedy.acceptedDraftTokens} draft tokens in ${greedy.decodeSteps} steps`,
+        );
+      } finally {
+        await plain.dispose();
+        await drafting.dispose();
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "draftTokens must be a non-negative integer",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const err = await InferenceEngine.create(model, { executionProvider: "wasm", draftTokens: -1 })
+      .catch((e) => e);
+    assert(err instanceof PrefixEdgeError && err.code === "INVALID_INPUT", String(err));
+    const engine = await InferenceEngine.create(model, { executionProvider: "wasm" });
+    try {
+      assertThrows(
+        () => engine.openBatch({ draftTokens: 1.5 }),
+        (e) => assert(e instanceof PrefixEdgeError && e.code === "INVALID_INPUT", String(e)),
+      );
+    } finally {
+      await engine.dispose();
+    }
+  },
+});
