@@ -227,14 +227,18 @@ async function parent() {
     const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
     console.log(
       `\nGreedy decoding, ${STEPS} new tokens after ${
-        values.prompt === undefined ? `an ${PROMPT_LEN}-token prompt` : JSON.stringify(values.prompt)
+        values.prompt === undefined
+          ? `an ${PROMPT_LEN}-token prompt`
+          : JSON.stringify(values.prompt)
       }, ${
         values.model
           ? values.model
           : values.quick
           ? "a 2-layer GPT-2 (--quick, random weights)"
           : "GPT-2-small shape (random weights)"
-      }, our drafts ${DRAFT_TOKENS ?? "default"}, onnxruntime-node CPU with ${THREADS} intra-op threads on both; medians of ${PAIRS} alternating pairs; transformers.js ${version} in Node ${
+      }, our drafts ${
+        DRAFT_TOKENS ?? "default"
+      }, onnxruntime-node CPU with ${THREADS} intra-op threads on both; medians of ${PAIRS} alternating pairs; transformers.js ${version} in Node ${
         (await runCommand("node", ["--version"])).text.trim()
       }\n`,
     );

@@ -42,7 +42,7 @@ import { type GenerationStream, StreamController } from "./generation_stream.ts"
 import { type KvCache, prefixCache } from "./kv_cache.ts";
 import { pickToken } from "./logits_processors.ts";
 import { beamSearch } from "./beam_search.ts";
-import { draftFromContext } from "./prompt_lookup.ts";
+import { draftFromContext, type DraftPayoff } from "./prompt_lookup.ts";
 import { RowRun } from "./row_run.ts";
 
 /** Default of {@link BatchOptions.maxJoinDelaySteps}. */
@@ -129,6 +129,8 @@ export interface BatchContext {
   padId: number;
   /** Default of {@link BatchOptions.draftTokens}. */
   draftTokens: number;
+  /** Whether drafts pay on this engine (shared by its batches). */
+  draftPayoff: DraftPayoff;
   /** Throws if the engine has been disposed. */
   checkOpen: () => void;
 }
@@ -441,6 +443,7 @@ export class ContinuousBatch {
       run.row.maxNewTokens - run.generated.length - 1,
       this.#ctx.config.maxPositions - 1 - this.#layout!.nextPosition(0),
     );
+    if (room <= 0 || !this.#ctx.draftPayoff.worthDrafting()) return [];
     return draftFromContext(run.context, room);
   }
 
@@ -453,6 +456,7 @@ export class ContinuousBatch {
    */
   async #draftStep(draft: number[]): Promise<void> {
     const run = this.#runs[0], fed = [this.#next[0], ...draft];
+    const start = performance.now();
     const step = this.#layout!.feed(fed);
     const { session, padId } = this.#ctx;
     let out: ForwardOutputs;
@@ -491,6 +495,7 @@ export class ContinuousBatch {
       old.dispose();
       this.#layout!.rewind(rejected);
     }
+    this.#ctx.draftPayoff.recordDraft(performance.now() - start, used || 1);
     await this.#compact();
   }
 
@@ -498,6 +503,7 @@ export class ContinuousBatch {
   async #decodeStep(): Promise<void> {
     const draft = this.#draft();
     if (draft.length > 0) return await this.#draftStep(draft);
+    const start = performance.now();
     const step = this.#layout!.step(this.#next);
     const B = this.#runs.length;
     this.#stats.maxLiveRows = Math.max(this.#stats.maxLiveRows, B);
@@ -511,6 +517,7 @@ export class ContinuousBatch {
     }
     this.#stats.decodeSteps++;
     this.#stats.rowSteps += B;
+    if (B === 1) this.#ctx.draftPayoff.recordPlain(performance.now() - start);
     this.#cache!.dispose();
     this.#cache = out.cache;
     this.#next = pickAll(

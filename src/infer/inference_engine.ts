@@ -21,7 +21,7 @@ import { DecoderSession } from "./decoder_session.ts";
 import { checkIds, defaultEosIds, type GenerateOptions } from "./generate_options.ts";
 import type { GenerationStream } from "./generation_stream.ts";
 import { type KvCache, prefixCache } from "./kv_cache.ts";
-import { DEFAULT_DRAFT_TOKENS } from "./prompt_lookup.ts";
+import { DEFAULT_DRAFT_TOKENS, DraftPayoff } from "./prompt_lookup.ts";
 import { type ExecutionProvider, loadOrtBackend, type OrtSessionOptions } from "./ort_backend.ts";
 
 /** How to build an engine. */
@@ -98,6 +98,7 @@ export class InferenceEngine {
   readonly #session: DecoderSession;
   readonly #padId: number;
   readonly #draftTokens: number;
+  readonly #draftPayoff = new DraftPayoff();
   #disposed = false;
 
   private constructor(
@@ -305,6 +306,7 @@ export class InferenceEngine {
       eosTokenIds: this.eosTokenIds,
       padId: this.#padId,
       draftTokens: this.#draftTokens,
+      draftPayoff: this.#draftPayoff,
       checkOpen: () => this.#checkOpen(),
     }, options);
   }

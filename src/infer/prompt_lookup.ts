@@ -46,3 +46,69 @@ export function draftFromContext(context: readonly number[], maxTokens: number):
   }
   return [];
 }
+
+/** Weight of the newest pass in {@link DraftPayoff}'s running means. */
+const PAYOFF_SMOOTHING = 0.1;
+
+/** Draft passes timed before {@link DraftPayoff} may judge that drafts do not pay. */
+const PAYOFF_MIN_DRAFT_PASSES = 8;
+
+/** While drafts do not pay, one chance to draft in this many is still taken, to measure again. */
+const PAYOFF_PROBE_EVERY = 16;
+
+/**
+ * Whether drafting pays on this engine, from the time its forward passes take. Where decoding is
+ * bound by reading the weights (native ORT on GPT-2 small: 5 tokens fed cost about 1.2x one), a
+ * pass that checks a draft costs little more than a one-token pass, so every accepted token is
+ * nearly free. Where it is bound by arithmetic (WASM on GPT-2 small: 5 tokens cost 2.2x one), the
+ * drafts a story accepts do not pay for the pass. So each pass is timed: the running mean of a
+ * one-token pass's time against the time draft passes took per token they emitted (running sums
+ * of both, so that a rejected draft weighs as one token, not as a whole pass's time). Drafting
+ * stops while the second is the larger, except for one chance in {@link PAYOFF_PROBE_EVERY},
+ * which keeps both current as the text or the machine changes.
+ */
+export class DraftPayoff {
+  #plainMs = NaN;
+  #draftMs = 0;
+  #draftTokens = 0;
+  #draftPasses = 0;
+  #declined = 0;
+
+  /**
+   * Record a one-token pass of a batch of one row.
+   *
+   * @param ms how long the pass took
+   */
+  recordPlain(ms: number): void {
+    this.#plainMs = smooth(this.#plainMs, ms);
+  }
+
+  /**
+   * Record a pass that checked a draft.
+   *
+   * @param ms how long the pass took (the cache copy after a rejection included)
+   * @param tokens how many tokens it emitted (1 + the draft tokens accepted)
+   */
+  recordDraft(ms: number, tokens: number): void {
+    this.#draftMs = this.#draftMs * (1 - PAYOFF_SMOOTHING) + ms;
+    this.#draftTokens = this.#draftTokens * (1 - PAYOFF_SMOOTHING) + tokens;
+    this.#draftPasses++;
+  }
+
+  /**
+   * Whether to check a draft now: yes until a one-token pass and
+   * {@link PAYOFF_MIN_DRAFT_PASSES} draft passes have been timed (one pass says little), then while a
+   * draft pass's time per token is at most a one-token pass's, and otherwise once in
+   * {@link PAYOFF_PROBE_EVERY} chances.
+   */
+  worthDrafting(): boolean {
+    if (this.#draftPasses < PAYOFF_MIN_DRAFT_PASSES || Number.isNaN(this.#plainMs)) return true;
+    if (this.#draftMs / this.#draftTokens <= this.#plainMs) return true;
+    this.#declined = (this.#declined + 1) % PAYOFF_PROBE_EVERY;
+    return this.#declined === 0;
+  }
+}
+
+function smooth(mean: number, x: number): number {
+  return Number.isNaN(mean) ? x : mean + PAYOFF_SMOOTHING * (x - mean);
+}

@@ -1,14 +1,14 @@
 /**
  * Prompt lookup: drafts from a row's own context, checked in one forward pass. The engine's
  * tokens with drafts must be the tokens it picks without them (greedy, sampled, stop strings,
- * bad words, EOS, a prefix), each pick from the same logits within 1e-4, while the repeats of a
- * real model's stories save decode steps. The ragged graph's case is in ragged_batch_test.ts.
+ * bad words, EOS, a prefix), each pick from the same logits within 1e-4, and every accepted draft
+ * token saves a decode step. The ragged graph's case is in ragged_batch_test.ts.
  */
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { maxAbsDiff, STORIES } from "../_fixtures.ts";
 import { NO_NATIVE, randomPrefix } from "./_engines.ts";
 import { BatchLayout, RaggedLayout } from "../../src/infer/batch_layout.ts";
-import { draftFromContext } from "../../src/infer/prompt_lookup.ts";
+import { draftFromContext, DraftPayoff } from "../../src/infer/prompt_lookup.ts";
 import { type GenerateOptions, InferenceEngine } from "../../src/infer/mod.ts";
 import { loadModel, prefixWidth } from "../../src/model/mod.ts";
 import { PrefixEdgeError } from "../../src/errors/mod.ts";
@@ -55,7 +55,10 @@ const ROWS: { name: string; row: GenerateOptions }[] = [
     row: { prompt: "Once upon a time", maxNewTokens: 80, temperature: 0.7, topK: 40, seed: 3 },
   },
   { name: "stop string", row: { prompt: "Once upon a time", stop: ["Lily's mom"] } },
-  { name: "bad words, EOS", row: { prompt: "The little dog", maxNewTokens: 200, badWordsIds: [[261]] } },
+  {
+    name: "bad words, EOS",
+    row: { prompt: "The little dog", maxNewTokens: 200, badWordsIds: [[261]] },
+  },
   { name: "prefix", row: { prompt: "Ben wanted to", prefix, maxNewTokens: 60 } },
 ];
 
@@ -67,9 +70,14 @@ async function runAlone(engine: InferenceEngine, row: GenerateOptions) {
   return { result, logits, stats: batch.stats };
 }
 
-for (const { ep, ignore } of [{ ep: "wasm", ignore: false }, { ep: "native", ignore: NO_NATIVE }] as const) {
+for (
+  const { ep, ignore } of [{ ep: "wasm", ignore: false }, {
+    ep: "native",
+    ignore: NO_NATIVE,
+  }] as const
+) {
   Deno.test({
-    name: `${ep}: drafts from the prompt change no token, and save decode steps on stories`,
+    name: `${ep}: drafts from the prompt change no token, and each accepted one saves a step`,
     ignore,
     sanitizeResources: false,
     sanitizeOps: false,
@@ -91,11 +99,13 @@ for (const { ep, ignore } of [{ ep: "wasm", ignore: false }, { ep: "native", ign
           assertEquals(decodeSteps + acceptedDraftTokens, want.stats.decodeSteps, `${name}: steps`);
           assert(acceptedDraftTokens <= draftedTokens);
         }
-        // The greedy story repeats its names and phrases: its drafts save a fifth of its steps.
+        // The greedy story repeats its names and phrases, and its drafts are checked: whether they
+        // pay is timed (DraftPayoff), so how many depends on the machine; bench/draft_bench.ts
+        // measures it.
         const greedy = (await runAlone(drafting, ROWS[0].row)).stats;
         assert(
-          greedy.acceptedDraftTokens * 5 >= greedy.decodeSteps + greedy.acceptedDraftTokens,
-          `accepted ${greedy.acceptedDraftTokens} draft tokens in ${greedy.decodeSteps} steps`,
+          greedy.acceptedDraftTokens > 0,
+          `no draft token accepted in ${greedy.decodeSteps} steps`,
         );
       } finally {
         await plain.dispose();
@@ -123,4 +133,19 @@ Deno.test({
       await engine.dispose();
     }
   },
+});
+
+Deno.test("drafting stops while draft passes cost more per token than one-token passes", () => {
+  const payoff = new DraftPayoff();
+  assert(payoff.worthDrafting(), "untimed: drafts are tried");
+  payoff.recordDraft(90, 1); // one slow pass alone does not stop them
+  assert(payoff.worthDrafting());
+  payoff.recordPlain(10);
+  payoff.recordDraft(12, 3); // 4 ms a token: pays
+  assert(payoff.worthDrafting());
+  for (let i = 0; i < 40; i++) payoff.recordDraft(25, 1); // 25 ms a token: does not
+  const chances = Array.from({ length: 32 }, () => payoff.worthDrafting());
+  assertEquals(chances.filter(Boolean).length, 2, "one probe in 16 chances");
+  for (let i = 0; i < 40; i++) payoff.recordDraft(11, 4); // pays again
+  assert(payoff.worthDrafting());
 });
