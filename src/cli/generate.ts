@@ -82,6 +82,12 @@ const SPEC: CliSpec = {
     },
     stop: { type: "string", valueName: "TEXT", multiple: true, description: "stop string" },
     "wasm-threads": { type: "string", valueName: "N", description: "WASM threads (default 1)" },
+    "draft-tokens": {
+      type: "string",
+      valueName: "N",
+      description:
+        "most draft tokens a forward pass checks, drafted from the prompt and the text so far; the tokens do not change (default 4, 0 = off)",
+    },
   },
 };
 
@@ -149,6 +155,7 @@ async function main(): Promise<void> {
   }
   // Numbers first: a typo should not wait for the model to load.
   const wasmThreads = numberOption(values, "wasm-threads", "int", 1);
+  const draftTokens = numberOption(values, "draft-tokens", "int", 0);
   const given = {
     maxNewTokens: numberOption(values, "max-new-tokens", "int", 0),
     temperature: numberOption(values, "temperature", "float", 0),
@@ -167,7 +174,11 @@ async function main(): Promise<void> {
     );
   }
   const { prefix, usage } = await loadPrefixSource(values, model);
-  const engine = await InferenceEngine.create(model, { executionProvider: ep, wasmThreads });
+  const engine = await InferenceEngine.create(model, {
+    executionProvider: ep,
+    wasmThreads,
+    draftTokens,
+  });
   // A bundle's task is prompted as it was trained, and its generation defaults fill what the
   // flags leave out.
   const raw = (values.prompt as string | undefined) ?? "";
