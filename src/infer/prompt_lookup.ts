@@ -18,9 +18,10 @@ export const DEFAULT_DRAFT_TOKENS = 4;
 export const LOOKUP_NGRAM_MAX = 3;
 
 /**
- * Shortest run of trailing tokens looked up. One token alone matches too often: on stories260K's
- * own stories a 1-token match drafted twice as many tokens that were then rejected, for a few more
- * accepted (see docs/inference.md, "Drafts from the prompt").
+ * Shortest run of trailing tokens looked up. Replaying 16 of stories260K's greedy stories at the
+ * GPT-2-small shape's pass costs, matches of one token gave the same speedup overall (1.29x) but
+ * made the story drafts help least 6% slower than no drafts, against 1% with this minimum
+ * (bench/RESULTS.md, "Drafts from the prompt at batch 1").
  */
 export const LOOKUP_NGRAM_MIN = 2;
 
@@ -58,7 +59,7 @@ const PAYOFF_PROBE_EVERY = 16;
 
 /**
  * Whether drafting pays on this engine, from the time its forward passes take. Where decoding is
- * bound by reading the weights (native ORT on GPT-2 small: 5 tokens fed cost about 1.2x one), a
+ * bound by reading the weights (native ORT on GPT-2 small: 5 tokens fed cost 1.2-1.4x one), a
  * pass that checks a draft costs little more than a one-token pass, so every accepted token is
  * nearly free. Where it is bound by arithmetic (WASM on GPT-2 small: 5 tokens cost 2.2x one), the
  * drafts a story accepts do not pay for the pass. So each pass is timed: the running mean of a
