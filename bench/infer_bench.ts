@@ -37,12 +37,18 @@ function randomPrefix(S: number, P: number, seed: number): Prefix {
   return { prefixLen: P, kv };
 }
 
-/** `engine.generate` on the same graph and EP. Returns a tokens/s runner. */
+/**
+ * `engine.generate` on the same graph and EP. Returns a tokens/s runner. Drafts are off: this
+ * measures what the engine adds around each forward pass, and the raw loop makes one pass a token.
+ */
 async function engineLoop(
   ep: Ep,
   dir: string,
 ): Promise<{ run(steps: number): Promise<number>; release(): Promise<void> }> {
-  const engine = await InferenceEngine.create(await loadModel(dir), { executionProvider: ep });
+  const engine = await InferenceEngine.create(await loadModel(dir), {
+    executionProvider: ep,
+    draftTokens: 0,
+  });
   async function run(steps: number): Promise<number> {
     const t0 = performance.now();
     const stream = engine.generate({ inputIds: [], maxNewTokens: steps, eosTokenIds: [] });
