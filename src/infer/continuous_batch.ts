@@ -21,6 +21,10 @@
  * it without a prefill: only its prefix is cached, and it feeds its prompt one
  * token per decode step ({@link FED_PROMPT_MAX}).
  *
+ * While one row decodes alone, a step may feed it a draft as well (prompt lookup,
+ * `prompt_lookup.ts`): one pass checks several tokens, and the row keeps those its own picks
+ * agree with.
+ *
  * On the CPU backends (wasm, native) the cache is stacked and copied on the
  * CPU. On WebGPU the cache stays on the GPU between steps, and both happen
  * there too, by small helper graphs on the same EP (Pad + Concat to join,
@@ -443,8 +447,8 @@ export class ContinuousBatch {
       run.row.maxNewTokens - run.generated.length - 1,
       this.#ctx.config.maxPositions - 1 - this.#layout!.nextPosition(0),
     );
-    if (room <= 0 || !this.#ctx.draftPayoff.worthDrafting()) return [];
-    return draftFromContext(run.context, room);
+    const draft = draftFromContext(run.context, room);
+    return draft.length > 0 && this.#ctx.draftPayoff.worthDrafting() ? draft : [];
   }
 
   /**

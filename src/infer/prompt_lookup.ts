@@ -54,7 +54,7 @@ const PAYOFF_SMOOTHING = 0.1;
 /** Draft passes timed before {@link DraftPayoff} may judge that drafts do not pay. */
 const PAYOFF_MIN_DRAFT_PASSES = 8;
 
-/** While drafts do not pay, one chance to draft in this many is still taken, to measure again. */
+/** While drafts do not pay, one draft in this many is still checked, to measure again. */
 const PAYOFF_PROBE_EVERY = 16;
 
 /**
@@ -65,7 +65,7 @@ const PAYOFF_PROBE_EVERY = 16;
  * drafts a story accepts do not pay for the pass. So each pass is timed: the running mean of a
  * one-token pass's time against the time draft passes took per token they emitted (running sums
  * of both, so that a rejected draft weighs as one token, not as a whole pass's time). Drafting
- * stops while the second is the larger, except for one chance in {@link PAYOFF_PROBE_EVERY},
+ * stops while the second is the larger, except for one draft in {@link PAYOFF_PROBE_EVERY},
  * which keeps both current as the text or the machine changes.
  */
 export class DraftPayoff {
@@ -97,10 +97,10 @@ export class DraftPayoff {
   }
 
   /**
-   * Whether to check a draft now: yes until a one-token pass and
+   * Whether to check the draft at hand: yes until a one-token pass and
    * {@link PAYOFF_MIN_DRAFT_PASSES} draft passes have been timed (one pass says little), then while a
    * draft pass's time per token is at most a one-token pass's, and otherwise once in
-   * {@link PAYOFF_PROBE_EVERY} chances.
+   * {@link PAYOFF_PROBE_EVERY} drafts.
    */
   worthDrafting(): boolean {
     if (this.#draftPasses < PAYOFF_MIN_DRAFT_PASSES || Number.isNaN(this.#plainMs)) return true;

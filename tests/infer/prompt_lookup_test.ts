@@ -145,7 +145,7 @@ Deno.test("drafting stops while draft passes cost more per token than one-token 
   assert(payoff.worthDrafting());
   for (let i = 0; i < 40; i++) payoff.recordDraft(25, 1); // 25 ms a token: does not
   const chances = Array.from({ length: 32 }, () => payoff.worthDrafting());
-  assertEquals(chances.filter(Boolean).length, 2, "one probe in 16 chances");
+  assertEquals(chances.filter(Boolean).length, 2, "one draft in 16 checked");
   for (let i = 0; i < 40; i++) payoff.recordDraft(11, 4); // pays again
   assert(payoff.worthDrafting());
 });
