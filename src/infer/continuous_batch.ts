@@ -434,14 +434,16 @@ export class ContinuousBatch {
   }
 
   /**
-   * The draft the next step checks (prompt lookup): only while one row decodes alone with its
-   * cache on the CPU, no row waits to join, and the row is past its prompt. The draft leaves room
-   * for the token its last column picks, within the row's token limit and the context.
+   * The draft the next step checks (prompt lookup): only while one row decodes alone, no row
+   * waits to join, and the row is past its prompt; with the cache on the GPU, only where the
+   * session drops rejected columns there (`gpuCache`). The draft leaves room for the token its
+   * last column picks, within the row's token limit and the context.
    */
   #draft(): number[] {
     if (this.#draftTokens === 0 || this.#runs.length !== 1 || this.#pending.length > 0) return [];
-    const run = this.#runs[0];
-    if (run.done || run.aborted || this.#promptFed.has(run) || this.#ctx.session.kvOnGpu) return [];
+    const run = this.#runs[0], { session } = this.#ctx;
+    if (run.done || run.aborted || this.#promptFed.has(run)) return [];
+    if (session.kvOnGpu && !session.gpuCache) return [];
     const room = Math.min(
       this.#draftTokens,
       run.row.maxNewTokens - run.generated.length - 1,
@@ -495,7 +497,12 @@ export class ContinuousBatch {
     const rejected = fed.length - used;
     if (rejected > 0 && !run.done) {
       const old = this.#cache;
-      this.#cache = await old.selectRows(session.backend, [0], [0, old.pastLen - rejected]);
+      this.#cache = await old.selectRows(
+        session.backend,
+        [0],
+        [0, old.pastLen - rejected],
+        session.gpuCache,
+      );
       old.dispose();
       this.#layout!.rewind(rejected);
     }

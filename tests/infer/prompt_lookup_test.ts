@@ -2,11 +2,14 @@
  * Prompt lookup: drafts from a row's own context, checked in one forward pass. The engine's
  * tokens with drafts must be the tokens it picks without them (greedy, sampled, stop strings,
  * bad words, EOS, a prefix), each pick from the same logits within 1e-4, and every accepted draft
- * token saves a decode step. The ragged graph's case is in ragged_batch_test.ts.
+ * token saves a decode step. On WebGPU the rejected columns leave a cache kept on the GPU there.
+ * The ragged graph's case is in ragged_batch_test.ts.
  */
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { maxAbsDiff, STORIES } from "../_fixtures.ts";
-import { NO_NATIVE, randomPrefix } from "./_engines.ts";
+import * as ort from "onnxruntime-web";
+import { GPT2_TINY } from "../_fixtures.ts";
+import { NO_NATIVE, NO_WEBGPU, randomPrefix } from "./_engines.ts";
 import { BatchLayout, RaggedLayout } from "../../src/infer/batch_layout.ts";
 import { draftFromContext, DraftPayoff } from "../../src/infer/prompt_lookup.ts";
 import { type GenerateOptions, InferenceEngine } from "../../src/infer/mod.ts";
@@ -148,4 +151,53 @@ Deno.test("drafting stops while draft passes cost more per token than one-token 
   assertEquals(chances.filter(Boolean).length, 2, "one draft in 16 checked");
   for (let i = 0; i < 40; i++) payoff.recordDraft(11, 4); // pays again
   assert(payoff.worthDrafting());
+});
+
+Deno.test({
+  name: "webgpu: drafts with the cache on the GPU change no token and download no cache",
+  ignore: NO_WEBGPU,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // gpt2-tiny's greedy text loops at once, so its drafts are accepted within a few tokens.
+    const tiny = await loadModel(`${GPT2_TINY}/model`);
+    const rows: GenerateOptions[] = [[5, 9, 2], [7, 1, 1, 4, 3]].map((inputIds) => ({
+      inputIds,
+      maxNewTokens: 12,
+      eosTokenIds: [],
+    }));
+    const wasm = await InferenceEngine.create(tiny, { executionProvider: "wasm", draftTokens: 0 });
+    const want: number[][] = [];
+    try {
+      for (const row of rows) want.push((await wasm.generate(row).result).tokenIds);
+    } finally {
+      await wasm.dispose();
+    }
+    // A cache slot is 4-D; downloading one means the rejected columns went through the CPU.
+    const proto = ort.Tensor.prototype as unknown as {
+      getData(this: ort.Tensor, release?: boolean): Promise<unknown>;
+    };
+    const getData = proto.getData;
+    let cacheDownloads = 0;
+    proto.getData = function (this: ort.Tensor, release?: boolean) {
+      if (this.location === "gpu-buffer" && this.dims.length === 4) cacheDownloads++;
+      return getData.call(this, release);
+    };
+    const gpu = await InferenceEngine.create(tiny, { executionProvider: "webgpu" });
+    try {
+      let drafted = 0, accepted = 0;
+      for (const [i, row] of rows.entries()) {
+        const { result, stats } = await runAlone(gpu, row);
+        assertEquals(result.tokenIds, want[i], `row ${i}`);
+        drafted += stats.draftedTokens;
+        accepted += stats.acceptedDraftTokens;
+      }
+      // Both paths ran: tokens kept, and columns dropped on the GPU after a rejection.
+      assert(accepted > 0 && accepted < drafted, `${accepted} of ${drafted} draft tokens kept`);
+      assertEquals(cacheDownloads, 0, "the KV cache was copied to the CPU");
+    } finally {
+      proto.getData = getData;
+      await gpu.dispose();
+    }
+  },
 });
