@@ -73,6 +73,12 @@ const SPEC: CliSpec = {
       description:
         "auto | webgpu | native | wasm (default auto: hardware WebGPU, else native, else wasm)",
     },
+    "draft-tokens": {
+      type: "string",
+      valueName: "N",
+      description:
+        "most draft tokens a forward pass checks for a request decoding alone, drafted from its prompt and text; the tokens do not change (default 4, 0 = off)",
+    },
     "token-file": {
       type: "string",
       valueName: "FILE",
@@ -203,6 +209,7 @@ async function main(): Promise<void> {
     model: (values.model as string | undefined) ?? DEFAULT_MODEL,
     bundles,
     ep,
+    draftTokens: numberOption(values, "draft-tokens", "int", 0),
     adminToken,
     budgetBytes: positive(values, "budget-mb", 256, "float") * 1024 * 1024,
     revalidateMs: revalidateSeconds(values) * 1000,

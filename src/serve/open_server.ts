@@ -23,6 +23,8 @@ export interface OpenServerOptions
   bundles: string | BundleStore;
   /** `auto` (default: hardware WebGPU, else native, else WASM) or one provider. */
   ep?: string;
+  /** The engine's `draftTokens` (default 4; 0 = no drafts from the prompt). */
+  draftTokens?: number;
   /** Largest bundle to read from the store or accept as an upload (default 64 MiB). */
   maxBundleBytes?: number;
 }
@@ -83,8 +85,10 @@ export async function openServer(options: OpenServerOptions): Promise<OpenedServ
   const store = typeof options.bundles === "string"
     ? openBundleStore(options.bundles, options.maxBundleBytes)
     : options.bundles;
-  const { engine, reason } = await createEngineWithFallback(model, options.ep, log);
-  const { model: _m, bundles: _b, ep: _e, maxBundleBytes, ...rest } = options;
+  const { engine, reason } = await createEngineWithFallback(model, options.ep, log, undefined, {
+    draftTokens: options.draftTokens,
+  });
+  const { model: _m, bundles: _b, ep: _e, draftTokens: _d, maxBundleBytes, ...rest } = options;
   const app = createApp({
     ...rest,
     engine,

@@ -10,7 +10,13 @@
  */
 import { PrefixEdgeError } from "../errors/mod.ts";
 import type { LoadedModel } from "../model/mod.ts";
-import { type ExecutionProvider, type GpuProbe, InferenceEngine, probeGpu } from "../infer/mod.ts";
+import {
+  type EngineOptions,
+  type ExecutionProvider,
+  type GpuProbe,
+  InferenceEngine,
+  probeGpu,
+} from "../infer/mod.ts";
 
 /** One backend to try, and why it is in the list. */
 export interface BackendCandidate {
@@ -72,6 +78,7 @@ export async function backendCandidates(
  * @param requested `auto` or one provider (then no fallback)
  * @param log receives one line per attempt and the final choice
  * @param probe WebGPU probe result (default: probe now)
+ * @param engineOptions the engine's other options (`draftTokens`, threads)
  * @returns the engine and the reason for its backend
  * @throws {PrefixEdgeError} the last backend's error when none loads
  *
@@ -94,12 +101,16 @@ export async function createEngineWithFallback(
   requested: string | undefined,
   log: (line: string) => void = () => {},
   probe?: GpuProbe,
+  engineOptions: Omit<EngineOptions, "executionProvider"> = {},
 ): Promise<{ engine: InferenceEngine; reason: string }> {
   const candidates = await backendCandidates(requested, probe);
   let last: unknown;
   for (const c of candidates) {
     try {
-      const engine = await InferenceEngine.create(model, { executionProvider: c.ep });
+      const engine = await InferenceEngine.create(model, {
+        ...engineOptions,
+        executionProvider: c.ep,
+      });
       log(`backend: ${c.ep} (${c.reason})`);
       return { engine, reason: c.reason };
     } catch (e) {
