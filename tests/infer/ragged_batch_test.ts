@@ -157,21 +157,29 @@ for (const { ep, ignore } of PROVIDERS.filter((p) => p.ep !== "webgpu")) {
     sanitizeOps: false,
     async fn() {
       const plain = await InferenceEngine.create(model, { executionProvider: ep, draftTokens: 0 });
-      const ragged = await InferenceEngine.create(model, { executionProvider: ep, onnx: graph });
       try {
         for (const prefix of [null, prefixes[2]]) {
           const opts = { prompt: "Lily and Tom were", prefix, maxNewTokens: 100, eosTokenIds: [] };
           const want = await plain.generate(opts).result;
-          const batch = ragged.openBatch();
-          const got = await batch.add(opts).result;
-          assertEquals(got.tokenIds, want.tokenIds);
-          const { decodeSteps, acceptedDraftTokens } = batch.stats;
-          assert(acceptedDraftTokens > 0, "no draft token was accepted");
-          assertEquals(decodeSteps + acceptedDraftTokens, want.tokenIds.length - 1);
+          // A fresh engine: its first draft passes are checked whatever the timings say
+          // (DraftPayoff), so what is accepted does not depend on how busy the machine is.
+          const ragged = await InferenceEngine.create(model, {
+            executionProvider: ep,
+            onnx: graph,
+          });
+          try {
+            const batch = ragged.openBatch();
+            const got = await batch.add(opts).result;
+            assertEquals(got.tokenIds, want.tokenIds);
+            const { decodeSteps, acceptedDraftTokens } = batch.stats;
+            assert(acceptedDraftTokens > 0, "no draft token was accepted");
+            assertEquals(decodeSteps + acceptedDraftTokens, want.tokenIds.length - 1);
+          } finally {
+            await ragged.dispose();
+          }
         }
       } finally {
         await plain.dispose();
-        await ragged.dispose();
       }
     },
   });
