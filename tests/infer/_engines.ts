@@ -2,6 +2,7 @@
  * Shared setup for the inference tests: which execution providers this
  * machine can run, one `ignore` flag per provider, and oracle readers.
  */
+import * as ort from "onnxruntime-web";
 import { type InferenceEngine, probeGpu } from "../../src/infer/mod.ts";
 import { type Prefix, SafetensorsFile } from "../../src/model/mod.ts";
 
@@ -54,4 +55,27 @@ export async function drain(
     texts.push(ev.text);
   }
   return { ids, texts, result: await stream.result };
+}
+
+/**
+ * Count downloads of 4-D GPU tensors (cache slots; logits are 3-D) from now until `restore`:
+ * a KV cache that goes through the CPU downloads every slot, so a count of 0 shows it stayed on
+ * the GPU.
+ */
+export function countCacheDownloads(): { readonly count: number; restore(): void } {
+  const proto = ort.Tensor.prototype as unknown as {
+    getData(this: ort.Tensor, release?: boolean): Promise<unknown>;
+  };
+  const getData = proto.getData;
+  let count = 0;
+  proto.getData = function (this: ort.Tensor, release?: boolean) {
+    if (this.location === "gpu-buffer" && this.dims.length === 4) count++;
+    return getData.call(this, release);
+  };
+  return {
+    get count() {
+      return count;
+    },
+    restore: () => (proto.getData = getData),
+  };
 }

@@ -5,7 +5,6 @@
  * tokens each row produces alone. Runs on the CPU backends, and on WebGPU,
  * where the cache is merged and compacted on the GPU.
  */
-import * as ort from "onnxruntime-web";
 import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { PrefixEdgeError } from "../../src/errors/mod.ts";
 import { GPT2_TINY, readCases, STORIES } from "../_fixtures.ts";
@@ -16,7 +15,14 @@ import {
   InferenceEngine,
 } from "../../src/infer/mod.ts";
 import { loadModel, type Prefix, prefixWidth } from "../../src/model/mod.ts";
-import { drain, NO_NATIVE, NO_WEBGPU, randomPrefix, readOracle } from "./_engines.ts";
+import {
+  countCacheDownloads,
+  drain,
+  NO_NATIVE,
+  NO_WEBGPU,
+  randomPrefix,
+  readOracle,
+} from "./_engines.ts";
 
 const CPU_PROVIDERS = [
   { ep: "wasm", ignore: false },
@@ -308,17 +314,8 @@ Deno.test({
     } finally {
       await wasm.dispose();
     }
-    // Count downloads of 4-D GPU tensors (cache slots; logits are 3-D): a
-    // merge or compaction through the CPU downloads every slot.
-    const proto = ort.Tensor.prototype as unknown as {
-      getData(this: ort.Tensor, release?: boolean): Promise<unknown>;
-    };
-    const getData = proto.getData;
-    let cacheDownloads = 0;
-    proto.getData = function (this: ort.Tensor, release?: boolean) {
-      if (this.location === "gpu-buffer" && this.dims.length === 4) cacheDownloads++;
-      return getData.call(this, release);
-    };
+    // A merge or compaction through the CPU would download every cache slot.
+    const downloads = countCacheDownloads();
     const engine = await InferenceEngine.create(model, { executionProvider: "webgpu" });
     try {
       assert(engine.openBatch().joinable, "the cache graphs run on the GPU");
@@ -341,9 +338,9 @@ Deno.test({
         live.some((n, i) => n > 0 && n < live[i - 1]),
         `finished rows were dropped (live rows per boundary: ${live})`,
       );
-      assertEquals(cacheDownloads, 0, "the KV cache was copied to the CPU");
+      assertEquals(downloads.count, 0, "the KV cache was copied to the CPU");
     } finally {
-      proto.getData = getData;
+      downloads.restore();
       await engine.dispose();
     }
   },

@@ -4,7 +4,6 @@
  * WebGPU reordering its beams' KV cache on the GPU (DESIGN §4: no per-step
  * copy of the cache to the CPU).
  */
-import * as ort from "onnxruntime-web";
 import { assert, assertEquals } from "../_assert.ts";
 import { GPT2_TINY, maxAbsDiff } from "../_fixtures.ts";
 import {
@@ -18,7 +17,7 @@ import { InferenceEngine } from "../../src/infer/mod.ts";
 import { KvCache, prefixCache } from "../../src/infer/kv_cache.ts";
 import { loadOrtBackend } from "../../src/infer/ort_backend.ts";
 import { loadModel } from "../../src/model/mod.ts";
-import { drain, NO_WEBGPU, readOracle } from "./_engines.ts";
+import { countCacheDownloads, drain, NO_WEBGPU, readOracle } from "./_engines.ts";
 
 const gpuOpts = { ignore: NO_WEBGPU, sanitizeResources: false, sanitizeOps: false };
 
@@ -251,17 +250,8 @@ Deno.test({
     } finally {
       await wasm.dispose();
     }
-    // Count downloads of 4-D GPU tensors (cache slots; logits are 3-D): the
-    // CPU reorder path downloads every slot at every step.
-    const proto = ort.Tensor.prototype as unknown as {
-      getData(this: ort.Tensor, release?: boolean): Promise<unknown>;
-    };
-    const getData = proto.getData;
-    let cacheDownloads = 0;
-    proto.getData = function (this: ort.Tensor, release?: boolean) {
-      if (this.location === "gpu-buffer" && this.dims.length === 4) cacheDownloads++;
-      return getData.call(this, release);
-    };
+    // The CPU reorder path would download every cache slot at every step.
+    const downloads = countCacheDownloads();
     const gpu = await InferenceEngine.create(model, { executionProvider: "webgpu" });
     try {
       for (const [i, o] of opts.entries()) {
@@ -269,9 +259,9 @@ Deno.test({
         assertEquals(got.ids, want[i], `row ${i}: webgpu beams differ from wasm`);
         assertEquals(got.ids.length, o.maxNewTokens);
       }
-      assertEquals(cacheDownloads, 0, "the KV cache was copied to the CPU during beam search");
+      assertEquals(downloads.count, 0, "the KV cache was copied to the CPU during beam search");
     } finally {
-      proto.getData = getData;
+      downloads.restore();
       await gpu.dispose();
     }
   },
