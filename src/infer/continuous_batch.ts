@@ -209,22 +209,16 @@ export class ContinuousBatch {
     this.#ctx = ctx;
     this.#onStep = options.onStep;
     this.#onLogits = options.onLogits;
-    const delay = options.maxJoinDelaySteps ?? DEFAULT_MAX_JOIN_DELAY_STEPS;
-    if (!Number.isInteger(delay) || delay < 0) {
-      throw new PrefixEdgeError(
-        "INVALID_INPUT",
-        `Cannot open a batch: maxJoinDelaySteps must be an integer >= 0, got ${delay}`,
-      );
-    }
-    this.#maxJoinDelay = delay;
-    const draft = options.draftTokens ?? ctx.draftTokens;
-    if (!Number.isInteger(draft) || draft < 0) {
-      throw new PrefixEdgeError(
-        "INVALID_INPUT",
-        `Cannot open a batch: draftTokens must be an integer >= 0, got ${draft}`,
-      );
-    }
-    this.#draftTokens = draft;
+    this.#maxJoinDelay = wholeNumber(
+      "open a batch",
+      "maxJoinDelaySteps",
+      options.maxJoinDelaySteps ?? DEFAULT_MAX_JOIN_DELAY_STEPS,
+    );
+    this.#draftTokens = wholeNumber(
+      "open a batch",
+      "draftTokens",
+      options.draftTokens ?? ctx.draftTokens,
+    );
     this.joinable = !ctx.session.kvOnGpu || ctx.session.gpuCache !== undefined;
   }
 
@@ -485,10 +479,7 @@ export class ContinuousBatch {
         run.finish("cancelled");
         break;
       }
-      const logits = out.logits.slice(used * V, (used + 1) * V);
-      this.#onLogits?.(run.controller.stream, run.generated.length, logits.slice());
-      next = pickToken(logits, run.row.sampling, run.context, run.rng);
-      run.accept(next);
+      next = pickFrom(run, out.logits.subarray(used * V, (used + 1) * V), this.#onLogits);
       used++;
       if (next !== fed[used]) break;
     }
@@ -596,12 +587,26 @@ function pickAll(
     const promptToken = prompted(run);
     if (promptToken !== undefined) return promptToken;
     const at = (b * T + lastColumn[b]) * V;
-    const logits = out.logits.slice(at, at + V);
-    onLogits?.(run.controller.stream, run.generated.length, logits.slice());
-    const id = pickToken(logits, run.row.sampling, run.context, run.rng);
-    run.accept(id);
-    return id;
+    return pickFrom(run, out.logits.subarray(at, at + V), onLogits);
   });
+}
+
+/**
+ * Pick a row's next token from one column's logits and record it; `onLogits` sees them first.
+ *
+ * @param logits `[V]`, copied here before the logits processors change them
+ * @returns the token
+ */
+function pickFrom(
+  run: RowRun,
+  logits: Float32Array,
+  onLogits: BatchOptions["onLogits"],
+): number {
+  const own = logits.slice();
+  onLogits?.(run.controller.stream, run.generated.length, own.slice());
+  const id = pickToken(own, run.row.sampling, run.context, run.rng);
+  run.accept(id);
+  return id;
 }
 
 /** Most event-loop turns between two decode steps, and their share of a step's time. */
@@ -648,6 +653,24 @@ const yieldToEventLoop: () => Promise<void> = typeof globalThis.setImmediate ===
         channel.port2.postMessage(null);
       });
   })();
+
+/**
+ * An option that counts something: `value` if it is an integer >= 0.
+ *
+ * @param what what the caller was doing, for the error ("open a batch")
+ * @param name the option's name
+ * @returns `value`
+ * @throws {PrefixEdgeError} `INVALID_INPUT` otherwise
+ */
+export function wholeNumber(what: string, name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0) {
+    throw new PrefixEdgeError(
+      "INVALID_INPUT",
+      `Cannot ${what}: ${name} must be an integer >= 0, got ${value}`,
+    );
+  }
+  return value;
+}
 
 /** Ends rows that need no forward pass (aborted already, or 0 new tokens). */
 function closeIfTrivial(run: RowRun): boolean {

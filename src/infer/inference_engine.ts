@@ -16,7 +16,7 @@ import {
 import { BatchLayout, RaggedLayout } from "./batch_layout.ts";
 import { graphHasOp } from "./_onnx_graph.ts";
 import { chooseExecutionProvider } from "./choose_execution_provider.ts";
-import { type BatchOptions, ContinuousBatch } from "./continuous_batch.ts";
+import { type BatchOptions, ContinuousBatch, wholeNumber } from "./continuous_batch.ts";
 import { DecoderSession } from "./decoder_session.ts";
 import { checkIds, defaultEosIds, type GenerateOptions } from "./generate_options.ts";
 import type { GenerationStream } from "./generation_stream.ts";
@@ -128,13 +128,11 @@ export class InferenceEngine {
    *   `GPU_UNAVAILABLE`
    */
   static async create(model: LoadedModel, options: EngineOptions = {}): Promise<InferenceEngine> {
-    const draftTokens = options.draftTokens ?? DEFAULT_DRAFT_TOKENS;
-    if (!Number.isInteger(draftTokens) || draftTokens < 0) {
-      throw new PrefixEdgeError(
-        "INVALID_INPUT",
-        `Cannot create the engine: draftTokens must be an integer >= 0, got ${draftTokens}`,
-      );
-    }
+    const draftTokens = wholeNumber(
+      "create the engine",
+      "draftTokens",
+      options.draftTokens ?? DEFAULT_DRAFT_TOKENS,
+    );
     const ep = await chooseExecutionProvider(options.executionProvider);
     const backend = await loadOrtBackend(ep, {
       wasmThreads: options.wasmThreads,

@@ -48,7 +48,7 @@ export function draftFromContext(context: readonly number[], maxTokens: number):
   return [];
 }
 
-/** Weight of the newest pass in {@link DraftPayoff}'s running means. */
+/** Weight of the newest pass in {@link DraftPayoff}'s running sums. */
 const PAYOFF_SMOOTHING = 0.1;
 
 /** Draft passes timed before {@link DraftPayoff} may judge that drafts do not pay. */
@@ -58,20 +58,43 @@ const PAYOFF_MIN_DRAFT_PASSES = 8;
 const PAYOFF_PROBE_EVERY = 16;
 
 /**
+ * Milliseconds per token over recent passes: sums of both that decay by
+ * {@link PAYOFF_SMOOTHING} a pass, so that the newest passes count most.
+ */
+class RecentRate {
+  #ms = 0;
+  #tokens = 0;
+
+  /** Whether any pass has been added. */
+  get timed(): boolean {
+    return this.#tokens > 0;
+  }
+
+  /** Milliseconds per token. */
+  get msPerToken(): number {
+    return this.#ms / this.#tokens;
+  }
+
+  add(ms: number, tokens: number): void {
+    this.#ms = this.#ms * (1 - PAYOFF_SMOOTHING) + ms;
+    this.#tokens = this.#tokens * (1 - PAYOFF_SMOOTHING) + tokens;
+  }
+}
+
+/**
  * Whether drafting pays on this engine, from the time its forward passes take. Where decoding is
  * bound by reading the weights (native ORT on GPT-2 small: 5 tokens fed cost 1.2-1.4x one), a
  * pass that checks a draft costs little more than a one-token pass, so every accepted token is
  * nearly free. Where it is bound by arithmetic (WASM on GPT-2 small: 5 tokens cost 2.2x one), the
- * drafts a story accepts do not pay for the pass. So each pass is timed: the running mean of a
- * one-token pass's time against the time draft passes took per token they emitted (running sums
- * of both, so that a rejected draft weighs as one token, not as a whole pass's time). Drafting
+ * drafts a story accepts do not pay for the pass. So each pass is timed: the recent time a
+ * one-token pass takes against the time draft passes took per token they emitted (sums of time
+ * and tokens, so that a rejected draft weighs as one token, not as a whole pass's time). Drafting
  * stops while the second is the larger, except for one draft in {@link PAYOFF_PROBE_EVERY},
  * which keeps both current as the text or the machine changes.
  */
 export class DraftPayoff {
-  #plainMs = NaN;
-  #draftMs = 0;
-  #draftTokens = 0;
+  readonly #plain = new RecentRate();
+  readonly #draft = new RecentRate();
   #draftPasses = 0;
   #declined = 0;
 
@@ -81,7 +104,7 @@ export class DraftPayoff {
    * @param ms how long the pass took
    */
   recordPlain(ms: number): void {
-    this.#plainMs = smooth(this.#plainMs, ms);
+    this.#plain.add(ms, 1);
   }
 
   /**
@@ -91,8 +114,7 @@ export class DraftPayoff {
    * @param tokens how many tokens it emitted (1 + the draft tokens accepted)
    */
   recordDraft(ms: number, tokens: number): void {
-    this.#draftMs = this.#draftMs * (1 - PAYOFF_SMOOTHING) + ms;
-    this.#draftTokens = this.#draftTokens * (1 - PAYOFF_SMOOTHING) + tokens;
+    this.#draft.add(ms, tokens);
     this.#draftPasses++;
   }
 
@@ -103,13 +125,9 @@ export class DraftPayoff {
    * {@link PAYOFF_PROBE_EVERY} drafts.
    */
   worthDrafting(): boolean {
-    if (this.#draftPasses < PAYOFF_MIN_DRAFT_PASSES || Number.isNaN(this.#plainMs)) return true;
-    if (this.#draftMs / this.#draftTokens <= this.#plainMs) return true;
+    if (this.#draftPasses < PAYOFF_MIN_DRAFT_PASSES || !this.#plain.timed) return true;
+    if (this.#draft.msPerToken <= this.#plain.msPerToken) return true;
     this.#declined = (this.#declined + 1) % PAYOFF_PROBE_EVERY;
     return this.#declined === 0;
   }
-}
-
-function smooth(mean: number, x: number): number {
-  return Number.isNaN(mean) ? x : mean + PAYOFF_SMOOTHING * (x - mean);
 }
