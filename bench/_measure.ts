@@ -141,6 +141,11 @@ export async function engineDecode(
   }
 }
 
+/** The middle value (the upper middle for an even count). */
+export function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+}
+
 /** Peak resident set of this process (Linux VmHWM), in bytes. */
 export function peakRss(): number {
   const m = Deno.readTextFileSync("/proc/self/status").match(/VmHWM:\s+(\d+) kB/);

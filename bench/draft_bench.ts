@@ -29,6 +29,7 @@ import { loadModel } from "../src/model/mod.ts";
 import { GPT2_SMALL, writeRandomGpt2 } from "../tests/gpu/_random_gpt2.ts";
 import { STORIES } from "../tests/_fixtures.ts";
 import { exportOnnx } from "../src/onnx/mod.ts";
+import { median } from "./_measure.ts";
 import { printHelpIfAsked } from "./_help.ts";
 
 printHelpIfAsked(import.meta.url);
@@ -87,7 +88,6 @@ for (let round = 0; round < ROUNDS; round++) {
 if (JSON.stringify(texts.on) !== JSON.stringify(texts.off)) {
   throw new Error("drafts changed the tokens");
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(
   `\n1. stories260K, native (${THREADS} threads), ${OPENINGS.length} openings x ${TOKENS} greedy tokens, each alone; median of ${ROUNDS} alternating rounds (same tokens both ways)\n`,
 );

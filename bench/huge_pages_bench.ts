@@ -28,7 +28,7 @@ import { OrtPrefixTrainer } from "../src/train/mod.ts";
 import { GPT2_SMALL, writeRandomGpt2 } from "../tests/gpu/_random_gpt2.ts";
 import { STORIES } from "../tests/_fixtures.ts";
 import { printHelpIfAsked } from "./_help.ts";
-import { engineDecode, peakRss, runCommand } from "./_measure.ts";
+import { engineDecode, median, peakRss, runCommand } from "./_measure.ts";
 
 printHelpIfAsked(import.meta.url);
 const values = parseArgs({
@@ -45,7 +45,6 @@ const values = parseArgs({
 }).values;
 const PAIRS = Number(values.pairs), THREADS = Number(values.threads);
 const TUNABLE = "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432";
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Minor page faults of this process so far (/proc/self/stat, field 10). */
 function minorFaults(): number {

@@ -12,7 +12,7 @@ import { loadModel } from "../src/model/mod.ts";
 import { PrefixModule } from "../src/prefix/mod.ts";
 import { collateBatch, OrtPrefixTrainer, planEpoch, prepareDataset } from "../src/train/mod.ts";
 import { printHelpIfAsked } from "./_help.ts";
-import { runCommand } from "./_measure.ts";
+import { median, runCommand } from "./_measure.ts";
 
 printHelpIfAsked(import.meta.url);
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -125,7 +125,6 @@ for (let round = 0; round < 2; round++) {
     trainer.destroy();
   }
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 for (const arena of ["on", "off"] as const) {
   console.log(
     `| native step, arena ${arena} (B=8, P=20, ms; 2 rounds) | ${

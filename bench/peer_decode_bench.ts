@@ -31,7 +31,7 @@ import { GPT2_SMALL, writeRandomGpt2 } from "../tests/gpu/_random_gpt2.ts";
 import { GPT2_TOKENIZER } from "../tests/_fixtures.ts";
 import { loadModel } from "../src/model/mod.ts";
 import { printHelpIfAsked } from "./_help.ts";
-import { engineDecode, runCommand } from "./_measure.ts";
+import { engineDecode, median, runCommand } from "./_measure.ts";
 
 printHelpIfAsked(import.meta.url);
 const values = parseArgs({
@@ -224,7 +224,6 @@ async function parent() {
         }
       }
     }
-    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
     console.log(
       `\nGreedy decoding, ${STEPS} new tokens after ${
         values.prompt === undefined

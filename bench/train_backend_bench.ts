@@ -27,6 +27,7 @@ import { GPT2_SMALL, writeRandomGpt2 } from "../tests/gpu/_random_gpt2.ts";
 import { STORIES } from "../tests/_fixtures.ts";
 import { printHelpIfAsked } from "./_help.ts";
 import {
+  median,
   peakRss,
   runChild,
   runCommand,
@@ -218,7 +219,6 @@ async function measure(shapes: string[], smallDir: string | undefined) {
     }
   }
   const f = (x: number | null, d: number) => (x === null ? "n/a" : x.toFixed(d));
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   console.log(
     `| shape | runner | step (s), median of ${pairs} | tokens/s | vs PyTorch (median of pairs) | peak RSS (GB) | note |`,
   );

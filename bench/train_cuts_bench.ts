@@ -25,7 +25,7 @@ import { OrtPrefixTrainer } from "../src/train/mod.ts";
 import { GPT2_SMALL, writeRandomGpt2 } from "../tests/gpu/_random_gpt2.ts";
 import { STORIES } from "../tests/_fixtures.ts";
 import { printHelpIfAsked } from "./_help.ts";
-import { peakRss } from "./_measure.ts";
+import { median, peakRss } from "./_measure.ts";
 
 printHelpIfAsked(import.meta.url);
 const values = parseArgs({
@@ -95,8 +95,6 @@ const SHAPES: Record<string, Shape> = {
     },
   }])),
 };
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** One side of a pair: the median step (ms) of one trainer, and the process's peak RSS (bytes). */
 async function timeOne(name: string, backend: "native" | "wasm", count: number) {

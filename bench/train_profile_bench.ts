@@ -23,7 +23,7 @@ import * as ort from "onnxruntime-node";
 import { type LoadedModel, loadModel } from "../src/model/mod.ts";
 import { PrefixModule } from "../src/prefix/mod.ts";
 import { OrtPrefixTrainer } from "../src/train/mod.ts";
-import { matmulModel } from "./_measure.ts";
+import { matmulModel, median } from "./_measure.ts";
 import { GPT2_SMALL, writeRandomGpt2 } from "../tests/gpu/_random_gpt2.ts";
 import { STORIES } from "../tests/_fixtures.ts";
 import { printHelpIfAsked } from "./_help.ts";
@@ -68,8 +68,6 @@ if (![THREADS, STEPS, TOP].every((v) => Number.isInteger(v) && v >= 1)) {
   console.error("Cannot run the benchmark: --threads, --steps and --top must be positive integers");
   Deno.exit(2);
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** GFLOP/s of a one-node ORT MatMul [M, K] x [K, N] at THREADS threads, best of 20 after a warm-up. */
 async function matmulRate(M: number, K: number, N: number): Promise<number> {

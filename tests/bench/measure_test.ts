@@ -1,6 +1,6 @@
 // The benchmark harness's own logic (the timings are not tested: benchmarks are run by hand).
 import { assertEquals } from "../_assert.ts";
-import { failureReason } from "../../bench/_measure.ts";
+import { failureReason, median } from "../../bench/_measure.ts";
 
 Deno.test("a failed bench child is reported by its error message, not its stack trace", () => {
   const stderr = [
@@ -15,4 +15,11 @@ Deno.test("a failed bench child is reported by its error message, not its stack 
   );
   assertEquals(failureReason("warming up\nkilled\n"), "killed");
   assertEquals(failureReason(""), undefined);
+});
+
+Deno.test("median takes the middle value, the upper one for an even count, and sorts a copy", () => {
+  const xs = [3, 1, 2];
+  assertEquals(median(xs), 2);
+  assertEquals(xs, [3, 1, 2]);
+  assertEquals(median([4, 1, 3, 2]), 3);
 });
