@@ -58,11 +58,14 @@ const DRAFT_TOKENS = values["draft-tokens"] === undefined
   ? undefined
   : Number(values["draft-tokens"]);
 
+let promptIds: number[] | undefined;
+
 /** The prompt rows both engines decode from: `--prompt` encoded by the model's tokenizer, or ids. */
 async function promptRows(B: number, dir: string): Promise<number[][]> {
   if (values.prompt !== undefined) {
-    const ids = (await loadModel(dir)).tokenizer!.encode(values.prompt);
-    return Array.from({ length: B }, () => ids);
+    // Every folder holds the same tokenizer: encode once, not once per run.
+    promptIds ??= (await loadModel(dir)).tokenizer!.encode(values.prompt);
+    return Array.from({ length: B }, () => promptIds!);
   }
   return Array.from(
     { length: B },
