@@ -5,6 +5,8 @@ import { ROOT } from "./_fixtures.ts";
 const cases: [string, string[], string][] = [
   ["generate", ["--ep", "cuda"], "--ep"],
   ["serve", ["--ep", "cuda"], "--ep"],
+  ["generate", ["--draft-tokens", "x"], "--draft-tokens"],
+  ["serve", ["--draft-tokens", "1.5"], "--draft-tokens"],
   ["export-onnx", [], "--model"],
   ["export-onnx", ["--model", "models/stories260K", "--dtype", "q9"], "--dtype"],
   ["export-onnx", ["--model", "models/stories260K", "--calibration", "README.md"], "--calibration"],
