@@ -9,7 +9,12 @@
  */
 import { fileURLToPath } from "node:url";
 import { PrefixEdgeError } from "../errors/mod.ts";
-import { FolderBundleStore, openServer, parseCorsOrigins } from "../serve/mod.ts";
+import {
+  FolderBundleStore,
+  openServer,
+  type OpenServerOptions,
+  parseCorsOrigins,
+} from "../serve/mod.ts";
 import {
   type CliSpec,
   type CliValues,
@@ -203,9 +208,8 @@ async function main(): Promise<void> {
     throw new UsageError(`Cannot parse --ep: "${ep}" is not auto, wasm, webgpu or native`);
   }
   const bundles = (values.bundles as string | undefined) ?? "runs";
-  await checkBundleFolder(bundles, adminToken !== null, log);
-  const started = performance.now();
-  const { app, engine, model, backendReason: _ } = await openServer({
+  // Every flag is parsed before the first warning, so a usage error is the only line printed.
+  const options: OpenServerOptions = {
     model: (values.model as string | undefined) ?? DEFAULT_MODEL,
     bundles,
     ep,
@@ -225,7 +229,10 @@ async function main(): Promise<void> {
     ...(values.cors !== undefined ? { cors: parseCorsOrigins(values.cors as string) } : {}),
     ...(values["no-ui"] === true ? {} : { ui: WEB_BUILD }),
     log,
-  });
+  };
+  await checkBundleFolder(bundles, adminToken !== null, log);
+  const started = performance.now();
+  const { app, engine, model, backendReason: _ } = await openServer(options);
   const cfg = model.config;
   const store = app.serve.registry.store;
   log(
