@@ -470,6 +470,7 @@ export class ContinuousBatch {
     this.#stats.decodeSteps++;
     this.#stats.rowSteps++;
     this.#stats.draftedTokens += draft.length;
+    run.draftedTokens += draft.length;
     this.#cache!.dispose();
     this.#cache = out.cache;
     const V = out.dims[2];
@@ -479,6 +480,9 @@ export class ContinuousBatch {
         run.finish("cancelled");
         break;
       }
+      // A pick past column 0 reads logits after an agreed draft token: that token is kept.
+      // Counted before the pick, which may end the row and seal its result.
+      if (used > 0) run.acceptedDraftTokens++;
       next = pickFrom(run, out.logits.subarray(used * V, (used + 1) * V), this.#onLogits);
       used++;
       if (next !== fed[used]) break;

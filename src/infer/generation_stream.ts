@@ -29,6 +29,10 @@ export interface GenerationResult {
   finishReason: FinishReason;
   /** Tokens in the prompt (prefix excluded). */
   promptTokens: number;
+  /** Draft tokens this row's passes checked (prompt lookup; 0 when it never drafted). */
+  draftedTokens: number;
+  /** Of those, the tokens kept: each saved one forward pass. */
+  acceptedDraftTokens: number;
 }
 
 /** A row's token stream; `result` settles when the row ends. */

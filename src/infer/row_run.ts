@@ -18,6 +18,9 @@ export class RowRun {
   /** Prompt then generated ids (bad-word matching reads it). */
   readonly context: number[];
   readonly generated: number[] = [];
+  /** Draft tokens checked for this row, and those kept (see `prompt_lookup.ts`). */
+  draftedTokens = 0;
+  acceptedDraftTokens = 0;
   readonly #text: TextDelta;
 
   constructor(row: PreparedRow, tokenizer: TextTokenizer | null, controller: StreamController) {
@@ -71,6 +74,8 @@ export class RowRun {
       text: this.#text.text,
       finishReason: reason,
       promptTokens: this.row.promptIds.length,
+      draftedTokens: this.draftedTokens,
+      acceptedDraftTokens: this.acceptedDraftTokens,
     });
   }
 }

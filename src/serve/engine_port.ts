@@ -46,6 +46,10 @@ export interface RowResult {
   finishReason: FinishReason;
   /** Tokens in the prompt (prefix excluded). */
   promptTokens: number;
+  /** Draft tokens checked for the row, if the engine drafts (prompt lookup). */
+  draftedTokens?: number;
+  /** Of those, the tokens kept. */
+  acceptedDraftTokens?: number;
 }
 
 /** A row's token stream; `result` settles when the row ends. */

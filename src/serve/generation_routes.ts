@@ -132,7 +132,14 @@ function includeUsage(body: Record<string, unknown>): boolean {
 }
 
 function finishMetrics(ctx: ServeContext, s: Started, route: string, result?: RowResult) {
-  if (result) ctx.metrics.tokens.inc({ kind: "completion" }, result.tokenIds.length);
+  if (result) {
+    ctx.metrics.tokens.inc({ kind: "completion" }, result.tokenIds.length);
+    const drafted = result.draftedTokens ?? 0, accepted = result.acceptedDraftTokens ?? 0;
+    if (drafted > 0) {
+      ctx.metrics.draftTokens.inc({ result: "accepted" }, accepted);
+      ctx.metrics.draftTokens.inc({ result: "rejected" }, drafted - accepted);
+    }
+  }
   ctx.metrics.requestSeconds.observe((performance.now() - s.started) / 1000, { route });
 }
 

@@ -28,6 +28,11 @@ export class ServerMetrics {
   readonly requests: Counter;
   /** Tokens by kind (`prompt`, `completion`). */
   readonly tokens: Counter;
+  /**
+   * Draft tokens checked while a row decoded alone (prompt lookup), by result: `accepted` (each
+   * saved a forward pass) or `rejected`. Their ratio is the drafts' acceptance rate.
+   */
+  readonly draftTokens: Counter;
   /** Requests waiting for a batch slot. */
   readonly queueDepth: Gauge;
   /** Rows being generated right now. */
@@ -73,6 +78,10 @@ export class ServerMetrics {
     const r = this.registry;
     this.requests = r.counter("prefix_edge_requests_total", "HTTP requests by route and status.");
     this.tokens = r.counter("prefix_edge_tokens_total", "Tokens processed, by kind.");
+    this.draftTokens = r.counter(
+      "prefix_edge_draft_tokens_total",
+      "Draft tokens checked while a row decoded alone, by result (accepted, rejected).",
+    );
     this.queueDepth = r.gauge("prefix_edge_queue_depth", "Requests waiting for a batch slot.");
     this.activeRows = r.gauge("prefix_edge_active_rows", "Rows being generated.");
     this.batchSize = r.histogram(

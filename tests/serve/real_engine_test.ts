@@ -137,6 +137,36 @@ for (const ep of ["wasm", "native"] as const) {
   });
 }
 
+/** A counter's value in a `/metrics` page (0 when the series is absent). */
+function seriesValue(exposition: string, series: string): number {
+  const line = exposition.split("\n").find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
+Deno.test("/metrics counts the drafts a lone row checked, and drafts change no text", async () => {
+  // gpt2-text's greedy text loops, so a long lone row's drafts are accepted; a fresh engine
+  // checks its first draft passes whatever their timings.
+  const body = { max_tokens: 100 };
+  const counts = async (draftTokens: number) => {
+    let text = "", accepted = 0, rejected = 0;
+    await withRealServer(
+      async (base) => {
+        text = (await complete(base, "alpha", "Hello world", body)).choices[0].text;
+        const exposition = await (await fetch(`${base}/metrics`)).text();
+        accepted = seriesValue(exposition, 'prefix_edge_draft_tokens_total{result="accepted"}');
+        rejected = seriesValue(exposition, 'prefix_edge_draft_tokens_total{result="rejected"}');
+      },
+      "wasm",
+      draftTokens,
+    );
+    return { text, accepted, rejected };
+  };
+  const on = await counts(4), off = await counts(0);
+  assert(on.accepted > 0, `no draft token accepted: ${JSON.stringify(on)}`);
+  assertEquals([off.accepted, off.rejected], [0, 0]);
+  assertEquals(on.text, off.text);
+});
+
 Deno.test("Streaming on the real engine yields the same text as the JSON answer", async () => {
   await withRealServer(async (base) => {
     const json = await complete(base, "beta", "Streaming test");
