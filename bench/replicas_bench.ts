@@ -18,6 +18,7 @@ import { S3BundleStore } from "../src/serve/mod.ts";
 import { realBundle } from "../tests/serve/_real_bundle.ts";
 import { S3_KEY, withS3Server } from "../tests/serve/_s3_server.ts";
 import { withListening } from "../tests/serve/_serve_cli.ts";
+import { metricValue as metric } from "../tests/serve/_fakes.ts";
 
 printHelpIfAsked(import.meta.url);
 const args = parseArgs({
@@ -50,17 +51,6 @@ interface ReplicaStats {
   errors: number;
   tokens: number;
   latencies: number[];
-}
-
-/** One replica's counter from its Prometheus text, summed over the label values that match. */
-function metric(text: string, name: string, labels = ""): number {
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(name) || line.startsWith("#")) continue;
-    const [key, value] = line.split(" ");
-    if (key.startsWith(`${name}{`) ? key.includes(labels) : labels === "") sum += Number(value);
-  }
-  return sum;
 }
 
 const pct = (sorted: number[], q: number) =>

@@ -219,6 +219,20 @@ export async function withServer(
   }
 }
 
+/**
+ * A counter's value in a `/metrics` page (Prometheus text), summed over the series whose labels
+ * include `labels` (all of them when it is empty); 0 when there is none.
+ */
+export function metricValue(text: string, name: string, labels = ""): number {
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(name) || line.startsWith("#")) continue;
+    const [key, value] = line.split(" ");
+    if (key.startsWith(`${name}{`) ? key.includes(labels) : labels === "") sum += Number(value);
+  }
+  return sum;
+}
+
 /** Parse an SSE body into `{ event, data }` frames. */
 export function parseSse(text: string): { event: string | null; data: string }[] {
   return text.split("\n\n").filter((f) => f.trim()).map((frame) => {

@@ -9,7 +9,7 @@ import { loadModel } from "../../src/model/mod.ts";
 import { bundleDecoder, createApp, FolderBundleStore, type ServeApp } from "../../src/serve/mod.ts";
 import { assert, assertEquals } from "../_assert.ts";
 import { FIXTURES, GPT2_TOK, LLAMA_TINY, STORIES } from "../_fixtures.ts";
-import { parseSse, withServer } from "./_fakes.ts";
+import { metricValue, parseSse, withServer } from "./_fakes.ts";
 import { randomPrefix, realBundle } from "./_real_bundle.ts";
 
 /** Whether npm:onnxruntime-node loads here (it is optional). */
@@ -137,12 +137,6 @@ for (const ep of ["wasm", "native"] as const) {
   });
 }
 
-/** A counter's value in a `/metrics` page (0 when the series is absent). */
-function seriesValue(exposition: string, series: string): number {
-  const line = exposition.split("\n").find((l) => l.startsWith(`${series} `));
-  return line ? Number(line.slice(series.length + 1)) : 0;
-}
-
 Deno.test("/metrics counts the drafts a lone row checked, and drafts change no text", async () => {
   // gpt2-text's greedy text loops, so a long lone row's drafts are accepted; a fresh engine
   // checks its first draft passes whatever their timings.
@@ -153,8 +147,8 @@ Deno.test("/metrics counts the drafts a lone row checked, and drafts change no t
       async (base) => {
         text = (await complete(base, "alpha", "Hello world", body)).choices[0].text;
         const exposition = await (await fetch(`${base}/metrics`)).text();
-        accepted = seriesValue(exposition, 'prefix_edge_draft_tokens_total{result="accepted"}');
-        rejected = seriesValue(exposition, 'prefix_edge_draft_tokens_total{result="rejected"}');
+        accepted = metricValue(exposition, "prefix_edge_draft_tokens_total", 'result="accepted"');
+        rejected = metricValue(exposition, "prefix_edge_draft_tokens_total", 'result="rejected"');
       },
       "wasm",
       draftTokens,
