@@ -211,7 +211,11 @@ async function main(): Promise<void> {
         // The engine stops early when prompt + prefix + new tokens fill the positions.
         r.finishReason === "length" && r.tokenIds.length < options.maxNewTokens
           ? ` (the context of ${model.config.maxPositions} positions is full)`
-          : ""}${prefix ? `, prefix P=${prefix.prefixLen}` : ""}`,
+          : ""}${prefix ? `, prefix P=${prefix.prefixLen}` : ""}${
+        // Each kept draft token saved a forward pass (--draft-tokens).
+        r.draftedTokens > 0
+          ? `, drafts: ${r.acceptedDraftTokens} of ${r.draftedTokens} kept`
+          : ""}`,
     );
   } finally {
     await engine.dispose();

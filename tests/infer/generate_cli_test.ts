@@ -31,6 +31,7 @@ Deno.test("generate --help lists every option", async () => {
       "--length-penalty",
       "--stop",
       "--wasm-threads",
+      "--draft-tokens",
     ]
   ) {
     assert(r.stdout.includes(flag), flag);
@@ -132,4 +133,29 @@ Deno.test("generate says when it stopped early because the context is full", asy
   );
   assertEquals(r.code, 0, r.stderr);
   assert(r.stderr.includes("finish: length (the context of 128 positions is full)"), r.stderr);
+});
+
+Deno.test("generate reports the draft tokens it kept, and --draft-tokens 0 prints the same text", async () => {
+  // gpt2-text's greedy text loops, so its drafts are kept.
+  const run = (drafts: string) =>
+    cli(
+      "--model",
+      GPT2_TOK,
+      "--prompt",
+      "Hello world",
+      "--max-new-tokens",
+      "60",
+      "--ep",
+      "wasm",
+      "--draft-tokens",
+      drafts,
+    );
+  const on = await run("4"), off = await run("0");
+  assertEquals([on.code, off.code], [0, 0], on.stderr + off.stderr);
+  const m = on.stderr.match(/drafts: (\d+) of (\d+) kept/);
+  assert(m !== null, on.stderr);
+  const [kept, checked] = [Number(m[1]), Number(m[2])];
+  assert(kept > 0 && kept <= checked, on.stderr);
+  assert(!off.stderr.includes("drafts:"), off.stderr);
+  assertEquals(on.stdout, off.stdout);
 });
