@@ -189,7 +189,8 @@ export class BatchLayout implements DecodeLayout {
   }
 
   rewind(columns: number): void {
-    oneRow(this.#mask.length, columns, this.width);
+    oneRow(this.#mask.length);
+    rewindable(columns, this.width);
     this.#mask[0].length -= columns;
     this.#nextPos[0] -= columns;
   }
@@ -326,7 +327,8 @@ export class RaggedLayout implements DecodeLayout {
   }
 
   rewind(columns: number): void {
-    oneRow(this.#len.length, columns, this.#len[0]);
+    oneRow(this.#len.length);
+    rewindable(columns, this.#len[0]);
     this.#len[0] -= columns;
     this.#width -= columns;
   }
@@ -392,8 +394,12 @@ function tokensStep(
 }
 
 /** Multi-token steps and rewinds are for a batch of one row (drafts; see `prompt_lookup.ts`). */
-function oneRow(rows: number, columns = 0, width = 0): void {
+function oneRow(rows: number): void {
   if (rows !== 1) throw new RangeError(`A draft step needs a batch of one row, not ${rows}`);
+}
+
+/** A rewind drops a whole number of the row's columns, at most all of them. */
+function rewindable(columns: number, width: number): void {
   if (!Number.isInteger(columns) || columns < 0 || columns > width) {
     throw new RangeError(`Cannot rewind ${columns} of ${width} columns`);
   }

@@ -448,69 +448,15 @@ export class ContinuousBatch {
   }
 
   /**
-   * One forward pass over the lone row's next token and a draft. Column j's logits pick the
-   * token after the j-th token fed, as a one-token step would (same logits processors, same
-   * random draws in the same order), so the row's tokens are the ones plain decoding gives; the
-   * draft is kept up to the first token its pick disagrees with, and the columns after that
-   * leave the cache.
+   * One forward pass over every live row: each feeds its next token. While one row decodes
+   * alone, it may feed a draft after it as well (see `#keepDraft`).
    */
-  async #draftStep(draft: number[]): Promise<void> {
-    const run = this.#runs[0], fed = [this.#next[0], ...draft];
-    const start = performance.now();
-    const step = this.#layout!.feed(fed);
-    const { session, padId } = this.#ctx;
-    let out: ForwardOutputs;
-    try {
-      out = await session.forward({ ...step, batch: 1, cache: this.#cache! });
-    } catch (e) {
-      run.controller.fail(e);
-      this.#reset();
-      return;
-    }
-    this.#stats.decodeSteps++;
-    this.#stats.rowSteps++;
-    this.#stats.draftedTokens += draft.length;
-    run.draftedTokens += draft.length;
-    this.#cache!.dispose();
-    this.#cache = out.cache;
-    const V = out.dims[2];
-    let used = 0, next = padId;
-    while (used < fed.length && !run.done) {
-      if (run.aborted) {
-        run.finish("cancelled");
-        break;
-      }
-      // A pick past column 0 reads logits after an agreed draft token: that token is kept.
-      // Counted before the pick, which may end the row and seal its result.
-      if (used > 0) run.acceptedDraftTokens++;
-      next = pickFrom(run, out.logits.subarray(used * V, (used + 1) * V), this.#onLogits);
-      used++;
-      if (next !== fed[used]) break;
-    }
-    this.#stats.acceptedDraftTokens += Math.max(0, used - 1);
-    this.#next = [run.done ? padId : next];
-    const rejected = fed.length - used;
-    if (rejected > 0 && !run.done) {
-      const old = this.#cache;
-      this.#cache = await old.selectRows(
-        session.backend,
-        [0],
-        [0, old.pastLen - rejected],
-        session.gpuCache,
-      );
-      old.dispose();
-      this.#layout!.rewind(rejected);
-    }
-    this.#ctx.draftPayoff.recordDraft(performance.now() - start, used || 1);
-    await this.#compact();
-  }
-
-  /** One forward pass over every live row: each feeds its next token. */
   async #decodeStep(): Promise<void> {
     const draft = this.#draft();
-    if (draft.length > 0) return await this.#draftStep(draft);
     const start = performance.now();
-    const step = this.#layout!.step(this.#next);
+    const step = draft.length > 0
+      ? this.#layout!.feed([this.#next[0], ...draft])
+      : this.#layout!.step(this.#next);
     const B = this.#runs.length;
     this.#stats.maxLiveRows = Math.max(this.#stats.maxLiveRows, B);
     let out: ForwardOutputs;
@@ -523,18 +469,69 @@ export class ContinuousBatch {
     }
     this.#stats.decodeSteps++;
     this.#stats.rowSteps += B;
-    if (B === 1) this.#ctx.draftPayoff.recordPlain(performance.now() - start);
     this.#cache!.dispose();
     this.#cache = out.cache;
-    this.#next = pickAll(
-      this.#runs,
-      out,
-      step.lastColumn,
-      this.#ctx.padId,
-      this.#onLogits,
-      (run) => this.#nextPromptToken(run),
-    );
+    if (draft.length > 0) {
+      const emitted = await this.#keepDraft(draft, out);
+      this.#ctx.draftPayoff.recordDraft(performance.now() - start, emitted);
+    } else {
+      if (B === 1) this.#ctx.draftPayoff.recordPlain(performance.now() - start);
+      this.#next = pickAll(
+        this.#runs,
+        out,
+        step.lastColumn,
+        this.#ctx.padId,
+        this.#onLogits,
+        (run) => this.#nextPromptToken(run),
+      );
+    }
     await this.#compact();
+  }
+
+  /**
+   * After a pass over the lone row's next token and a draft: column j's logits pick the token
+   * after the j-th token fed, as a one-token step would (same logits processors, same random
+   * draws in the same order), so the row's tokens are the ones plain decoding gives. The draft is
+   * kept up to the first token its pick disagrees with; the columns after that leave the cache.
+   *
+   * @returns the tokens the pass emitted, at least 1 (for the payoff's time per token)
+   */
+  async #keepDraft(draft: number[], out: ForwardOutputs): Promise<number> {
+    const run = this.#runs[0], fed = [this.#next[0], ...draft];
+    const { session, padId } = this.#ctx;
+    this.#stats.draftedTokens += draft.length;
+    run.draftedTokens += draft.length;
+    const V = out.dims[2];
+    let used = 0, next = padId;
+    while (used < fed.length && !run.done) {
+      if (run.aborted) {
+        run.finish("cancelled");
+        break;
+      }
+      if (used > 0) {
+        // This pick reads the logits after an agreed draft token: that token is kept. Counted
+        // before the pick, which may end the row and seal its result.
+        run.acceptedDraftTokens++;
+        this.#stats.acceptedDraftTokens++;
+      }
+      next = pickFrom(run, out.logits.subarray(used * V, (used + 1) * V), this.#onLogits);
+      used++;
+      if (next !== fed[used]) break;
+    }
+    this.#next = [run.done ? padId : next];
+    const rejected = fed.length - used;
+    if (rejected > 0 && !run.done) {
+      const old = this.#cache!;
+      this.#cache = await old.selectRows(
+        session.backend,
+        [0],
+        [0, old.pastLen - rejected],
+        session.gpuCache,
+      );
+      old.dispose();
+      this.#layout!.rewind(rejected);
+    }
+    return used || 1;
   }
 
   /** Drop finished rows and the leading columns nobody attends to. */
